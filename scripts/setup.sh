@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs what building and testing the project needs, skipping whatever is already there.
+#   scripts/setup.sh run    toolchain for the web client (wasm target, trunk, wasm-bindgen, wasm-opt)
+#   scripts/setup.sh test   the above, plus Chromium + chromedriver, redis-server, playwright-core
+# Versions are pinned to what works on these machines (see ARCHITECTURE.md, "Toolchain").
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MODE=${1:-run}
+TRUNK_VERSION=0.21.14
+WASM_BINDGEN_VERSION=0.2.130
+BINARYEN_VERSION=123
+
+log() { printf '[setup] %s\n' "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+export PATH="$HOME/.cargo/bin:$ROOT/tools/node_modules/.bin:$PATH"
+
+SUDO=""
+if [ "$(id -u)" != 0 ] && have sudo; then SUDO=sudo; fi
+APT_UPDATED=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  if [ $APT_UPDATED = 0 ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+  log "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! (have trunk && trunk --version | grep -q "$TRUNK_VERSION"); then
+  log "cargo install trunk $TRUNK_VERSION (several minutes, once)"
+  cargo install trunk --version "$TRUNK_VERSION" --locked
+fi
+
+if ! (have wasm-bindgen && wasm-bindgen --version | grep -q "$WASM_BINDGEN_VERSION"); then
+  log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (several minutes, once)"
+  # --locked fails against the registry mirror (a locked dependency version is missing).
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+need_npm=0
+[ -x "$ROOT/tools/node_modules/.bin/wasm-opt" ] || need_npm=1
+if [ "$MODE" = test ] && [ ! -d "$ROOT/tools/node_modules/playwright-core" ]; then need_npm=1; fi
+if [ $need_npm = 1 ]; then
+  log "npm install (tools/: binaryen $BINARYEN_VERSION, playwright-core)"
+  (cd "$ROOT/tools" && npm install --no-audit --no-fund --silent)
+fi
+
+if [ "$MODE" = test ]; then
+  apt_install chromium chromium-driver redis-server
+  if ! have cargo-nextest && ! cargo nextest --version >/dev/null 2>&1; then :; fi
+fi
+log "toolchain ready"

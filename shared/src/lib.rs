@@ -1,0 +1,29 @@
+//! The chat wire protocol, shared by the server and the browser client.
+//!
+//! Everything here compiles for the host and for `wasm32-unknown-unknown`: no I/O, no runtime.
+//!
+//! Layout:
+//! - [`types`]: validated newtypes (nickname, room name, message text, client message id), so the
+//!   server and the client enforce the same limits.
+//! - [`protocol`]: the typed client and server messages (JSON, tagged by `"type"`), the legacy
+//!   `{"sender","msg"}` frame of the demo protocol, error codes and decoding with classified errors.
+//! - [`close`]: close reasons with their WebSocket close codes and whether a client should reconnect.
+
+pub mod close;
+pub mod protocol;
+pub mod types;
+
+pub use close::CloseReason;
+pub use protocol::{
+    decode_client, ChatMessage, ClientMessage, DecodeError, DirectMessage, ErrorCode,
+    LegacyMessage, Limits, MessageId, PresenceState, RoomInfo, ServerMessage, Timestamp,
+    PROTOCOL_VERSION,
+};
+pub use types::{ClientMsgId, MessageText, Nickname, RoomName, ValidationError};
+
+/// The room every user starts in, shared with users of the demo endpoint `/ws/<nickname>`.
+pub const DEFAULT_ROOM: &str = "general";
+/// Path of the typed chat WebSocket.
+pub const CHAT_PATH: &str = "/chat";
+/// Prefix of the demo-compatible WebSocket: `/ws/<nickname>`.
+pub const LEGACY_PATH_PREFIX: &str = "/ws/";
