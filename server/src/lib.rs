@@ -1,1 +1,28 @@
+//! The chat hub: a Tokio + tokio-tungstenite server for the protocol in the `shared` crate.
+//!
+//! Layout:
+//! - [`config`]: command-line flags with environment twins.
+//! - `server`: the accept loop and routing of the one port (WebSocket, `/healthz`, `/metrics`,
+//!   the web client's files); [`run`] and [`serve`] are the entry points.
+//! - `http`: request heads, the upgrade answer, static files, the Origin allowlist.
+//! - `connection`: one WebSocket: reader, batching writer, bounded queue, heartbeat, limits.
+//! - `session`: the typed protocol on `/chat`; `legacy`: the demo protocol on `/ws/<nick>`.
+//! - [`hub`]: users, rooms, ordered fan-out, idempotent sends.
+//! - [`store`]: the storage trait and its implementations.
+//! - [`metrics`]: counters for `/metrics`; `shutdown`: the signal future.
 
+pub mod config;
+mod connection;
+pub mod error;
+mod http;
+pub mod hub;
+mod legacy;
+pub mod metrics;
+mod server;
+mod session;
+pub mod shutdown;
+pub mod store;
+
+pub use config::Config;
+pub use hub::Hub;
+pub use server::{run, serve};

@@ -212,3 +212,19 @@ mod tests {
         assert_eq!(good.as_str(), "bob");
     }
 }
+
+impl RoomName {
+    /// The default room ([`crate::DEFAULT_ROOM`]), shared with the demo endpoint's users.
+    pub fn default_room() -> RoomName {
+        RoomName(crate::DEFAULT_ROOM.to_string())
+    }
+}
+
+#[cfg(test)]
+mod default_room_tests {
+    #[test]
+    fn default_room_is_valid() {
+        let r = super::RoomName::default_room();
+        assert_eq!(super::RoomName::new(r.as_str()), Ok(r));
+    }
+}

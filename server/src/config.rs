@@ -1,0 +1,148 @@
+//! Server configuration: command-line flags, each with an environment-variable twin.
+
+use clap::{Parser, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which message store backs history and idempotency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// Keep history in memory only: lost on restart. For ephemeral use and tests.
+    Memory,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
+    let n: f64 = num.parse().map_err(|_| format!("bad duration `{s}` (try 500ms, 10s, 2m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("bad duration unit in `{s}` (use ms, s or m)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("bad duration `{s}`"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// A real-time chat hub: the web client, the chat WebSocket, /healthz and /metrics on one port.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "server", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on (host:port). Port 0 picks a free port; the chosen address is printed.
+    #[arg(long, env = "CHAT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory of the built web client, served at `/` (index.html) and below.
+    #[arg(long, env = "CHAT_STATIC_DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
+
+    /// Message store: `memory` (lost on restart).
+    #[arg(long, env = "CHAT_STORE", value_enum, default_value = "memory")]
+    pub store: StoreKind,
+
+    /// Directory for persistent data (the SQLite database).
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Maximum simultaneous connections (HTTP and WebSocket); past it, new ones get HTTP 503.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Largest accepted WebSocket message or frame, in bytes; larger ones close with 1009.
+    #[arg(long, env = "CHAT_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Outbound queue length per connection; a client that lets it fill is closed with 4008.
+    #[arg(long, env = "CHAT_OUTBOUND_QUEUE", default_value_t = 1024)]
+    pub outbound_queue: usize,
+
+    /// Sustained messages per second a connection may send (token bucket refill rate).
+    #[arg(long, env = "CHAT_RATE_PER_SEC", default_value_t = 20)]
+    pub rate_per_sec: u32,
+
+    /// Burst a connection may send above the sustained rate (token bucket size).
+    #[arg(long, env = "CHAT_RATE_BURST", default_value_t = 40)]
+    pub rate_burst: u32,
+
+    /// Messages refused by the rate limit (each answered with an error) before the close (1008).
+    #[arg(long, env = "CHAT_FLOOD_STRIKES", default_value_t = 5)]
+    pub flood_strikes: u32,
+
+    /// Interval between server pings.
+    #[arg(long, env = "CHAT_PING_INTERVAL", default_value = "20s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+
+    /// Close a connection (4004) when nothing, not even a pong, arrived for this long.
+    #[arg(long, env = "CHAT_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Time allowed for the HTTP request head, and then for the chat `hello` (4003).
+    #[arg(long, env = "CHAT_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// On SIGINT/SIGTERM, how long clients get to close before the server exits anyway.
+    #[arg(long, env = "CHAT_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Messages of a room sent on join, and the largest history page.
+    #[arg(long, env = "CHAT_HISTORY_PAGE", default_value_t = 50)]
+    pub history_page: u32,
+
+    /// Messages kept per room by the memory store (older ones are dropped).
+    #[arg(long, env = "CHAT_MEMORY_RETENTION", default_value_t = 10_000)]
+    pub memory_retention: usize,
+
+    /// Rooms one connection may be in at once.
+    #[arg(long, env = "CHAT_MAX_ROOMS_PER_CONNECTION", default_value_t = 64)]
+    pub max_rooms_per_connection: usize,
+
+    /// Rooms the server holds at once.
+    #[arg(long, env = "CHAT_MAX_ROOMS", default_value_t = 10_000)]
+    pub max_rooms: usize,
+
+    /// Minimum interval between two relayed typing events of one user in one room.
+    #[arg(long, env = "CHAT_TYPING_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    pub typing_interval: Duration,
+
+    /// How long a client shows a typing indicator without a new event.
+    #[arg(long, env = "CHAT_TYPING_TTL", default_value = "5s", value_parser = parse_duration)]
+    pub typing_ttl: Duration,
+
+    /// Extra origins (scheme://host[:port]) allowed to open the WebSocket, comma-separated.
+    /// Always allowed: the server's own origin, localhost/127.0.0.1/[::1] on any port, and
+    /// clients that send no Origin (non-browser). `*` allows every origin.
+    #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::parse_from(["server"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("x").is_err());
+        assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
+    fn defaults_parse() {
+        let c = Config::default();
+        assert_eq!(c.listen.port(), 8080);
+        assert_eq!(c.store, StoreKind::Memory);
+    }
+}

@@ -1,0 +1,716 @@
+//! Shared chat state: who is connected, which rooms exist, and fan-out in per-room order.
+//!
+//! Locks: `std::sync::Mutex` everywhere, each held for a short, non-blocking section and never
+//! across an `.await`. A room's lock orders its messages: ids are assigned under it, and
+//! deliveries leave it strictly in id order even when store writes complete out of order
+//! (`pending` holds completed messages until every lower id is settled).
+
+use crate::config::Config;
+use crate::error::{RequestError, StoreError};
+use crate::metrics::Metrics;
+use crate::store::{dm_channel, Store, StoredAck, StoredMessage};
+use shared::{
+    ChatMessage, ClientMsgId, CloseReason, DirectMessage, LegacyMessage, MessageId, MessageText,
+    Nickname, PresenceState, RoomInfo, RoomName, ServerMessage, Timestamp,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+pub type ConnId = u64;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // No section under these locks can panic halfway through an update that matters more than
+    // the whole server, so a poisoned lock is recovered rather than propagated.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn now_ms() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Timestamp)
+}
+
+/// One frame in a connection's outbound queue.
+pub enum Outbound {
+    /// A reply for this connection only.
+    Direct(Utf8Bytes),
+    /// A broadcast: encoded once, the same bytes for every receiver.
+    Shared(Arc<Fanout>),
+}
+
+/// A broadcast event, encoded once. Chat messages also carry what a demo-protocol user sees,
+/// encoded on first use (only if such a user is among the receivers).
+pub struct Fanout {
+    typed: Utf8Bytes,
+    legacy: Option<(Nickname, MessageText, OnceLock<Utf8Bytes>)>,
+}
+
+impl Fanout {
+    pub fn event(msg: &ServerMessage) -> Arc<Fanout> {
+        Arc::new(Fanout { typed: msg.to_json().into(), legacy: None })
+    }
+
+    fn chat(msg: &ServerMessage, sender: &Nickname, text: &MessageText) -> Arc<Fanout> {
+        Arc::new(Fanout {
+            typed: msg.to_json().into(),
+            legacy: Some((sender.clone(), text.clone(), OnceLock::new())),
+        })
+    }
+
+    pub fn typed(&self) -> &Utf8Bytes {
+        &self.typed
+    }
+
+    /// The demo's `{"sender","msg"}` frame, if demo users receive this event at all.
+    pub fn legacy(&self) -> Option<&Utf8Bytes> {
+        self.legacy.as_ref().map(|(sender, text, cell)| {
+            cell.get_or_init(|| {
+                LegacyMessage { sender: sender.to_string(), msg: text.to_string() }
+                    .to_json()
+                    .into()
+            })
+        })
+    }
+}
+
+/// The hub's handle on one WebSocket connection: its outbound queue and its close switch.
+pub struct Conn {
+    pub id: ConnId,
+    tx: mpsc::Sender<Outbound>,
+    close: watch::Sender<Option<CloseReason>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Conn {
+    /// Queues a frame without waiting. A full queue means the client is not reading: it is
+    /// closed as a slow consumer, and nobody else waits for it.
+    pub fn push(&self, out: Outbound) -> bool {
+        match self.tx.try_send(out) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Metrics::inc(&self.metrics.drops_slow_consumer);
+                self.close(CloseReason::SlowConsumer);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    pub fn reply(&self, msg: &ServerMessage) -> bool {
+        self.push(Outbound::Direct(msg.to_json().into()))
+    }
+
+    /// Asks the connection to close with `reason`; the first reason wins.
+    pub fn close(&self, reason: CloseReason) {
+        self.close.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        *self.close.borrow()
+    }
+}
+
+/// A registered user: a connection with a nickname.
+#[derive(Clone)]
+pub struct Peer {
+    pub conn: Arc<Conn>,
+    pub nick: Nickname,
+    /// Speaks the demo protocol: receives only chat messages, as `{"sender","msg"}`.
+    pub legacy: bool,
+}
+
+impl Peer {
+    fn deliver(&self, f: &Arc<Fanout>) {
+        if self.legacy && f.legacy.is_none() {
+            return;
+        }
+        self.conn.push(Outbound::Shared(f.clone()));
+    }
+}
+
+struct Member {
+    peer: Peer,
+    /// While a join's history is being read, live messages wait here, so the client gets
+    /// `joined` first and then exactly the messages after its history.
+    joining: Option<Vec<Arc<Fanout>>>,
+}
+
+enum Targets {
+    /// Every room member; a demo-protocol sender does not get its own message back.
+    Room { sender: ConnId },
+    /// The two ends of a direct conversation.
+    Users(Vec<Peer>),
+}
+
+struct Delivery {
+    fanout: Arc<Fanout>,
+    targets: Targets,
+}
+
+#[derive(Default)]
+struct RoomState {
+    members: HashMap<ConnId, Member>,
+    /// Highest id assigned.
+    assigned: MessageId,
+    /// Highest id settled (delivered, or failed to store) in order.
+    settled: MessageId,
+    /// Completed appends waiting for lower ids; `None` for a failed one.
+    pending: BTreeMap<MessageId, Option<Delivery>>,
+}
+
+impl RoomState {
+    fn has_nick(&self, nick: &Nickname, except: ConnId) -> bool {
+        self.members.iter().any(|(id, m)| *id != except && m.peer.nick == *nick)
+    }
+
+    fn nicks(&self) -> Vec<Nickname> {
+        let mut v: Vec<Nickname> = self.members.values().map(|m| m.peer.nick.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    fn broadcast_except(&mut self, f: &Arc<Fanout>, except_nick: &Nickname, queue_cap: usize) {
+        for m in self.members.values_mut() {
+            if m.peer.nick != *except_nick {
+                m.send(f, queue_cap);
+            }
+        }
+    }
+
+    fn settle(&mut self, id: MessageId, delivery: Option<Delivery>, queue_cap: usize) {
+        self.pending.insert(id, delivery);
+        while let Some(next) = self.pending.remove(&(self.settled + 1)) {
+            self.settled += 1;
+            let Some(d) = next else { continue };
+            match &d.targets {
+                Targets::Room { sender } => {
+                    for (id, m) in self.members.iter_mut() {
+                        if !(m.peer.legacy && id == sender) {
+                            m.send(&d.fanout, queue_cap);
+                        }
+                    }
+                }
+                Targets::Users(peers) => peers.iter().for_each(|p| p.deliver(&d.fanout)),
+            }
+        }
+    }
+}
+
+impl Member {
+    fn send(&mut self, f: &Arc<Fanout>, queue_cap: usize) {
+        match &mut self.joining {
+            Some(_) if self.peer.legacy && f.legacy.is_none() => {}
+            Some(buf) if buf.len() >= queue_cap => self.peer.conn.close(CloseReason::SlowConsumer),
+            Some(buf) => buf.push(f.clone()),
+            None => self.peer.deliver(f),
+        }
+    }
+}
+
+/// A room, or a direct conversation: the unit of ordering.
+pub struct Room {
+    key: String,
+    state: Mutex<RoomState>,
+}
+
+/// Settles an assigned id even if the publishing task is cancelled mid-way, so one dropped
+/// future can never stall a room's deliveries.
+struct Slot<'a> {
+    room: &'a Room,
+    id: MessageId,
+    queue_cap: usize,
+    done: bool,
+}
+
+impl Slot<'_> {
+    fn settle(mut self, delivery: Option<Delivery>) {
+        self.done = true;
+        lock(&self.room.state).settle(self.id, delivery, self.queue_cap);
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            lock(&self.room.state).settle(self.id, None, self.queue_cap);
+        }
+    }
+}
+
+/// What a successful send returns to its sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckInfo {
+    pub id: MessageId,
+    pub ts: Timestamp,
+    pub duplicate: bool,
+}
+
+pub enum Target {
+    Room(RoomName),
+    User(Nickname),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RegisterError {
+    NickTaken,
+}
+
+struct UserEntry {
+    peer: Peer,
+    resume_token: String,
+}
+
+type InflightKey = (Nickname, ClientMsgId);
+type InflightResult = Option<Result<AckInfo, ()>>;
+
+/// The chat hub shared by every connection.
+pub struct Hub {
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    store: Arc<dyn Store>,
+    conns: Mutex<HashMap<ConnId, Arc<Conn>>>,
+    users: Mutex<HashMap<Nickname, UserEntry>>,
+    rooms: Mutex<HashMap<String, Arc<Room>>>,
+    inflight: Mutex<HashMap<InflightKey, watch::Receiver<InflightResult>>>,
+    next_conn: AtomicU64,
+    token_seed: std::collections::hash_map::RandomState,
+}
+
+/// Removes an in-flight idempotency entry however the send ends.
+struct InflightGuard<'a> {
+    hub: &'a Hub,
+    key: Option<InflightKey>,
+    tx: watch::Sender<InflightResult>,
+}
+
+impl InflightGuard<'_> {
+    fn finish(self, result: Result<AckInfo, ()>) {
+        self.tx.send_replace(Some(result));
+    }
+}
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        if self.tx.borrow().is_none() {
+            self.tx.send_replace(Some(Err(())));
+        }
+        if let Some(key) = self.key.take() {
+            lock(&self.hub.inflight).remove(&key);
+        }
+    }
+}
+
+impl Hub {
+    pub fn new(config: Arc<Config>, store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Arc<Hub> {
+        Arc::new(Hub {
+            config,
+            metrics,
+            store,
+            conns: Mutex::default(),
+            users: Mutex::default(),
+            rooms: Mutex::default(),
+            inflight: Mutex::default(),
+            next_conn: AtomicU64::new(1),
+            token_seed: std::collections::hash_map::RandomState::new(),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Registers a new WebSocket connection (so shutdown can reach it).
+    pub fn open_conn(
+        &self,
+        tx: mpsc::Sender<Outbound>,
+        close: watch::Sender<Option<CloseReason>>,
+    ) -> Arc<Conn> {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let conn = Arc::new(Conn { id, tx, close, metrics: self.metrics.clone() });
+        lock(&self.conns).insert(id, conn.clone());
+        conn
+    }
+
+    pub fn close_conn(&self, id: ConnId) {
+        lock(&self.conns).remove(&id);
+    }
+
+    /// Asks every open connection to close with `reason` (shutdown).
+    pub fn close_all(&self, reason: CloseReason) {
+        for c in lock(&self.conns).values() {
+            c.close(reason);
+        }
+    }
+
+    pub fn open_connections(&self) -> usize {
+        lock(&self.conns).len()
+    }
+
+    fn new_token(&self, nick: &Nickname) -> String {
+        let mut a = self.token_seed.build_hasher();
+        a.write(nick.as_str().as_bytes());
+        a.write_u128(std::time::SystemTime::now().elapsed().map_or(0, |d| d.as_nanos()) ^ now_ms() as u128);
+        let mut b = std::collections::hash_map::RandomState::new().build_hasher();
+        b.write_u64(a.finish());
+        format!("{:016x}{:016x}", a.finish(), b.finish())
+    }
+
+    /// Claims `nick` for `conn`. A matching `resume_token` takes over the user's own older
+    /// session (closed with 4005); anything else on a taken nickname is refused.
+    pub fn register(
+        &self,
+        conn: &Arc<Conn>,
+        nick: Nickname,
+        legacy: bool,
+        resume_token: Option<&str>,
+    ) -> Result<(Peer, String), RegisterError> {
+        let peer = Peer { conn: conn.clone(), nick: nick.clone(), legacy };
+        let mut users = lock(&self.users);
+        if let Some(existing) = users.get_mut(&nick) {
+            let owns = resume_token.is_some_and(|t| t == existing.resume_token);
+            if !owns || existing.peer.conn.id == conn.id {
+                return Err(RegisterError::NickTaken);
+            }
+            existing.peer.conn.close(CloseReason::Replaced);
+            existing.peer = peer.clone();
+            return Ok((peer, existing.resume_token.clone()));
+        }
+        let token = self.new_token(&nick);
+        users.insert(nick, UserEntry { peer: peer.clone(), resume_token: token.clone() });
+        Ok((peer, token))
+    }
+
+    /// Forgets a user's session, unless another connection has taken it over.
+    pub fn unregister(&self, peer: &Peer) {
+        let mut users = lock(&self.users);
+        if users.get(&peer.nick).is_some_and(|e| e.peer.conn.id == peer.conn.id) {
+            users.remove(&peer.nick);
+        }
+    }
+
+    pub fn user(&self, nick: &Nickname) -> Option<Peer> {
+        lock(&self.users).get(nick).map(|e| e.peer.clone())
+    }
+
+    async fn room(&self, key: &str, is_room: bool) -> Result<Arc<Room>, RequestError> {
+        if let Some(r) = lock(&self.rooms).get(key) {
+            return Ok(r.clone());
+        }
+        if is_room && lock(&self.rooms).len() >= self.config.max_rooms {
+            return Err(RequestError::TooManyRooms(self.config.max_rooms));
+        }
+        let last = self.store_call(self.store.last_id(key).await)?;
+        let mut rooms = lock(&self.rooms);
+        let room = rooms.entry(key.to_string()).or_insert_with(|| {
+            Arc::new(Room {
+                key: key.to_string(),
+                state: Mutex::new(RoomState { assigned: last, settled: last, ..Default::default() }),
+            })
+        });
+        Ok(room.clone())
+    }
+
+    fn existing_room(&self, key: &str) -> Option<Arc<Room>> {
+        lock(&self.rooms).get(key).cloned()
+    }
+
+    fn store_call<T>(&self, r: Result<T, StoreError>) -> Result<T, RequestError> {
+        r.map_err(|e| {
+            Metrics::inc(&self.metrics.store_errors);
+            tracing::warn!(cause = %e, "store operation failed");
+            RequestError::Store(e)
+        })
+    }
+
+    fn page_limit(&self, limit: Option<u32>) -> usize {
+        let max = self.config.history_page.max(1);
+        limit.map_or(max, |l| l.clamp(1, max.max(200))) as usize
+    }
+
+    /// Joins `peer` to `room`: replies `joined` (members, and history: the latest page, or
+    /// exactly the messages after `after`), then live messages; tells the others.
+    pub async fn join(
+        &self,
+        peer: &Peer,
+        room_name: &RoomName,
+        after: Option<MessageId>,
+    ) -> Result<(), RequestError> {
+        let room = self.room(room_name.as_str(), true).await?;
+        let cap = self.config.outbound_queue;
+        let watermark = {
+            let mut st = lock(&room.state);
+            if !st.members.contains_key(&peer.conn.id) {
+                if !peer.legacy && !st.has_nick(&peer.nick, peer.conn.id) {
+                    let ev = Fanout::event(&ServerMessage::Presence {
+                        room: room_name.clone(),
+                        nick: peer.nick.clone(),
+                        state: PresenceState::Joined,
+                    });
+                    st.broadcast_except(&ev, &peer.nick, cap);
+                }
+                st.members.insert(peer.conn.id, Member { peer: peer.clone(), joining: Some(Vec::new()) });
+            } else if let Some(m) = st.members.get_mut(&peer.conn.id) {
+                m.joining.get_or_insert_with(Vec::new);
+            }
+            st.settled
+        };
+        if peer.legacy {
+            self.finish_join(&room, peer, None);
+            return Ok(());
+        }
+        let page = match after {
+            Some(a) => self.store.after(&room.key, a, watermark, self.page_limit(None).max(500)).await,
+            None => self.store.before(&room.key, watermark + 1, self.config.history_page as usize).await,
+        };
+        let page = match self.store_call(page) {
+            Ok(p) => p,
+            Err(e) => {
+                self.leave(peer, room_name);
+                return Err(e);
+            }
+        };
+        let members = lock(&room.state).nicks();
+        let joined = ServerMessage::Joined {
+            room: room_name.clone(),
+            members,
+            history: page.messages.iter().filter_map(StoredMessage::to_chat).collect(),
+            has_more: page.has_more,
+        };
+        self.finish_join(&room, peer, Some(joined));
+        Ok(())
+    }
+
+    fn finish_join(&self, room: &Room, peer: &Peer, joined: Option<ServerMessage>) {
+        let mut st = lock(&room.state);
+        if let Some(m) = st.members.get_mut(&peer.conn.id) {
+            if let Some(j) = joined {
+                peer.conn.reply(&j);
+            }
+            for f in m.joining.take().unwrap_or_default() {
+                peer.deliver(&f);
+            }
+        }
+    }
+
+    /// Removes `peer` from a room and tells the others. Returns whether it was a member.
+    pub fn leave(&self, peer: &Peer, room_name: &RoomName) -> bool {
+        let Some(room) = self.existing_room(room_name.as_str()) else { return false };
+        let mut st = lock(&room.state);
+        if st.members.remove(&peer.conn.id).is_none() {
+            return false;
+        }
+        if !peer.legacy && !st.has_nick(&peer.nick, peer.conn.id) {
+            let ev = Fanout::event(&ServerMessage::Presence {
+                room: room_name.clone(),
+                nick: peer.nick.clone(),
+                state: PresenceState::Left,
+            });
+            st.broadcast_except(&ev, &peer.nick, self.config.outbound_queue);
+        }
+        true
+    }
+
+    pub fn is_member(&self, peer: &Peer, room_name: &RoomName) -> bool {
+        self.existing_room(room_name.as_str())
+            .is_some_and(|r| lock(&r.state).members.contains_key(&peer.conn.id))
+    }
+
+    /// Relays a typing event to the room's other members.
+    pub fn typing(&self, peer: &Peer, room_name: &RoomName) -> Result<(), RequestError> {
+        let room = self
+            .existing_room(room_name.as_str())
+            .ok_or_else(|| RequestError::NotInRoom(room_name.to_string()))?;
+        let mut st = lock(&room.state);
+        if !st.members.contains_key(&peer.conn.id) {
+            return Err(RequestError::NotInRoom(room_name.to_string()));
+        }
+        let ev = Fanout::event(&ServerMessage::Typing {
+            room: room_name.clone(),
+            nick: peer.nick.clone(),
+            expires_in_ms: self.config.typing_ttl.as_millis().min(u32::MAX as u128) as u32,
+        });
+        st.broadcast_except(&ev, &peer.nick, self.config.outbound_queue);
+        Ok(())
+    }
+
+    pub fn list_rooms(&self) -> Vec<RoomInfo> {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        let mut out: Vec<RoomInfo> = rooms
+            .iter()
+            .filter_map(|r| {
+                let name = RoomName::new(r.key.as_str()).ok()?;
+                let members = lock(&r.state).nicks().len() as u32;
+                Some(RoomInfo { name, members })
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// A page of a room's history (older than `before`, newer than `after`, or the latest).
+    pub async fn history(
+        &self,
+        room_name: &RoomName,
+        before: Option<MessageId>,
+        after: Option<MessageId>,
+        limit: Option<u32>,
+    ) -> Result<(Vec<ChatMessage>, bool), RequestError> {
+        let room = self.room(room_name.as_str(), true).await?;
+        let watermark = lock(&room.state).settled;
+        let limit = self.page_limit(limit);
+        let page = match after {
+            Some(a) => self.store.after(&room.key, a, watermark, limit).await,
+            None => {
+                let b = before.unwrap_or(MessageId::MAX).min(watermark + 1);
+                self.store.before(&room.key, b, limit).await
+            }
+        };
+        let page = self.store_call(page)?;
+        Ok((page.messages.iter().filter_map(StoredMessage::to_chat).collect(), page.has_more))
+    }
+
+    /// Stores and delivers one message. With a `client_id`, a resend of an id already stored
+    /// (or being stored right now by an earlier connection) returns the original ack and
+    /// stores and delivers nothing.
+    pub async fn publish(
+        &self,
+        from: &Peer,
+        target: Target,
+        text: MessageText,
+        client_id: Option<ClientMsgId>,
+    ) -> Result<AckInfo, RequestError> {
+        // Resolve the target first: sending needs membership, or a connected recipient.
+        let (room, targets, room_name, to) = match target {
+            Target::Room(name) => {
+                let room = self
+                    .existing_room(name.as_str())
+                    .filter(|r| lock(&r.state).members.contains_key(&from.conn.id))
+                    .ok_or_else(|| RequestError::NotInRoom(name.to_string()))?;
+                (room, Targets::Room { sender: from.conn.id }, Some(name), None)
+            }
+            Target::User(to) => {
+                let peer = self.user(&to).ok_or_else(|| RequestError::UnknownUser(to.to_string()))?;
+                let room = self.room(&dm_channel(&from.nick, &to), false).await?;
+                let mut peers = vec![peer];
+                if to != from.nick {
+                    peers.push(from.clone());
+                }
+                (room, Targets::Users(peers), None, Some(to))
+            }
+        };
+
+        let guard = match &client_id {
+            Some(cid) => match self.begin_idempotent(&from.nick, cid).await? {
+                Ok(guard) => Some(guard),
+                Err(ack) => return Ok(ack),
+            },
+            None => None,
+        };
+
+        let (id, ts) = {
+            let mut st = lock(&room.state);
+            st.assigned += 1;
+            (st.assigned, now_ms())
+        };
+        let slot = Slot { room: &room, id, queue_cap: self.config.outbound_queue, done: false };
+        let stored = StoredMessage {
+            channel: room.key.clone(),
+            id,
+            sender: from.nick.clone(),
+            text,
+            ts,
+            client_id,
+        };
+        let event = match (&room_name, &to) {
+            (Some(r), _) => ServerMessage::Message(ChatMessage {
+                id,
+                room: r.clone(),
+                sender: stored.sender.clone(),
+                text: stored.text.clone(),
+                ts,
+            }),
+            (None, Some(to)) => ServerMessage::Direct(DirectMessage {
+                id,
+                from: stored.sender.clone(),
+                to: to.clone(),
+                text: stored.text.clone(),
+                ts,
+            }),
+            (None, None) => unreachable_target(),
+        };
+        let fanout = Fanout::chat(&event, &stored.sender, &stored.text);
+        if let Err(e) = self.store_call(self.store.append(stored).await) {
+            slot.settle(None);
+            return Err(e);
+        }
+        Metrics::inc(&self.metrics.messages_stored);
+        slot.settle(Some(Delivery { fanout, targets }));
+        let ack = AckInfo { id, ts, duplicate: false };
+        if let Some(g) = guard {
+            g.finish(Ok(AckInfo { duplicate: true, ..ack }));
+        }
+        Ok(ack)
+    }
+
+    /// Either a guard for a new send, or the ack of the earlier send with this client id.
+    async fn begin_idempotent(
+        &self,
+        nick: &Nickname,
+        cid: &ClientMsgId,
+    ) -> Result<Result<InflightGuard<'_>, AckInfo>, RequestError> {
+        let key = (nick.clone(), cid.clone());
+        loop {
+            let waiting = {
+                let mut inflight = lock(&self.inflight);
+                match inflight.get(&key) {
+                    Some(rx) => Ok(rx.clone()),
+                    None => {
+                        let (tx, rx) = watch::channel(None);
+                        inflight.insert(key.clone(), rx);
+                        Err(tx)
+                    }
+                }
+            };
+            match waiting {
+                Ok(mut rx) => {
+                    let done = rx.wait_for(|v| v.is_some()).await.ok().and_then(|v| *v);
+                    if let Some(Ok(ack)) = done {
+                        return Ok(Err(ack));
+                    }
+                    // The earlier attempt failed: try again as the leader.
+                }
+                Err(tx) => {
+                    let guard = InflightGuard { hub: self, key: Some(key.clone()), tx };
+                    let found = self.store_call(self.store.find_client_id(nick, cid).await)?;
+                    if let Some(StoredAck { id, ts, .. }) = found {
+                        let ack = AckInfo { id, ts, duplicate: true };
+                        guard.finish(Ok(ack));
+                        return Ok(Err(ack));
+                    }
+                    return Ok(Ok(guard));
+                }
+            }
+        }
+    }
+}
+
+fn unreachable_target() -> ServerMessage {
+    // A publish target is a room or a user; this arm exists only to keep the match total.
+    ServerMessage::Error {
+        code: shared::ErrorCode::Internal,
+        message: "no target".into(),
+        client_id: None,
+    }
+}

@@ -1,0 +1,91 @@
+//! The demo's protocol on `/ws/<nickname>`: the client sends plain text, every other user of
+//! the default room receives `{"sender": <nickname>, "msg": <text>}`. Demo users share the
+//! default room with typed clients; they receive room messages and direct messages only.
+//!
+//! The demo protocol has no error frame: text the typed protocol would refuse (blank, over the
+//! size limit, control characters) is dropped and logged, and a flood is closed with 1008.
+
+use crate::connection::{Flow, Session};
+use crate::hub::{Conn, Hub, Peer, RegisterError, Target};
+use shared::{CloseReason, MessageText, Nickname, RoomName};
+use std::sync::Arc;
+
+pub struct LegacySession {
+    hub: Arc<Hub>,
+    peer: Option<Peer>,
+    room: RoomName,
+}
+
+/// Decodes `%XX` escapes of a path segment; `None` for a malformed escape or invalid UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl LegacySession {
+    /// Registers the user and joins the default room. On a bad or taken nickname the
+    /// connection is asked to close (4002, 4001) and the session holds nobody.
+    pub async fn start(hub: Arc<Hub>, conn: &Arc<Conn>, raw_nick: &str) -> Self {
+        let room = RoomName::default_room();
+        let mut session = LegacySession { hub: hub.clone(), peer: None, room: room.clone() };
+        let Some(nick) = percent_decode(raw_nick).and_then(|n| Nickname::new(n).ok()) else {
+            conn.close(CloseReason::InvalidNick);
+            return session;
+        };
+        let peer = match hub.register(conn, nick, true, None) {
+            Ok((peer, _token)) => peer,
+            Err(RegisterError::NickTaken) => {
+                conn.close(CloseReason::NickTaken);
+                return session;
+            }
+        };
+        session.peer = Some(peer.clone());
+        if let Err(e) = hub.join(&peer, &room, None).await {
+            tracing::warn!(cause = %e, "demo user could not join the default room");
+            conn.close(CloseReason::TryAgainLater);
+        }
+        session
+    }
+}
+
+impl Session for LegacySession {
+    async fn on_text(&mut self, text: &str) -> Flow {
+        let Some(peer) = self.peer.clone() else { return Flow::Close(CloseReason::InternalError) };
+        let text = match MessageText::new(text) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::debug!(nick = %peer.nick, cause = %e, "dropped demo-protocol message");
+                return Flow::Continue;
+            }
+        };
+        if let Err(e) = self.hub.publish(&peer, Target::Room(self.room.clone()), text, None).await {
+            tracing::warn!(nick = %peer.nick, cause = %e, "demo-protocol message not delivered");
+        }
+        Flow::Continue
+    }
+
+    fn started(&self) -> bool {
+        true
+    }
+
+    fn on_rate_limited(&mut self) {}
+
+    fn end(&mut self) {
+        if let Some(peer) = self.peer.take() {
+            self.hub.leave(&peer, &self.room);
+            self.hub.unregister(&peer);
+        }
+    }
+}

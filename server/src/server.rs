@@ -1,0 +1,189 @@
+//! The accept loop: one port for the WebSocket endpoints, `/healthz`, `/metrics` and files.
+
+use crate::config::Config;
+use crate::connection;
+use crate::error::StoreError;
+use crate::http::{self, HeadError, Request};
+use crate::hub::Hub;
+use crate::legacy::LegacySession;
+use crate::metrics::Metrics;
+use crate::session::ChatSession;
+use crate::store;
+use shared::{CloseReason, CHAT_PATH, LEGACY_PATH_PREFIX};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+/// Opens the configured store, then serves `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StoreError> {
+    let config = Arc::new(config);
+    let store = store::open(&config).await?;
+    let hub = Hub::new(config, store, Arc::new(Metrics::default()));
+    serve(listener, hub, shutdown).await;
+    Ok(())
+}
+
+/// Serves `listener` with `hub` until `shutdown` resolves; then stops accepting, closes every
+/// client with 1001, waits for them up to the configured grace, and flushes the store.
+pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<Output = ()>) {
+    let limit = Arc::new(Semaphore::new(hub.config.max_connections));
+    // Every connection task holds a clone of `done_tx`; `recv()` ends when all are gone.
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _addr)) => {
+                    Metrics::inc(&hub.metrics.connections_total);
+                    let hub = hub.clone();
+                    match limit.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let done = done_tx.clone();
+                            tokio::spawn(async move {
+                                handle(stream, hub, permit).await;
+                                drop(done);
+                            });
+                        }
+                        Err(_) => {
+                            Metrics::inc(&hub.metrics.connections_rejected_cap);
+                            tokio::spawn(reject_full(stream));
+                        }
+                    }
+                }
+                Err(e) => {
+                    // Out of file descriptors, say: back off instead of spinning.
+                    tracing::error!(cause = %e, "failed to accept");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    tracing::info!(open = hub.open_connections(), "shutting down");
+    hub.close_all(CloseReason::GoingAway);
+    drop(done_tx);
+    if tokio::time::timeout(hub.config.shutdown_grace, done_rx.recv()).await.is_err() {
+        tracing::warn!(open = hub.open_connections(), "shutdown grace over; exiting anyway");
+    }
+    if let Err(e) = hub.store().flush().await {
+        tracing::error!(cause = %e, "store flush failed at shutdown");
+    }
+}
+
+async fn reject_full(mut stream: TcpStream) {
+    let body = "server is at its connection limit; retry later\n";
+    let resp = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(resp.as_bytes())).await;
+    let _ = stream.shutdown().await;
+}
+
+/// tungstenite's settings: small read buffer (idle connections stay cheap), a write buffer
+/// that lets a batch accumulate before the one flush, and the configured size limits.
+pub fn ws_config(cfg: &Config) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(64 * 1024)
+        .max_message_size(Some(cfg.max_message_bytes))
+        .max_frame_size(Some(cfg.max_message_bytes))
+}
+
+async fn handle(mut stream: TcpStream, hub: Arc<Hub>, _permit: OwnedSemaphorePermit) {
+    let _ = stream.set_nodelay(true);
+    let req = match http::read_head(&mut stream, hub.config.handshake_timeout).await {
+        Ok(r) => r,
+        Err(HeadError::Gone) => return,
+        Err(HeadError::Bad) => return http::respond_text(&mut stream, "400 Bad Request", "bad request\n").await,
+        Err(HeadError::TooLarge) => {
+            return http::respond_text(&mut stream, "431 Request Header Fields Too Large", "request head too large\n")
+                .await
+        }
+    };
+    if req.is_websocket_upgrade() {
+        upgrade(stream, req, hub).await;
+    } else {
+        plain_http(stream, req, hub).await;
+    }
+}
+
+enum Endpoint {
+    Chat,
+    Legacy(String),
+}
+
+fn endpoint(path: &str) -> Option<Endpoint> {
+    let path = path.split('?').next().unwrap_or("");
+    if path == CHAT_PATH {
+        return Some(Endpoint::Chat);
+    }
+    let nick = path.strip_prefix(LEGACY_PATH_PREFIX)?;
+    (!nick.is_empty() && !nick.contains('/')).then(|| Endpoint::Legacy(nick.to_string()))
+}
+
+async fn upgrade(mut stream: TcpStream, req: Request, hub: Arc<Hub>) {
+    let Some(endpoint) = endpoint(&req.path) else {
+        return http::respond_text(&mut stream, "404 Not Found", "no WebSocket endpoint here; use /chat or /ws/<nickname>\n").await;
+    };
+    if req.method != "GET" {
+        return http::respond_text(&mut stream, "405 Method Not Allowed", "use GET\n").await;
+    }
+    if req.header("sec-websocket-version").map(str::trim) != Some("13") {
+        let body = b"WebSocket version 13 required\n";
+        return http::respond(&mut stream, "426 Upgrade Required", "text/plain", &[("Sec-WebSocket-Version", "13")], body, false).await;
+    }
+    let Some(key) = req.header("sec-websocket-key").map(str::trim).filter(|k| !k.is_empty()) else {
+        return http::respond_text(&mut stream, "400 Bad Request", "missing Sec-WebSocket-Key\n").await;
+    };
+    if !http::origin_allowed(req.header("origin"), req.header("host"), &hub.config.allowed_origins) {
+        Metrics::inc(&hub.metrics.connections_rejected_origin);
+        return http::respond_text(&mut stream, "403 Forbidden", "origin not allowed\n").await;
+    }
+    if stream.write_all(http::upgrade_response(key).as_bytes()).await.is_err() {
+        return;
+    }
+    let ws = WebSocketStream::from_partially_read(stream, req.rest, Role::Server, Some(ws_config(&hub.config))).await;
+    let (conn, rx, close_rx) = connection::open(&hub);
+    match endpoint {
+        Endpoint::Chat => {
+            let session = ChatSession::new(hub.clone(), conn.clone());
+            connection::run(ws, hub, conn, rx, close_rx, session, false).await;
+        }
+        Endpoint::Legacy(nick) => {
+            let session = LegacySession::start(hub.clone(), &conn, &nick).await;
+            connection::run(ws, hub, conn, rx, close_rx, session, true).await;
+        }
+    }
+}
+
+async fn plain_http(mut stream: TcpStream, req: Request, hub: Arc<Hub>) {
+    Metrics::inc(&hub.metrics.http_requests);
+    if req.method != "GET" && req.method != "HEAD" {
+        let body = b"method not allowed\n";
+        return http::respond(&mut stream, "405 Method Not Allowed", "text/plain", &[("Allow", "GET, HEAD")], body, false).await;
+    }
+    let head_only = req.method == "HEAD";
+    let path = req.path.split('?').next().unwrap_or("/");
+    match path {
+        "/healthz" => http::respond(&mut stream, "200 OK", "text/plain", &[], b"ok\n", head_only).await,
+        "/metrics" => {
+            let body = hub.metrics.render();
+            http::respond(&mut stream, "200 OK", "text/plain; version=0.0.4", &[], body.as_bytes(), head_only).await
+        }
+        _ if endpoint(path).is_some() => {
+            http::respond_text(&mut stream, "426 Upgrade Required", "this endpoint speaks WebSocket\n").await
+        }
+        _ => http::serve_static(&mut stream, &hub.config.static_dir, &req).await,
+    }
+}

@@ -1,0 +1,209 @@
+//! The typed chat protocol on `/chat`: `hello` first, then rooms, messages, presence, history.
+
+use crate::connection::{Flow, Session};
+use crate::error::RequestError;
+use crate::hub::{Conn, Hub, Peer, RegisterError, Target};
+use crate::metrics::Metrics;
+use shared::{
+    decode_client, ClientMessage, ClientMsgId, CloseReason, ErrorCode, Limits, Nickname, RoomName,
+    ServerMessage, PROTOCOL_VERSION,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+pub struct ChatSession {
+    hub: Arc<Hub>,
+    conn: Arc<Conn>,
+    peer: Option<Peer>,
+    /// Rooms joined, with the time of the last relayed typing event (throttle).
+    rooms: HashMap<RoomName, Option<Instant>>,
+}
+
+impl ChatSession {
+    pub fn new(hub: Arc<Hub>, conn: Arc<Conn>) -> Self {
+        ChatSession { hub, conn, peer: None, rooms: HashMap::new() }
+    }
+
+    fn error(&self, code: ErrorCode, message: impl Into<String>, client_id: Option<ClientMsgId>) {
+        Metrics::inc(&self.hub.metrics.errors_sent);
+        self.conn.reply(&ServerMessage::Error { code, message: message.into(), client_id });
+    }
+
+    fn request_error(&self, e: RequestError, client_id: Option<ClientMsgId>) {
+        self.error(e.code(), e.to_string(), client_id);
+    }
+
+    fn hello(&mut self, nick: Nickname, protocol: u32, resume_token: Option<String>) -> Flow {
+        if protocol != PROTOCOL_VERSION {
+            self.error(
+                ErrorCode::UnsupportedProtocol,
+                format!("this server speaks protocol {PROTOCOL_VERSION}, not {protocol}"),
+                None,
+            );
+            return Flow::Close(CloseReason::UnsupportedProtocol);
+        }
+        match self.hub.register(&self.conn, nick.clone(), false, resume_token.as_deref()) {
+            Ok((peer, token)) => {
+                self.peer = Some(peer);
+                let cfg = &self.hub.config;
+                self.conn.reply(&ServerMessage::Welcome {
+                    nick,
+                    protocol: PROTOCOL_VERSION,
+                    default_room: RoomName::default_room(),
+                    resume_token: token,
+                    limits: Limits {
+                        max_message_bytes: cfg.max_message_bytes as u32,
+                        max_text_bytes: shared::types::MAX_TEXT_BYTES as u32,
+                        history_page: cfg.history_page,
+                        rate_per_sec: cfg.rate_per_sec,
+                        rate_burst: cfg.rate_burst,
+                    },
+                });
+                Flow::Continue
+            }
+            Err(RegisterError::NickTaken) => {
+                self.error(
+                    ErrorCode::NickTaken,
+                    format!("the nickname `{nick}` is already in use; pick another"),
+                    None,
+                );
+                Flow::Close(CloseReason::NickTaken)
+            }
+        }
+    }
+
+    /// Before `hello`, a refused frame that is a `hello` with a bad nickname closes with 4002.
+    fn invalid_hello(&self, text: &str) -> Option<Flow> {
+        let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        if v.get("type")?.as_str()? != "hello" {
+            return None;
+        }
+        let nick = v.get("nick").and_then(|n| n.as_str()).unwrap_or("");
+        let err = Nickname::new(nick).err()?;
+        self.error(ErrorCode::InvalidNick, err.to_string(), None);
+        Some(Flow::Close(CloseReason::InvalidNick))
+    }
+
+    async fn dispatch(&mut self, peer: Peer, msg: ClientMessage) -> Flow {
+        let hub = self.hub.clone();
+        match msg {
+            ClientMessage::Hello { .. } => {
+                self.error(ErrorCode::AlreadyHello, "hello was already accepted", None)
+            }
+            ClientMessage::Join { room, after } => {
+                if !self.rooms.contains_key(&room)
+                    && self.rooms.len() >= hub.config.max_rooms_per_connection
+                {
+                    let e = RequestError::TooManyRooms(hub.config.max_rooms_per_connection);
+                    self.request_error(e, None);
+                    return Flow::Continue;
+                }
+                match hub.join(&peer, &room, after).await {
+                    Ok(()) => {
+                        self.rooms.entry(room).or_insert(None);
+                    }
+                    Err(e) => self.request_error(e, None),
+                }
+            }
+            ClientMessage::Leave { room } => {
+                if self.rooms.remove(&room).is_some() && hub.leave(&peer, &room) {
+                    self.conn.reply(&ServerMessage::Left { room });
+                } else {
+                    self.request_error(RequestError::NotInRoom(room.to_string()), None);
+                }
+            }
+            ClientMessage::ListRooms => {
+                self.conn.reply(&ServerMessage::Rooms { rooms: hub.list_rooms() });
+            }
+            ClientMessage::Send { room, text, client_id } => {
+                let r = hub.publish(&peer, Target::Room(room), text, Some(client_id.clone())).await;
+                self.ack(r, client_id);
+            }
+            ClientMessage::Direct { to, text, client_id } => {
+                let r = hub.publish(&peer, Target::User(to), text, Some(client_id.clone())).await;
+                self.ack(r, client_id);
+            }
+            ClientMessage::Typing { room } => {
+                let interval = hub.config.typing_interval;
+                match self.rooms.get_mut(&room) {
+                    None => self.request_error(RequestError::NotInRoom(room.to_string()), None),
+                    Some(last) if last.is_some_and(|t| t.elapsed() < interval) => {}
+                    Some(last) => {
+                        *last = Some(Instant::now());
+                        if let Err(e) = hub.typing(&peer, &room) {
+                            self.request_error(e, None);
+                        }
+                    }
+                }
+            }
+            ClientMessage::History { room, before, after, limit } => {
+                match hub.history(&room, before, after, limit).await {
+                    Ok((messages, has_more)) => {
+                        self.conn.reply(&ServerMessage::History { room, messages, has_more });
+                    }
+                    Err(e) => self.request_error(e, None),
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    fn ack(&self, r: Result<crate::hub::AckInfo, RequestError>, client_id: ClientMsgId) {
+        match r {
+            Ok(a) => {
+                self.conn.reply(&ServerMessage::Ack {
+                    client_id,
+                    id: a.id,
+                    ts: a.ts,
+                    duplicate: a.duplicate,
+                });
+            }
+            Err(e) => self.request_error(e, Some(client_id)),
+        }
+    }
+}
+
+impl Session for ChatSession {
+    async fn on_text(&mut self, text: &str) -> Flow {
+        let msg = match decode_client(text) {
+            Ok(m) => m,
+            Err(e) => {
+                if self.peer.is_none() {
+                    if let Some(flow) = self.invalid_hello(text) {
+                        return flow;
+                    }
+                }
+                self.error(e.code, e.message, None);
+                return Flow::Continue;
+            }
+        };
+        match (self.peer.clone(), msg) {
+            (None, ClientMessage::Hello { nick, protocol, resume_token }) => {
+                self.hello(nick, protocol, resume_token)
+            }
+            (None, _) => {
+                self.error(ErrorCode::HelloRequired, "send hello first", None);
+                Flow::Continue
+            }
+            (Some(peer), msg) => self.dispatch(peer, msg).await,
+        }
+    }
+
+    fn started(&self) -> bool {
+        self.peer.is_some()
+    }
+
+    fn on_rate_limited(&mut self) {
+        self.error(ErrorCode::RateLimited, "too many messages; slow down", None);
+    }
+
+    fn end(&mut self) {
+        if let Some(peer) = self.peer.take() {
+            for room in self.rooms.keys() {
+                self.hub.leave(&peer, room);
+            }
+            self.hub.unregister(&peer);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The in-memory store: per-channel ring buffers and a bounded client-id index.
+
+use super::{Page, Store, StoredAck, StoredMessage};
+use crate::error::StoreError;
+use async_trait::async_trait;
+use shared::{ClientMsgId, MessageId, Nickname};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// Client ids remembered for idempotency; older ones are forgotten first.
+const CLIENT_ID_CAPACITY: usize = 200_000;
+
+#[derive(Default)]
+struct Inner {
+    channels: HashMap<String, VecDeque<StoredMessage>>,
+    client_ids: HashMap<(Nickname, ClientMsgId), StoredAck>,
+    client_id_order: VecDeque<(Nickname, ClientMsgId)>,
+}
+
+/// History in memory, `retention` messages per channel. A std mutex is enough: every
+/// operation is a short, non-blocking update, never held across an await.
+pub struct MemoryStore {
+    retention: usize,
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new(retention: usize) -> Self {
+        MemoryStore { retention: retention.max(1), inner: Mutex::new(Inner::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters more than losing the store, so recover the guard.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn last_id(&self, channel: &str) -> Result<MessageId, StoreError> {
+        Ok(self.lock().channels.get(channel).and_then(|c| c.back()).map_or(0, |m| m.id))
+    }
+
+    async fn append(&self, msg: StoredMessage) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(cid) = &msg.client_id {
+            let key = (msg.sender.clone(), cid.clone());
+            let ack = StoredAck { channel: msg.channel.clone(), id: msg.id, ts: msg.ts };
+            if inner.client_ids.insert(key.clone(), ack).is_none() {
+                inner.client_id_order.push_back(key);
+            }
+            while inner.client_id_order.len() > CLIENT_ID_CAPACITY {
+                if let Some(old) = inner.client_id_order.pop_front() {
+                    inner.client_ids.remove(&old);
+                }
+            }
+        }
+        let retention = self.retention;
+        let log = inner.channels.entry(msg.channel.clone()).or_default();
+        log.push_back(msg);
+        while log.len() > retention {
+            log.pop_front();
+        }
+        Ok(())
+    }
+
+    async fn find_client_id(
+        &self,
+        sender: &Nickname,
+        client_id: &ClientMsgId,
+    ) -> Result<Option<StoredAck>, StoreError> {
+        Ok(self.lock().client_ids.get(&(sender.clone(), client_id.clone())).cloned())
+    }
+
+    async fn after(
+        &self,
+        channel: &str,
+        after: MessageId,
+        upto: MessageId,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let inner = self.lock();
+        let Some(log) = inner.channels.get(channel) else { return Ok(Page::default()) };
+        let start = log.partition_point(|m| m.id <= after);
+        let mut iter = log.range(start..).take_while(|m| m.id <= upto);
+        let messages: Vec<_> = iter.by_ref().take(limit).cloned().collect();
+        let has_more = iter.next().is_some();
+        Ok(Page { messages, has_more })
+    }
+
+    async fn before(
+        &self,
+        channel: &str,
+        before: MessageId,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let inner = self.lock();
+        let Some(log) = inner.channels.get(channel) else { return Ok(Page::default()) };
+        let end = log.partition_point(|m| m.id < before);
+        let start = end.saturating_sub(limit);
+        let messages = log.range(start..end).cloned().collect();
+        Ok(Page { messages, has_more: start > 0 })
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::MessageText;
+
+    fn msg(id: u64, cid: Option<&str>) -> StoredMessage {
+        StoredMessage {
+            channel: "general".into(),
+            id,
+            sender: Nickname::new("a").expect("nick"),
+            text: MessageText::new(format!("m{id}")).expect("text"),
+            ts: id as i64,
+            client_id: cid.map(|c| ClientMsgId::new(c).expect("cid")),
+        }
+    }
+
+    #[tokio::test]
+    async fn pages_and_retention() {
+        let s = MemoryStore::new(5);
+        for id in 1..=8 {
+            s.append(msg(id, None)).await.expect("append");
+        }
+        assert_eq!(s.last_id("general").await.expect("last"), 8);
+        let p = s.before("general", u64::MAX, 3).await.expect("page");
+        assert_eq!(p.messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![6, 7, 8]);
+        assert!(p.has_more);
+        let p = s.before("general", 6, 10).await.expect("page");
+        assert_eq!(p.messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![4, 5]);
+        assert!(!p.has_more);
+        let p = s.after("general", 5, 7, 10).await.expect("page");
+        assert_eq!(p.messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![6, 7]);
+        assert!(!p.has_more);
+        let p = s.after("general", 0, 8, 2).await.expect("page");
+        assert_eq!(p.messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![4, 5]);
+        assert!(p.has_more);
+    }
+
+    #[tokio::test]
+    async fn client_ids() {
+        let s = MemoryStore::new(5);
+        s.append(msg(1, Some("x"))).await.expect("append");
+        let nick = Nickname::new("a").expect("nick");
+        let found = s.find_client_id(&nick, &ClientMsgId::new("x").expect("cid")).await;
+        assert_eq!(found.expect("find").map(|a| a.id), Some(1));
+        let missing = s.find_client_id(&nick, &ClientMsgId::new("y").expect("cid")).await;
+        assert_eq!(missing.expect("find"), None);
+    }
+}

@@ -1,0 +1,102 @@
+//! Message storage behind one trait, so the hub does not care where history lives.
+//!
+//! A *channel* is a room name (`general`) or a direct conversation (`dm:alice:bob`, the two
+//! nicknames sorted); room names and nicknames cannot contain `:`, so the two never collide.
+//! Ids are assigned by the hub (increasing per channel) before `append`; `append` returns only
+//! once the message is durable, and the hub acks only after that.
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use crate::error::StoreError;
+use async_trait::async_trait;
+use shared::{ChatMessage, ClientMsgId, MessageId, MessageText, Nickname, RoomName, Timestamp};
+
+/// A message as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub channel: String,
+    pub id: MessageId,
+    pub sender: Nickname,
+    pub text: MessageText,
+    pub ts: Timestamp,
+    pub client_id: Option<ClientMsgId>,
+}
+
+impl StoredMessage {
+    /// The room message this is, if the channel is a room.
+    pub fn to_chat(&self) -> Option<ChatMessage> {
+        Some(ChatMessage {
+            id: self.id,
+            room: RoomName::new(self.channel.as_str()).ok()?,
+            sender: self.sender.clone(),
+            text: self.text.clone(),
+            ts: self.ts,
+        })
+    }
+}
+
+/// Where an earlier send with the same client id was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAck {
+    pub channel: String,
+    pub id: MessageId,
+    pub ts: Timestamp,
+}
+
+/// A page of history, oldest first. `has_more`: more messages lie beyond the page in the
+/// direction of the query (older for `latest`/`before`, newer for `after`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    pub messages: Vec<StoredMessage>,
+    pub has_more: bool,
+}
+
+/// The channel key of a direct conversation between two users.
+pub fn dm_channel(a: &Nickname, b: &Nickname) -> String {
+    let (x, y) = if a <= b { (a, b) } else { (b, a) };
+    format!("dm:{x}:{y}")
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The highest id stored in `channel` (0 when empty): the hub continues from there.
+    async fn last_id(&self, channel: &str) -> Result<MessageId, StoreError>;
+    /// Stores one message durably.
+    async fn append(&self, msg: StoredMessage) -> Result<(), StoreError>;
+    /// Finds an earlier message of `sender` with this client id (idempotent resend).
+    async fn find_client_id(
+        &self,
+        sender: &Nickname,
+        client_id: &ClientMsgId,
+    ) -> Result<Option<StoredAck>, StoreError>;
+    /// Messages with ids in `(after, upto]`, oldest first, at most `limit`
+    /// (`has_more` when more remain up to `upto`).
+    async fn after(
+        &self,
+        channel: &str,
+        after: MessageId,
+        upto: MessageId,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
+    /// The newest `limit` messages with ids below `before`, oldest first
+    /// (`has_more` when older ones remain).
+    async fn before(
+        &self,
+        channel: &str,
+        before: MessageId,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
+    /// Makes everything appended durable (called at shutdown).
+    async fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// Opens the store the configuration names.
+pub async fn open(config: &crate::Config) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    match config.store {
+        crate::config::StoreKind::Memory => {
+            Ok(std::sync::Arc::new(MemoryStore::new(config.memory_retention)))
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Test support: a real server on 127.0.0.1:0 and real WebSocket clients.
+#![allow(dead_code)]
+
+use futures_util::{SinkExt, StreamExt};
+use server::metrics::Metrics;
+use server::store::{MemoryStore, Store};
+use server::{Config, Hub};
+use shared::{ClientMessage, MessageText, Nickname, RoomName, ServerMessage};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const WAIT: Duration = Duration::from_secs(5);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub hub: Arc<Hub>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::with(|_| {}).await
+    }
+
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut cfg = Config::default();
+        cfg.listen = "127.0.0.1:0".parse().expect("addr");
+        cfg.static_dir = std::env::temp_dir().join("chat-test-no-dist");
+        tweak(&mut cfg);
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new(cfg.memory_retention));
+        Self::with_store(cfg, store).await
+    }
+
+    pub async fn with_store(cfg: Config, store: Arc<dyn Store>) -> TestServer {
+        let listener = tokio::net::TcpListener::bind(cfg.listen).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let hub = Hub::new(Arc::new(cfg), store, Arc::new(Metrics::default()));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(listener, hub.clone(), async move {
+            let _ = stopped.await;
+        }));
+        TestServer { addr, hub, stop: Some(stop), task: Some(task) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    pub async fn connect(&self, nick: &str) -> Client {
+        let mut c = Client::open(&self.url("/chat")).await;
+        let w = c.hello(nick).await;
+        assert!(matches!(w, ServerMessage::Welcome { .. }), "expected welcome, got {w:?}");
+        c
+    }
+
+    /// Connects, says hello and joins `room`, returning the `joined` reply too.
+    pub async fn join(&self, nick: &str, room: &str) -> (Client, ServerMessage) {
+        let mut c = self.connect(nick).await;
+        let j = c.join(room, None).await;
+        (c, j)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_cid: u64,
+}
+
+pub fn room(s: &str) -> RoomName {
+    RoomName::new(s).expect("room")
+}
+pub fn nick(s: &str) -> Nickname {
+    Nickname::new(s).expect("nick")
+}
+pub fn text(s: &str) -> MessageText {
+    MessageText::new(s).expect("text")
+}
+
+impl Client {
+    pub async fn open(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+        Client { ws, next_cid: 0 }
+    }
+
+    pub async fn open_with_origin(url: &str, origin: &str) -> Result<Client, String> {
+        let mut req = url.into_client_request().expect("request");
+        req.headers_mut().insert("Origin", origin.parse().expect("header"));
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((ws, _)) => Ok(Client { ws, next_cid: 0 }),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub async fn send(&mut self, msg: &ClientMessage) {
+        self.ws.send(Message::Text(msg.to_json().into())).await.expect("send");
+    }
+
+    pub async fn send_raw(&mut self, m: Message) {
+        self.ws.send(m).await.expect("send raw");
+    }
+
+    pub async fn send_text(&mut self, s: &str) {
+        self.ws.send(Message::Text(s.into())).await.expect("send text");
+    }
+
+    pub async fn hello(&mut self, nick_s: &str) -> ServerMessage {
+        self.send(&ClientMessage::Hello { nick: nick(nick_s), protocol: 1, resume_token: None })
+            .await;
+        self.recv().await
+    }
+
+    pub async fn join(&mut self, room_s: &str, after: Option<u64>) -> ServerMessage {
+        self.send(&ClientMessage::Join { room: room(room_s), after }).await;
+        self.recv_until(|m| matches!(m, ServerMessage::Joined { .. } | ServerMessage::Error { .. }))
+            .await
+    }
+
+    /// Sends a room message with a fresh client id; returns the client id.
+    pub async fn say(&mut self, room_s: &str, t: &str) -> String {
+        self.next_cid += 1;
+        let cid = format!("c{}-{}", self.next_cid, t.len());
+        self.send(&ClientMessage::Send {
+            room: room(room_s),
+            text: text(t),
+            client_id: shared::ClientMsgId::new(cid.clone()).expect("cid"),
+        })
+        .await;
+        cid
+    }
+
+    /// Next text frame as a server message (panics after 5 s or on a close).
+    pub async fn recv(&mut self) -> ServerMessage {
+        let t = self.recv_text().await;
+        serde_json::from_str(&t).unwrap_or_else(|e| panic!("bad server frame {t}: {e}"))
+    }
+
+    pub async fn recv_text(&mut self) -> String {
+        loop {
+            let m = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("timed out waiting for a frame")
+                .expect("stream ended")
+                .expect("ws error");
+            match m {
+                Message::Text(t) => return t.to_string(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    pub async fn recv_until(&mut self, pred: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
+        loop {
+            let m = self.recv().await;
+            if pred(&m) {
+                return m;
+            }
+        }
+    }
+
+    /// Nothing but pings arrives within `d`.
+    pub async fn expect_silence(&mut self, d: Duration) {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                Ok(other) => panic!("expected silence, got {other:?}"),
+            }
+        }
+    }
+
+    /// Reads until the server's close frame; returns its code (panics if none within 5 s).
+    pub async fn expect_close(&mut self) -> u16 {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("timed out waiting for close") {
+                Some(Ok(Message::Close(Some(f)))) => return u16::from(f.code),
+                Some(Ok(Message::Close(None))) => return 1005,
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("error before close frame: {e}"),
+                None => panic!("stream ended without a close frame"),
+            }
+        }
+    }
+}
