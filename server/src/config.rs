@@ -14,8 +14,13 @@ pub enum StoreKind {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
-    let n: f64 = num.parse().map_err(|_| format!("bad duration `{s}` (try 500ms, 10s, 2m)"))?;
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("bad duration `{s}` (try 500ms, 10s, 2m)"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "" | "s" => n,

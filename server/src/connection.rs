@@ -61,7 +61,13 @@ pub struct RateLimiter {
 impl RateLimiter {
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
         let burst = f64::from(burst.max(1));
-        RateLimiter { rate: f64::from(rate_per_sec), burst, tokens: burst, last: Instant::now(), strikes: 0 }
+        RateLimiter {
+            rate: f64::from(rate_per_sec),
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+            strikes: 0,
+        }
     }
 
     /// Takes a token. `Err(strikes)` counts refusals since the bucket was last full.
@@ -87,7 +93,13 @@ impl RateLimiter {
 }
 
 /// Creates the connection's queue and close switch and registers it with the hub.
-pub fn open(hub: &Hub) -> (Arc<Conn>, mpsc::Receiver<Outbound>, watch::Receiver<Option<CloseReason>>) {
+pub fn open(
+    hub: &Hub,
+) -> (
+    Arc<Conn>,
+    mpsc::Receiver<Outbound>,
+    watch::Receiver<Option<CloseReason>>,
+) {
     let (tx, rx) = mpsc::channel(hub.config.outbound_queue.max(1));
     let (close_tx, close_rx) = watch::channel(None);
     (hub.open_conn(tx, close_tx), rx, close_rx)
@@ -119,7 +131,11 @@ pub async fn run<S: Session>(
     let mut peer_closed = false;
 
     loop {
-        let wait = if session.started() { cfg.idle_timeout } else { cfg.handshake_timeout };
+        let wait = if session.started() {
+            cfg.idle_timeout
+        } else {
+            cfg.handshake_timeout
+        };
         let frame = tokio::select! {
             biased;
             _ = close_rx.changed() => break,
@@ -139,7 +155,9 @@ pub async fn run<S: Session>(
                         Flow::Continue => None,
                         Flow::Close(r) => Some(r),
                     },
-                    Err(strikes) if strikes > cfg.flood_strikes => Some(CloseReason::PolicyViolation),
+                    Err(strikes) if strikes > cfg.flood_strikes => {
+                        Some(CloseReason::PolicyViolation)
+                    }
                     Err(_) => {
                         session.on_rate_limited();
                         None
@@ -269,7 +287,10 @@ async fn write_loop(
                 }
             }
         }
-        let close = CloseFrame { code: CloseCode::from(reason.code()), reason: reason.label().into() };
+        let close = CloseFrame {
+            code: CloseCode::from(reason.code()),
+            reason: reason.label().into(),
+        };
         sink.send(Message::Close(Some(close))).await
     })
     .await;

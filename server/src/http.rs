@@ -21,7 +21,10 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     fn header_has_token(&self, name: &str, token: &str) -> bool {
@@ -30,7 +33,8 @@ impl Request {
     }
 
     pub fn is_websocket_upgrade(&self) -> bool {
-        self.header_has_token("connection", "upgrade") && self.header_has_token("upgrade", "websocket")
+        self.header_has_token("connection", "upgrade")
+            && self.header_has_token("upgrade", "websocket")
     }
 }
 
@@ -46,7 +50,9 @@ pub enum HeadError {
 
 /// Reads one request head (within `limit` time, else `Gone`).
 pub async fn read_head(stream: &mut TcpStream, limit: Duration) -> Result<Request, HeadError> {
-    tokio::time::timeout(limit, read_head_inner(stream)).await.unwrap_or(Err(HeadError::Gone))
+    tokio::time::timeout(limit, read_head_inner(stream))
+        .await
+        .unwrap_or(Err(HeadError::Gone))
 }
 
 async fn read_head_inner(stream: &mut TcpStream) -> Result<Request, HeadError> {
@@ -67,9 +73,19 @@ async fn read_head_inner(stream: &mut TcpStream) -> Result<Request, HeadError> {
                 let headers = req
                     .headers
                     .iter()
-                    .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
                     .collect();
-                return Ok(Request { method, path, headers, rest: buf[len..].to_vec() });
+                return Ok(Request {
+                    method,
+                    path,
+                    headers,
+                    rest: buf[len..].to_vec(),
+                });
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
             Ok(httparse::Status::Partial) => return Err(HeadError::TooLarge),
@@ -105,7 +121,15 @@ pub async fn respond(
 }
 
 pub async fn respond_text(stream: &mut TcpStream, status: &str, body: &str) {
-    respond(stream, status, "text/plain; charset=utf-8", &[], body.as_bytes(), false).await;
+    respond(
+        stream,
+        status,
+        "text/plain; charset=utf-8",
+        &[],
+        body.as_bytes(),
+        false,
+    )
+    .await;
 }
 
 /// The `101 Switching Protocols` answer to a valid upgrade request.
@@ -122,10 +146,15 @@ pub fn upgrade_response(key: &str) -> String {
 pub fn origin_allowed(origin: Option<&str>, host: Option<&str>, extra: &[String]) -> bool {
     let Some(origin) = origin else { return true };
     let origin = origin.trim();
-    if extra.iter().any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+    if extra
+        .iter()
+        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
         return true;
     }
-    let Some(authority) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"))
+    let Some(authority) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
     else {
         return false;
     };
@@ -133,11 +162,17 @@ pub fn origin_allowed(origin: Option<&str>, host: Option<&str>, extra: &[String]
         return true;
     }
     let hostname = if let Some(rest) = authority.strip_prefix('[') {
-        rest.split(']').next().map(|h| format!("[{h}]")).unwrap_or_default()
+        rest.split(']')
+            .next()
+            .map(|h| format!("[{h}]"))
+            .unwrap_or_default()
     } else {
         authority.split(':').next().unwrap_or("").to_string()
     };
-    matches!(hostname.to_ascii_lowercase().as_str(), "localhost" | "127.0.0.1" | "[::1]")
+    matches!(
+        hostname.to_ascii_lowercase().as_str(),
+        "localhost" | "127.0.0.1" | "[::1]"
+    )
 }
 
 /// Maps a request path to a file under `root`, refusing anything that could leave it.
@@ -185,17 +220,35 @@ pub async fn serve_static(stream: &mut TcpStream, root: &Path, req: &Request) {
         return;
     };
     // Symlinks inside the directory must not lead outside it either.
-    let inside = match (tokio::fs::canonicalize(root).await, tokio::fs::canonicalize(&path).await) {
+    let inside = match (
+        tokio::fs::canonicalize(root).await,
+        tokio::fs::canonicalize(&path).await,
+    ) {
         (Ok(r), Ok(p)) => p.starts_with(r),
         _ => false,
     };
-    let body = if inside { tokio::fs::read(&path).await.ok() } else { None };
+    let body = if inside {
+        tokio::fs::read(&path).await.ok()
+    } else {
+        None
+    };
     match body {
         Some(body) => {
             let is_index = path.file_name().is_some_and(|n| n == "index.html");
-            let cache = if is_index { "no-cache" } else { "public, max-age=3600" };
-            respond(stream, "200 OK", content_type(&path), &[("Cache-Control", cache)], &body, head_only)
-                .await;
+            let cache = if is_index {
+                "no-cache"
+            } else {
+                "public, max-age=3600"
+            };
+            respond(
+                stream,
+                "200 OK",
+                content_type(&path),
+                &[("Cache-Control", cache)],
+                &body,
+                head_only,
+            )
+            .await;
         }
         None if req.path == "/" || req.path.starts_with("/index.html") => {
             let msg = format!(
@@ -216,24 +269,53 @@ mod tests {
     fn origins() {
         let none: &[String] = &[];
         assert!(origin_allowed(None, Some("x:1"), none));
-        assert!(origin_allowed(Some("http://chat.example:8080"), Some("chat.example:8080"), none));
-        assert!(origin_allowed(Some("http://localhost:5173"), Some("chat.example"), none));
+        assert!(origin_allowed(
+            Some("http://chat.example:8080"),
+            Some("chat.example:8080"),
+            none
+        ));
+        assert!(origin_allowed(
+            Some("http://localhost:5173"),
+            Some("chat.example"),
+            none
+        ));
         assert!(origin_allowed(Some("http://127.0.0.1:9"), None, none));
         assert!(origin_allowed(Some("http://[::1]:9"), None, none));
-        assert!(!origin_allowed(Some("http://evil.example"), Some("chat.example"), none));
-        assert!(!origin_allowed(Some("http://localhost.evil.example"), None, none));
+        assert!(!origin_allowed(
+            Some("http://evil.example"),
+            Some("chat.example"),
+            none
+        ));
+        assert!(!origin_allowed(
+            Some("http://localhost.evil.example"),
+            None,
+            none
+        ));
         assert!(!origin_allowed(Some("null"), Some("chat.example"), none));
         let extra = vec!["https://app.example".to_string()];
         assert!(origin_allowed(Some("https://app.example"), None, &extra));
-        assert!(origin_allowed(Some("https://x.example"), None, &["*".to_string()]));
+        assert!(origin_allowed(
+            Some("https://x.example"),
+            None,
+            &["*".to_string()]
+        ));
     }
 
     #[test]
     fn static_paths() {
         let root = Path::new("/srv/dist");
-        assert_eq!(static_path(root, "/"), Some(PathBuf::from("/srv/dist/index.html")));
-        assert_eq!(static_path(root, "/app.js?v=1"), Some(PathBuf::from("/srv/dist/app.js")));
-        assert_eq!(static_path(root, "/a/./b.css"), Some(PathBuf::from("/srv/dist/a/b.css")));
+        assert_eq!(
+            static_path(root, "/"),
+            Some(PathBuf::from("/srv/dist/index.html"))
+        );
+        assert_eq!(
+            static_path(root, "/app.js?v=1"),
+            Some(PathBuf::from("/srv/dist/app.js"))
+        );
+        assert_eq!(
+            static_path(root, "/a/./b.css"),
+            Some(PathBuf::from("/srv/dist/a/b.css"))
+        );
         assert_eq!(static_path(root, "/../etc/passwd"), None);
         assert_eq!(static_path(root, "/%2e%2e/etc/passwd"), None);
         assert_eq!(static_path(root, "/a/..%2f..%2fetc"), None);

@@ -51,7 +51,10 @@ pub struct Fanout {
 
 impl Fanout {
     pub fn event(msg: &ServerMessage) -> Arc<Fanout> {
-        Arc::new(Fanout { typed: msg.to_json().into(), legacy: None })
+        Arc::new(Fanout {
+            typed: msg.to_json().into(),
+            legacy: None,
+        })
     }
 
     fn chat(msg: &ServerMessage, sender: &Nickname, text: &MessageText) -> Arc<Fanout> {
@@ -69,9 +72,12 @@ impl Fanout {
     pub fn legacy(&self) -> Option<&Utf8Bytes> {
         self.legacy.as_ref().map(|(sender, text, cell)| {
             cell.get_or_init(|| {
-                LegacyMessage { sender: sender.to_string(), msg: text.to_string() }
-                    .to_json()
-                    .into()
+                LegacyMessage {
+                    sender: sender.to_string(),
+                    msg: text.to_string(),
+                }
+                .to_json()
+                .into()
             })
         })
     }
@@ -171,7 +177,9 @@ struct RoomState {
 
 impl RoomState {
     fn has_nick(&self, nick: &Nickname, except: ConnId) -> bool {
-        self.members.iter().any(|(id, m)| *id != except && m.peer.nick == *nick)
+        self.members
+            .iter()
+            .any(|(id, m)| *id != except && m.peer.nick == *nick)
     }
 
     fn nicks(&self) -> Vec<Nickname> {
@@ -338,7 +346,12 @@ impl Hub {
         close: watch::Sender<Option<CloseReason>>,
     ) -> Arc<Conn> {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let conn = Arc::new(Conn { id, tx, close, metrics: self.metrics.clone() });
+        let conn = Arc::new(Conn {
+            id,
+            tx,
+            close,
+            metrics: self.metrics.clone(),
+        });
         lock(&self.conns).insert(id, conn.clone());
         conn
     }
@@ -361,7 +374,12 @@ impl Hub {
     fn new_token(&self, nick: &Nickname) -> String {
         let mut a = self.token_seed.build_hasher();
         a.write(nick.as_str().as_bytes());
-        a.write_u128(std::time::SystemTime::now().elapsed().map_or(0, |d| d.as_nanos()) ^ now_ms() as u128);
+        a.write_u128(
+            std::time::SystemTime::now()
+                .elapsed()
+                .map_or(0, |d| d.as_nanos())
+                ^ now_ms() as u128,
+        );
         let mut b = std::collections::hash_map::RandomState::new().build_hasher();
         b.write_u64(a.finish());
         format!("{:016x}{:016x}", a.finish(), b.finish())
@@ -376,7 +394,11 @@ impl Hub {
         legacy: bool,
         resume_token: Option<&str>,
     ) -> Result<(Peer, String), RegisterError> {
-        let peer = Peer { conn: conn.clone(), nick: nick.clone(), legacy };
+        let peer = Peer {
+            conn: conn.clone(),
+            nick: nick.clone(),
+            legacy,
+        };
         let mut users = lock(&self.users);
         if let Some(existing) = users.get_mut(&nick) {
             let owns = resume_token.is_some_and(|t| t == existing.resume_token);
@@ -388,14 +410,23 @@ impl Hub {
             return Ok((peer, existing.resume_token.clone()));
         }
         let token = self.new_token(&nick);
-        users.insert(nick, UserEntry { peer: peer.clone(), resume_token: token.clone() });
+        users.insert(
+            nick,
+            UserEntry {
+                peer: peer.clone(),
+                resume_token: token.clone(),
+            },
+        );
         Ok((peer, token))
     }
 
     /// Forgets a user's session, unless another connection has taken it over.
     pub fn unregister(&self, peer: &Peer) {
         let mut users = lock(&self.users);
-        if users.get(&peer.nick).is_some_and(|e| e.peer.conn.id == peer.conn.id) {
+        if users
+            .get(&peer.nick)
+            .is_some_and(|e| e.peer.conn.id == peer.conn.id)
+        {
             users.remove(&peer.nick);
         }
     }
@@ -416,7 +447,11 @@ impl Hub {
         let room = rooms.entry(key.to_string()).or_insert_with(|| {
             Arc::new(Room {
                 key: key.to_string(),
-                state: Mutex::new(RoomState { assigned: last, settled: last, ..Default::default() }),
+                state: Mutex::new(RoomState {
+                    assigned: last,
+                    settled: last,
+                    ..Default::default()
+                }),
             })
         });
         Ok(room.clone())
@@ -460,7 +495,13 @@ impl Hub {
                     });
                     st.broadcast_except(&ev, &peer.nick, cap);
                 }
-                st.members.insert(peer.conn.id, Member { peer: peer.clone(), joining: Some(Vec::new()) });
+                st.members.insert(
+                    peer.conn.id,
+                    Member {
+                        peer: peer.clone(),
+                        joining: Some(Vec::new()),
+                    },
+                );
             } else if let Some(m) = st.members.get_mut(&peer.conn.id) {
                 m.joining.get_or_insert_with(Vec::new);
             }
@@ -471,8 +512,16 @@ impl Hub {
             return Ok(());
         }
         let page = match after {
-            Some(a) => self.store.after(&room.key, a, watermark, self.page_limit(None).max(500)).await,
-            None => self.store.before(&room.key, watermark + 1, self.config.history_page as usize).await,
+            Some(a) => {
+                self.store
+                    .after(&room.key, a, watermark, self.page_limit(None).max(500))
+                    .await
+            }
+            None => {
+                self.store
+                    .before(&room.key, watermark + 1, self.config.history_page as usize)
+                    .await
+            }
         };
         let page = match self.store_call(page) {
             Ok(p) => p,
@@ -485,7 +534,11 @@ impl Hub {
         let joined = ServerMessage::Joined {
             room: room_name.clone(),
             members,
-            history: page.messages.iter().filter_map(StoredMessage::to_chat).collect(),
+            history: page
+                .messages
+                .iter()
+                .filter_map(StoredMessage::to_chat)
+                .collect(),
             has_more: page.has_more,
         };
         self.finish_join(&room, peer, Some(joined));
@@ -506,7 +559,9 @@ impl Hub {
 
     /// Removes `peer` from a room and tells the others. Returns whether it was a member.
     pub fn leave(&self, peer: &Peer, room_name: &RoomName) -> bool {
-        let Some(room) = self.existing_room(room_name.as_str()) else { return false };
+        let Some(room) = self.existing_room(room_name.as_str()) else {
+            return false;
+        };
         let mut st = lock(&room.state);
         if st.members.remove(&peer.conn.id).is_none() {
             return false;
@@ -578,7 +633,13 @@ impl Hub {
             }
         };
         let page = self.store_call(page)?;
-        Ok((page.messages.iter().filter_map(StoredMessage::to_chat).collect(), page.has_more))
+        Ok((
+            page.messages
+                .iter()
+                .filter_map(StoredMessage::to_chat)
+                .collect(),
+            page.has_more,
+        ))
     }
 
     /// Stores and delivers one message. With a `client_id`, a resend of an id already stored
@@ -598,10 +659,19 @@ impl Hub {
                     .existing_room(name.as_str())
                     .filter(|r| lock(&r.state).members.contains_key(&from.conn.id))
                     .ok_or_else(|| RequestError::NotInRoom(name.to_string()))?;
-                (room, Targets::Room { sender: from.conn.id }, Some(name), None)
+                (
+                    room,
+                    Targets::Room {
+                        sender: from.conn.id,
+                    },
+                    Some(name),
+                    None,
+                )
             }
             Target::User(to) => {
-                let peer = self.user(&to).ok_or_else(|| RequestError::UnknownUser(to.to_string()))?;
+                let peer = self
+                    .user(&to)
+                    .ok_or_else(|| RequestError::UnknownUser(to.to_string()))?;
                 let room = self.room(&dm_channel(&from.nick, &to), false).await?;
                 let mut peers = vec![peer];
                 if to != from.nick {
@@ -624,7 +694,12 @@ impl Hub {
             st.assigned += 1;
             (st.assigned, now_ms())
         };
-        let slot = Slot { room: &room, id, queue_cap: self.config.outbound_queue, done: false };
+        let slot = Slot {
+            room: &room,
+            id,
+            queue_cap: self.config.outbound_queue,
+            done: false,
+        };
         let stored = StoredMessage {
             channel: room.key.clone(),
             id,
@@ -657,9 +732,16 @@ impl Hub {
         }
         Metrics::inc(&self.metrics.messages_stored);
         slot.settle(Some(Delivery { fanout, targets }));
-        let ack = AckInfo { id, ts, duplicate: false };
+        let ack = AckInfo {
+            id,
+            ts,
+            duplicate: false,
+        };
         if let Some(g) = guard {
-            g.finish(Ok(AckInfo { duplicate: true, ..ack }));
+            g.finish(Ok(AckInfo {
+                duplicate: true,
+                ..ack
+            }));
         }
         Ok(ack)
     }
@@ -692,10 +774,18 @@ impl Hub {
                     // The earlier attempt failed: try again as the leader.
                 }
                 Err(tx) => {
-                    let guard = InflightGuard { hub: self, key: Some(key.clone()), tx };
+                    let guard = InflightGuard {
+                        hub: self,
+                        key: Some(key.clone()),
+                        tx,
+                    };
                     let found = self.store_call(self.store.find_client_id(nick, cid).await)?;
                     if let Some(StoredAck { id, ts, .. }) = found {
-                        let ack = AckInfo { id, ts, duplicate: true };
+                        let ack = AckInfo {
+                            id,
+                            ts,
+                            duplicate: true,
+                        };
                         guard.finish(Ok(ack));
                         return Ok(Err(ack));
                     }
@@ -712,5 +802,138 @@ fn unreachable_target() -> ServerMessage {
         code: shared::ErrorCode::Internal,
         message: "no target".into(),
         client_id: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn hub() -> Arc<Hub> {
+        Hub::new(
+            Arc::new(Config::default()),
+            Arc::new(MemoryStore::new(100)),
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    fn conn(hub: &Hub) -> (Arc<Conn>, mpsc::Receiver<Outbound>) {
+        let (tx, rx) = mpsc::channel(16);
+        let (close, _) = watch::channel(None);
+        (hub.open_conn(tx, close), rx)
+    }
+
+    fn shared(rx: &mut mpsc::Receiver<Outbound>) -> Arc<Fanout> {
+        loop {
+            match rx.try_recv().expect("a queued frame") {
+                Outbound::Shared(f) if f.legacy.is_some() => return f,
+                _ => continue,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_is_encoded_once_and_shared() {
+        let hub = hub();
+        let room = RoomName::new("general").expect("room");
+        let mut rxs = Vec::new();
+        let mut peers = Vec::new();
+        for (i, legacy) in [false, false, true, true].into_iter().enumerate() {
+            let (c, rx) = conn(&hub);
+            let (p, _) = hub
+                .register(
+                    &c,
+                    Nickname::new(format!("u{i}")).expect("nick"),
+                    legacy,
+                    None,
+                )
+                .expect("register");
+            hub.join(&p, &room, None).await.expect("join");
+            rxs.push(rx);
+            peers.push(p);
+        }
+        let text = MessageText::new("hi").expect("text");
+        hub.publish(&peers[0], Target::Room(room), text, None)
+            .await
+            .expect("publish");
+        let got: Vec<Arc<Fanout>> = rxs.iter_mut().skip(1).map(shared).collect();
+        // The same allocation reached every receiver: one encoding, shared bytes.
+        assert!(got.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])));
+        let a = got[1].legacy().expect("legacy form");
+        let b = got[2].legacy().expect("legacy form");
+        assert_eq!(
+            a.as_str().as_ptr(),
+            b.as_str().as_ptr(),
+            "demo form encoded once too"
+        );
+        assert_eq!(a.as_str(), r#"{"sender":"u0","msg":"hi"}"#);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_closes_only_that_connection() {
+        let hub = hub();
+        let room = RoomName::new("general").expect("room");
+        let (tx, _rx_kept_full) = mpsc::channel(2);
+        let (close, close_rx) = watch::channel(None);
+        let slow = hub.open_conn(tx, close);
+        let (slow_peer, _) = hub
+            .register(&slow, Nickname::new("slow").expect("nick"), false, None)
+            .expect("reg");
+        hub.join(&slow_peer, &room, None).await.expect("join");
+        let (c, mut rx) = conn(&hub);
+        let (p, _) = hub
+            .register(&c, Nickname::new("ok").expect("nick"), false, None)
+            .expect("reg");
+        hub.join(&p, &room, None).await.expect("join");
+        for i in 0..5 {
+            let t = MessageText::new(format!("m{i}")).expect("text");
+            hub.publish(&p, Target::Room(room.clone()), t, None)
+                .await
+                .expect("publish");
+        }
+        assert_eq!(*close_rx.borrow(), Some(CloseReason::SlowConsumer));
+        assert_eq!(c.close_reason(), None);
+        let mut n = 0;
+        while let Ok(o) = rx.try_recv() {
+            n += matches!(o, Outbound::Shared(_)) as usize;
+        }
+        assert_eq!(n, 5);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_publish_does_not_stall_the_room() {
+        let hub = hub();
+        let room_name = RoomName::new("general").expect("room");
+        let room = hub.room("general", true).await.expect("room");
+        {
+            let id = {
+                let mut st = lock(&room.state);
+                st.assigned += 1;
+                st.assigned
+            };
+            let _slot = Slot {
+                room: &room,
+                id,
+                queue_cap: 8,
+                done: false,
+            };
+            // Dropped here without settling, as a cancelled task would.
+        }
+        let (c, mut rx) = conn(&hub);
+        let (p, _) = hub
+            .register(&c, Nickname::new("a").expect("nick"), false, None)
+            .expect("reg");
+        hub.join(&p, &room_name, None).await.expect("join");
+        let ack = hub
+            .publish(
+                &p,
+                Target::Room(room_name),
+                MessageText::new("x").expect("t"),
+                None,
+            )
+            .await;
+        assert_eq!(ack.expect("ack").id, 2);
+        assert!(shared(&mut rx).typed().as_str().contains("\"id\":2"));
     }
 }

@@ -39,7 +39,11 @@ impl LegacySession {
     /// connection is asked to close (4002, 4001) and the session holds nobody.
     pub async fn start(hub: Arc<Hub>, conn: &Arc<Conn>, raw_nick: &str) -> Self {
         let room = RoomName::default_room();
-        let mut session = LegacySession { hub: hub.clone(), peer: None, room: room.clone() };
+        let mut session = LegacySession {
+            hub: hub.clone(),
+            peer: None,
+            room: room.clone(),
+        };
         let Some(nick) = percent_decode(raw_nick).and_then(|n| Nickname::new(n).ok()) else {
             conn.close(CloseReason::InvalidNick);
             return session;
@@ -62,7 +66,9 @@ impl LegacySession {
 
 impl Session for LegacySession {
     async fn on_text(&mut self, text: &str) -> Flow {
-        let Some(peer) = self.peer.clone() else { return Flow::Close(CloseReason::InternalError) };
+        let Some(peer) = self.peer.clone() else {
+            return Flow::Close(CloseReason::InternalError);
+        };
         let text = match MessageText::new(text) {
             Ok(t) => t,
             Err(e) => {
@@ -70,7 +76,11 @@ impl Session for LegacySession {
                 return Flow::Continue;
             }
         };
-        if let Err(e) = self.hub.publish(&peer, Target::Room(self.room.clone()), text, None).await {
+        if let Err(e) = self
+            .hub
+            .publish(&peer, Target::Room(self.room.clone()), text, None)
+            .await
+        {
             tracing::warn!(nick = %peer.nick, cause = %e, "demo-protocol message not delivered");
         }
         Flow::Continue

@@ -42,9 +42,16 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
         let mut counter = |name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
         };
-        counter("chat_connections_total", "Connections accepted.", self.connections_total.load(Relaxed));
+        counter(
+            "chat_connections_total",
+            "Connections accepted.",
+            self.connections_total.load(Relaxed),
+        );
         counter(
             "chat_connections_rejected_total",
             "Connections refused at the connection cap (HTTP 503).",
@@ -55,17 +62,41 @@ impl Metrics {
             "WebSocket upgrades refused by the Origin allowlist (HTTP 403).",
             self.connections_rejected_origin.load(Relaxed),
         );
-        counter("chat_http_requests_total", "Plain HTTP requests served.", self.http_requests.load(Relaxed));
-        counter("chat_messages_in_total", "WebSocket text messages received.", self.messages_in.load(Relaxed));
-        counter("chat_messages_out_total", "WebSocket messages written.", self.messages_out.load(Relaxed));
-        counter("chat_messages_stored_total", "Chat messages stored.", self.messages_stored.load(Relaxed));
+        counter(
+            "chat_http_requests_total",
+            "Plain HTTP requests served.",
+            self.http_requests.load(Relaxed),
+        );
+        counter(
+            "chat_messages_in_total",
+            "WebSocket text messages received.",
+            self.messages_in.load(Relaxed),
+        );
+        counter(
+            "chat_messages_out_total",
+            "WebSocket messages written.",
+            self.messages_out.load(Relaxed),
+        );
+        counter(
+            "chat_messages_stored_total",
+            "Chat messages stored.",
+            self.messages_stored.load(Relaxed),
+        );
         counter(
             "chat_drops_total",
             "Deliveries dropped because a receiver's outbound queue was full.",
             self.drops_slow_consumer.load(Relaxed),
         );
-        counter("chat_store_errors_total", "Store operations that failed.", self.store_errors.load(Relaxed));
-        counter("chat_errors_sent_total", "Error messages sent to clients.", self.errors_sent.load(Relaxed));
+        counter(
+            "chat_store_errors_total",
+            "Store operations that failed.",
+            self.store_errors.load(Relaxed),
+        );
+        counter(
+            "chat_errors_sent_total",
+            "Error messages sent to clients.",
+            self.errors_sent.load(Relaxed),
+        );
         let _ = writeln!(
             out,
             "# HELP chat_connections_open Connections open now.\n# TYPE chat_connections_open gauge\nchat_connections_open {}",

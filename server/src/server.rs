@@ -72,8 +72,14 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<O
     tracing::info!(open = hub.open_connections(), "shutting down");
     hub.close_all(CloseReason::GoingAway);
     drop(done_tx);
-    if tokio::time::timeout(hub.config.shutdown_grace, done_rx.recv()).await.is_err() {
-        tracing::warn!(open = hub.open_connections(), "shutdown grace over; exiting anyway");
+    if tokio::time::timeout(hub.config.shutdown_grace, done_rx.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = hub.open_connections(),
+            "shutdown grace over; exiting anyway"
+        );
     }
     if let Err(e) = hub.store().flush().await {
         tracing::error!(cause = %e, "store flush failed at shutdown");
@@ -105,10 +111,16 @@ async fn handle(mut stream: TcpStream, hub: Arc<Hub>, _permit: OwnedSemaphorePer
     let req = match http::read_head(&mut stream, hub.config.handshake_timeout).await {
         Ok(r) => r,
         Err(HeadError::Gone) => return,
-        Err(HeadError::Bad) => return http::respond_text(&mut stream, "400 Bad Request", "bad request\n").await,
+        Err(HeadError::Bad) => {
+            return http::respond_text(&mut stream, "400 Bad Request", "bad request\n").await
+        }
         Err(HeadError::TooLarge) => {
-            return http::respond_text(&mut stream, "431 Request Header Fields Too Large", "request head too large\n")
-                .await
+            return http::respond_text(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "request head too large\n",
+            )
+            .await
         }
     };
     if req.is_websocket_upgrade() {
@@ -134,26 +146,62 @@ fn endpoint(path: &str) -> Option<Endpoint> {
 
 async fn upgrade(mut stream: TcpStream, req: Request, hub: Arc<Hub>) {
     let Some(endpoint) = endpoint(&req.path) else {
-        return http::respond_text(&mut stream, "404 Not Found", "no WebSocket endpoint here; use /chat or /ws/<nickname>\n").await;
+        return http::respond_text(
+            &mut stream,
+            "404 Not Found",
+            "no WebSocket endpoint here; use /chat or /ws/<nickname>\n",
+        )
+        .await;
     };
     if req.method != "GET" {
         return http::respond_text(&mut stream, "405 Method Not Allowed", "use GET\n").await;
     }
     if req.header("sec-websocket-version").map(str::trim) != Some("13") {
         let body = b"WebSocket version 13 required\n";
-        return http::respond(&mut stream, "426 Upgrade Required", "text/plain", &[("Sec-WebSocket-Version", "13")], body, false).await;
+        return http::respond(
+            &mut stream,
+            "426 Upgrade Required",
+            "text/plain",
+            &[("Sec-WebSocket-Version", "13")],
+            body,
+            false,
+        )
+        .await;
     }
-    let Some(key) = req.header("sec-websocket-key").map(str::trim).filter(|k| !k.is_empty()) else {
-        return http::respond_text(&mut stream, "400 Bad Request", "missing Sec-WebSocket-Key\n").await;
+    let Some(key) = req
+        .header("sec-websocket-key")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    else {
+        return http::respond_text(
+            &mut stream,
+            "400 Bad Request",
+            "missing Sec-WebSocket-Key\n",
+        )
+        .await;
     };
-    if !http::origin_allowed(req.header("origin"), req.header("host"), &hub.config.allowed_origins) {
+    if !http::origin_allowed(
+        req.header("origin"),
+        req.header("host"),
+        &hub.config.allowed_origins,
+    ) {
         Metrics::inc(&hub.metrics.connections_rejected_origin);
         return http::respond_text(&mut stream, "403 Forbidden", "origin not allowed\n").await;
     }
-    if stream.write_all(http::upgrade_response(key).as_bytes()).await.is_err() {
+    if stream
+        .write_all(http::upgrade_response(key).as_bytes())
+        .await
+        .is_err()
+    {
         return;
     }
-    let ws = WebSocketStream::from_partially_read(stream, req.rest, Role::Server, Some(ws_config(&hub.config))).await;
+    let ws = WebSocketStream::from_partially_read(
+        stream,
+        req.rest,
+        Role::Server,
+        Some(ws_config(&hub.config)),
+    )
+    .await;
     let (conn, rx, close_rx) = connection::open(&hub);
     match endpoint {
         Endpoint::Chat => {
@@ -171,18 +219,41 @@ async fn plain_http(mut stream: TcpStream, req: Request, hub: Arc<Hub>) {
     Metrics::inc(&hub.metrics.http_requests);
     if req.method != "GET" && req.method != "HEAD" {
         let body = b"method not allowed\n";
-        return http::respond(&mut stream, "405 Method Not Allowed", "text/plain", &[("Allow", "GET, HEAD")], body, false).await;
+        return http::respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            "text/plain",
+            &[("Allow", "GET, HEAD")],
+            body,
+            false,
+        )
+        .await;
     }
     let head_only = req.method == "HEAD";
     let path = req.path.split('?').next().unwrap_or("/");
     match path {
-        "/healthz" => http::respond(&mut stream, "200 OK", "text/plain", &[], b"ok\n", head_only).await,
+        "/healthz" => {
+            http::respond(&mut stream, "200 OK", "text/plain", &[], b"ok\n", head_only).await
+        }
         "/metrics" => {
             let body = hub.metrics.render();
-            http::respond(&mut stream, "200 OK", "text/plain; version=0.0.4", &[], body.as_bytes(), head_only).await
+            http::respond(
+                &mut stream,
+                "200 OK",
+                "text/plain; version=0.0.4",
+                &[],
+                body.as_bytes(),
+                head_only,
+            )
+            .await
         }
         _ if endpoint(path).is_some() => {
-            http::respond_text(&mut stream, "426 Upgrade Required", "this endpoint speaks WebSocket\n").await
+            http::respond_text(
+                &mut stream,
+                "426 Upgrade Required",
+                "this endpoint speaks WebSocket\n",
+            )
+            .await
         }
         _ => http::serve_static(&mut stream, &hub.config.static_dir, &req).await,
     }

@@ -22,12 +22,21 @@ pub struct ChatSession {
 
 impl ChatSession {
     pub fn new(hub: Arc<Hub>, conn: Arc<Conn>) -> Self {
-        ChatSession { hub, conn, peer: None, rooms: HashMap::new() }
+        ChatSession {
+            hub,
+            conn,
+            peer: None,
+            rooms: HashMap::new(),
+        }
     }
 
     fn error(&self, code: ErrorCode, message: impl Into<String>, client_id: Option<ClientMsgId>) {
         Metrics::inc(&self.hub.metrics.errors_sent);
-        self.conn.reply(&ServerMessage::Error { code, message: message.into(), client_id });
+        self.conn.reply(&ServerMessage::Error {
+            code,
+            message: message.into(),
+            client_id,
+        });
     }
 
     fn request_error(&self, e: RequestError, client_id: Option<ClientMsgId>) {
@@ -43,7 +52,10 @@ impl ChatSession {
             );
             return Flow::Close(CloseReason::UnsupportedProtocol);
         }
-        match self.hub.register(&self.conn, nick.clone(), false, resume_token.as_deref()) {
+        match self
+            .hub
+            .register(&self.conn, nick.clone(), false, resume_token.as_deref())
+        {
             Ok((peer, token)) => {
                 self.peer = Some(peer);
                 let cfg = &self.hub.config;
@@ -114,14 +126,28 @@ impl ChatSession {
                 }
             }
             ClientMessage::ListRooms => {
-                self.conn.reply(&ServerMessage::Rooms { rooms: hub.list_rooms() });
+                self.conn.reply(&ServerMessage::Rooms {
+                    rooms: hub.list_rooms(),
+                });
             }
-            ClientMessage::Send { room, text, client_id } => {
-                let r = hub.publish(&peer, Target::Room(room), text, Some(client_id.clone())).await;
+            ClientMessage::Send {
+                room,
+                text,
+                client_id,
+            } => {
+                let r = hub
+                    .publish(&peer, Target::Room(room), text, Some(client_id.clone()))
+                    .await;
                 self.ack(r, client_id);
             }
-            ClientMessage::Direct { to, text, client_id } => {
-                let r = hub.publish(&peer, Target::User(to), text, Some(client_id.clone())).await;
+            ClientMessage::Direct {
+                to,
+                text,
+                client_id,
+            } => {
+                let r = hub
+                    .publish(&peer, Target::User(to), text, Some(client_id.clone()))
+                    .await;
                 self.ack(r, client_id);
             }
             ClientMessage::Typing { room } => {
@@ -137,14 +163,21 @@ impl ChatSession {
                     }
                 }
             }
-            ClientMessage::History { room, before, after, limit } => {
-                match hub.history(&room, before, after, limit).await {
-                    Ok((messages, has_more)) => {
-                        self.conn.reply(&ServerMessage::History { room, messages, has_more });
-                    }
-                    Err(e) => self.request_error(e, None),
+            ClientMessage::History {
+                room,
+                before,
+                after,
+                limit,
+            } => match hub.history(&room, before, after, limit).await {
+                Ok((messages, has_more)) => {
+                    self.conn.reply(&ServerMessage::History {
+                        room,
+                        messages,
+                        has_more,
+                    });
                 }
-            }
+                Err(e) => self.request_error(e, None),
+            },
         }
         Flow::Continue
     }
@@ -179,9 +212,14 @@ impl Session for ChatSession {
             }
         };
         match (self.peer.clone(), msg) {
-            (None, ClientMessage::Hello { nick, protocol, resume_token }) => {
-                self.hello(nick, protocol, resume_token)
-            }
+            (
+                None,
+                ClientMessage::Hello {
+                    nick,
+                    protocol,
+                    resume_token,
+                },
+            ) => self.hello(nick, protocol, resume_token),
             (None, _) => {
                 self.error(ErrorCode::HelloRequired, "send hello first", None);
                 Flow::Continue

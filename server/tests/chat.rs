@@ -16,7 +16,13 @@ async fn hello_gets_welcome_with_limits() {
     let s = TestServer::start().await;
     let mut c = Client::open(&s.url("/chat")).await;
     match c.hello("alice").await {
-        ServerMessage::Welcome { nick, protocol, default_room, resume_token, limits } => {
+        ServerMessage::Welcome {
+            nick,
+            protocol,
+            default_room,
+            resume_token,
+            limits,
+        } => {
             assert_eq!(nick.as_str(), "alice");
             assert_eq!(protocol, 1);
             assert_eq!(default_room.as_str(), "general");
@@ -43,7 +49,9 @@ async fn nickname_clash_is_refused_not_taken_over() {
     assert_eq!(imposter.expect_close().await, 4001);
     // The original session is untouched.
     alice.say("general", "still me").await;
-    let m = alice.recv_until(|m| matches!(m, ServerMessage::Message(_))).await;
+    let m = alice
+        .recv_until(|m| matches!(m, ServerMessage::Message(_)))
+        .await;
     assert!(matches!(m, ServerMessage::Message(ref c) if c.sender.as_str() == "alice"));
     // Once alice leaves, the name is free again.
     drop(alice);
@@ -69,7 +77,8 @@ async fn nickname_clash_is_refused_not_taken_over() {
 async fn invalid_nickname_gets_reason_and_4002() {
     let s = TestServer::start().await;
     let mut c = Client::open(&s.url("/chat")).await;
-    c.send_text(r#"{"type":"hello","nick":"no spaces please","protocol":1}"#).await;
+    c.send_text(r#"{"type":"hello","nick":"no spaces please","protocol":1}"#)
+        .await;
     match c.recv().await {
         ServerMessage::Error { code, message, .. } => {
             assert_eq!(code, ErrorCode::InvalidNick);
@@ -85,10 +94,14 @@ async fn invalid_nickname_gets_reason_and_4002() {
 async fn unsupported_protocol_version_closes_4006() {
     let s = TestServer::start().await;
     let mut c = Client::open(&s.url("/chat")).await;
-    c.send_text(r#"{"type":"hello","nick":"bob","protocol":99}"#).await;
+    c.send_text(r#"{"type":"hello","nick":"bob","protocol":99}"#)
+        .await;
     assert!(matches!(
         c.recv().await,
-        ServerMessage::Error { code: ErrorCode::UnsupportedProtocol, .. }
+        ServerMessage::Error {
+            code: ErrorCode::UnsupportedProtocol,
+            ..
+        }
     ));
     assert_eq!(c.expect_close().await, 4006);
     s.stop().await;
@@ -99,9 +112,24 @@ async fn requests_before_hello_are_refused() {
     let s = TestServer::start().await;
     let mut c = Client::open(&s.url("/chat")).await;
     c.send(&ClientMessage::ListRooms).await;
-    assert!(matches!(c.recv().await, ServerMessage::Error { code: ErrorCode::HelloRequired, .. }));
-    assert!(matches!(c.hello("late").await, ServerMessage::Welcome { .. }));
-    assert!(matches!(c.hello("again").await, ServerMessage::Error { code: ErrorCode::AlreadyHello, .. }));
+    assert!(matches!(
+        c.recv().await,
+        ServerMessage::Error {
+            code: ErrorCode::HelloRequired,
+            ..
+        }
+    ));
+    assert!(matches!(
+        c.hello("late").await,
+        ServerMessage::Welcome { .. }
+    ));
+    assert!(matches!(
+        c.hello("again").await,
+        ServerMessage::Error {
+            code: ErrorCode::AlreadyHello,
+            ..
+        }
+    ));
     s.stop().await;
 }
 
@@ -113,14 +141,25 @@ async fn room_broadcast_has_ids_timestamps_and_reaches_every_member() {
     let (mut outsider, _) = s.join("carol", "general").await;
     let cid = a.say("rust", "hello rust").await;
     for c in [&mut a, &mut b] {
-        let m = c.recv_until(|m| matches!(m, ServerMessage::Message(_))).await;
-        let ServerMessage::Message(m) = m else { unreachable!() };
-        assert_eq!((m.room.as_str(), m.sender.as_str(), m.text.as_str()), ("rust", "alice", "hello rust"));
+        let m = c
+            .recv_until(|m| matches!(m, ServerMessage::Message(_)))
+            .await;
+        let ServerMessage::Message(m) = m else {
+            unreachable!()
+        };
+        assert_eq!(
+            (m.room.as_str(), m.sender.as_str(), m.text.as_str()),
+            ("rust", "alice", "hello rust")
+        );
         assert_eq!(m.id, 1);
         assert!(m.ts > 1_600_000_000_000);
     }
-    let ack = a.recv_until(|m| matches!(m, ServerMessage::Ack { .. })).await;
-    assert!(matches!(ack, ServerMessage::Ack { ref client_id, id: 1, duplicate: false, .. } if client_id.as_str() == cid));
+    let ack = a
+        .recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
+        .await;
+    assert!(
+        matches!(ack, ServerMessage::Ack { ref client_id, id: 1, duplicate: false, .. } if client_id.as_str() == cid)
+    );
     outsider.expect_silence(Duration::from_millis(200)).await;
     s.stop().await;
 }
@@ -131,7 +170,9 @@ async fn sending_to_a_room_not_joined_is_an_error() {
     let mut a = s.connect("alice").await;
     let cid = a.say("general", "hi").await;
     match a.recv().await {
-        ServerMessage::Error { code, client_id, .. } => {
+        ServerMessage::Error {
+            code, client_id, ..
+        } => {
             assert_eq!(code, ErrorCode::NotInRoom);
             assert_eq!(client_id.map(String::from), Some(cid));
         }
@@ -177,7 +218,10 @@ async fn per_room_order_is_the_same_for_every_receiver() {
         t.await.expect("sender");
     }
     let first = &orders[0];
-    assert!(first.windows(2).all(|w| w[0].0 + 1 == w[1].0), "ids must be consecutive and increasing");
+    assert!(
+        first.windows(2).all(|w| w[0].0 + 1 == w[1].0),
+        "ids must be consecutive and increasing"
+    );
     for o in &orders[1..] {
         assert_eq!(o, first, "every receiver sees the same order");
     }
@@ -191,14 +235,27 @@ async fn direct_messages_reach_only_their_target() {
     let (mut b, _) = s.join("bob", "general").await;
     let (mut c, _) = s.join("carol", "general").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    a.send(&ClientMessage::Direct { to: nick("bob"), text: text("psst"), client_id: ClientMsgId::new("d1").expect("cid") })
+    a.send(&ClientMessage::Direct {
+        to: nick("bob"),
+        text: text("psst"),
+        client_id: ClientMsgId::new("d1").expect("cid"),
+    })
+    .await;
+    let got = b
+        .recv_until(|m| matches!(m, ServerMessage::Direct(_)))
         .await;
-    let got = b.recv_until(|m| matches!(m, ServerMessage::Direct(_))).await;
-    let ServerMessage::Direct(d) = got else { unreachable!() };
-    assert_eq!((d.from.as_str(), d.to.as_str(), d.text.as_str()), ("alice", "bob", "psst"));
+    let ServerMessage::Direct(d) = got else {
+        unreachable!()
+    };
+    assert_eq!(
+        (d.from.as_str(), d.to.as_str(), d.text.as_str()),
+        ("alice", "bob", "psst")
+    );
     // The sender gets its copy and the ack.
-    a.recv_until(|m| matches!(m, ServerMessage::Direct(_))).await;
-    a.recv_until(|m| matches!(m, ServerMessage::Ack { .. })).await;
+    a.recv_until(|m| matches!(m, ServerMessage::Direct(_)))
+        .await;
+    a.recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
+        .await;
     // Carol sees nothing of it (only presence noise is allowed, and there is none left).
     loop {
         match tokio::time::timeout(Duration::from_millis(300), c.recv()).await {
@@ -208,10 +265,22 @@ async fn direct_messages_reach_only_their_target() {
         }
     }
     // Unknown target.
-    a.send(&ClientMessage::Direct { to: nick("nobody"), text: text("?"), client_id: ClientMsgId::new("d2").expect("cid") })
+    a.send(&ClientMessage::Direct {
+        to: nick("nobody"),
+        text: text("?"),
+        client_id: ClientMsgId::new("d2").expect("cid"),
+    })
+    .await;
+    let e = a
+        .recv_until(|m| matches!(m, ServerMessage::Error { .. }))
         .await;
-    let e = a.recv_until(|m| matches!(m, ServerMessage::Error { .. })).await;
-    assert!(matches!(e, ServerMessage::Error { code: ErrorCode::UnknownUser, .. }));
+    assert!(matches!(
+        e,
+        ServerMessage::Error {
+            code: ErrorCode::UnknownUser,
+            ..
+        }
+    ));
     s.stop().await;
 }
 
@@ -219,18 +288,47 @@ async fn direct_messages_reach_only_their_target() {
 async fn presence_members_on_join_and_join_leave_events() {
     let s = TestServer::start().await;
     let (mut a, j) = s.join("alice", "lobby").await;
-    let ServerMessage::Joined { members, .. } = j else { panic!("{j:?}") };
-    assert_eq!(members.iter().map(|n| n.as_str()).collect::<Vec<_>>(), vec!["alice"]);
+    let ServerMessage::Joined { members, .. } = j else {
+        panic!("{j:?}")
+    };
+    assert_eq!(
+        members.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+        vec!["alice"]
+    );
     let (mut b, j) = s.join("bob", "lobby").await;
-    let ServerMessage::Joined { members, .. } = j else { panic!("{j:?}") };
-    assert_eq!(members.iter().map(|n| n.as_str()).collect::<Vec<_>>(), vec!["alice", "bob"]);
+    let ServerMessage::Joined { members, .. } = j else {
+        panic!("{j:?}")
+    };
+    assert_eq!(
+        members.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+        vec!["alice", "bob"]
+    );
     let ev = a.recv().await;
-    assert_eq!(ev, ServerMessage::Presence { room: room("lobby"), nick: nick("bob"), state: PresenceState::Joined });
-    b.send(&ClientMessage::Leave { room: room("lobby") }).await;
-    assert_eq!(b.recv().await, ServerMessage::Left { room: room("lobby") });
+    assert_eq!(
+        ev,
+        ServerMessage::Presence {
+            room: room("lobby"),
+            nick: nick("bob"),
+            state: PresenceState::Joined
+        }
+    );
+    b.send(&ClientMessage::Leave {
+        room: room("lobby"),
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMessage::Left {
+            room: room("lobby")
+        }
+    );
     assert_eq!(
         a.recv().await,
-        ServerMessage::Presence { room: room("lobby"), nick: nick("bob"), state: PresenceState::Left }
+        ServerMessage::Presence {
+            room: room("lobby"),
+            nick: nick("bob"),
+            state: PresenceState::Left
+        }
     );
     // Disconnecting counts as leaving.
     let (c, _) = s.join("carol", "lobby").await;
@@ -238,7 +336,11 @@ async fn presence_members_on_join_and_join_leave_events() {
     drop(c);
     assert_eq!(
         a.recv().await,
-        ServerMessage::Presence { room: room("lobby"), nick: nick("carol"), state: PresenceState::Left }
+        ServerMessage::Presence {
+            room: room("lobby"),
+            nick: nick("carol"),
+            state: PresenceState::Left
+        }
     );
     s.stop().await;
 }
@@ -250,9 +352,16 @@ async fn room_list_counts_members() {
     a.join("rust", None).await;
     let (_b, _) = s.join("bob", "rust").await;
     a.send(&ClientMessage::ListRooms).await;
-    let r = a.recv_until(|m| matches!(m, ServerMessage::Rooms { .. })).await;
-    let ServerMessage::Rooms { rooms } = r else { unreachable!() };
-    let v: Vec<(String, u32)> = rooms.into_iter().map(|r| (r.name.to_string(), r.members)).collect();
+    let r = a
+        .recv_until(|m| matches!(m, ServerMessage::Rooms { .. }))
+        .await;
+    let ServerMessage::Rooms { rooms } = r else {
+        unreachable!()
+    };
+    let v: Vec<(String, u32)> = rooms
+        .into_iter()
+        .map(|r| (r.name.to_string(), r.members))
+        .collect();
     assert_eq!(v, vec![("general".to_string(), 1), ("rust".to_string(), 2)]);
     s.stop().await;
 }
@@ -264,10 +373,17 @@ async fn typing_is_relayed_to_others_and_throttled() {
     let (mut b, _) = s.join("bob", "general").await;
     a.recv().await; // bob joined
     for _ in 0..5 {
-        b.send(&ClientMessage::Typing { room: room("general") }).await;
+        b.send(&ClientMessage::Typing {
+            room: room("general"),
+        })
+        .await;
     }
     match a.recv().await {
-        ServerMessage::Typing { nick, expires_in_ms, .. } => {
+        ServerMessage::Typing {
+            nick,
+            expires_in_ms,
+            ..
+        } => {
             assert_eq!(nick.as_str(), "bob");
             assert!(expires_in_ms > 0);
         }
@@ -276,7 +392,10 @@ async fn typing_is_relayed_to_others_and_throttled() {
     a.expect_silence(Duration::from_millis(250)).await;
     b.expect_silence(Duration::from_millis(10)).await; // not echoed to the typist
     tokio::time::sleep(Duration::from_millis(200)).await;
-    b.send(&ClientMessage::Typing { room: room("general") }).await;
+    b.send(&ClientMessage::Typing {
+        room: room("general"),
+    })
+    .await;
     assert!(matches!(a.recv().await, ServerMessage::Typing { .. }));
     s.stop().await;
 }
@@ -287,7 +406,11 @@ async fn resent_client_id_is_acked_again_but_stored_and_delivered_once() {
     let (mut a, _) = s.join("alice", "general").await;
     let (mut b, _) = s.join("bob", "general").await;
     a.recv().await; // presence
-    let send = ClientMessage::Send { room: room("general"), text: text("once"), client_id: ClientMsgId::new("same-id").expect("cid") };
+    let send = ClientMessage::Send {
+        room: room("general"),
+        text: text("once"),
+        client_id: ClientMsgId::new("same-id").expect("cid"),
+    };
     a.send(&send).await;
     a.send(&send).await;
     let mut acks = Vec::new();
@@ -303,11 +426,22 @@ async fn resent_client_id_is_acked_again_but_stored_and_delivered_once() {
     drop(a);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (mut a2, j) = s.join("alice", "general").await;
-    let ServerMessage::Joined { history, .. } = j else { panic!() };
+    let ServerMessage::Joined { history, .. } = j else {
+        panic!()
+    };
     assert_eq!(ids(&history), vec![1]);
     a2.send(&send).await;
-    let ack = a2.recv_until(|m| matches!(m, ServerMessage::Ack { .. })).await;
-    assert!(matches!(ack, ServerMessage::Ack { id: 1, duplicate: true, .. }));
+    let ack = a2
+        .recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
+        .await;
+    assert!(matches!(
+        ack,
+        ServerMessage::Ack {
+            id: 1,
+            duplicate: true,
+            ..
+        }
+    ));
     s.stop().await;
 }
 
@@ -321,18 +455,50 @@ async fn history_on_join_pages_and_resume() {
     let (mut a, _) = s.join("alice", "general").await;
     for i in 1..=12 {
         a.say("general", &format!("m{i}")).await;
-        a.recv_until(|m| matches!(m, ServerMessage::Ack { .. })).await;
+        a.recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
+            .await;
     }
     let (mut b, j) = s.join("bob", "general").await;
-    let ServerMessage::Joined { history, has_more, .. } = j else { panic!("{j:?}") };
+    let ServerMessage::Joined {
+        history, has_more, ..
+    } = j
+    else {
+        panic!("{j:?}")
+    };
     assert_eq!(ids(&history), vec![8, 9, 10, 11, 12]);
     assert!(has_more);
-    b.send(&ClientMessage::History { room: room("general"), before: Some(8), after: None, limit: Some(5) }).await;
-    let ServerMessage::History { messages, has_more, .. } = b.recv_until(|m| matches!(m, ServerMessage::History { .. })).await else { unreachable!() };
+    b.send(&ClientMessage::History {
+        room: room("general"),
+        before: Some(8),
+        after: None,
+        limit: Some(5),
+    })
+    .await;
+    let ServerMessage::History {
+        messages, has_more, ..
+    } = b
+        .recv_until(|m| matches!(m, ServerMessage::History { .. }))
+        .await
+    else {
+        unreachable!()
+    };
     assert_eq!(ids(&messages), vec![3, 4, 5, 6, 7]);
     assert!(has_more);
-    b.send(&ClientMessage::History { room: room("general"), before: Some(3), after: None, limit: None }).await;
-    let ServerMessage::History { messages, has_more, .. } = b.recv_until(|m| matches!(m, ServerMessage::History { .. })).await else { unreachable!() };
+    b.send(&ClientMessage::History {
+        room: room("general"),
+        before: Some(3),
+        after: None,
+        limit: None,
+    })
+    .await;
+    let ServerMessage::History {
+        messages, has_more, ..
+    } = b
+        .recv_until(|m| matches!(m, ServerMessage::History { .. }))
+        .await
+    else {
+        unreachable!()
+    };
     assert_eq!(ids(&messages), vec![1, 2]);
     assert!(!has_more);
 
@@ -340,16 +506,24 @@ async fn history_on_join_pages_and_resume() {
     drop(b);
     for i in 13..=15 {
         a.say("general", &format!("m{i}")).await;
-        a.recv_until(|m| matches!(m, ServerMessage::Ack { .. })).await;
+        a.recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
+            .await;
     }
     let mut b = s.connect("bob").await;
     let j = b.join("general", Some(9)).await;
-    let ServerMessage::Joined { history, has_more, .. } = j else { panic!("{j:?}") };
+    let ServerMessage::Joined {
+        history, has_more, ..
+    } = j
+    else {
+        panic!("{j:?}")
+    };
     assert_eq!(ids(&history), vec![10, 11, 12, 13, 14, 15]);
     assert!(!has_more);
     // And the live stream continues right after, with no gap and no repeat.
     a.say("general", "m16").await;
-    let m = b.recv_until(|m| matches!(m, ServerMessage::Message(_))).await;
+    let m = b
+        .recv_until(|m| matches!(m, ServerMessage::Message(_)))
+        .await;
     assert!(matches!(m, ServerMessage::Message(ref m) if m.id == 16));
     s.stop().await;
 }
@@ -367,7 +541,9 @@ async fn join_during_a_stream_has_no_gap_and_no_duplicate() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     let mut b = s.connect("bob").await;
     let j = b.join("general", Some(0)).await;
-    let ServerMessage::Joined { history, .. } = j else { panic!("{j:?}") };
+    let ServerMessage::Joined { history, .. } = j else {
+        panic!("{j:?}")
+    };
     let mut seen = ids(&history);
     while seen.last().copied().unwrap_or(0) < 300 {
         if let ServerMessage::Message(m) = b.recv().await {
@@ -383,14 +559,35 @@ async fn join_during_a_stream_has_no_gap_and_no_duplicate() {
 async fn resume_token_takes_over_own_session() {
     let s = TestServer::start().await;
     let mut old = Client::open(&s.url("/chat")).await;
-    let ServerMessage::Welcome { resume_token, .. } = old.hello("alice").await else { panic!() };
+    let ServerMessage::Welcome { resume_token, .. } = old.hello("alice").await else {
+        panic!()
+    };
     let mut wrong = Client::open(&s.url("/chat")).await;
-    wrong.send(&ClientMessage::Hello { nick: nick("alice"), protocol: 1, resume_token: Some("guess".into()) }).await;
-    assert!(matches!(wrong.recv().await, ServerMessage::Error { code: ErrorCode::NickTaken, .. }));
+    wrong
+        .send(&ClientMessage::Hello {
+            nick: nick("alice"),
+            protocol: 1,
+            resume_token: Some("guess".into()),
+        })
+        .await;
+    assert!(matches!(
+        wrong.recv().await,
+        ServerMessage::Error {
+            code: ErrorCode::NickTaken,
+            ..
+        }
+    ));
     let mut new = Client::open(&s.url("/chat")).await;
-    new.send(&ClientMessage::Hello { nick: nick("alice"), protocol: 1, resume_token: Some(resume_token.clone()) }).await;
+    new.send(&ClientMessage::Hello {
+        nick: nick("alice"),
+        protocol: 1,
+        resume_token: Some(resume_token.clone()),
+    })
+    .await;
     match new.recv().await {
-        ServerMessage::Welcome { resume_token: t, .. } => assert_eq!(t, resume_token),
+        ServerMessage::Welcome {
+            resume_token: t, ..
+        } => assert_eq!(t, resume_token),
         other => panic!("{other:?}"),
     }
     assert_eq!(old.expect_close().await, 4005);

@@ -133,7 +133,10 @@ mod tests {
     fn codes_are_unique_and_round_trip() {
         for r in CloseReason::ALL {
             assert_eq!(CloseReason::from_code(r.code()), Some(r));
-            assert!(r.label().len() <= 123, "close reason must fit a control frame");
+            assert!(
+                r.label().len() <= 123,
+                "close reason must fit a control frame"
+            );
         }
         let mut codes: Vec<u16> = CloseReason::ALL.iter().map(|r| r.code()).collect();
         codes.sort_unstable();

@@ -229,7 +229,10 @@ const KNOWN_TYPES: &[&str] = &[
 
 fn classify(text: &str, err: serde_json::Error) -> DecodeError {
     use serde_json::error::Category;
-    if matches!(err.classify(), Category::Syntax | Category::Eof | Category::Io) {
+    if matches!(
+        err.classify(),
+        Category::Syntax | Category::Eof | Category::Io
+    ) {
         return DecodeError {
             code: ErrorCode::BadJson,
             message: format!("not valid JSON: {err}"),
@@ -300,20 +303,33 @@ mod tests {
 
     #[test]
     fn classifies_errors() {
-        assert_eq!(decode_client("{not json").unwrap_err().code, ErrorCode::BadJson);
+        assert_eq!(
+            decode_client("{not json").unwrap_err().code,
+            ErrorCode::BadJson
+        );
         assert_eq!(decode_client("[1,2]").unwrap_err().code, ErrorCode::BadJson);
-        assert_eq!(decode_client("\"hi\"").unwrap_err().code, ErrorCode::BadJson);
-        assert_eq!(decode_client("{}").unwrap_err().code, ErrorCode::UnknownType);
+        assert_eq!(
+            decode_client("\"hi\"").unwrap_err().code,
+            ErrorCode::BadJson
+        );
+        assert_eq!(
+            decode_client("{}").unwrap_err().code,
+            ErrorCode::UnknownType
+        );
         assert_eq!(
             decode_client(r#"{"type":"explode"}"#).unwrap_err().code,
             ErrorCode::UnknownType
         );
         assert_eq!(
-            decode_client(r#"{"type":"send","room":"general"}"#).unwrap_err().code,
+            decode_client(r#"{"type":"send","room":"general"}"#)
+                .unwrap_err()
+                .code,
             ErrorCode::InvalidMessage
         );
         assert_eq!(
-            decode_client(r#"{"type":"join","room":5}"#).unwrap_err().code,
+            decode_client(r#"{"type":"join","room":5}"#)
+                .unwrap_err()
+                .code,
             ErrorCode::InvalidMessage
         );
         let e = decode_client(r#"{"type":"hello","nick":"a b","protocol":1}"#).unwrap_err();
@@ -323,6 +339,9 @@ mod tests {
 
     #[test]
     fn unit_variant_decodes() {
-        assert_eq!(decode_client(r#"{"type":"list_rooms"}"#), Ok(ClientMessage::ListRooms));
+        assert_eq!(
+            decode_client(r#"{"type":"list_rooms"}"#),
+            Ok(ClientMessage::ListRooms)
+        );
     }
 }

@@ -170,7 +170,10 @@ mod tests {
         assert!(Nickname::new("alice").is_ok());
         assert!(Nickname::new("Zoë_2.0-x").is_ok());
         assert_eq!(Nickname::new(""), Err(ValidationError::NickLength));
-        assert_eq!(Nickname::new("a".repeat(33)), Err(ValidationError::NickLength));
+        assert_eq!(
+            Nickname::new("a".repeat(33)),
+            Err(ValidationError::NickLength)
+        );
         assert!(Nickname::new("a".repeat(32)).is_ok());
         assert_eq!(Nickname::new("a b"), Err(ValidationError::NickChars));
         assert_eq!(Nickname::new("<b>"), Err(ValidationError::NickChars));
@@ -182,7 +185,10 @@ mod tests {
     fn rooms() {
         assert!(RoomName::new("general").is_ok());
         assert_eq!(RoomName::new(""), Err(ValidationError::RoomLength));
-        assert_eq!(RoomName::new("x".repeat(49)), Err(ValidationError::RoomLength));
+        assert_eq!(
+            RoomName::new("x".repeat(49)),
+            Err(ValidationError::RoomLength)
+        );
         assert_eq!(RoomName::new("dm:a:b"), Err(ValidationError::RoomChars));
     }
 
@@ -191,9 +197,15 @@ mod tests {
         assert!(MessageText::new("hello\nworld\t!").is_ok());
         assert!(MessageText::new("<img src=x onerror=alert(1)>").is_ok());
         assert_eq!(MessageText::new("  \n"), Err(ValidationError::TextEmpty));
-        assert_eq!(MessageText::new("a\u{0}b"), Err(ValidationError::TextControl));
+        assert_eq!(
+            MessageText::new("a\u{0}b"),
+            Err(ValidationError::TextControl)
+        );
         assert!(MessageText::new("é".repeat(2000)).is_ok());
-        assert_eq!(MessageText::new("é".repeat(2001)), Err(ValidationError::TextTooLong));
+        assert_eq!(
+            MessageText::new("é".repeat(2001)),
+            Err(ValidationError::TextTooLong)
+        );
     }
 
     #[test]
@@ -201,7 +213,10 @@ mod tests {
         assert!(ClientMsgId::new("c-1f2e").is_ok());
         assert_eq!(ClientMsgId::new(""), Err(ValidationError::ClientId));
         assert_eq!(ClientMsgId::new("a b"), Err(ValidationError::ClientId));
-        assert_eq!(ClientMsgId::new("x".repeat(65)), Err(ValidationError::ClientId));
+        assert_eq!(
+            ClientMsgId::new("x".repeat(65)),
+            Err(ValidationError::ClientId)
+        );
     }
 
     #[test]

@@ -31,7 +31,11 @@ fn client_cases() -> Vec<(&'static str, ClientMessage)> {
     vec![
         (
             "client_hello",
-            ClientMessage::Hello { nick: nick("alice"), protocol: 1, resume_token: None },
+            ClientMessage::Hello {
+                nick: nick("alice"),
+                protocol: 1,
+                resume_token: None,
+            },
         ),
         (
             "client_hello_resume",
@@ -41,19 +45,44 @@ fn client_cases() -> Vec<(&'static str, ClientMessage)> {
                 resume_token: Some("3f2a9c".into()),
             },
         ),
-        ("client_join", ClientMessage::Join { room: room("general"), after: None }),
-        ("client_join_after", ClientMessage::Join { room: room("general"), after: Some(41) }),
+        (
+            "client_join",
+            ClientMessage::Join {
+                room: room("general"),
+                after: None,
+            },
+        ),
+        (
+            "client_join_after",
+            ClientMessage::Join {
+                room: room("general"),
+                after: Some(41),
+            },
+        ),
         ("client_leave", ClientMessage::Leave { room: room("rust") }),
         ("client_list_rooms", ClientMessage::ListRooms),
         (
             "client_send",
-            ClientMessage::Send { room: room("general"), text: text("hi all"), client_id: cid("c-1") },
+            ClientMessage::Send {
+                room: room("general"),
+                text: text("hi all"),
+                client_id: cid("c-1"),
+            },
         ),
         (
             "client_direct",
-            ClientMessage::Direct { to: nick("bob"), text: text("psst"), client_id: cid("c-2") },
+            ClientMessage::Direct {
+                to: nick("bob"),
+                text: text("psst"),
+                client_id: cid("c-2"),
+            },
         ),
-        ("client_typing", ClientMessage::Typing { room: room("general") }),
+        (
+            "client_typing",
+            ClientMessage::Typing {
+                room: room("general"),
+            },
+        ),
         (
             "client_history",
             ClientMessage::History {
@@ -97,7 +126,10 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
         (
             "server_rooms",
             ServerMessage::Rooms {
-                rooms: vec![RoomInfo { name: room("general"), members: 2 }],
+                rooms: vec![RoomInfo {
+                    name: room("general"),
+                    members: 2,
+                }],
             },
         ),
         ("server_message", ServerMessage::Message(msg())),
@@ -113,7 +145,12 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
         ),
         (
             "server_ack",
-            ServerMessage::Ack { client_id: cid("c-1"), id: 42, ts: 1_764_000_000_123, duplicate: false },
+            ServerMessage::Ack {
+                client_id: cid("c-1"),
+                id: 42,
+                ts: 1_764_000_000_123,
+                duplicate: false,
+            },
         ),
         (
             "server_presence",
@@ -125,11 +162,19 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
         ),
         (
             "server_typing",
-            ServerMessage::Typing { room: room("general"), nick: nick("bob"), expires_in_ms: 5000 },
+            ServerMessage::Typing {
+                room: room("general"),
+                nick: nick("bob"),
+                expires_in_ms: 5000,
+            },
         ),
         (
             "server_history",
-            ServerMessage::History { room: room("general"), messages: vec![msg()], has_more: false },
+            ServerMessage::History {
+                room: room("general"),
+                messages: vec![msg()],
+                has_more: false,
+            },
         ),
         (
             "server_error",
@@ -143,7 +188,9 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(format!("{name}.json"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{name}.json"))
 }
 
 fn check(name: &str, encoded: String) -> String {
@@ -153,7 +200,10 @@ fn check(name: &str, encoded: String) -> String {
     }
     let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     let golden = golden.trim_end_matches('\n').to_string();
-    assert_eq!(encoded, golden, "{name}: encoding differs from the golden bytes");
+    assert_eq!(
+        encoded, golden,
+        "{name}: encoding differs from the golden bytes"
+    );
     golden
 }
 
@@ -176,7 +226,10 @@ fn server_messages_match_golden_bytes_and_round_trip() {
 
 #[test]
 fn legacy_frame_is_the_demos() {
-    let m = LegacyMessage { sender: "alice".into(), msg: "hi \"you\"".into() };
+    let m = LegacyMessage {
+        sender: "alice".into(),
+        msg: "hi \"you\"".into(),
+    };
     check("legacy_message", m.to_json());
 }
 
@@ -197,14 +250,38 @@ fn rejections() {
         ("{\"kind\":\"send\"}", ErrorCode::UnknownType),
         ("{\"type\":7}", ErrorCode::UnknownType),
         ("{\"type\":\"SEND\"}", ErrorCode::UnknownType),
-        (r#"{"type":"send","room":"general","text":"x"}"#, ErrorCode::InvalidMessage),
-        (r#"{"type":"send","room":"general","text":"","client_id":"a"}"#, ErrorCode::InvalidMessage),
-        (r#"{"type":"send","room":"no spaces","text":"x","client_id":"a"}"#, ErrorCode::InvalidMessage),
-        (r#"{"type":"send","room":"general","text":"x","client_id":"a b"}"#, ErrorCode::InvalidMessage),
-        (r#"{"type":"join","room":"general","after":-1}"#, ErrorCode::InvalidMessage),
-        (r#"{"type":"join","room":"general","extra":1}"#, ErrorCode::InvalidMessage),
-        (r#"{"type":"hello","nick":"","protocol":1}"#, ErrorCode::InvalidMessage),
-        (r#"{"type":"hello","nick":"bob","protocol":"1"}"#, ErrorCode::InvalidMessage),
+        (
+            r#"{"type":"send","room":"general","text":"x"}"#,
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            r#"{"type":"send","room":"general","text":"","client_id":"a"}"#,
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            r#"{"type":"send","room":"no spaces","text":"x","client_id":"a"}"#,
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            r#"{"type":"send","room":"general","text":"x","client_id":"a b"}"#,
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            r#"{"type":"join","room":"general","after":-1}"#,
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            r#"{"type":"join","room":"general","extra":1}"#,
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            r#"{"type":"hello","nick":"","protocol":1}"#,
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            r#"{"type":"hello","nick":"bob","protocol":"1"}"#,
+            ErrorCode::InvalidMessage,
+        ),
     ];
     for (input, code) in cases {
         let err = decode_client(input).expect_err(input);
@@ -215,5 +292,8 @@ fn rejections() {
         r#"{{"type":"send","room":"general","text":"{}","client_id":"a"}}"#,
         "x".repeat(4001)
     );
-    assert_eq!(decode_client(&long).expect_err("too long").code, ErrorCode::InvalidMessage);
+    assert_eq!(
+        decode_client(&long).expect_err("too long").code,
+        ErrorCode::InvalidMessage
+    );
 }

@@ -26,7 +26,10 @@ pub struct MemoryStore {
 
 impl MemoryStore {
     pub fn new(retention: usize) -> Self {
-        MemoryStore { retention: retention.max(1), inner: Mutex::new(Inner::default()) }
+        MemoryStore {
+            retention: retention.max(1),
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -39,14 +42,23 @@ impl MemoryStore {
 #[async_trait]
 impl Store for MemoryStore {
     async fn last_id(&self, channel: &str) -> Result<MessageId, StoreError> {
-        Ok(self.lock().channels.get(channel).and_then(|c| c.back()).map_or(0, |m| m.id))
+        Ok(self
+            .lock()
+            .channels
+            .get(channel)
+            .and_then(|c| c.back())
+            .map_or(0, |m| m.id))
     }
 
     async fn append(&self, msg: StoredMessage) -> Result<(), StoreError> {
         let mut inner = self.lock();
         if let Some(cid) = &msg.client_id {
             let key = (msg.sender.clone(), cid.clone());
-            let ack = StoredAck { channel: msg.channel.clone(), id: msg.id, ts: msg.ts };
+            let ack = StoredAck {
+                channel: msg.channel.clone(),
+                id: msg.id,
+                ts: msg.ts,
+            };
             if inner.client_ids.insert(key.clone(), ack).is_none() {
                 inner.client_id_order.push_back(key);
             }
@@ -70,7 +82,11 @@ impl Store for MemoryStore {
         sender: &Nickname,
         client_id: &ClientMsgId,
     ) -> Result<Option<StoredAck>, StoreError> {
-        Ok(self.lock().client_ids.get(&(sender.clone(), client_id.clone())).cloned())
+        Ok(self
+            .lock()
+            .client_ids
+            .get(&(sender.clone(), client_id.clone()))
+            .cloned())
     }
 
     async fn after(
@@ -81,7 +97,9 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> Result<Page, StoreError> {
         let inner = self.lock();
-        let Some(log) = inner.channels.get(channel) else { return Ok(Page::default()) };
+        let Some(log) = inner.channels.get(channel) else {
+            return Ok(Page::default());
+        };
         let start = log.partition_point(|m| m.id <= after);
         let mut iter = log.range(start..).take_while(|m| m.id <= upto);
         let messages: Vec<_> = iter.by_ref().take(limit).cloned().collect();
@@ -96,11 +114,16 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> Result<Page, StoreError> {
         let inner = self.lock();
-        let Some(log) = inner.channels.get(channel) else { return Ok(Page::default()) };
+        let Some(log) = inner.channels.get(channel) else {
+            return Ok(Page::default());
+        };
         let end = log.partition_point(|m| m.id < before);
         let start = end.saturating_sub(limit);
         let messages = log.range(start..end).cloned().collect();
-        Ok(Page { messages, has_more: start > 0 })
+        Ok(Page {
+            messages,
+            has_more: start > 0,
+        })
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
@@ -132,16 +155,28 @@ mod tests {
         }
         assert_eq!(s.last_id("general").await.expect("last"), 8);
         let p = s.before("general", u64::MAX, 3).await.expect("page");
-        assert_eq!(p.messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![6, 7, 8]);
+        assert_eq!(
+            p.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![6, 7, 8]
+        );
         assert!(p.has_more);
         let p = s.before("general", 6, 10).await.expect("page");
-        assert_eq!(p.messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(
+            p.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
         assert!(!p.has_more);
         let p = s.after("general", 5, 7, 10).await.expect("page");
-        assert_eq!(p.messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![6, 7]);
+        assert_eq!(
+            p.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![6, 7]
+        );
         assert!(!p.has_more);
         let p = s.after("general", 0, 8, 2).await.expect("page");
-        assert_eq!(p.messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(
+            p.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
         assert!(p.has_more);
     }
 
@@ -150,9 +185,13 @@ mod tests {
         let s = MemoryStore::new(5);
         s.append(msg(1, Some("x"))).await.expect("append");
         let nick = Nickname::new("a").expect("nick");
-        let found = s.find_client_id(&nick, &ClientMsgId::new("x").expect("cid")).await;
+        let found = s
+            .find_client_id(&nick, &ClientMsgId::new("x").expect("cid"))
+            .await;
         assert_eq!(found.expect("find").map(|a| a.id), Some(1));
-        let missing = s.find_client_id(&nick, &ClientMsgId::new("y").expect("cid")).await;
+        let missing = s
+            .find_client_id(&nick, &ClientMsgId::new("y").expect("cid"))
+            .await;
         assert_eq!(missing.expect("find"), None);
     }
 }

@@ -95,8 +95,8 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the store the configuration names.
 pub async fn open(config: &crate::Config) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     match config.store {
-        crate::config::StoreKind::Memory => {
-            Ok(std::sync::Arc::new(MemoryStore::new(config.memory_retention)))
-        }
+        crate::config::StoreKind::Memory => Ok(std::sync::Arc::new(MemoryStore::new(
+            config.memory_retention,
+        ))),
     }
 }

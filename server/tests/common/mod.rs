@@ -31,23 +31,32 @@ impl TestServer {
     }
 
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let mut cfg = Config::default();
-        cfg.listen = "127.0.0.1:0".parse().expect("addr");
-        cfg.static_dir = std::env::temp_dir().join("chat-test-no-dist");
+        let mut cfg = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            static_dir: std::env::temp_dir().join("chat-test-no-dist"),
+            ..Config::default()
+        };
         tweak(&mut cfg);
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new(cfg.memory_retention));
         Self::with_store(cfg, store).await
     }
 
     pub async fn with_store(cfg: Config, store: Arc<dyn Store>) -> TestServer {
-        let listener = tokio::net::TcpListener::bind(cfg.listen).await.expect("bind");
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let hub = Hub::new(Arc::new(cfg), store, Arc::new(Metrics::default()));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, hub.clone(), async move {
             let _ = stopped.await;
         }));
-        TestServer { addr, hub, stop: Some(stop), task: Some(task) }
+        TestServer {
+            addr,
+            hub,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -57,7 +66,10 @@ impl TestServer {
     pub async fn connect(&self, nick: &str) -> Client {
         let mut c = Client::open(&self.url("/chat")).await;
         let w = c.hello(nick).await;
-        assert!(matches!(w, ServerMessage::Welcome { .. }), "expected welcome, got {w:?}");
+        assert!(
+            matches!(w, ServerMessage::Welcome { .. }),
+            "expected welcome, got {w:?}"
+        );
         c
     }
 
@@ -80,7 +92,7 @@ impl TestServer {
 
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    next_cid: u64,
+    pub next_cid: u64,
 }
 
 pub fn room(s: &str) -> RoomName {
@@ -95,13 +107,16 @@ pub fn text(s: &str) -> MessageText {
 
 impl Client {
     pub async fn open(url: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
         Client { ws, next_cid: 0 }
     }
 
     pub async fn open_with_origin(url: &str, origin: &str) -> Result<Client, String> {
         let mut req = url.into_client_request().expect("request");
-        req.headers_mut().insert("Origin", origin.parse().expect("header"));
+        req.headers_mut()
+            .insert("Origin", origin.parse().expect("header"));
         match tokio_tungstenite::connect_async(req).await {
             Ok((ws, _)) => Ok(Client { ws, next_cid: 0 }),
             Err(e) => Err(e.to_string()),
@@ -109,7 +124,10 @@ impl Client {
     }
 
     pub async fn send(&mut self, msg: &ClientMessage) {
-        self.ws.send(Message::Text(msg.to_json().into())).await.expect("send");
+        self.ws
+            .send(Message::Text(msg.to_json().into()))
+            .await
+            .expect("send");
     }
 
     pub async fn send_raw(&mut self, m: Message) {
@@ -117,19 +135,35 @@ impl Client {
     }
 
     pub async fn send_text(&mut self, s: &str) {
-        self.ws.send(Message::Text(s.into())).await.expect("send text");
+        self.ws
+            .send(Message::Text(s.into()))
+            .await
+            .expect("send text");
     }
 
     pub async fn hello(&mut self, nick_s: &str) -> ServerMessage {
-        self.send(&ClientMessage::Hello { nick: nick(nick_s), protocol: 1, resume_token: None })
-            .await;
+        self.send(&ClientMessage::Hello {
+            nick: nick(nick_s),
+            protocol: 1,
+            resume_token: None,
+        })
+        .await;
         self.recv().await
     }
 
     pub async fn join(&mut self, room_s: &str, after: Option<u64>) -> ServerMessage {
-        self.send(&ClientMessage::Join { room: room(room_s), after }).await;
-        self.recv_until(|m| matches!(m, ServerMessage::Joined { .. } | ServerMessage::Error { .. }))
-            .await
+        self.send(&ClientMessage::Join {
+            room: room(room_s),
+            after,
+        })
+        .await;
+        self.recv_until(|m| {
+            matches!(
+                m,
+                ServerMessage::Joined { .. } | ServerMessage::Error { .. }
+            )
+        })
+        .await
     }
 
     /// Sends a room message with a fresh client id; returns the client id.
@@ -190,7 +224,10 @@ impl Client {
     /// Reads until the server's close frame; returns its code (panics if none within 5 s).
     pub async fn expect_close(&mut self) -> u16 {
         loop {
-            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("timed out waiting for close") {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("timed out waiting for close")
+            {
                 Some(Ok(Message::Close(Some(f)))) => return u16::from(f.code),
                 Some(Ok(Message::Close(None))) => return 1005,
                 Some(Ok(_)) => continue,

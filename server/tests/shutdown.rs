@@ -1,0 +1,149 @@
+//! The real binary: prints its address, and on SIGTERM/SIGINT closes every client with 1001
+//! and exits within its grace period.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn spawn_server(extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--listen", "127.0.0.1:0", "--shutdown-grace", "2s"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read address line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect("address line")
+        .to_string();
+    (child, addr)
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("server did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn shuts_down_on(sig: &str) {
+    let (mut child, addr) = spawn_server(&[]);
+    let mut typed = Client::open(&format!("ws://{addr}/chat")).await;
+    typed.hello("alice").await;
+    let mut demo = Client::open(&format!("ws://{addr}/ws/bob")).await;
+    signal(&child, sig);
+    assert_eq!(typed.expect_close().await, 1001);
+    assert_eq!(demo.expect_close().await, 1001);
+    let status = wait_exit(&mut child, Duration::from_secs(5));
+    assert!(status.success(), "{status:?}");
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_closes_clients_with_1001_and_exits() {
+    shuts_down_on("-TERM").await;
+}
+
+#[tokio::test]
+async fn sigint_closes_clients_with_1001_and_exits() {
+    shuts_down_on("-INT").await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_cannot_hold_shutdown_past_the_grace() {
+    let (mut child, addr) = spawn_server(&["--rate-per-sec", "0"]);
+    let mut talker = Client::open(&format!("ws://{addr}/chat")).await;
+    talker.hello("talker").await;
+    talker.join("general", None).await;
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.set_recv_buffer_size(4096).expect("rcvbuf");
+    let tcp = sock
+        .connect(addr.parse().expect("addr"))
+        .await
+        .expect("connect");
+    let (ws, _) = tokio_tungstenite::client_async(
+        format!("ws://{addr}/chat"),
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+    )
+    .await
+    .expect("ws");
+    let mut stuck = Client { ws, next_cid: 0 };
+    stuck.hello("stuck").await;
+    stuck.join("general", None).await;
+    for i in 0..200 {
+        talker
+            .say("general", &format!("{i} {}", "z".repeat(3000)))
+            .await;
+    }
+    signal(&child, "-TERM");
+    let start = Instant::now();
+    let status = wait_exit(&mut child, Duration::from_secs(8));
+    assert!(status.success());
+    assert!(
+        start.elapsed() < Duration::from_secs(6),
+        "exit bounded by the grace period"
+    );
+}
+
+#[test]
+fn help_explains_flags_and_env() {
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("--help")
+        .output()
+        .expect("help");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen",
+        "--static-dir",
+        "--store",
+        "--data-dir",
+        "--max-connections",
+        "--rate-per-sec",
+        "--idle-timeout",
+        "CHAT_LISTEN",
+    ] {
+        assert!(text.contains(flag), "--help lacks {flag}");
+    }
+}
+
+#[test]
+fn bind_failure_is_a_clear_error() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr").to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--listen", &addr])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot listen on"), "{err}");
+}
