@@ -8,6 +8,8 @@ use std::time::Duration;
 /// Which message store backs history and idempotency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StoreKind {
+    /// SQLite under --data-dir: every acked message survives a crash and a restart.
+    Sqlite,
     /// Keep history in memory only: lost on restart. For ephemeral use and tests.
     Memory,
 }
@@ -45,13 +47,26 @@ pub struct Config {
     #[arg(long, env = "CHAT_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,
 
-    /// Message store: `memory` (lost on restart).
-    #[arg(long, env = "CHAT_STORE", value_enum, default_value = "memory")]
+    /// Message store: `sqlite` (durable, under --data-dir) or `memory` (lost on restart).
+    #[arg(long, env = "CHAT_STORE", value_enum, default_value = "sqlite")]
     pub store: StoreKind,
 
     /// Directory for persistent data (the SQLite database).
     #[arg(long, env = "CHAT_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+
+    /// SQLite store: messages kept per room or conversation (0: no cap).
+    #[arg(long, env = "CHAT_RETENTION_PER_ROOM", default_value_t = 100_000)]
+    pub retention_per_room: u64,
+
+    /// SQLite store: delete messages older than this many days (0: keep forever).
+    #[arg(long, env = "CHAT_RETENTION_DAYS", default_value_t = 0)]
+    pub retention_days: u64,
+
+    /// SQLite store: fsync every group commit (`true`, survives power loss) or rely on the
+    /// WAL (`false`, survives a process crash; faster).
+    #[arg(long, env = "CHAT_SQLITE_SYNC_FULL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sqlite_sync_full: bool,
 
     /// Maximum simultaneous connections (HTTP and WebSocket); past it, new ones get HTTP 503.
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
@@ -148,6 +163,6 @@ mod tests {
     fn defaults_parse() {
         let c = Config::default();
         assert_eq!(c.listen.port(), 8080);
-        assert_eq!(c.store, StoreKind::Memory);
+        assert_eq!(c.store, StoreKind::Sqlite);
     }
 }

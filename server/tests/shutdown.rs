@@ -10,7 +10,14 @@ use std::time::{Duration, Instant};
 
 fn spawn_server(extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--listen", "127.0.0.1:0", "--shutdown-grace", "2s"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--shutdown-grace",
+            "2s",
+            "--store",
+            "memory",
+        ])
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

@@ -6,8 +6,10 @@
 //! once the message is durable, and the hub acks only after that.
 
 mod memory;
+mod sqlite;
 
 pub use memory::MemoryStore;
+pub use sqlite::{Retention, SqliteStore};
 
 use crate::error::StoreError;
 use async_trait::async_trait;
@@ -98,5 +100,20 @@ pub async fn open(config: &crate::Config) -> Result<std::sync::Arc<dyn Store>, S
         crate::config::StoreKind::Memory => Ok(std::sync::Arc::new(MemoryStore::new(
             config.memory_retention,
         ))),
+        crate::config::StoreKind::Sqlite => {
+            let retention = Retention {
+                per_channel: config.retention_per_room,
+                max_age: (config.retention_days > 0)
+                    .then(|| std::time::Duration::from_secs(config.retention_days * 86_400)),
+            };
+            let dir = config.data_dir.clone();
+            let sync_full = config.sqlite_sync_full;
+            // Opening may create files and run migrations: keep it off the async workers.
+            let store =
+                tokio::task::spawn_blocking(move || SqliteStore::open(&dir, retention, sync_full))
+                    .await
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+            Ok(std::sync::Arc::new(store))
+        }
     }
 }

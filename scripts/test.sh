@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, lints, the protocol on wasm32, unit and integration tests
+# against real servers, and the browser tests in a real Chromium. Installs what they need
+# first (skipping what is there). Exits non-zero on the first failure.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$ROOT/tools/node_modules/.bin:$PATH"
+step() { printf '\n==== %s\n' "$*"; }
+
+step "setup"
+bash scripts/setup.sh test
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "shared compiles for wasm32"
+cargo check -p shared --target wasm32-unknown-unknown
+
+step "cargo test (host: protocol, server against real sockets, client reducer, bench tools)"
+cargo test --workspace --no-fail-fast
+
+step "browser tests (wasm-bindgen-test in Chromium, Playwright end to end)"
+bash scripts/test-browser.sh
+
+step "all tests passed"

@@ -1,0 +1,569 @@
+//! The embedded default store: SQLite in WAL mode under the data directory.
+//!
+//! Writes go through one dedicated writer thread that commits in groups: it takes every append
+//! waiting in its queue, inserts them in one transaction, commits (fsync with
+//! `synchronous=FULL`), then answers each caller. Many concurrent senders share one commit, and
+//! the async runtime never blocks on disk. Reads use a separate connection (WAL lets them run
+//! beside the writer) on Tokio's blocking pool.
+
+use super::{Page, Store, StoredAck, StoredMessage};
+use crate::error::StoreError;
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use shared::{ClientMsgId, MessageId, MessageText, Nickname};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[
+    // 1: messages of rooms and direct conversations, keyed by (channel, id).
+    "CREATE TABLE messages (
+        channel   TEXT    NOT NULL,
+        id        INTEGER NOT NULL,
+        sender    TEXT    NOT NULL,
+        text      TEXT    NOT NULL,
+        ts        INTEGER NOT NULL,
+        client_id TEXT,
+        PRIMARY KEY (channel, id)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX messages_client_id ON messages (sender, client_id)
+        WHERE client_id IS NOT NULL;
+    CREATE INDEX messages_ts ON messages (ts);",
+];
+
+/// Largest group committed at once.
+const MAX_GROUP: usize = 4096;
+/// How often the writer applies retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(30);
+
+/// How long history is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Messages kept per room or conversation (0: no cap).
+    pub per_channel: u64,
+    /// Messages older than this are deleted (None: kept forever).
+    pub max_age: Option<Duration>,
+}
+
+struct Append {
+    msg: StoredMessage,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+enum Op {
+    Append(Append),
+    Flush(oneshot::Sender<()>),
+}
+
+pub struct SqliteStore {
+    writer: Mutex<Option<mpsc::Sender<Op>>>,
+    reader: Arc<Mutex<Connection>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+fn err(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+    Ok(conn)
+}
+
+/// Brings the schema up to date, refusing databases this version does not understand.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let corrupt = |e: rusqlite::Error| {
+        StoreError::Corrupt(format!(
+            "{} is not a readable chat database: {e}",
+            path.display()
+        ))
+    };
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(corrupt)?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::Corrupt(format!(
+            "{} has schema version {version}, newer than this server's {known}; refusing to touch it",
+            path.display()
+        )));
+    }
+    if version == 0 {
+        // A database without our schema must be empty: never adopt someone else's file.
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        if tables > 0 {
+            return Err(StoreError::Corrupt(format!(
+                "{} holds tables but no chat schema version; refusing to touch it",
+                path.display()
+            )));
+        }
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(sql).map_err(err)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (or creates) `<data_dir>/chat.db`. A missing directory is created; a directory
+    /// that cannot be used or a database that is not ours is a clear error, never overwritten.
+    pub fn open(
+        data_dir: &Path,
+        retention: Retention,
+        sync_full: bool,
+    ) -> Result<Self, StoreError> {
+        if data_dir.exists() && !data_dir.is_dir() {
+            return Err(StoreError::Unavailable(format!(
+                "data directory {} exists and is not a directory",
+                data_dir.display()
+            )));
+        }
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let path: PathBuf = data_dir.join("chat.db");
+        let mut wconn = open_conn(&path)?;
+        migrate(&mut wconn, &path)?;
+        wconn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        wconn
+            .pragma_update(
+                None,
+                "synchronous",
+                if sync_full { "FULL" } else { "NORMAL" },
+            )
+            .map_err(err)?;
+        let reader = open_conn(&path)?;
+        reader
+            .pragma_update(None, "query_only", true)
+            .map_err(err)?;
+
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer(wconn, rx, retention))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            writer: Mutex::new(Some(tx)),
+            reader: Arc::new(Mutex::new(reader)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn send(&self, op: Op) -> Result<(), StoreError> {
+        let w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        w.as_ref()
+            .and_then(|tx| tx.send(op).ok())
+            .ok_or_else(|| StoreError::Unavailable("the store is closed".into()))
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap_or_else(|e| e.into_inner());
+            f(&conn).map_err(err)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("reader task failed: {e}")))?
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer after it commits what it holds.
+        self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, retention: Retention) {
+    let mut last_prune = Instant::now();
+    let mut group: Vec<Append> = Vec::new();
+    let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(op) = next {
+            match op {
+                Op::Append(a) => group.push(a),
+                Op::Flush(f) => flushes.push(f),
+            }
+            next = if group.len() < MAX_GROUP {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if !group.is_empty() {
+            let result = commit(&mut conn, &group);
+            for a in group.drain(..) {
+                let _ = a.done.send(
+                    result
+                        .as_ref()
+                        .map(|_| ())
+                        .map_err(|e| StoreError::Unavailable(e.clone())),
+                );
+            }
+        }
+        for f in flushes.drain(..) {
+            let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+            let _ = f.send(());
+        }
+        if last_prune.elapsed() >= PRUNE_EVERY {
+            last_prune = Instant::now();
+            if let Err(e) = prune(&conn, retention) {
+                tracing::warn!(cause = %e, "retention pass failed");
+            }
+        }
+    }
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+fn commit(conn: &mut Connection, group: &[Append]) -> Result<(), String> {
+    let tx = conn.transaction().map_err(|e| e.to_string())?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO messages (channel, id, sender, text, ts, client_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(|e| e.to_string())?;
+        for a in group {
+            let m = &a.msg;
+            stmt.execute(params![
+                m.channel,
+                m.id as i64,
+                m.sender.as_str(),
+                m.text.as_str(),
+                m.ts,
+                m.client_id.as_ref().map(|c| c.as_str())
+            ])
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    tx.commit().map_err(|e| e.to_string())
+}
+
+/// Applies retention: the per-channel cap and the age limit.
+pub fn prune(conn: &Connection, retention: Retention) -> rusqlite::Result<usize> {
+    let mut deleted = 0;
+    if let Some(age) = retention.max_age {
+        let cutoff = crate::hub::now_ms() - age.as_millis() as i64;
+        deleted += conn.execute("DELETE FROM messages WHERE ts < ?1", [cutoff])?;
+    }
+    if retention.per_channel > 0 {
+        let channels: Vec<String> = conn
+            .prepare("SELECT channel FROM messages GROUP BY channel HAVING count(*) > ?1")?
+            .query_map([retention.per_channel as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for ch in channels {
+            deleted += conn.execute(
+                "DELETE FROM messages WHERE channel = ?1 AND id <= (
+                    SELECT id FROM messages WHERE channel = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                params![ch, retention.per_channel as i64],
+            )?;
+        }
+    }
+    Ok(deleted)
+}
+
+fn row_to_message(channel: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+    let bad = |i: usize, e: shared::ValidationError| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    };
+    let id: i64 = r.get(0)?;
+    let sender: String = r.get(1)?;
+    let text: String = r.get(2)?;
+    let client_id: Option<String> = r.get(4)?;
+    Ok(StoredMessage {
+        channel: channel.to_string(),
+        id: id as MessageId,
+        sender: Nickname::new(sender).map_err(|e| bad(1, e))?,
+        text: MessageText::new(text).map_err(|e| bad(2, e))?,
+        ts: r.get(3)?,
+        client_id: client_id
+            .map(ClientMsgId::new)
+            .transpose()
+            .map_err(|e| bad(4, e))?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn last_id(&self, channel: &str) -> Result<MessageId, StoreError> {
+        let channel = channel.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT max(id) FROM messages WHERE channel = ?1")?
+                .query_row([channel], |r| r.get::<_, Option<i64>>(0))
+                .map(|v| v.unwrap_or(0) as MessageId)
+        })
+        .await
+    }
+
+    async fn append(&self, msg: StoredMessage) -> Result<(), StoreError> {
+        let (done, rx) = oneshot::channel();
+        self.send(Op::Append(Append { msg, done }))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+    }
+
+    async fn find_client_id(
+        &self,
+        sender: &Nickname,
+        client_id: &ClientMsgId,
+    ) -> Result<Option<StoredAck>, StoreError> {
+        let (sender, client_id) = (sender.to_string(), client_id.to_string());
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT channel, id, ts FROM messages WHERE sender = ?1 AND client_id = ?2",
+            )?
+            .query_row([sender, client_id], |r| {
+                Ok(StoredAck {
+                    channel: r.get(0)?,
+                    id: r.get::<_, i64>(1)? as MessageId,
+                    ts: r.get(2)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn after(
+        &self,
+        channel: &str,
+        after: MessageId,
+        upto: MessageId,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let channel = channel.to_string();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, sender, text, ts, client_id FROM messages
+                 WHERE channel = ?1 AND id > ?2 AND id <= ?3 ORDER BY id ASC LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    channel,
+                    after as i64,
+                    upto.min(i64::MAX as u64) as i64,
+                    limit as i64 + 1
+                ],
+                |r| row_to_message(&channel, r),
+            )?;
+            let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            let has_more = messages.len() > limit;
+            messages.truncate(limit);
+            Ok(Page { messages, has_more })
+        })
+        .await
+    }
+
+    async fn before(
+        &self,
+        channel: &str,
+        before: MessageId,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let channel = channel.to_string();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, sender, text, ts, client_id FROM messages
+                 WHERE channel = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    channel,
+                    before.min(i64::MAX as u64) as i64,
+                    limit as i64 + 1
+                ],
+                |r| row_to_message(&channel, r),
+            )?;
+            let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            let has_more = messages.len() > limit;
+            messages.truncate(limit);
+            messages.reverse();
+            Ok(Page { messages, has_more })
+        })
+        .await
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Op::Flush(tx))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(channel: &str, id: u64, cid: Option<&str>) -> StoredMessage {
+        StoredMessage {
+            channel: channel.into(),
+            id,
+            sender: Nickname::new("a").expect("nick"),
+            text: MessageText::new(format!("m{id}")).expect("text"),
+            ts: crate::hub::now_ms(),
+            client_id: cid.map(|c| ClientMsgId::new(c).expect("cid")),
+        }
+    }
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("chat-sqlite-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    const KEEP: Retention = Retention {
+        per_channel: 0,
+        max_age: None,
+    };
+
+    #[tokio::test]
+    async fn persists_pages_and_client_ids_across_reopen() {
+        let dir = tmpdir("reopen");
+        {
+            let s = SqliteStore::open(&dir, KEEP, true).expect("open");
+            for id in 1..=10 {
+                s.append(msg("general", id, Some(&format!("c{id}"))))
+                    .await
+                    .expect("append");
+            }
+            s.append(msg("dm:a:b", 1, None)).await.expect("append");
+        }
+        let s = SqliteStore::open(&dir, KEEP, true).expect("reopen");
+        assert_eq!(s.last_id("general").await.expect("last"), 10);
+        assert_eq!(s.last_id("nowhere").await.expect("last"), 0);
+        let p = s.before("general", 11, 3).await.expect("page");
+        assert_eq!(
+            p.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![8, 9, 10]
+        );
+        assert!(p.has_more);
+        let p = s.after("general", 7, 9, 10).await.expect("page");
+        assert_eq!(
+            p.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![8, 9]
+        );
+        assert!(!p.has_more);
+        let nick = Nickname::new("a").expect("nick");
+        let found = s
+            .find_client_id(&nick, &ClientMsgId::new("c4").expect("cid"))
+            .await
+            .expect("find");
+        assert_eq!(
+            found.map(|a| (a.channel, a.id)),
+            Some(("general".to_string(), 4))
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_appends_share_commits() {
+        let dir = tmpdir("group");
+        let s = Arc::new(SqliteStore::open(&dir, KEEP, true).expect("open"));
+        let mut tasks = Vec::new();
+        for ch in 0..20 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                for id in 1..=20 {
+                    s.append(msg(&format!("room{ch}"), id, None))
+                        .await
+                        .expect("append");
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+        for ch in 0..20 {
+            assert_eq!(s.last_id(&format!("room{ch}")).await.expect("last"), 20);
+        }
+    }
+
+    #[tokio::test]
+    async fn retention_caps_rooms_and_ages() {
+        let dir = tmpdir("retention");
+        let s = SqliteStore::open(&dir, KEEP, false).expect("open");
+        for id in 1..=10 {
+            s.append(msg("general", id, None)).await.expect("append");
+        }
+        let mut old = msg("old", 1, None);
+        old.ts = 1000;
+        s.append(old).await.expect("append");
+        s.flush().await.expect("flush");
+        let conn = open_conn(&dir.join("chat.db")).expect("conn");
+        let n = prune(
+            &conn,
+            Retention {
+                per_channel: 4,
+                max_age: Some(Duration::from_secs(3600)),
+            },
+        )
+        .expect("prune");
+        assert_eq!(n, 7);
+        let p = s.before("general", u64::MAX, 100).await.expect("page");
+        assert_eq!(
+            p.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![7, 8, 9, 10]
+        );
+        assert_eq!(s.last_id("old").await.expect("last"), 0);
+    }
+
+    #[test]
+    fn refuses_foreign_or_corrupt_files_without_touching_them() {
+        let dir = tmpdir("corrupt");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let db = dir.join("chat.db");
+        let garbage = b"this is not a database, and it must stay exactly like this".repeat(100);
+        std::fs::write(&db, &garbage).expect("write");
+        let e = SqliteStore::open(&dir, KEEP, true).err().expect("refused");
+        assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
+        assert_eq!(std::fs::read(&db).expect("read"), garbage);
+
+        let dir2 = tmpdir("foreign");
+        std::fs::create_dir_all(&dir2).expect("mkdir");
+        let c = Connection::open(dir2.join("chat.db")).expect("open");
+        c.execute_batch("CREATE TABLE mine (x); INSERT INTO mine VALUES (1);")
+            .expect("create");
+        drop(c);
+        let e = SqliteStore::open(&dir2, KEEP, true).err().expect("refused");
+        assert!(e.to_string().contains("refusing"), "{e}");
+
+        let dir3 = tmpdir("newer");
+        std::fs::create_dir_all(&dir3).expect("mkdir");
+        let c = Connection::open(dir3.join("chat.db")).expect("open");
+        c.execute_batch("PRAGMA user_version = 99;")
+            .expect("pragma");
+        drop(c);
+        let e = SqliteStore::open(&dir3, KEEP, true).err().expect("refused");
+        assert!(e.to_string().contains("newer"), "{e}");
+
+        let file = tmpdir("notadir");
+        std::fs::write(&file, "x").expect("write");
+        let e = SqliteStore::open(&file, KEEP, true).err().expect("refused");
+        assert!(e.to_string().contains("not a directory"), "{e}");
+    }
+}
