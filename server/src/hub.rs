@@ -8,7 +8,7 @@
 use crate::config::Config;
 use crate::error::{RequestError, StoreError};
 use crate::metrics::Metrics;
-use crate::store::{dm_channel, Store, StoredAck, StoredMessage};
+use crate::store::{dm_channel, Appended, Store, StoredMessage};
 use shared::{
     ChatMessage, ClientMsgId, CloseReason, DirectMessage, LegacyMessage, MessageId, MessageText,
     Nickname, PresenceState, RoomInfo, RoomName, ServerMessage, Timestamp,
@@ -682,7 +682,7 @@ impl Hub {
         };
 
         let guard = match &client_id {
-            Some(cid) => match self.begin_idempotent(&from.nick, cid).await? {
+            Some(cid) => match self.begin_idempotent(&from.nick, cid).await {
                 Ok(guard) => Some(guard),
                 Err(ack) => return Ok(ack),
             },
@@ -726,16 +726,33 @@ impl Hub {
             (None, None) => unreachable_target(),
         };
         let fanout = Fanout::chat(&event, &stored.sender, &stored.text);
-        if let Err(e) = self.store_call(self.store.append(stored).await) {
-            slot.settle(None);
-            return Err(e);
-        }
-        Metrics::inc(&self.metrics.messages_stored);
-        slot.settle(Some(Delivery { fanout, targets }));
-        let ack = AckInfo {
-            id,
-            ts,
-            duplicate: false,
+        let ack = match self.store_call(self.store.append(stored).await) {
+            Ok(Appended::Stored) => {
+                Metrics::inc(&self.metrics.messages_stored);
+                slot.settle(Some(Delivery { fanout, targets }));
+                AckInfo {
+                    id,
+                    ts,
+                    duplicate: false,
+                }
+            }
+            Ok(Appended::Duplicate(original)) => {
+                // Stored before (perhaps before a restart): this id stays a hole.
+                slot.settle(None);
+                let ack = AckInfo {
+                    id: original.id,
+                    ts: original.ts,
+                    duplicate: true,
+                };
+                if let Some(g) = guard {
+                    g.finish(Ok(ack));
+                }
+                return Ok(ack);
+            }
+            Err(e) => {
+                slot.settle(None);
+                return Err(e);
+            }
         };
         if let Some(g) = guard {
             g.finish(Ok(AckInfo {
@@ -746,12 +763,14 @@ impl Hub {
         Ok(ack)
     }
 
-    /// Either a guard for a new send, or the ack of the earlier send with this client id.
+    /// Either a guard making this the only send of `cid` in flight, or the ack of a concurrent
+    /// send of the same id that has just finished. (Sends finished earlier, even before a
+    /// restart, are recognised by the store's `append`.)
     async fn begin_idempotent(
         &self,
         nick: &Nickname,
         cid: &ClientMsgId,
-    ) -> Result<Result<InflightGuard<'_>, AckInfo>, RequestError> {
+    ) -> Result<InflightGuard<'_>, AckInfo> {
         let key = (nick.clone(), cid.clone());
         loop {
             let waiting = {
@@ -769,27 +788,16 @@ impl Hub {
                 Ok(mut rx) => {
                     let done = rx.wait_for(|v| v.is_some()).await.ok().and_then(|v| *v);
                     if let Some(Ok(ack)) = done {
-                        return Ok(Err(ack));
+                        return Err(ack);
                     }
                     // The earlier attempt failed: try again as the leader.
                 }
                 Err(tx) => {
-                    let guard = InflightGuard {
+                    return Ok(InflightGuard {
                         hub: self,
                         key: Some(key.clone()),
                         tx,
-                    };
-                    let found = self.store_call(self.store.find_client_id(nick, cid).await)?;
-                    if let Some(StoredAck { id, ts, .. }) = found {
-                        let ack = AckInfo {
-                            id,
-                            ts,
-                            duplicate: true,
-                        };
-                        guard.finish(Ok(ack));
-                        return Ok(Err(ack));
-                    }
-                    return Ok(Ok(guard));
+                    });
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! The in-memory store: per-channel ring buffers and a bounded client-id index.
 
-use super::{Page, Store, StoredAck, StoredMessage};
+use super::{Appended, Page, Store, StoredAck, StoredMessage};
 use crate::error::StoreError;
 use async_trait::async_trait;
 use shared::{ClientMsgId, MessageId, Nickname};
@@ -50,18 +50,20 @@ impl Store for MemoryStore {
             .map_or(0, |m| m.id))
     }
 
-    async fn append(&self, msg: StoredMessage) -> Result<(), StoreError> {
+    async fn append(&self, msg: StoredMessage) -> Result<Appended, StoreError> {
         let mut inner = self.lock();
         if let Some(cid) = &msg.client_id {
             let key = (msg.sender.clone(), cid.clone());
+            if let Some(ack) = inner.client_ids.get(&key) {
+                return Ok(Appended::Duplicate(ack.clone()));
+            }
             let ack = StoredAck {
                 channel: msg.channel.clone(),
                 id: msg.id,
                 ts: msg.ts,
             };
-            if inner.client_ids.insert(key.clone(), ack).is_none() {
-                inner.client_id_order.push_back(key);
-            }
+            inner.client_ids.insert(key.clone(), ack);
+            inner.client_id_order.push_back(key);
             while inner.client_id_order.len() > CLIENT_ID_CAPACITY {
                 if let Some(old) = inner.client_id_order.pop_front() {
                     inner.client_ids.remove(&old);
@@ -74,19 +76,7 @@ impl Store for MemoryStore {
         while log.len() > retention {
             log.pop_front();
         }
-        Ok(())
-    }
-
-    async fn find_client_id(
-        &self,
-        sender: &Nickname,
-        client_id: &ClientMsgId,
-    ) -> Result<Option<StoredAck>, StoreError> {
-        Ok(self
-            .lock()
-            .client_ids
-            .get(&(sender.clone(), client_id.clone()))
-            .cloned())
+        Ok(Appended::Stored)
     }
 
     async fn after(
@@ -183,15 +173,18 @@ mod tests {
     #[tokio::test]
     async fn client_ids() {
         let s = MemoryStore::new(5);
-        s.append(msg(1, Some("x"))).await.expect("append");
-        let nick = Nickname::new("a").expect("nick");
-        let found = s
-            .find_client_id(&nick, &ClientMsgId::new("x").expect("cid"))
-            .await;
-        assert_eq!(found.expect("find").map(|a| a.id), Some(1));
-        let missing = s
-            .find_client_id(&nick, &ClientMsgId::new("y").expect("cid"))
-            .await;
-        assert_eq!(missing.expect("find"), None);
+        assert_eq!(
+            s.append(msg(1, Some("x"))).await.expect("append"),
+            Appended::Stored
+        );
+        match s.append(msg(2, Some("x"))).await.expect("append") {
+            Appended::Duplicate(ack) => assert_eq!(ack.id, 1),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.last_id("general").await.expect("last"), 1);
+        assert_eq!(
+            s.append(msg(2, Some("y"))).await.expect("append"),
+            Appended::Stored
+        );
     }
 }

@@ -39,6 +39,15 @@ impl StoredMessage {
     }
 }
 
+/// What `append` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    Stored,
+    /// The sender had already stored a message with this client id: nothing was written, and
+    /// this is where the original lives.
+    Duplicate(StoredAck),
+}
+
 /// Where an earlier send with the same client id was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredAck {
@@ -65,14 +74,9 @@ pub fn dm_channel(a: &Nickname, b: &Nickname) -> String {
 pub trait Store: Send + Sync + 'static {
     /// The highest id stored in `channel` (0 when empty): the hub continues from there.
     async fn last_id(&self, channel: &str) -> Result<MessageId, StoreError>;
-    /// Stores one message durably.
-    async fn append(&self, msg: StoredMessage) -> Result<(), StoreError>;
-    /// Finds an earlier message of `sender` with this client id (idempotent resend).
-    async fn find_client_id(
-        &self,
-        sender: &Nickname,
-        client_id: &ClientMsgId,
-    ) -> Result<Option<StoredAck>, StoreError>;
+    /// Stores one message durably, unless its sender already stored one with the same client
+    /// id (an idempotent resend, possibly from before a restart): then nothing is written.
+    async fn append(&self, msg: StoredMessage) -> Result<Appended, StoreError>;
     /// Messages with ids in `(after, upto]`, oldest first, at most `limit`
     /// (`has_more` when more remain up to `upto`).
     async fn after(

@@ -6,10 +6,10 @@
 //! the async runtime never blocks on disk. Reads use a separate connection (WAL lets them run
 //! beside the writer) on Tokio's blocking pool.
 
-use super::{Page, Store, StoredAck, StoredMessage};
+use super::{Appended, Page, Store, StoredAck, StoredMessage};
 use crate::error::StoreError;
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags};
 use shared::{ClientMsgId, MessageId, MessageText, Nickname};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
@@ -29,8 +29,7 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (channel, id)
     ) WITHOUT ROWID;
     CREATE UNIQUE INDEX messages_client_id ON messages (sender, client_id)
-        WHERE client_id IS NOT NULL;
-    CREATE INDEX messages_ts ON messages (ts);",
+        WHERE client_id IS NOT NULL;",
 ];
 
 /// Largest group committed at once.
@@ -49,7 +48,7 @@ pub struct Retention {
 
 struct Append {
     msg: StoredMessage,
-    done: oneshot::Sender<Result<(), StoreError>>,
+    done: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
 enum Op {
@@ -216,14 +215,18 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, retention: Retention) {
             };
         }
         if !group.is_empty() {
-            let result = commit(&mut conn, &group);
-            for a in group.drain(..) {
-                let _ = a.done.send(
-                    result
-                        .as_ref()
-                        .map(|_| ())
-                        .map_err(|e| StoreError::Unavailable(e.clone())),
-                );
+            match commit(&mut conn, &group) {
+                Ok(outcomes) => {
+                    for (a, o) in group.drain(..).zip(outcomes) {
+                        let _ = a.done.send(Ok(o));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(cause = %e, "group commit failed");
+                    for a in group.drain(..) {
+                        let _ = a.done.send(Err(StoreError::Unavailable(e.clone())));
+                    }
+                }
             }
         }
         for f in flushes.drain(..) {
@@ -240,28 +243,56 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, retention: Retention) {
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
-fn commit(conn: &mut Connection, group: &[Append]) -> Result<(), String> {
-    let tx = conn.transaction().map_err(|e| e.to_string())?;
+/// Inserts a group in one transaction. A message whose sender already stored its client id
+/// is not inserted; its outcome names the original.
+fn commit(conn: &mut Connection, group: &[Append]) -> Result<Vec<Appended>, String> {
+    let e = |e: rusqlite::Error| e.to_string();
+    let tx = conn.transaction().map_err(e)?;
+    let mut outcomes = Vec::with_capacity(group.len());
     {
-        let mut stmt = tx
+        let mut insert = tx
             .prepare_cached(
-                "INSERT INTO messages (channel, id, sender, text, ts, client_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO messages (channel, id, sender, text, ts, client_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (sender, client_id) WHERE client_id IS NOT NULL DO NOTHING",
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(e)?;
+        let mut original = tx
+            .prepare_cached(
+                "SELECT channel, id, ts FROM messages WHERE sender = ?1 AND client_id = ?2",
+            )
+            .map_err(e)?;
         for a in group {
             let m = &a.msg;
-            stmt.execute(params![
-                m.channel,
-                m.id as i64,
-                m.sender.as_str(),
-                m.text.as_str(),
-                m.ts,
-                m.client_id.as_ref().map(|c| c.as_str())
-            ])
-            .map_err(|e| e.to_string())?;
+            let cid = m.client_id.as_ref().map(|c| c.as_str());
+            let n = insert
+                .execute(params![
+                    m.channel,
+                    m.id as i64,
+                    m.sender.as_str(),
+                    m.text.as_str(),
+                    m.ts,
+                    cid
+                ])
+                .map_err(e)?;
+            if n == 1 {
+                outcomes.push(Appended::Stored);
+                continue;
+            }
+            let ack = original
+                .query_row(params![m.sender.as_str(), cid], |r| {
+                    Ok(StoredAck {
+                        channel: r.get(0)?,
+                        id: r.get::<_, i64>(1)? as MessageId,
+                        ts: r.get(2)?,
+                    })
+                })
+                .map_err(e)?;
+            outcomes.push(Appended::Duplicate(ack));
         }
     }
-    tx.commit().map_err(|e| e.to_string())
+    tx.commit().map_err(e)?;
+    Ok(outcomes)
 }
 
 /// Applies retention: the per-channel cap and the age limit.
@@ -320,33 +351,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn append(&self, msg: StoredMessage) -> Result<(), StoreError> {
+    async fn append(&self, msg: StoredMessage) -> Result<Appended, StoreError> {
         let (done, rx) = oneshot::channel();
         self.send(Op::Append(Append { msg, done }))?;
         rx.await
             .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
-    }
-
-    async fn find_client_id(
-        &self,
-        sender: &Nickname,
-        client_id: &ClientMsgId,
-    ) -> Result<Option<StoredAck>, StoreError> {
-        let (sender, client_id) = (sender.to_string(), client_id.to_string());
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT channel, id, ts FROM messages WHERE sender = ?1 AND client_id = ?2",
-            )?
-            .query_row([sender, client_id], |r| {
-                Ok(StoredAck {
-                    channel: r.get(0)?,
-                    id: r.get::<_, i64>(1)? as MessageId,
-                    ts: r.get(2)?,
-                })
-            })
-            .optional()
-        })
-        .await
     }
 
     async fn after(
@@ -469,15 +478,16 @@ mod tests {
             vec![8, 9]
         );
         assert!(!p.has_more);
-        let nick = Nickname::new("a").expect("nick");
-        let found = s
-            .find_client_id(&nick, &ClientMsgId::new("c4").expect("cid"))
+        // A resend of client id c4, even under another id and channel, is recognised.
+        match s
+            .append(msg("other", 99, Some("c4")))
             .await
-            .expect("find");
-        assert_eq!(
-            found.map(|a| (a.channel, a.id)),
-            Some(("general".to_string(), 4))
-        );
+            .expect("append")
+        {
+            Appended::Duplicate(a) => assert_eq!((a.channel.as_str(), a.id), ("general", 4)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.last_id("other").await.expect("last"), 0);
     }
 
     #[tokio::test]
