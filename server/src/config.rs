@@ -55,7 +55,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
-    /// SQLite store: messages kept per room or conversation (0: no cap).
+    /// Redis URL (redis://host:port): run as one node of a cluster. History, ids, users,
+    /// presence and fan-out are then shared through Redis (`--store` is not used).
+    #[arg(long, env = "CHAT_REDIS")]
+    pub redis: Option<String>,
+
+    /// SQLite store (and Redis history): messages kept per room or conversation (0: no cap).
     #[arg(long, env = "CHAT_RETENTION_PER_ROOM", default_value_t = 100_000)]
     pub retention_per_room: u64,
 

@@ -5,6 +5,7 @@
 //! deliveries leave it strictly in id order even when store writes complete out of order
 //! (`pending` holds completed messages until every lower id is settled).
 
+use crate::cluster::{BusEvent, Claim, Cluster, Published};
 use crate::config::Config;
 use crate::error::{RequestError, StoreError};
 use crate::metrics::Metrics;
@@ -26,6 +27,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // No section under these locks can panic halfway through an update that matters more than
     // the whole server, so a poisoned lock is recovered rather than propagated.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// 128 random bits as hex (resume tokens, node ids), from the standard library's randomly
+/// seeded hasher keys: unguessable without a dependency.
+pub fn random_hex() -> String {
+    let mut a = std::collections::hash_map::RandomState::new().build_hasher();
+    a.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let mut b = std::collections::hash_map::RandomState::new().build_hasher();
+    b.write_u64(a.finish());
+    format!("{:016x}{:016x}", a.finish(), b.finish())
 }
 
 pub fn now_ms() -> Timestamp {
@@ -154,7 +169,7 @@ struct Member {
 
 enum Targets {
     /// Every room member; a demo-protocol sender does not get its own message back.
-    Room { sender: ConnId },
+    Room { sender: Nickname },
     /// The two ends of a direct conversation.
     Users(Vec<Peer>),
 }
@@ -173,6 +188,8 @@ struct RoomState {
     settled: MessageId,
     /// Completed appends waiting for lower ids; `None` for a failed one.
     pending: BTreeMap<MessageId, Option<Delivery>>,
+    /// Cluster mode: a task is fetching a gap from the shared history.
+    filling: bool,
 }
 
 impl RoomState {
@@ -199,13 +216,18 @@ impl RoomState {
 
     fn settle(&mut self, id: MessageId, delivery: Option<Delivery>, queue_cap: usize) {
         self.pending.insert(id, delivery);
+        self.drain(queue_cap);
+    }
+
+    /// Delivers pending messages while the next id in order is there.
+    fn drain(&mut self, queue_cap: usize) {
         while let Some(next) = self.pending.remove(&(self.settled + 1)) {
             self.settled += 1;
             let Some(d) = next else { continue };
             match &d.targets {
                 Targets::Room { sender } => {
-                    for (id, m) in self.members.iter_mut() {
-                        if !(m.peer.legacy && id == sender) {
+                    for m in self.members.values_mut() {
+                        if !(m.peer.legacy && m.peer.nick == *sender) {
                             m.send(&d.fanout, queue_cap);
                         }
                     }
@@ -273,6 +295,8 @@ pub enum Target {
 #[derive(Debug, PartialEq, Eq)]
 pub enum RegisterError {
     NickTaken,
+    /// The cluster could not be asked (Redis unavailable).
+    Unavailable,
 }
 
 struct UserEntry {
@@ -293,7 +317,7 @@ pub struct Hub {
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     inflight: Mutex<HashMap<InflightKey, watch::Receiver<InflightResult>>>,
     next_conn: AtomicU64,
-    token_seed: std::collections::hash_map::RandomState,
+    cluster: Option<Cluster>,
 }
 
 /// Removes an in-flight idempotency entry however the send ends.
@@ -331,8 +355,27 @@ impl Hub {
             rooms: Mutex::default(),
             inflight: Mutex::default(),
             next_conn: AtomicU64::new(1),
-            token_seed: std::collections::hash_map::RandomState::new(),
+            cluster: None,
         })
+    }
+
+    /// A hub that is one node of a cluster: history, ids, users and fan-out go through Redis.
+    pub fn with_cluster(config: Arc<Config>, cluster: Cluster, metrics: Arc<Metrics>) -> Arc<Hub> {
+        Arc::new(Hub {
+            config,
+            metrics,
+            store: Arc::new(cluster.clone()),
+            conns: Mutex::default(),
+            users: Mutex::default(),
+            rooms: Mutex::default(),
+            inflight: Mutex::default(),
+            next_conn: AtomicU64::new(1),
+            cluster: Some(cluster),
+        })
+    }
+
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -371,23 +414,10 @@ impl Hub {
         lock(&self.conns).len()
     }
 
-    fn new_token(&self, nick: &Nickname) -> String {
-        let mut a = self.token_seed.build_hasher();
-        a.write(nick.as_str().as_bytes());
-        a.write_u128(
-            std::time::SystemTime::now()
-                .elapsed()
-                .map_or(0, |d| d.as_nanos())
-                ^ now_ms() as u128,
-        );
-        let mut b = std::collections::hash_map::RandomState::new().build_hasher();
-        b.write_u64(a.finish());
-        format!("{:016x}{:016x}", a.finish(), b.finish())
-    }
-
     /// Claims `nick` for `conn`. A matching `resume_token` takes over the user's own older
-    /// session (closed with 4005); anything else on a taken nickname is refused.
-    pub fn register(
+    /// session (closed with 4005), on this node or another; anything else on a taken nickname
+    /// is refused.
+    pub async fn register(
         &self,
         conn: &Arc<Conn>,
         nick: Nickname,
@@ -399,25 +429,54 @@ impl Hub {
             nick: nick.clone(),
             legacy,
         };
-        let mut users = lock(&self.users);
-        if let Some(existing) = users.get_mut(&nick) {
-            let owns = resume_token.is_some_and(|t| t == existing.resume_token);
-            if !owns || existing.peer.conn.id == conn.id {
-                return Err(RegisterError::NickTaken);
+        let token = random_hex();
+        {
+            let mut users = lock(&self.users);
+            if let Some(existing) = users.get_mut(&nick) {
+                let owns = resume_token.is_some_and(|t| t == existing.resume_token);
+                if !owns || existing.peer.conn.id == conn.id {
+                    return Err(RegisterError::NickTaken);
+                }
+                existing.peer.conn.close(CloseReason::Replaced);
+                existing.peer = peer.clone();
+                return Ok((peer, existing.resume_token.clone()));
             }
-            existing.peer.conn.close(CloseReason::Replaced);
-            existing.peer = peer.clone();
-            return Ok((peer, existing.resume_token.clone()));
+            // Reserved here first, so two local connections cannot both claim it below.
+            users.insert(
+                nick.clone(),
+                UserEntry {
+                    peer: peer.clone(),
+                    resume_token: token.clone(),
+                },
+            );
         }
-        let token = self.new_token(&nick);
-        users.insert(
-            nick,
-            UserEntry {
-                peer: peer.clone(),
-                resume_token: token.clone(),
-            },
-        );
-        Ok((peer, token))
+        let Some(cluster) = &self.cluster else {
+            return Ok((peer, token));
+        };
+        let claimed = cluster.claim(&nick, &token, resume_token).await;
+        let mut users = lock(&self.users);
+        let ours = users.get(&nick).is_some_and(|e| e.peer.conn.id == conn.id);
+        match claimed {
+            Ok(Claim::New) if ours => Ok((peer, token)),
+            Ok(Claim::TakenOver { token: kept, .. }) if ours => {
+                if let Some(e) = users.get_mut(&nick) {
+                    e.resume_token = kept.clone();
+                }
+                Ok((peer, kept))
+            }
+            other => {
+                if ours {
+                    users.remove(&nick);
+                }
+                match other {
+                    Err(e) => {
+                        tracing::warn!(cause = %e, "nickname claim failed");
+                        Err(RegisterError::Unavailable)
+                    }
+                    _ => Err(RegisterError::NickTaken),
+                }
+            }
+        }
     }
 
     /// Forgets a user's session, unless another connection has taken it over.
@@ -428,6 +487,14 @@ impl Hub {
             .is_some_and(|e| e.peer.conn.id == peer.conn.id)
         {
             users.remove(&peer.nick);
+            if let Some(c) = self.cluster.clone() {
+                let nick = peer.nick.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = c.release(&nick).await {
+                        tracing::warn!(cause = %e, "nickname release failed");
+                    }
+                });
+            }
         }
     }
 
@@ -487,7 +554,8 @@ impl Hub {
         let watermark = {
             let mut st = lock(&room.state);
             if !st.members.contains_key(&peer.conn.id) {
-                if !peer.legacy && !st.has_nick(&peer.nick, peer.conn.id) {
+                let local_presence = self.cluster.is_none();
+                if local_presence && !peer.legacy && !st.has_nick(&peer.nick, peer.conn.id) {
                     let ev = Fanout::event(&ServerMessage::Presence {
                         room: room_name.clone(),
                         nick: peer.nick.clone(),
@@ -507,6 +575,12 @@ impl Hub {
             }
             st.settled
         };
+        if let Some(c) = &self.cluster {
+            if let Err(e) = self.store_call(c.join(room_name, &peer.nick).await) {
+                self.leave(peer, room_name);
+                return Err(e);
+            }
+        }
         if peer.legacy {
             self.finish_join(&room, peer, None);
             return Ok(());
@@ -530,7 +604,16 @@ impl Hub {
                 return Err(e);
             }
         };
-        let members = lock(&room.state).nicks();
+        let members = match &self.cluster {
+            Some(c) => match self.store_call(c.members(room_name).await) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.leave(peer, room_name);
+                    return Err(e);
+                }
+            },
+            None => lock(&room.state).nicks(),
+        };
         let joined = ServerMessage::Joined {
             room: room_name.clone(),
             members,
@@ -566,7 +649,16 @@ impl Hub {
         if st.members.remove(&peer.conn.id).is_none() {
             return false;
         }
-        if !peer.legacy && !st.has_nick(&peer.nick, peer.conn.id) {
+        if let Some(c) = self.cluster.clone() {
+            if !st.has_nick(&peer.nick, peer.conn.id) {
+                let (room, nick) = (room_name.clone(), peer.nick.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = c.leave(&room, &nick).await {
+                        tracing::warn!(cause = %e, "cluster leave failed");
+                    }
+                });
+            }
+        } else if !peer.legacy && !st.has_nick(&peer.nick, peer.conn.id) {
             let ev = Fanout::event(&ServerMessage::Presence {
                 room: room_name.clone(),
                 nick: peer.nick.clone(),
@@ -591,6 +683,13 @@ impl Hub {
         if !st.members.contains_key(&peer.conn.id) {
             return Err(RequestError::NotInRoom(room_name.to_string()));
         }
+        if let Some(c) = self.cluster.clone() {
+            let (room, nick) = (room_name.clone(), peer.nick.clone());
+            tokio::spawn(async move {
+                let _ = c.typing(&room, &nick).await;
+            });
+            return Ok(());
+        }
         let ev = Fanout::event(&ServerMessage::Typing {
             room: room_name.clone(),
             nick: peer.nick.clone(),
@@ -600,7 +699,10 @@ impl Hub {
         Ok(())
     }
 
-    pub fn list_rooms(&self) -> Vec<RoomInfo> {
+    pub async fn list_rooms(&self) -> Result<Vec<RoomInfo>, RequestError> {
+        if let Some(c) = &self.cluster {
+            return self.store_call(c.rooms().await);
+        }
         let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
         let mut out: Vec<RoomInfo> = rooms
             .iter()
@@ -611,7 +713,7 @@ impl Hub {
             })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
-        out
+        Ok(out)
     }
 
     /// A page of a room's history (older than `before`, newer than `after`, or the latest).
@@ -662,11 +764,14 @@ impl Hub {
                 (
                     room,
                     Targets::Room {
-                        sender: from.conn.id,
+                        sender: from.nick.clone(),
                     },
                     Some(name),
                     None,
                 )
+            }
+            Target::User(to) if self.cluster.is_some() => {
+                return self.publish_direct_cluster(from, to, text, client_id).await;
             }
             Target::User(to) => {
                 let peer = self
@@ -688,6 +793,14 @@ impl Hub {
             },
             None => None,
         };
+        if let Some(c) = &self.cluster {
+            // The id comes from Redis; delivery comes back through the bus, in id order.
+            let ts = now_ms();
+            let r = c
+                .publish_message(&room.key, &from.nick, &text, ts, client_id.as_ref(), None)
+                .await;
+            return self.cluster_ack(r, ts, guard);
+        }
 
         let (id, ts) = {
             let mut st = lock(&room.state);
@@ -761,6 +874,255 @@ impl Hub {
             }));
         }
         Ok(ack)
+    }
+
+    fn cluster_ack(
+        &self,
+        r: Result<Published, StoreError>,
+        ts: Timestamp,
+        guard: Option<InflightGuard<'_>>,
+    ) -> Result<AckInfo, RequestError> {
+        let ack = match self.store_call(r)? {
+            Published::Stored(id) => {
+                Metrics::inc(&self.metrics.messages_stored);
+                AckInfo {
+                    id,
+                    ts,
+                    duplicate: false,
+                }
+            }
+            Published::Duplicate(orig) => AckInfo {
+                id: orig.id,
+                ts: orig.ts,
+                duplicate: true,
+            },
+        };
+        if let Some(g) = guard {
+            g.finish(Ok(AckInfo {
+                duplicate: true,
+                ..ack
+            }));
+        }
+        Ok(ack)
+    }
+
+    async fn publish_direct_cluster(
+        &self,
+        from: &Peer,
+        to: Nickname,
+        text: MessageText,
+        client_id: Option<ClientMsgId>,
+    ) -> Result<AckInfo, RequestError> {
+        let Some(c) = &self.cluster else {
+            return Err(RequestError::UnknownUser(to.to_string()));
+        };
+        let online = self.user(&to).is_some() || self.store_call(c.user_online(&to).await)?;
+        if !online {
+            return Err(RequestError::UnknownUser(to.to_string()));
+        }
+        let guard = match &client_id {
+            Some(cid) => match self.begin_idempotent(&from.nick, cid).await {
+                Ok(g) => Some(g),
+                Err(ack) => return Ok(ack),
+            },
+            None => None,
+        };
+        let ts = now_ms();
+        let ch = dm_channel(&from.nick, &to);
+        let r = c
+            .publish_message(&ch, &from.nick, &text, ts, client_id.as_ref(), Some(&to))
+            .await;
+        self.cluster_ack(r, ts, guard)
+    }
+
+    /// Handles one event from the cluster bus: delivers to this node's members.
+    pub fn on_bus(self: &Arc<Self>, ev: BusEvent) {
+        let cap = self.config.outbound_queue;
+        match ev {
+            BusEvent::Message {
+                ch,
+                s,
+                t,
+                ts,
+                to,
+                id,
+            } => {
+                let (Ok(sender), Ok(text)) = (Nickname::new(s), MessageText::new(t)) else {
+                    return;
+                };
+                if !to.is_empty() {
+                    let Ok(to) = Nickname::new(to) else { return };
+                    let ev = ServerMessage::Direct(DirectMessage {
+                        id,
+                        from: sender.clone(),
+                        to: to.clone(),
+                        text: text.clone(),
+                        ts,
+                    });
+                    let f = Fanout::chat(&ev, &sender, &text);
+                    let mut targets = vec![to.clone()];
+                    if sender != to {
+                        targets.push(sender);
+                    }
+                    for nick in targets {
+                        if let Some(p) = self.user(&nick) {
+                            p.deliver(&f);
+                        }
+                    }
+                    return;
+                }
+                let (Some(room), Ok(room_name)) = (self.existing_room(&ch), RoomName::new(ch))
+                else {
+                    return;
+                };
+                let ev = ServerMessage::Message(ChatMessage {
+                    id,
+                    room: room_name,
+                    sender: sender.clone(),
+                    text: text.clone(),
+                    ts,
+                });
+                let delivery = Delivery {
+                    fanout: Fanout::chat(&ev, &sender, &text),
+                    targets: Targets::Room { sender },
+                };
+                let gap = {
+                    let mut st = lock(&room.state);
+                    if id <= st.settled {
+                        return;
+                    }
+                    st.assigned = st.assigned.max(id);
+                    st.settle(id, Some(delivery), cap);
+                    let gap = !st.pending.is_empty() && !st.filling;
+                    if gap {
+                        st.filling = true;
+                    }
+                    gap
+                };
+                if gap {
+                    tokio::spawn(self.clone().fill_gap(room, 0));
+                }
+            }
+            BusEvent::Presence { room, nick, joined } => {
+                let (Ok(room_name), Ok(nick)) = (RoomName::new(room), Nickname::new(nick)) else {
+                    return;
+                };
+                let Some(room) = self.existing_room(room_name.as_str()) else {
+                    return;
+                };
+                let state = if joined {
+                    PresenceState::Joined
+                } else {
+                    PresenceState::Left
+                };
+                let ev = Fanout::event(&ServerMessage::Presence {
+                    room: room_name,
+                    nick: nick.clone(),
+                    state,
+                });
+                lock(&room.state).broadcast_except(&ev, &nick, cap);
+            }
+            BusEvent::Typing { room, nick } => {
+                let (Ok(room_name), Ok(nick)) = (RoomName::new(room), Nickname::new(nick)) else {
+                    return;
+                };
+                let Some(room) = self.existing_room(room_name.as_str()) else {
+                    return;
+                };
+                let expires_in_ms = self.config.typing_ttl.as_millis().min(u32::MAX as u128) as u32;
+                let ev = Fanout::event(&ServerMessage::Typing {
+                    room: room_name,
+                    nick: nick.clone(),
+                    expires_in_ms,
+                });
+                lock(&room.state).broadcast_except(&ev, &nick, cap);
+            }
+            BusEvent::Kick { nick, node } => {
+                if self.cluster.as_ref().is_some_and(|c| c.node == node) {
+                    if let Some(p) = Nickname::new(nick).ok().and_then(|n| self.user(&n)) {
+                        p.conn.close(CloseReason::Replaced);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fetches the messages a room missed on the bus (ids are contiguous, so a jump is a gap)
+    /// from the shared history, up to the first pending id or `target`, and delivers them in
+    /// order. Ids trimmed from history before this node saw them are skipped.
+    async fn fill_gap(self: Arc<Self>, room: Arc<Room>, target: MessageId) {
+        let cap = self.config.outbound_queue;
+        let Ok(name) = RoomName::new(room.key.as_str()) else {
+            return;
+        };
+        loop {
+            let (from, upto) = {
+                let mut st = lock(&room.state);
+                let before_pending = st.pending.keys().next().map_or(0, |f| f.saturating_sub(1));
+                let upto = target.max(before_pending);
+                if upto <= st.settled {
+                    st.filling = false;
+                    return;
+                }
+                (st.settled, upto)
+            };
+            let page = self.store.after(&room.key, from, upto, 1000).await;
+            let mut st = lock(&room.state);
+            match page {
+                Ok(p) => {
+                    let settled = st.settled;
+                    for m in p.messages.iter().filter(|m| m.id > settled) {
+                        let ev = ServerMessage::Message(ChatMessage {
+                            id: m.id,
+                            room: name.clone(),
+                            sender: m.sender.clone(),
+                            text: m.text.clone(),
+                            ts: m.ts,
+                        });
+                        let d = Delivery {
+                            fanout: Fanout::chat(&ev, &m.sender, &m.text),
+                            targets: Targets::Room {
+                                sender: m.sender.clone(),
+                            },
+                        };
+                        st.settle(m.id, Some(d), cap);
+                    }
+                    if !p.has_more && st.settled < upto {
+                        tracing::warn!(room = %name, from = st.settled, upto, "messages no longer in history");
+                        for id in st.settled + 1..=upto {
+                            st.pending.entry(id).or_insert(None);
+                        }
+                        st.drain(cap);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(cause = %e, "gap fill failed; the next message retries");
+                    st.filling = false;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// After the bus reconnects: catch every loaded room up with the shared history.
+    pub async fn catch_up(self: &Arc<Self>) {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        for room in rooms {
+            if room.key.starts_with("dm:") {
+                continue;
+            }
+            let Ok(last) = self.store.last_id(&room.key).await else {
+                continue;
+            };
+            {
+                let mut st = lock(&room.state);
+                if last <= st.settled || st.filling {
+                    continue;
+                }
+                st.filling = true;
+            }
+            tokio::spawn(self.clone().fill_gap(room, last));
+        }
     }
 
     /// Either a guard making this the only send of `cid` in flight, or the ack of a concurrent
@@ -856,6 +1218,7 @@ mod tests {
                     legacy,
                     None,
                 )
+                .await
                 .expect("register");
             hub.join(&p, &room, None).await.expect("join");
             rxs.push(rx);
@@ -887,11 +1250,13 @@ mod tests {
         let slow = hub.open_conn(tx, close);
         let (slow_peer, _) = hub
             .register(&slow, Nickname::new("slow").expect("nick"), false, None)
+            .await
             .expect("reg");
         hub.join(&slow_peer, &room, None).await.expect("join");
         let (c, mut rx) = conn(&hub);
         let (p, _) = hub
             .register(&c, Nickname::new("ok").expect("nick"), false, None)
+            .await
             .expect("reg");
         hub.join(&p, &room, None).await.expect("join");
         for i in 0..5 {
@@ -931,6 +1296,7 @@ mod tests {
         let (c, mut rx) = conn(&hub);
         let (p, _) = hub
             .register(&c, Nickname::new("a").expect("nick"), false, None)
+            .await
             .expect("reg");
         hub.join(&p, &room_name, None).await.expect("join");
         let ack = hub

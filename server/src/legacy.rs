@@ -48,10 +48,14 @@ impl LegacySession {
             conn.close(CloseReason::InvalidNick);
             return session;
         };
-        let peer = match hub.register(conn, nick, true, None) {
+        let peer = match hub.register(conn, nick, true, None).await {
             Ok((peer, _token)) => peer,
             Err(RegisterError::NickTaken) => {
                 conn.close(CloseReason::NickTaken);
+                return session;
+            }
+            Err(RegisterError::Unavailable) => {
+                conn.close(CloseReason::TryAgainLater);
                 return session;
             }
         };

@@ -11,6 +11,7 @@
 //! - [`store`]: the storage trait and its implementations.
 //! - [`metrics`]: counters for `/metrics`; `shutdown`: the signal future.
 
+pub mod cluster;
 pub mod config;
 mod connection;
 pub mod error;

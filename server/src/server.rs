@@ -1,5 +1,6 @@
 //! The accept loop: one port for the WebSocket endpoints, `/healthz`, `/metrics` and files.
 
+use crate::cluster::{self, Cluster};
 use crate::config::Config;
 use crate::connection;
 use crate::error::StoreError;
@@ -26,8 +27,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StoreError> {
     let config = Arc::new(config);
-    let store = store::open(&config).await?;
-    let hub = Hub::new(config, store, Arc::new(Metrics::default()));
+    let metrics = Arc::new(Metrics::default());
+    let hub = match &config.redis {
+        Some(url) => {
+            let cluster = Cluster::connect(url, config.retention_per_room).await?;
+            cluster.heartbeat().await?;
+            tracing::info!(node = %cluster.node, redis = %url, "joined the cluster");
+            Hub::with_cluster(config.clone(), cluster, metrics)
+        }
+        None => Hub::new(config.clone(), store::open(&config).await?, metrics),
+    };
     serve(listener, hub, shutdown).await;
     Ok(())
 }
@@ -35,6 +44,12 @@ pub async fn run(
 /// Serves `listener` with `hub` until `shutdown` resolves; then stops accepting, closes every
 /// client with 1001, waits for them up to the configured grace, and flushes the store.
 pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<Output = ()>) {
+    let background = hub.cluster().map(|_| {
+        (
+            tokio::spawn(cluster_heartbeat(hub.clone())),
+            tokio::spawn(cluster_bus(hub.clone())),
+        )
+    });
     let limit = Arc::new(Semaphore::new(hub.config.max_connections));
     // Every connection task holds a clone of `done_tx`; `recv()` ends when all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
@@ -83,6 +98,66 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<O
     }
     if let Err(e) = hub.store().flush().await {
         tracing::error!(cause = %e, "store flush failed at shutdown");
+    }
+    if let Some((heartbeat, bus)) = background {
+        heartbeat.abort();
+        bus.abort();
+        if let Some(c) = hub.cluster() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), c.leave_cluster()).await;
+        }
+    }
+}
+
+/// Keeps this node's heartbeat fresh and removes the users of nodes that died.
+async fn cluster_heartbeat(hub: Arc<Hub>) {
+    let Some(cluster) = hub.cluster().cloned() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(cluster::HEARTBEAT_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) = cluster.heartbeat().await {
+            tracing::warn!(cause = %e, "cluster heartbeat failed");
+            continue;
+        }
+        match cluster.reap_dead_nodes().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(memberships = n, "removed users of dead nodes"),
+            Err(e) => tracing::warn!(cause = %e, "dead-node cleanup failed"),
+        }
+    }
+}
+
+/// Subscribes to the cluster bus and hands each event to the hub; when the subscription
+/// breaks (Redis restarted, say), reconnects with backoff and catches up from history.
+async fn cluster_bus(hub: Arc<Hub>) {
+    use futures_util::StreamExt;
+    let Some(cluster) = hub.cluster().cloned() else {
+        return;
+    };
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match cluster.subscribe().await {
+            Ok(pubsub) => {
+                backoff = Duration::from_millis(100);
+                // Whatever was published while not subscribed is fetched from history.
+                hub.catch_up().await;
+                let mut stream = pubsub.into_on_message();
+                while let Some(msg) = stream.next().await {
+                    let Ok(payload) = msg.get_payload::<String>() else {
+                        continue;
+                    };
+                    match serde_json::from_str::<cluster::BusEvent>(&payload) {
+                        Ok(ev) => hub.on_bus(ev),
+                        Err(e) => tracing::warn!(cause = %e, "unreadable bus event"),
+                    }
+                }
+                tracing::warn!("cluster bus subscription lost");
+            }
+            Err(e) => tracing::warn!(cause = %e, "cannot subscribe to the cluster bus"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
     }
 }
 

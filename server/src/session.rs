@@ -43,7 +43,7 @@ impl ChatSession {
         self.error(e.code(), e.to_string(), client_id);
     }
 
-    fn hello(&mut self, nick: Nickname, protocol: u32, resume_token: Option<String>) -> Flow {
+    async fn hello(&mut self, nick: Nickname, protocol: u32, resume_token: Option<String>) -> Flow {
         if protocol != PROTOCOL_VERSION {
             self.error(
                 ErrorCode::UnsupportedProtocol,
@@ -55,6 +55,7 @@ impl ChatSession {
         match self
             .hub
             .register(&self.conn, nick.clone(), false, resume_token.as_deref())
+            .await
         {
             Ok((peer, token)) => {
                 self.peer = Some(peer);
@@ -81,6 +82,14 @@ impl ChatSession {
                     None,
                 );
                 Flow::Close(CloseReason::NickTaken)
+            }
+            Err(RegisterError::Unavailable) => {
+                self.error(
+                    ErrorCode::StoreUnavailable,
+                    "the chat cluster is unavailable right now; retry shortly",
+                    None,
+                );
+                Flow::Close(CloseReason::TryAgainLater)
             }
         }
     }
@@ -125,11 +134,12 @@ impl ChatSession {
                     self.request_error(RequestError::NotInRoom(room.to_string()), None);
                 }
             }
-            ClientMessage::ListRooms => {
-                self.conn.reply(&ServerMessage::Rooms {
-                    rooms: hub.list_rooms(),
-                });
-            }
+            ClientMessage::ListRooms => match hub.list_rooms().await {
+                Ok(rooms) => {
+                    self.conn.reply(&ServerMessage::Rooms { rooms });
+                }
+                Err(e) => self.request_error(e, None),
+            },
             ClientMessage::Send {
                 room,
                 text,
@@ -219,7 +229,7 @@ impl Session for ChatSession {
                     protocol,
                     resume_token,
                 },
-            ) => self.hello(nick, protocol, resume_token),
+            ) => self.hello(nick, protocol, resume_token).await,
             (None, _) => {
                 self.error(ErrorCode::HelloRequired, "send hello first", None);
                 Flow::Continue

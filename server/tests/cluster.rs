@@ -1,0 +1,510 @@
+//! Scale-out: a real redis-server on a free loopback port and two or three real server
+//! processes, with WebSocket clients spread over them.
+
+mod common;
+
+use common::*;
+use shared::{ClientMessage, ClientMsgId, ErrorCode, PresenceState, ServerMessage};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Redis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+impl Redis {
+    fn start(tag: &str) -> Redis {
+        let dir = std::env::temp_dir().join(format!("chat-redis-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        Self::start_on(free_port(), dir)
+    }
+
+    /// Persistent (AOF, fsync on every write), so a restart keeps every acked message.
+    fn start_on(port: u16, dir: PathBuf) -> Redis {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (installed by scripts/setup.sh test)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, port, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Node {
+    child: Child,
+    addr: String,
+}
+
+impl Node {
+    fn start(redis: &Redis) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--redis",
+                &redis.url(),
+                "--rate-per-sec",
+                "0",
+            ])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn node");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .expect("address")
+            .to_string();
+        Node { child, addr }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/chat", self.addr)
+    }
+
+    async fn connect(&self, nick: &str) -> (Client, String) {
+        let mut c = Client::open(&self.url()).await;
+        match c.hello(nick).await {
+            ServerMessage::Welcome { resume_token, .. } => (c, resume_token),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    async fn join(&self, nick: &str, room_s: &str) -> Client {
+        let (mut c, _) = self.connect(nick).await;
+        let j = c.join(room_s, None).await;
+        assert!(matches!(j, ServerMessage::Joined { .. }), "{j:?}");
+        c
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn next_message(c: &mut Client) -> shared::ChatMessage {
+    match c
+        .recv_until(|m| matches!(m, ServerMessage::Message(_)))
+        .await
+    {
+        ServerMessage::Message(m) => m,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_node_fanout_has_one_order_and_increasing_ids() {
+    let redis = Redis::start("order");
+    let nodes = [
+        Node::start(&redis),
+        Node::start(&redis),
+        Node::start(&redis),
+    ];
+    let mut clients = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        clients.push(n.join(&format!("user{i}"), "general").await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    const PER: usize = 20;
+    let mut senders = Vec::new();
+    for (i, mut c) in clients.into_iter().enumerate() {
+        senders.push(tokio::spawn(async move {
+            for n in 0..PER {
+                c.say("general", &format!("from {i} #{n}")).await;
+            }
+            let mut seen = Vec::new();
+            while seen.len() < 3 * PER {
+                let m = next_message(&mut c).await;
+                seen.push((m.id, m.sender.to_string(), m.text.to_string()));
+            }
+            seen
+        }));
+    }
+    let mut views = Vec::new();
+    for s in senders {
+        views.push(s.await.expect("client"));
+    }
+    let ids: Vec<u64> = views[0].iter().map(|m| m.0).collect();
+    assert_eq!(
+        ids,
+        (1..=(3 * PER) as u64).collect::<Vec<_>>(),
+        "unique, increasing, contiguous ids"
+    );
+    assert_eq!(views[0], views[1], "node A and B see one order");
+    assert_eq!(views[0], views[2], "node A and C see one order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_messages_presence_and_nick_uniqueness_across_nodes() {
+    let redis = Redis::start("dm");
+    let a = Node::start(&redis);
+    let b = Node::start(&redis);
+    let mut alice = a.join("alice", "general").await;
+    let mut bob = b.join("bob", "general").await;
+    // Presence crosses nodes, and members on join include other nodes' users.
+    assert_eq!(
+        alice.recv().await,
+        ServerMessage::Presence {
+            room: room("general"),
+            nick: nick("bob"),
+            state: PresenceState::Joined
+        }
+    );
+    let (mut carol, _) = b.connect("carol").await;
+    match carol.join("general", None).await {
+        ServerMessage::Joined { members, .. } => {
+            let names: Vec<&str> = members.iter().map(|m| m.as_str()).collect();
+            assert_eq!(names, vec!["alice", "bob", "carol"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A DM from node A reaches bob on node B and nobody else.
+    alice
+        .send(&ClientMessage::Direct {
+            to: nick("bob"),
+            text: text("psst"),
+            client_id: ClientMsgId::new("dm1").expect("cid"),
+        })
+        .await;
+    let d = bob
+        .recv_until(|m| matches!(m, ServerMessage::Direct(_)))
+        .await;
+    assert!(
+        matches!(d, ServerMessage::Direct(ref d) if d.from.as_str() == "alice" && d.text.as_str() == "psst")
+    );
+    loop {
+        match tokio::time::timeout(Duration::from_millis(400), carol.recv()).await {
+            Err(_) => break,
+            Ok(ServerMessage::Presence { .. }) => continue,
+            Ok(other) => panic!("carol got {other:?}"),
+        }
+    }
+    // The nickname alice is taken cluster-wide.
+    let mut imposter = Client::open(&b.url()).await;
+    assert!(matches!(
+        imposter.hello("alice").await,
+        ServerMessage::Error {
+            code: ErrorCode::NickTaken,
+            ..
+        }
+    ));
+    assert_eq!(imposter.expect_close().await, 4001);
+    // Leaving is seen on the other node.
+    drop(bob);
+    let left = alice
+        .recv_until(|m| {
+            matches!(
+                m,
+                ServerMessage::Presence {
+                    state: PresenceState::Left,
+                    ..
+                }
+            )
+        })
+        .await;
+    assert!(matches!(left, ServerMessage::Presence { ref nick, .. } if nick.as_str() == "bob"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_resume_and_idempotency_across_nodes() {
+    let redis = Redis::start("resume");
+    let a = Node::start(&redis);
+    let b = Node::start(&redis);
+    let (mut alice, token) = a.connect("alice").await;
+    alice.join("general", None).await;
+    let mut acks = Vec::new();
+    for i in 1..=10 {
+        let cid = alice.say("general", &format!("m{i}")).await;
+        if let ServerMessage::Ack { id, .. } = alice
+            .recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
+            .await
+        {
+            acks.push((cid, id));
+        }
+    }
+    // History on another node.
+    let mut reader = b.join("reader", "general").await;
+    drop(reader);
+    reader = {
+        let (mut c, _) = b.connect("reader2").await;
+        match c.join("general", Some(4)).await {
+            ServerMessage::Joined {
+                history, has_more, ..
+            } => {
+                assert_eq!(
+                    history.iter().map(|m| m.id).collect::<Vec<_>>(),
+                    (5..=10).collect::<Vec<_>>()
+                );
+                assert!(!has_more);
+            }
+            other => panic!("{other:?}"),
+        }
+        c
+    };
+    // alice moves to node B with her resume token and resends an acked message.
+    let mut alice_b = Client::open(&b.url()).await;
+    alice_b
+        .send(&ClientMessage::Hello {
+            nick: nick("alice"),
+            protocol: 1,
+            resume_token: Some(token),
+        })
+        .await;
+    assert!(matches!(
+        alice_b.recv().await,
+        ServerMessage::Welcome { .. }
+    ));
+    assert_eq!(
+        alice.expect_close().await,
+        4005,
+        "the old session on node A is replaced"
+    );
+    alice_b.join("general", Some(10)).await;
+    let (cid, id) = acks[2].clone();
+    alice_b
+        .send(&ClientMessage::Send {
+            room: room("general"),
+            text: text("m3"),
+            client_id: ClientMsgId::new(cid).expect("cid"),
+        })
+        .await;
+    match alice_b
+        .recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
+        .await
+    {
+        ServerMessage::Ack {
+            id: again,
+            duplicate,
+            ..
+        } => {
+            assert!(duplicate);
+            assert_eq!(again, id);
+        }
+        _ => unreachable!(),
+    }
+    // Nothing was delivered twice: the next message the reader sees is new.
+    alice_b.say("general", "m11").await;
+    let m = next_message(&mut reader).await;
+    assert_eq!((m.id, m.text.as_str()), (11, "m11"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_loses_nothing_and_its_users_leave_presence() {
+    let redis = Redis::start("kill");
+    let mut a = Node::start(&redis);
+    let b = Node::start(&redis);
+    let mut observer = b.join("observer", "general").await;
+    let (mut alice, token) = a.connect("alice").await;
+    alice.join("general", None).await;
+    let _bob = a.join("bob", "general").await;
+    let mut last_seen = 0;
+    for i in 1..=5 {
+        alice.say("general", &format!("before {i}")).await;
+        last_seen = next_message(&mut alice).await.id;
+    }
+    a.kill(); // SIGKILL
+              // Others keep talking while alice is away.
+    for i in 1..=3 {
+        observer.say("general", &format!("while away {i}")).await;
+        observer
+            .recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
+            .await;
+    }
+    // alice reconnects to node B with her token and resumes from her last id.
+    let mut alice_b = Client::open(&b.url()).await;
+    alice_b
+        .send(&ClientMessage::Hello {
+            nick: nick("alice"),
+            protocol: 1,
+            resume_token: Some(token),
+        })
+        .await;
+    assert!(matches!(
+        alice_b.recv().await,
+        ServerMessage::Welcome { .. }
+    ));
+    match alice_b.join("general", Some(last_seen)).await {
+        ServerMessage::Joined { history, .. } => {
+            let texts: Vec<&str> = history.iter().map(|m| m.text.as_str()).collect();
+            assert_eq!(texts, vec!["while away 1", "while away 2", "while away 3"]);
+            assert_eq!(history[0].id, last_seen + 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    // bob (still on the dead node) is removed from presence within a bounded time.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "bob never left presence");
+        match tokio::time::timeout(Duration::from_secs(1), observer.recv()).await {
+            Ok(ServerMessage::Presence {
+                nick,
+                state: PresenceState::Left,
+                ..
+            }) if nick.as_str() == "bob" => break,
+            _ => continue,
+        }
+    }
+    observer
+        .send(&ClientMessage::Join {
+            room: room("general"),
+            after: Some(u64::MAX - 1),
+        })
+        .await;
+    match observer
+        .recv_until(|m| matches!(m, ServerMessage::Joined { .. }))
+        .await
+    {
+        ServerMessage::Joined { members, .. } => {
+            let names: Vec<&str> = members.iter().map(|m| m.as_str()).collect();
+            assert_eq!(names, vec!["alice", "observer"]);
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_loses_nothing_acked_and_nodes_recover() {
+    let mut redis = Redis::start("restart");
+    let a = Node::start(&redis);
+    let b = Node::start(&redis);
+    let mut alice = a.join("alice", "general").await;
+    let mut bob = b.join("bob", "general").await;
+    let mut acked = Vec::new();
+    for i in 1..=5 {
+        alice.say("general", &format!("before {i}")).await;
+        if let ServerMessage::Ack { id, .. } = alice
+            .recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
+            .await
+        {
+            acked.push(id);
+        }
+    }
+    let port = redis.port;
+    let dir = redis.dir.clone();
+    redis.kill();
+    // While Redis is down, a send gets a clear error and is not acked.
+    alice.say("general", "during the outage").await;
+    match alice
+        .recv_until(|m| matches!(m, ServerMessage::Ack { .. } | ServerMessage::Error { .. }))
+        .await
+    {
+        ServerMessage::Error {
+            code, client_id, ..
+        } => {
+            assert_eq!(code, ErrorCode::StoreUnavailable);
+            assert!(client_id.is_some());
+        }
+        other => panic!("expected an error during the outage, got {other:?}"),
+    }
+    std::mem::forget(std::mem::replace(&mut redis, Redis::start_on(port, dir)));
+    // The nodes recover by themselves: sends succeed again and reach the other node.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let id = loop {
+        assert!(Instant::now() < deadline, "cluster did not recover");
+        alice.say("general", "after").await;
+        match alice
+            .recv_until(|m| matches!(m, ServerMessage::Ack { .. } | ServerMessage::Error { .. }))
+            .await
+        {
+            ServerMessage::Ack { id, .. } => break id,
+            _ => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    };
+    assert_eq!(
+        id,
+        acked.last().copied().unwrap_or(0) + 1,
+        "ids continue after the restart"
+    );
+    let seen = loop {
+        let m = next_message(&mut bob).await;
+        if m.text.as_str() == "after" {
+            break m;
+        }
+    };
+    assert_eq!(seen.id, id);
+    // Every acked message is still in history, once.
+    let (mut checker, _) = b.connect("checker").await;
+    match checker.join("general", Some(0)).await {
+        ServerMessage::Joined { history, .. } => {
+            let ids: Vec<u64> = history.iter().map(|m| m.id).collect();
+            for a in &acked {
+                assert_eq!(ids.iter().filter(|i| *i == a).count(), 1);
+            }
+            assert_eq!(ids, (1..=id).collect::<Vec<_>>());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn redis_unavailable_at_start_is_a_clear_error() {
+    let port = free_port();
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--redis",
+            &format!("redis://127.0.0.1:{port}"),
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("redis"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
