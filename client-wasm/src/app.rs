@@ -1,0 +1,171 @@
+//! The root component: starts the session service once, re-renders on each snapshot it
+//! publishes, and lays out the login form or the chat (conversations, members, messages,
+//! composer).
+
+use crate::components::room_list::{direct_entry, Entry};
+use crate::components::{
+    Composer, Login, MemberList, MessageList, RoomList, Status, TypingIndicator,
+};
+use crate::services::session::{now_ms, Session};
+use crate::services::socket::chat_url;
+use crate::state::{Action, ChatState, Connection, Paging, Target};
+use std::rc::Rc;
+use yew::prelude::*;
+
+/// A snapshot of the state; equal only to itself, so every published change re-renders.
+#[derive(Clone)]
+struct Snapshot(Rc<ChatState>);
+
+impl PartialEq for Snapshot {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+#[function_component(App)]
+pub fn app() -> Html {
+    let snapshot = use_state(|| Snapshot(Rc::new(ChatState::new(1, now_ms()))));
+    let session = {
+        let setter = snapshot.setter();
+        use_memo((), move |_| {
+            Session::new(chat_url(), move |state| setter.set(Snapshot(state)))
+        })
+    };
+    let nav_open = use_state(|| false);
+    let state = &*snapshot.0;
+
+    let dispatch = {
+        let session = session.clone();
+        Callback::from(move |action: Action| session.dispatch(action))
+    };
+    let on_retry_connect = dispatch.reform(|()| Action::RetryNow);
+    let status = html! {
+        <Status connection={state.connection.clone()} retry_in={state.retry_in_secs()}
+            on_retry={on_retry_connect} />
+    };
+
+    if !state.in_chat() {
+        let busy = !matches!(state.connection, Connection::Offline);
+        return html! {
+            <Login
+                nick={state.nick.as_ref().map(|n| n.to_string()).unwrap_or_default()}
+                error={state.login_error.clone()}
+                {busy}
+                status={if busy { status } else { html! {} }}
+                on_connect={dispatch.reform(|nick| Action::Connect { nick })}
+            />
+        };
+    }
+
+    // Choosing a conversation on a phone also closes the drawer.
+    let on_select = {
+        let dispatch = dispatch.clone();
+        let nav_open = nav_open.clone();
+        Callback::from(move |target: Target| {
+            nav_open.set(false);
+            dispatch.emit(Action::Select(target));
+        })
+    };
+    let on_join = {
+        let dispatch = dispatch.clone();
+        let nav_open = nav_open.clone();
+        Callback::from(move |name: String| {
+            nav_open.set(false);
+            dispatch.emit(Action::Join(name));
+        })
+    };
+    let on_direct = on_select.reform(Target::Direct);
+
+    let rooms: Vec<Entry> = state
+        .rooms
+        .values()
+        .map(|r| Entry {
+            target: Target::Room(r.name.clone()),
+            unread: r.unread,
+        })
+        .collect();
+    let directs: Vec<Entry> = state
+        .directs
+        .values()
+        .map(|d| direct_entry(&d.peer, d.unread))
+        .collect();
+    let others = state
+        .directory
+        .iter()
+        .filter(|info| !state.rooms.contains_key(&info.name))
+        .cloned()
+        .collect::<Vec<_>>();
+    let unread_total: u32 = rooms.iter().chain(directs.iter()).map(|e| e.unread).sum();
+
+    let (title, placeholder, empty_hint) = match &state.active {
+        Some(Target::Room(name)) => (
+            format!("#{name}"),
+            format!("Message #{name}"),
+            format!("No messages in #{name} yet. Say hello!"),
+        ),
+        Some(Target::Direct(peer)) => (
+            format!("@{peer}"),
+            format!("Message @{peer}"),
+            format!("Direct messages with {peer} appear here. Only the two of you see them."),
+        ),
+        None => (
+            "Chat".into(),
+            "Join a room first".into(),
+            "Join a room to start.".into(),
+        ),
+    };
+    let room = state.active_room();
+    let members = room.map(|r| r.members.iter().cloned().collect::<Vec<_>>());
+    let has_older = room.is_some_and(|r| r.has_older);
+    let loading_older = room.is_some_and(|r| r.paging == Paging::Older);
+    let toggle_nav = {
+        let nav_open = nav_open.clone();
+        move |_| nav_open.set(!*nav_open)
+    };
+    let dismiss = dispatch.reform(|_: MouseEvent| Action::DismissNotice);
+
+    html! {
+        <div class={classes!("shell", nav_open.then_some("nav-open"))}>
+            <header class="topbar">
+                <button type="button" class="menu" aria-controls="sidebar"
+                    aria-expanded={if *nav_open { "true" } else { "false" }} onclick={toggle_nav}>
+                    <span aria-hidden="true">{ "☰" }</span>
+                    <span class="visually-hidden">{ "Conversations" }</span>
+                    if unread_total > 0 {
+                        <span class="badge">{ unread_total.min(999) }</span>
+                    }
+                </button>
+                <h1 class="title" id="conversation-title">{ title }</h1>
+                { status }
+                <span class="me" id="me">{ state.nick.as_ref().map(|n| n.to_string()).unwrap_or_default() }</span>
+                <button type="button" class="ghost" id="disconnect"
+                    onclick={dispatch.reform(|_: MouseEvent| Action::Disconnect)}>{ "Leave chat" }</button>
+            </header>
+            <aside id="sidebar" class="sidebar">
+                <RoomList {rooms} {directs} {others} active={state.active.clone()}
+                    {on_select} {on_join}
+                    on_leave={dispatch.reform(Action::Leave)}
+                    on_refresh={dispatch.reform(|()| Action::RefreshRooms)} />
+                if let Some(members) = members {
+                    <MemberList {members} me={state.nick.clone()} {on_direct} />
+                }
+            </aside>
+            <main class="conversation">
+                if let Some(notice) = state.notice.clone() {
+                    <div class="notice" role="alert">
+                        <span>{ notice }</span>
+                        <button type="button" class="link" onclick={dismiss}>{ "dismiss" }</button>
+                    </div>
+                }
+                <MessageList groups={state.groups()} {has_older} {loading_older} {empty_hint}
+                    on_older={dispatch.reform(|()| Action::LoadOlder)}
+                    on_retry={dispatch.reform(Action::Retry)}
+                    on_discard={dispatch.reform(Action::Discard)} />
+                <TypingIndicator names={state.typing_names()} />
+                <Composer {placeholder} disabled={state.active.is_none()}
+                    on_send={dispatch.reform(Action::Send)}
+                    on_typing={dispatch.reform(|()| Action::Typing)} />
+            </main>
+        </div>
+    }
+}

@@ -1,0 +1,43 @@
+//! Who is in the room, kept live by presence events; a click opens a direct conversation.
+
+use shared::Nickname;
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct MemberListProps {
+    pub members: Vec<Nickname>,
+    pub me: Option<Nickname>,
+    pub on_direct: Callback<Nickname>,
+}
+
+#[function_component(MemberList)]
+pub fn member_list(props: &MemberListProps) -> Html {
+    let count = props.members.len();
+    html! {
+        <section class="member-list" aria-label="Members">
+            <h2>{ format!("Members · {count}") }</h2>
+            <ul id="members">
+                { for props.members.iter().map(|nick| {
+                    let me = props.me.as_ref() == Some(nick);
+                    let label = nick.to_string();
+                    if me {
+                        html! { <li class="member me" data-nick={label.clone()}>
+                            <span class="presence" aria-hidden="true"></span>
+                            <span class="name">{ label }</span><span class="you">{ " (you)" }</span>
+                        </li> }
+                    } else {
+                        let cb = props.on_direct.clone();
+                        let n = nick.clone();
+                        html! { <li class="member" data-nick={label.clone()}>
+                            <button type="button" class="member-name" title={format!("Message {label} directly")}
+                                onclick={move |_| cb.emit(n.clone())}>
+                                <span class="presence" aria-hidden="true"></span>
+                                <span class="name">{ label }</span>
+                            </button>
+                        </li> }
+                    }
+                }) }
+            </ul>
+        </section>
+    }
+}

@@ -1,0 +1,156 @@
+//! Runs the reducer in the browser: user actions, socket events and timers go in as
+//! [`Action`]s, one at a time; the [`Effect`]s that come out are carried out here (open or close
+//! the socket, send frames, arm the reconnect timer); each change is published to the UI as a
+//! new snapshot.
+
+use crate::services::socket::{Socket, SocketEvent};
+use crate::state::{Action, ChatState, Effect};
+use gloo_timers::callback::{Interval, Timeout};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
+
+/// Milliseconds since the epoch, the reducer's clock.
+pub fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+/// A handle on the running session; clones share it.
+#[derive(Clone)]
+pub struct Session {
+    inner: Rc<RefCell<Inner>>,
+}
+
+struct Inner {
+    state: ChatState,
+    url: String,
+    socket: Option<Socket>,
+    reconnect: Option<Timeout>,
+    tick: Option<Interval>,
+    publish: Rc<dyn Fn(Rc<ChatState>)>,
+    published: u64,
+    /// Actions that arrived while one was being handled: handled in order, never nested.
+    queue: VecDeque<Action>,
+    busy: bool,
+}
+
+impl Session {
+    /// A session talking to `url`; `publish` gets a snapshot after every visible change.
+    pub fn new(url: String, publish: impl Fn(Rc<ChatState>) + 'static) -> Session {
+        let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
+        let state = ChatState::new(seed ^ now_ms() as u64, now_ms());
+        let session = Session {
+            inner: Rc::new(RefCell::new(Inner {
+                published: state.version,
+                state,
+                url,
+                socket: None,
+                reconnect: None,
+                tick: None,
+                publish: Rc::new(publish),
+                queue: VecDeque::new(),
+                busy: false,
+            })),
+        };
+        let weak = Rc::downgrade(&session.inner);
+        let tick = Interval::new(1_000, move || {
+            if let Some(inner) = weak.upgrade() {
+                Session { inner }.dispatch(Action::Tick);
+            }
+        });
+        session.inner.borrow_mut().tick = Some(tick);
+        session
+    }
+
+    /// The current state (for a first render).
+    pub fn snapshot(&self) -> Rc<ChatState> {
+        Rc::new(self.inner.borrow().state.clone())
+    }
+
+    /// Feeds one action to the reducer and carries out its effects.
+    pub fn dispatch(&self, action: Action) {
+        {
+            let mut inner = self.inner.borrow_mut();
+            inner.queue.push_back(action);
+            if inner.busy {
+                return;
+            }
+            inner.busy = true;
+        }
+        loop {
+            let effects = {
+                let mut inner = self.inner.borrow_mut();
+                let Some(action) = inner.queue.pop_front() else {
+                    inner.busy = false;
+                    break;
+                };
+                inner.state.apply(action, now_ms())
+            };
+            for effect in effects {
+                self.run(effect);
+            }
+        }
+        let update = {
+            let mut inner = self.inner.borrow_mut();
+            if inner.state.version == inner.published {
+                None
+            } else {
+                inner.published = inner.state.version;
+                Some((inner.publish.clone(), Rc::new(inner.state.clone())))
+            }
+        };
+        if let Some((publish, snapshot)) = update {
+            publish(snapshot);
+        }
+    }
+
+    fn run(&self, effect: Effect) {
+        match effect {
+            Effect::Open => {
+                let weak: Weak<RefCell<Inner>> = Rc::downgrade(&self.inner);
+                let url = self.inner.borrow().url.clone();
+                // Drop the old socket first: its handlers go before the new one can report.
+                self.inner.borrow_mut().socket = None;
+                let socket = Socket::connect(&url, move |event| {
+                    let Some(inner) = weak.upgrade() else {
+                        return;
+                    };
+                    Session { inner }.dispatch(match event {
+                        SocketEvent::Open => Action::Opened,
+                        SocketEvent::Text(text) => Action::Received(text),
+                        SocketEvent::Closed { code, reason } => Action::Closed { code, reason },
+                    });
+                });
+                match socket {
+                    Ok(socket) => self.inner.borrow_mut().socket = Some(socket),
+                    // A URL the browser refuses: report it like a failed connection.
+                    Err(reason) => self
+                        .inner
+                        .borrow_mut()
+                        .queue
+                        .push_back(Action::Closed { code: 1006, reason }),
+                }
+            }
+            Effect::Send(msg) => {
+                if let Some(socket) = &self.inner.borrow().socket {
+                    socket.send(&msg.to_json());
+                }
+            }
+            Effect::Close => {
+                self.inner.borrow_mut().socket = None;
+            }
+            Effect::ScheduleReconnect { delay_ms } => {
+                let weak = Rc::downgrade(&self.inner);
+                let timer = Timeout::new(delay_ms, move || {
+                    if let Some(inner) = weak.upgrade() {
+                        Session { inner }.dispatch(Action::ReconnectDue);
+                    }
+                });
+                self.inner.borrow_mut().reconnect = Some(timer);
+            }
+            Effect::CancelReconnect => {
+                self.inner.borrow_mut().reconnect = None;
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+// Shared pieces of the end-to-end tests: start and stop the real server, launch Chromium, and
+// drive and read the chat page.
+'use strict';
+
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..');
+const TARGET_DIR = process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target');
+const SERVER_BIN = process.env.SERVER_BIN || path.join(TARGET_DIR, 'debug', 'server');
+const STATIC_DIR = process.env.STATIC_DIR || path.join(ROOT, 'dist');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SCREENSHOTS = path.join(__dirname, 'screenshots');
+
+// playwright-core: our own install if there is one, else the one scripts/setup.sh puts in tools/.
+function loadPlaywright() {
+  try {
+    return require('playwright-core');
+  } catch {
+    return require(path.join(ROOT, 'tools', 'node_modules', 'playwright-core'));
+  }
+}
+const { chromium } = loadPlaywright();
+
+// TOOLCHAIN.md's flags for Chromium on these machines. Playwright gives every launch a new
+// empty profile directory itself (it refuses --user-data-dir in `args`).
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
+
+async function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/** A running server process. `start` on port 0 picks a free port; `restart` reuses it. */
+class Server {
+  constructor({ store = 'sqlite', dataDir } = {}) {
+    this.store = store;
+    this.dataDir = dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'chat-e2e-data-'));
+    this.port = 0;
+    this.proc = null;
+    this.logFile = path.join(this.dataDir, 'server.log');
+    this.starts = 0;
+  }
+
+  async start() {
+    for (const f of [SERVER_BIN, path.join(STATIC_DIR, 'index.html')]) {
+      if (!fs.existsSync(f)) throw new Error(`missing ${f}: build the server and the client first`);
+    }
+    const args = ['--listen', `127.0.0.1:${this.port}`, '--static-dir', STATIC_DIR, '--store', this.store];
+    if (this.store === 'sqlite') args.push('--data-dir', this.dataDir);
+    const log = fs.openSync(this.logFile, 'a');
+    fs.writeSync(log, `\n==== start ${++this.starts}: ${SERVER_BIN} ${args.join(' ')}\n`);
+    const proc = spawn(SERVER_BIN, args, { stdio: ['ignore', 'pipe', log], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' } });
+    this.proc = proc;
+    const url = await new Promise((resolve, reject) => {
+      let buf = '';
+      const timer = setTimeout(() => reject(new Error(`server did not start in 30 s; log: ${this.logFile}`)), 30_000);
+      proc.stdout.on('data', (chunk) => {
+        fs.writeSync(log, chunk);
+        buf += chunk.toString();
+        const m = buf.match(/listening on (http:\/\/127\.0\.0\.1:(\d+))/);
+        if (m && !this.url) {
+          clearTimeout(timer);
+          this.port = Number(m[2]);
+          resolve(m[1]);
+        }
+      });
+      proc.on('exit', (code, sig) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited early (${code ?? sig}); log: ${this.logFile}`));
+      });
+    });
+    this.url = url;
+    return url;
+  }
+
+  /** Stops the server with `signal` and waits for the process to end. */
+  async stop(signal = 'SIGTERM') {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+    this.proc = null;
+    this.url = undefined;
+  }
+
+  cleanup() {
+    if (this.proc) this.proc.kill('SIGKILL');
+  }
+}
+
+// A server left behind by a crashed test run would keep its port: kill ours on any exit.
+const servers = new Set();
+process.on('exit', () => servers.forEach((s) => s.cleanup()));
+function newServer(opts) {
+  const s = new Server(opts);
+  servers.add(s);
+  return s;
+}
+
+/** Opens the chat in a new context and logs in as `nick`; waits for the chat view. */
+async function openChat(browser, url, nick, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.dialogs = [];
+  page.on('dialog', (d) => {
+    page.dialogs.push(d.message());
+    d.dismiss().catch(() => {});
+  });
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  await page.goto(url);
+  await login(page, nick);
+  await page.locator('#status[data-state="online"]').waitFor();
+  await page.locator('#message').waitFor();
+  return page;
+}
+
+/** Types the nickname and presses Enter, as a keyboard user would. */
+async function login(page, nick) {
+  const box = page.locator('#nick');
+  await box.waitFor();
+  await box.fill(nick);
+  await box.press('Enter');
+}
+
+/** Sends `text` from the composer; with `click`, by the send button, else by Enter. */
+async function send(page, text, { click = false } = {}) {
+  const box = page.locator('#message');
+  await box.fill(text);
+  if (click) await page.locator('#send').click();
+  else await box.press('Enter');
+}
+
+/** Every message of the conversation on screen: sender, server id (or client id), text, state. */
+async function messages(page) {
+  return page.$$eval('#message-list > li.group', (groups) =>
+    groups.flatMap((g) => {
+      const sender = g.querySelector('.sender').textContent;
+      return [...g.querySelectorAll('li.msg')].map((m) => ({
+        sender,
+        id: m.dataset.id,
+        text: m.querySelector('.text').textContent,
+        state: m.classList.contains('delivered') ? 'delivered' : m.classList.contains('failed') ? 'failed' : 'pending',
+      }));
+    }),
+  );
+}
+
+/** Waits until `pred(await messages(page))` holds (polling), or fails with the last list. */
+async function waitMessages(page, pred, what, timeout = 15_000) {
+  const deadline = Date.now() + timeout;
+  let last = [];
+  while (Date.now() < deadline) {
+    last = await messages(page).catch(() => []);
+    if (pred(last)) return last;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`timed out waiting for ${what}; messages: ${JSON.stringify(last)}`);
+}
+
+const hasText = (text) => (list) => list.some((m) => m.text === text && m.state === 'delivered');
+
+async function members(page) {
+  return page.$$eval('#members li', (lis) => lis.map((li) => li.dataset.nick));
+}
+
+async function waitFor(page, fn, what, timeout = 15_000) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    last = await fn().catch((e) => e);
+    if (last === true) return;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last})`);
+}
+
+async function screenshot(page, name) {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  const file = path.join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+module.exports = {
+  ROOT, SCREENSHOTS, launchBrowser, newServer, openChat, login, send, messages, waitMessages,
+  hasText, members, waitFor, screenshot,
+};
