@@ -145,6 +145,10 @@ impl ChatSession {
                 text,
                 client_id,
             } => {
+                // A message ends the typing burst: the next keystroke is news again.
+                if let Some(last) = self.rooms.get_mut(&room) {
+                    *last = None;
+                }
                 let r = hub
                     .publish(&peer, Target::Room(room), text, Some(client_id.clone()))
                     .await;

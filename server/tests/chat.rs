@@ -397,6 +397,14 @@ async fn typing_is_relayed_to_others_and_throttled() {
     })
     .await;
     assert!(matches!(a.recv().await, ServerMessage::Typing { .. }));
+    // Sending a message resets the throttle: typing right after it is relayed at once.
+    b.say("general", "done typing").await;
+    assert!(matches!(a.recv().await, ServerMessage::Message(_)));
+    b.send(&ClientMessage::Typing {
+        room: room("general"),
+    })
+    .await;
+    assert!(matches!(a.recv().await, ServerMessage::Typing { .. }));
     s.stop().await;
 }
 
