@@ -194,6 +194,9 @@ pub struct ChatState {
     /// The clock as of the last action.
     pub now: Timestamp,
     resume_token: Option<String>,
+    /// The server's history epoch from the last `welcome`: a different one means ids started
+    /// over, so what we hold no longer lines up with the server's ids.
+    epoch: Option<String>,
     /// The server said not to reconnect (nickname taken, ...): the coming close is final.
     fatal: bool,
     /// Prefix of our client ids, unique per page load so a reload never reuses an id.
@@ -309,6 +312,7 @@ impl ChatState {
             pending: Vec::new(),
             now,
             resume_token: None,
+            epoch: None,
             fatal: false,
             session: String::new(),
             next_seq: 1,
@@ -804,9 +808,10 @@ impl ChatState {
                 nick,
                 default_room,
                 resume_token,
+                epoch,
                 limits,
                 ..
-            } => self.welcome(nick, default_room, resume_token, limits, fx),
+            } => self.welcome(nick, default_room, resume_token, epoch, limits, fx),
             ServerMessage::Joined {
                 room,
                 members,
@@ -883,9 +888,27 @@ impl ChatState {
         nick: Nickname,
         default_room: RoomName,
         resume_token: String,
+        epoch: String,
         limits: Limits,
         fx: &mut Vec<Effect>,
     ) -> bool {
+        if self.epoch.as_deref().is_some_and(|e| e != epoch) {
+            // The server's ids started over: keep the rooms, drop messages whose ids now
+            // mean something else, and rejoin from the start.
+            for room in self.rooms.values_mut() {
+                let room = Rc::make_mut(room);
+                room.messages.clear();
+                room.has_older = false;
+                room.unread = 0;
+            }
+            for thread in self.directs.values_mut() {
+                Rc::make_mut(thread).messages.clear();
+            }
+            self.notice = Some(
+                "The server's history was reset; earlier messages are no longer shown.".into(),
+            );
+        }
+        self.epoch = Some(epoch);
         self.nick = Some(nick);
         self.welcomed = true;
         self.connection = Connection::Online;

@@ -26,8 +26,12 @@ fn nick(s: &str) -> Nickname {
 }
 
 fn welcome(nick: &str, token: &str) -> String {
+    welcome_epoch(nick, token, "e1")
+}
+
+fn welcome_epoch(nick: &str, token: &str, epoch: &str) -> String {
     format!(
-        r#"{{"type":"welcome","nick":"{nick}","protocol":1,"default_room":"general","resume_token":"{token}","limits":{{"max_message_bytes":16384,"max_text_bytes":4000,"history_page":50,"rate_per_sec":10,"rate_burst":20}}}}"#
+        r#"{{"type":"welcome","nick":"{nick}","protocol":1,"default_room":"general","resume_token":"{token}","epoch":"{epoch}","limits":{{"max_message_bytes":16384,"max_text_bytes":4000,"history_page":50,"rate_per_sec":10,"rate_burst":20}}}}"#
     )
 }
 
@@ -873,4 +877,78 @@ fn room_listing_is_refreshed_while_online() {
         T0,
     );
     assert!(sent(&s.apply(Action::Tick, T0 + 10 * ROOM_LIST_REFRESH_MS)).is_empty());
+}
+
+#[test]
+fn a_new_history_epoch_drops_held_messages_and_rejoins_from_the_start() {
+    let mut s = ChatState::new(7, T0);
+    s.apply(
+        Action::Connect {
+            nick: "carol".into(),
+        },
+        T0,
+    );
+    s.apply(Action::Opened, T0);
+    s.apply(Action::Received(welcome("carol", "tok1")), T0);
+    s.apply(
+        Action::Received(joined_json(
+            "general",
+            &["carol"],
+            &[(1, "alice", "old one"), (2, "alice", "old two")],
+            false,
+        )),
+        T0,
+    );
+    assert_eq!(s.rooms[&room("general")].messages.len(), 2);
+    // Same epoch after a reconnect: resume from the last id.
+    s.apply(
+        Action::Closed {
+            code: 1006,
+            reason: String::new(),
+        },
+        T0 + 10,
+    );
+    s.apply(Action::ReconnectDue, T0 + 2000);
+    s.apply(Action::Opened, T0 + 2000);
+    let fx = s.apply(Action::Received(welcome("carol", "tok1")), T0 + 2000);
+    assert!(sent(&fx).contains(&ClientMessage::Join {
+        room: room("general"),
+        after: Some(2)
+    }));
+    // A different epoch: ids started over on the server (an ephemeral store restarted).
+    s.apply(
+        Action::Closed {
+            code: 1006,
+            reason: String::new(),
+        },
+        T0 + 3000,
+    );
+    s.apply(Action::ReconnectDue, T0 + 6000);
+    s.apply(Action::Opened, T0 + 6000);
+    let fx = s.apply(
+        Action::Received(welcome_epoch("carol", "tok1", "e2")),
+        T0 + 6000,
+    );
+    assert!(sent(&fx).contains(&ClientMessage::Join {
+        room: room("general"),
+        after: None
+    }));
+    assert!(s.rooms[&room("general")].messages.is_empty());
+    assert!(s.notice.is_some());
+    // The new history's id 1 is shown, not mistaken for the old id 1.
+    s.apply(
+        Action::Received(joined_json(
+            "general",
+            &["carol"],
+            &[(1, "dave", "fresh start")],
+            false,
+        )),
+        T0 + 6000,
+    );
+    let texts: Vec<&str> = s.rooms[&room("general")]
+        .messages
+        .iter()
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(texts, vec!["fresh start"]);
 }

@@ -139,6 +139,7 @@ pub enum Claim {
 #[derive(Clone)]
 pub struct Cluster {
     pub node: String,
+    epoch: String,
     pub url: String,
     conn: ConnectionManager,
     maxlen: u64,
@@ -170,8 +171,17 @@ impl Cluster {
             .await
             .map_err(unavailable)?;
         let node = crate::hub::random_hex();
+        let _: Option<String> = redis::cmd("SET")
+            .arg("chat:epoch")
+            .arg(crate::hub::random_hex())
+            .arg("NX")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let epoch: String = conn.get("chat:epoch").await.map_err(unavailable)?;
         Ok(Cluster {
             node,
+            epoch,
             url: url.to_string(),
             conn,
             maxlen: maxlen.max(1),
@@ -574,6 +584,10 @@ impl Store for Cluster {
         messages.truncate(limit);
         messages.reverse();
         Ok(Page { messages, has_more })
+    }
+
+    fn epoch(&self) -> String {
+        self.epoch.clone()
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

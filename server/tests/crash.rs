@@ -354,3 +354,55 @@ fn unusable_data_directory_is_a_clear_startup_error() {
         "garbage ".repeat(1000)
     );
 }
+
+async fn welcome_epoch(addr: &str) -> String {
+    let mut c = Client::open(&format!("ws://{addr}/chat")).await;
+    match c.hello("epoch-check").await {
+        ServerMessage::Welcome { epoch, .. } => epoch,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn history_epoch_is_kept_by_sqlite_and_new_for_each_memory_process() {
+    let dir = std::env::temp_dir().join(format!("chat-epoch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut first, addr) = spawn(&dir);
+    let e1 = welcome_epoch(&addr).await;
+    first.kill().expect("kill");
+    let _ = first.wait();
+    let (mut second, addr) = spawn(&dir);
+    assert_eq!(
+        welcome_epoch(&addr).await,
+        e1,
+        "same database, same id space"
+    );
+    second.kill().expect("kill");
+    let _ = second.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let mut epochs = Vec::new();
+    for _ in 0..2 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["--listen", "127.0.0.1:0", "--store", "memory"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .expect("addr")
+            .to_string();
+        epochs.push(welcome_epoch(&addr).await);
+        child.kill().expect("kill");
+        let _ = child.wait();
+    }
+    assert_ne!(
+        epochs[0], epochs[1],
+        "a restarted memory store starts a new id space"
+    );
+}

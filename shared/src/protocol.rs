@@ -119,6 +119,10 @@ pub enum ServerMessage {
         protocol: u32,
         default_room: RoomName,
         resume_token: String,
+        /// Names the server's message history. If it differs from the one a client saw
+        /// before, ids started over (an ephemeral store restarted): drop what is held and
+        /// rejoin without `after`.
+        epoch: String,
         limits: Limits,
     },
     /// Answer to `join`: current members and history (recent, or everything after `after`).

@@ -104,6 +104,7 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
                 protocol: 1,
                 default_room: room("general"),
                 resume_token: "3f2a9c".into(),
+                epoch: "9b1e07c2".into(),
                 limits: Limits {
                     max_message_bytes: 16384,
                     max_text_bytes: 4000,

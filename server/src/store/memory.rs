@@ -21,6 +21,7 @@ struct Inner {
 /// operation is a short, non-blocking update, never held across an await.
 pub struct MemoryStore {
     retention: usize,
+    epoch: String,
     inner: Mutex<Inner>,
 }
 
@@ -28,6 +29,7 @@ impl MemoryStore {
     pub fn new(retention: usize) -> Self {
         MemoryStore {
             retention: retention.max(1),
+            epoch: crate::hub::random_hex(),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -114,6 +116,10 @@ impl Store for MemoryStore {
             messages,
             has_more: start > 0,
         })
+    }
+
+    fn epoch(&self) -> String {
+        self.epoch.clone()
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

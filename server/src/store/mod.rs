@@ -94,6 +94,9 @@ pub trait Store: Send + Sync + 'static {
         before: MessageId,
         limit: usize,
     ) -> Result<Page, StoreError>;
+    /// Names this history: the same across restarts of a durable store, new for each
+    /// ephemeral one (clients compare it to tell that ids started over).
+    fn epoch(&self) -> String;
     /// Makes everything appended durable (called at shutdown).
     async fn flush(&self) -> Result<(), StoreError>;
 }

@@ -30,6 +30,9 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE UNIQUE INDEX messages_client_id ON messages (sender, client_id)
         WHERE client_id IS NOT NULL;",
+    // 2: facts about the database itself; `epoch` names its id space for clients.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    INSERT INTO meta (key, value) VALUES ('epoch', lower(hex(randomblob(16))));",
 ];
 
 /// Largest group committed at once.
@@ -57,6 +60,7 @@ enum Op {
 }
 
 pub struct SqliteStore {
+    epoch: String,
     writer: Mutex<Option<mpsc::Sender<Op>>>,
     reader: Arc<Mutex<Connection>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -149,6 +153,11 @@ impl SqliteStore {
                 if sync_full { "FULL" } else { "NORMAL" },
             )
             .map_err(err)?;
+        let epoch: String = wconn
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+                r.get(0)
+            })
+            .map_err(err)?;
         let reader = open_conn(&path)?;
         reader
             .pragma_update(None, "query_only", true)
@@ -160,6 +169,7 @@ impl SqliteStore {
             .spawn(move || writer(wconn, rx, retention))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
+            epoch,
             writer: Mutex::new(Some(tx)),
             reader: Arc::new(Mutex::new(reader)),
             thread: Mutex::new(Some(thread)),
@@ -417,6 +427,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    fn epoch(&self) -> String {
+        self.epoch.clone()
+    }
+
     async fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
         self.send(Op::Flush(tx))?;
@@ -463,7 +477,10 @@ mod tests {
             }
             s.append(msg("dm:a:b", 1, None)).await.expect("append");
         }
+        let epoch = SqliteStore::open(&dir, KEEP, true).expect("reopen").epoch();
         let s = SqliteStore::open(&dir, KEEP, true).expect("reopen");
+        assert_eq!(s.epoch(), epoch, "the epoch is stored with the history");
+        assert_eq!(epoch.len(), 32);
         assert_eq!(s.last_id("general").await.expect("last"), 10);
         assert_eq!(s.last_id("nowhere").await.expect("last"), 0);
         let p = s.before("general", 11, 3).await.expect("page");
