@@ -15,21 +15,24 @@ OUT=bench/results/store.json; : > "$OUT"
 TMP=$(mktemp -d); PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
-pin() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+# taskset execs its command, so `$!` below is the server's own pid (a shell function would
+# leave a subshell in between, and killing it would not stop the server).
+command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 1; }
 
 for store in memory sqlite; do
   for bytes in 100 1024; do
     for senders in 1 50; do
       for run in $(seq "$RUNS"); do
         rm -rf "$TMP/data"
-        pin 0 "$TARGET/release/server" --listen 127.0.0.1:0 --store "$store" --data-dir "$TMP/data" \
+        taskset -c 0 "$TARGET/release/server" --listen 127.0.0.1:0 --store "$store" --data-dir "$TMP/data" \
           --rate-per-sec 0 --static-dir "$TMP" > "$TMP/out" 2>/dev/null &
         PID=$!
         for _ in $(seq 100); do grep -q listening "$TMP/out" 2>/dev/null && break; sleep 0.05; done
         ADDR=$(sed -n 's#listening on http://##p' "$TMP/out")
-        line=$(pin 1 "$TARGET/release/ackbench" "ws://$ADDR/chat" "$senders" "$bytes" "$SECS")
+        line=$(taskset -c 1 "$TARGET/release/ackbench" "ws://$ADDR/chat" "$senders" "$bytes" "$SECS")
         echo "{\"store\":\"$store\",\"run\":$run,${line#\{}" | tee -a "$OUT"
         kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+        if pgrep -f "$TMP/data" >/dev/null; then echo "a server outlived its run" >&2; exit 1; fi
       done
     done
   done
