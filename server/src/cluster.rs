@@ -333,14 +333,21 @@ impl Cluster {
     }
 
     /// Records membership; publishes `joined` when the user was not yet in the room.
-    pub async fn join(&self, room: &RoomName, nick: &Nickname) -> Result<(), StoreError> {
-        let (added, _): (i64, i64) = redis::pipe()
+    /// (`joined` is published only while the room has at most `presence_limit` members.)
+    pub async fn join(
+        &self,
+        room: &RoomName,
+        nick: &Nickname,
+        presence_limit: usize,
+    ) -> Result<(), StoreError> {
+        let (added, _, size): (i64, i64, usize) = redis::pipe()
             .hset(members_key(room.as_str()), nick.as_str(), &self.node)
             .sadd(ROOMS, room.as_str())
+            .hlen(members_key(room.as_str()))
             .query_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        if added == 1 {
+        if added == 1 && size <= presence_limit {
             let ev = BusEvent::Presence {
                 room: room.to_string(),
                 nick: nick.to_string(),

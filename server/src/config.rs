@@ -121,6 +121,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_MEMORY_RETENTION", default_value_t = 10_000)]
     pub memory_retention: usize,
 
+    /// Rooms with more members than this get no join/leave events, and `joined` lists at most
+    /// this many members: presence in a huge room would cost members² frames.
+    #[arg(long, env = "CHAT_PRESENCE_LIMIT", default_value_t = 500)]
+    pub presence_limit: usize,
+
     /// Rooms one connection may be in at once.
     #[arg(long, env = "CHAT_MAX_ROOMS_PER_CONNECTION", default_value_t = 64)]
     pub max_rooms_per_connection: usize,

@@ -555,7 +555,9 @@ impl Hub {
             let mut st = lock(&room.state);
             if !st.members.contains_key(&peer.conn.id) {
                 let local_presence = self.cluster.is_none();
-                if local_presence && !peer.legacy && !st.has_nick(&peer.nick, peer.conn.id) {
+                let small = st.members.len() < self.config.presence_limit;
+                if local_presence && small && !peer.legacy && !st.has_nick(&peer.nick, peer.conn.id)
+                {
                     let ev = Fanout::event(&ServerMessage::Presence {
                         room: room_name.clone(),
                         nick: peer.nick.clone(),
@@ -576,7 +578,10 @@ impl Hub {
             st.settled
         };
         if let Some(c) = &self.cluster {
-            if let Err(e) = self.store_call(c.join(room_name, &peer.nick).await) {
+            if let Err(e) = self.store_call(
+                c.join(room_name, &peer.nick, self.config.presence_limit)
+                    .await,
+            ) {
                 self.leave(peer, room_name);
                 return Err(e);
             }
@@ -614,6 +619,10 @@ impl Hub {
             },
             None => lock(&room.state).nicks(),
         };
+        let members: Vec<Nickname> = members
+            .into_iter()
+            .take(self.config.presence_limit)
+            .collect();
         let joined = ServerMessage::Joined {
             room: room_name.clone(),
             members,
@@ -658,7 +667,10 @@ impl Hub {
                     }
                 });
             }
-        } else if !peer.legacy && !st.has_nick(&peer.nick, peer.conn.id) {
+        } else if !peer.legacy
+            && st.members.len() < self.config.presence_limit
+            && !st.has_nick(&peer.nick, peer.conn.id)
+        {
             let ev = Fanout::event(&ServerMessage::Presence {
                 room: room_name.clone(),
                 nick: peer.nick.clone(),
@@ -1020,7 +1032,10 @@ impl Hub {
                     nick: nick.clone(),
                     state,
                 });
-                lock(&room.state).broadcast_except(&ev, &nick, cap);
+                let mut st = lock(&room.state);
+                if st.members.len() <= self.config.presence_limit {
+                    st.broadcast_except(&ev, &nick, cap);
+                }
             }
             BusEvent::Typing { room, nick } => {
                 let (Ok(room_name), Ok(nick)) = (RoomName::new(room), Nickname::new(nick)) else {

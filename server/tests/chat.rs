@@ -603,3 +603,22 @@ async fn resume_token_takes_over_own_session() {
     assert_eq!(old.expect_close().await, 4005);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn presence_stops_past_the_presence_limit() {
+    let s = TestServer::with(|c| c.presence_limit = 2).await;
+    let (mut a, _) = s.join("alice", "big").await;
+    let (mut b, _) = s.join("bob", "big").await;
+    assert!(
+        matches!(a.recv().await, ServerMessage::Presence { .. }),
+        "small room: events flow"
+    );
+    let (_c, j) = s.join("carol", "big").await;
+    let ServerMessage::Joined { members, .. } = j else {
+        panic!("{j:?}")
+    };
+    assert_eq!(members.len(), 2, "the member list is capped");
+    a.expect_silence(Duration::from_millis(200)).await;
+    b.expect_silence(Duration::from_millis(10)).await;
+    s.stop().await;
+}
