@@ -1,0 +1,242 @@
+//! Throughput: C clients in one room, every one sending in a closed loop and receiving everyone
+//! else's messages. A sender may have at most `window` messages in flight: a message leaves the
+//! window once (on average) every other client has received it.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio::sync::{Notify, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::conn::{self, Proto, Stamp, Target};
+use crate::room::end_label;
+use crate::stats::{self, CpuMark, CpuUse, LatencySummary, ServerProc};
+
+#[derive(Debug, Clone)]
+pub struct ThroughputArgs {
+    pub target: Target,
+    pub server: ServerProc,
+    pub clients: usize,
+    pub window: u64,
+    pub warmup: Duration,
+    pub secs: Duration,
+    pub drain: Duration,
+    pub connect_concurrency: usize,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ThroughputReport {
+    pub proto: Proto,
+    pub clients: usize,
+    pub window: u64,
+    pub measured_s: f64,
+    /// Messages sent per second in the measured interval.
+    pub sends_per_s: f64,
+    /// Messages received per second, summed over all clients (a send reaches clients - 1).
+    pub deliveries_per_s: f64,
+    pub server_cpu_s_per_million: Option<f64>,
+    pub cpu: CpuUse,
+    /// Send-to-receive time of the deliveries in the measured interval.
+    pub latency: LatencySummary,
+    pub sent_total: u64,
+    pub delivered_total: u64,
+    /// Deliveries still missing when the drain after the last send ran out.
+    pub lost: u64,
+    /// Times a sender waited over a second for its window to open.
+    pub stalls: u64,
+    /// Copies of its own message a client got back (the typed protocol echoes to the sender).
+    pub self_echo: u64,
+    pub disconnects: BTreeMap<String, u64>,
+}
+
+struct Shared {
+    others: u64,
+    window: u64,
+    sent: Vec<Cell<u64>>,
+    delivered_from: Vec<Cell<u64>>,
+    waiting: Vec<Cell<bool>>,
+    wake: Vec<Notify>,
+    total: Cell<u64>,
+    hist: RefCell<Histogram<u64>>,
+    measuring: Cell<bool>,
+    go: Notify,
+    stop: Cell<bool>,
+    stalls: Cell<u64>,
+    self_echo: Cell<u64>,
+    disconnects: RefCell<BTreeMap<String, u64>>,
+}
+
+impl Shared {
+    fn window_open(&self, i: usize) -> bool {
+        self.sent[i].get() * self.others < self.delivered_from[i].get() + self.window * self.others
+    }
+}
+
+async fn client(sh: Rc<Shared>, args: Rc<ThroughputArgs>, i: usize, ws: conn::Ws) {
+    let (mut sink, mut stream) = ws.split();
+    let reader = {
+        let sh = sh.clone();
+        async move {
+            loop {
+                let msg = stream.next().await;
+                if let Some(Ok(Message::Text(t))) = &msg {
+                    let Some(st) = conn::find_stamp(t.as_bytes()) else {
+                        continue;
+                    };
+                    let from = st.sender as usize;
+                    if from == i {
+                        sh.self_echo.set(sh.self_echo.get() + 1);
+                        continue;
+                    }
+                    let Some(d) = sh.delivered_from.get(from) else {
+                        continue;
+                    };
+                    d.set(d.get() + 1);
+                    sh.total.set(sh.total.get() + 1);
+                    if sh.measuring.get() {
+                        sh.hist
+                            .borrow_mut()
+                            .saturating_record(conn::now_ns().saturating_sub(st.t).max(1));
+                    }
+                    if sh.waiting[from].get() && sh.window_open(from) {
+                        sh.waiting[from].set(false);
+                        sh.wake[from].notify_one();
+                    }
+                    continue;
+                }
+                if let Some(end) = end_label(msg) {
+                    *sh.disconnects.borrow_mut().entry(end).or_default() += 1;
+                    break;
+                }
+            }
+        }
+    };
+    tokio::task::spawn_local(reader);
+
+    sh.go.notified().await;
+    let mut seq = 0u64;
+    while !sh.stop.get() {
+        if !sh.window_open(i) {
+            sh.waiting[i].set(true);
+            if tokio::time::timeout(Duration::from_secs(1), sh.wake[i].notified())
+                .await
+                .is_err()
+            {
+                sh.stalls.set(sh.stalls.get() + 1);
+            }
+            sh.waiting[i].set(false);
+            continue;
+        }
+        let msg = conn::outgoing(
+            args.target.proto,
+            Stamp {
+                t: conn::now_ns(),
+                phase: 0,
+                sender: i as u32,
+                seq,
+            },
+        );
+        match tokio::time::timeout(Duration::from_secs(2), sink.send(msg)).await {
+            Ok(Ok(())) => {}
+            _ => break,
+        }
+        seq += 1;
+        sh.sent[i].set(seq);
+    }
+}
+
+pub async fn run(args: ThroughputArgs) -> Result<ThroughputReport> {
+    let n = args.clients;
+    if n < 2 {
+        bail!("throughput needs at least 2 clients");
+    }
+    let args = Rc::new(args);
+    let sh = Rc::new(Shared {
+        others: (n - 1) as u64,
+        window: args.window.max(1),
+        sent: (0..n).map(|_| Cell::new(0)).collect(),
+        delivered_from: (0..n).map(|_| Cell::new(0)).collect(),
+        waiting: (0..n).map(|_| Cell::new(false)).collect(),
+        wake: (0..n).map(|_| Notify::new()).collect(),
+        total: Cell::new(0),
+        hist: RefCell::new(stats::new_histogram()),
+        measuring: Cell::new(false),
+        go: Notify::new(),
+        stop: Cell::new(false),
+        stalls: Cell::new(0),
+        self_echo: Cell::new(0),
+        disconnects: RefCell::new(BTreeMap::new()),
+    });
+
+    let sem = Rc::new(Semaphore::new(args.connect_concurrency.max(1)));
+    let mut pending = Vec::new();
+    for i in 0..n {
+        let (args, sem) = (args.clone(), sem.clone());
+        pending.push(tokio::task::spawn_local(async move {
+            let _permit = sem.acquire().await;
+            conn::connect_timeout(args.target, i, &format!("c{i}"), None, args.connect_timeout)
+                .await
+        }));
+    }
+    let mut conns = Vec::new();
+    for (i, p) in pending.into_iter().enumerate() {
+        match p.await {
+            Ok(Ok(ws)) => conns.push(ws),
+            Ok(Err(e)) => bail!("client {i} could not connect: {e:#}"),
+            Err(e) => bail!("client {i} task failed: {e}"),
+        }
+    }
+    for (i, ws) in conns.into_iter().enumerate() {
+        tokio::task::spawn_local(client(sh.clone(), args.clone(), i, ws));
+    }
+    // Let every client task reach its start line, then start them together.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sh.go.notify_waiters();
+
+    tokio::time::sleep(args.warmup).await;
+    let sent_sum = |sh: &Shared| sh.sent.iter().map(Cell::get).sum::<u64>();
+    let (d0, s0) = (sh.total.get(), sent_sum(&sh));
+    let mark = CpuMark::now(&args.server);
+    sh.measuring.set(true);
+    tokio::time::sleep(args.secs).await;
+    sh.measuring.set(false);
+    let cpu = mark.since(&args.server);
+    let (d1, s1) = (sh.total.get(), sent_sum(&sh));
+    sh.stop.set(true);
+
+    let t_drain = Instant::now();
+    let expected = |sh: &Shared| sent_sum(sh) * sh.others;
+    while t_drain.elapsed() < args.drain && sh.total.get() < expected(&sh) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let deliveries = d1 - d0;
+    let per_s = deliveries as f64 / cpu.wall_s;
+    let report = ThroughputReport {
+        proto: args.target.proto,
+        clients: n,
+        window: sh.window,
+        measured_s: cpu.wall_s,
+        sends_per_s: (s1 - s0) as f64 / cpu.wall_s,
+        deliveries_per_s: per_s,
+        server_cpu_s_per_million: cpu
+            .server_cpu_s
+            .filter(|_| deliveries > 0)
+            .map(|c| c * 1e6 / deliveries as f64),
+        cpu,
+        latency: stats::summarize(&sh.hist.borrow()),
+        sent_total: sent_sum(&sh),
+        delivered_total: sh.total.get(),
+        lost: expected(&sh).saturating_sub(sh.total.get()),
+        stalls: sh.stalls.get(),
+        self_echo: sh.self_echo.get(),
+        disconnects: sh.disconnects.borrow().clone(),
+    };
+    Ok(report)
+}

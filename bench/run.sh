@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# The chat benchmark, in one command: builds the load generator and the Rust peers, installs the
+# other peers (venv, npm) if they are missing, then for every run, scenario and peer starts a fresh
+# server pinned to CPU 0, runs the load generator pinned to CPU 1, stops the server, and finally
+# writes bench/results/ (results.md, results.json, latency.png, raw/).
+#
+#   bench/run.sh            # default: 3 runs, 1k/5k/10k receivers (11-14 minutes)
+#   bench/run.sh --quick    # 1 run, fewer clients, shorter phases (under 2 minutes)
+#
+# Options: --runs N, --peers demo,node,bun,tungstenite,ours,ours-typed, --out DIR,
+#   --slow-secs S (length of the slow-consumer phase: 6 s default, 2 s quick).
+# Environment: CARGO_TARGET_DIR is honoured; OUR_SERVER_ARGS adds flags to our server's command.
+# Every server started here is stopped here (also on Ctrl-C); all traffic stays on 127.0.0.0/8.
+set -euo pipefail
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$BENCH")"
+ALL_PEERS="demo,node,bun,tungstenite,ours,ours-typed"
+
+QUICK=0
+RUNS=""
+PEERS="$ALL_PEERS"
+OUT="$BENCH/results"
+SLOW_SECS=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --runs) RUNS="$2"; shift ;;
+    --peers) PEERS="$2"; shift ;;
+    --out) OUT="$2"; shift ;;
+    --slow-secs) SLOW_SECS="$2"; shift ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$QUICK" = 1 ]; then
+  RUNS="${RUNS:-1}"
+  SIZES="500 2000"           # fan-out receivers; the largest also gives idle memory per connection
+  FANOUT_SECS=1; FANOUT_DRAIN=0.7
+  CONNECT_MAX=10; SETTLE_MAX=4     # seconds; bound what a presence storm on join can cost
+  TP_CLIENTS=100; TP_WARMUP=0.5; TP_SECS=1.5; TP_DRAIN=0.7
+  SLOW_N=2000; SLOW_RATE=100; SLOW_BASE=0.7; SLOW_SECS="${SLOW_SECS:-2}"; SLOW_DRAIN=0.7; SLOW_RESUME=0.5
+  MODE=quick
+else
+  RUNS="${RUNS:-3}"
+  SIZES="1000 5000 10000"
+  FANOUT_SECS=1.5; FANOUT_DRAIN=1
+  CONNECT_MAX=15; SETTLE_MAX=5
+  TP_CLIENTS=100; TP_WARMUP=0.5; TP_SECS=3; TP_DRAIN=1.5
+  SLOW_N=10000; SLOW_RATE=100; SLOW_BASE=1.5; SLOW_SECS="${SLOW_SECS:-6}"; SLOW_DRAIN=1.5; SLOW_RESUME=1.5
+  MODE=default
+fi
+FANOUT_RATES="10,100"
+
+T_START=$(date +%s)
+log() { printf '[%4ss] %s\n' "$(( $(date +%s) - T_START ))" "$*" >&2; }
+
+# Sockets: 10k clients in one load-generator process, 10k connections in one server.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 10200 ]; then
+  log "warning: open-files limit is $(ulimit -n); 10k-client scenarios will fail"
+fi
+command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 1; }
+
+mkdir -p "$OUT"
+rm -rf "$OUT/raw" "$OUT/logs"
+mkdir -p "$OUT/raw" "$OUT/logs"
+STATUS="$OUT/logs/status.tsv"   # peer <TAB> state <TAB> detail, read by report.py
+: >"$STATUS"
+peer_status() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >>"$STATUS"; }
+
+# ---------------------------------------------------------------------------- servers we start
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+# --------------------------------------------------------------------------------------- build
+TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+BIN="$TARGET_DIR/release"
+log "building loadgen and tungstenite-hub (target dir $TARGET_DIR)"
+(cd "$ROOT" && cargo build --release -p loadgen) >"$OUT/logs/build-loadgen.log" 2>&1 || {
+  echo "the load generator does not build; see $OUT/logs/build-loadgen.log" >&2; exit 1; }
+HUB_OK=1; OURS_OK=1
+(cd "$ROOT" && cargo build --release -p tungstenite-hub) >"$OUT/logs/build-hub.log" 2>&1 || HUB_OK=0
+log "building our server"
+(cd "$ROOT" && cargo build --release -p server) >"$OUT/logs/build-server.log" 2>&1 || OURS_OK=0
+[ -x "$BIN/server" ] || OURS_OK=0
+
+# ------------------------------------------------------------------------------------- install
+VENV="$BENCH/.venv"
+# The demo's stack, pinned as verified on these machines (Flask 2+ breaks gevent-websocket 0.10).
+DEMO_REQS=(flask==1.1.4 werkzeug==1.0.1 "jinja2<3" "itsdangerous<2" "markupsafe<2.1" gevent gevent-websocket)
+REPORT_REQS=(matplotlib)
+DEMO_OK=1
+want="${DEMO_REQS[*]} ${REPORT_REQS[*]}"
+if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.bench-reqs" 2>/dev/null)" = "$want" ]; then
+  log "venv present ($VENV)"
+else
+  log "creating the venv ($VENV): ${want}"
+  if python3 -m venv "$VENV" >"$OUT/logs/venv.log" 2>&1 \
+    && "$VENV/bin/pip" install -q "${DEMO_REQS[@]}" >>"$OUT/logs/venv.log" 2>&1; then
+    "$VENV/bin/pip" install -q "${REPORT_REQS[@]}" >>"$OUT/logs/venv.log" 2>&1 \
+      || log "matplotlib did not install: no chart"
+    echo "$want" >"$VENV/.bench-reqs"
+  else
+    DEMO_OK=0
+  fi
+fi
+"$VENV/bin/python" -c 'import flask, gevent, geventwebsocket' 2>/dev/null || DEMO_OK=0
+
+npm_peer() { # dir package version -> installs when the pinned version is not there
+  local dir="$1" pkg="$2" ver="$3" have
+  have="$(node -e "try{console.log(require('$dir/node_modules/$pkg/package.json').version)}catch(e){}" 2>/dev/null || true)"
+  if [ "$have" = "$ver" ]; then return 0; fi
+  log "npm install in $dir ($pkg@$ver)"
+  (cd "$dir" && npm install --no-audit --no-fund) >"$OUT/logs/npm-$pkg.log" 2>&1
+}
+NODE_OK=1; BUN_OK=1
+command -v node >/dev/null && command -v npm >/dev/null || { NODE_OK=0; BUN_OK=0; }
+if [ "$NODE_OK" = 1 ]; then npm_peer "$BENCH/peers/node-ws" ws 8.23.0 || NODE_OK=0; fi
+if [ "$BUN_OK" = 1 ]; then
+  npm_peer "$BENCH/peers/bun" bun 1.4.4 || BUN_OK=0
+  "$BENCH/peers/bun/node_modules/.bin/bun" --version >/dev/null 2>&1 || BUN_OK=0
+fi
+
+# Which peers can run, and why not the others (reported in the table, never dropped).
+RUNNABLE=()
+IFS=',' read -r -a WANTED <<<"$PEERS"
+for p in "${WANTED[@]}"; do
+  case "$p" in
+    demo) ok=$DEMO_OK; why="venv install failed (logs/venv.log)" ;;
+    node) ok=$NODE_OK; why="npm install of ws failed (logs/npm-ws.log)" ;;
+    bun) ok=$BUN_OK; why="npm install of bun failed (logs/npm-bun.log)" ;;
+    tungstenite) ok=$HUB_OK; why="build failed (logs/build-hub.log)" ;;
+    ours|ours-typed) ok=$OURS_OK; why="build failed (logs/build-server.log)" ;;
+    *) echo "unknown peer $p (known: $ALL_PEERS)" >&2; exit 2 ;;
+  esac
+  if [ "$ok" = 1 ]; then RUNNABLE+=("$p"); peer_status "$p" ready; else peer_status "$p" unavailable "$why"; log "$p: $why"; fi
+done
+
+proto_of() { case "$1" in ours-typed) echo typed ;; *) echo demo ;; esac; }
+
+# start_peer NAME PORT LOG: starts the server pinned to CPU 0, sets SERVER_PID, waits for it to
+# print its "listening on" line. taskset execs the server, so the pid is the server's own.
+start_peer() {
+  local name="$1" port="$2" logf="$3"
+  case "$name" in
+    demo) (cd "$BENCH/peers" && exec taskset -c 0 "$VENV/bin/python" flask_demo.py "$port") >"$logf" 2>&1 & ;;
+    node) (cd "$BENCH/peers/node-ws" && exec taskset -c 0 node server.js "$port") >"$logf" 2>&1 & ;;
+    bun) (cd "$BENCH/peers/bun" && exec taskset -c 0 node_modules/.bin/bun server.js "$port") >"$logf" 2>&1 & ;;
+    tungstenite) (exec taskset -c 0 "$BIN/tungstenite-hub" --listen "127.0.0.1:$port") >"$logf" 2>&1 & ;;
+    ours|ours-typed)
+      # Limits meant for hostile clients are lifted so the benchmark measures the hub: the
+      # load generator's senders are far above a person's rate, and 10k receivers + 1 sender
+      # exceed the default connection cap. Queue sizes and everything else stay at defaults.
+      # A fresh data directory per start: the load generator reuses nicknames and client ids
+      # from run to run, and a store that remembered them would (rightly) treat every send of a
+      # later run as an idempotent resend, acked and not delivered again.
+      rm -rf "$OUT/logs/data"
+      # shellcheck disable=SC2086
+      (export CHAT_MAX_CONNECTIONS=20000 CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 \
+          CHAT_DATA_DIR="$OUT/logs/data" RUST_LOG="${RUST_LOG:-warn}"
+       exec taskset -c 0 "$BIN/server" --listen "127.0.0.1:$port" ${OUR_SERVER_ARGS:-}) >"$logf" 2>&1 & ;;
+  esac
+  SERVER_PID=$!
+  local i
+  for i in $(seq 1 300); do
+    if grep -q "listening on" "$logf" 2>/dev/null; then return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  stop_peer
+  return 1
+}
+
+stop_peer() {
+  [ -n "$SERVER_PID" ] || return 0
+  kill -TERM "$SERVER_PID" 2>/dev/null || true
+  local i
+  for i in $(seq 1 60); do
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -KILL "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+PORT=21000
+# run_case RUN PEER CASE TIMEOUT -- loadgen scenario args...
+run_case() {
+  local run="$1" peer="$2" case="$3" limit="$4"; shift 5
+  local name="run$run-$peer-$case" raw="$OUT/raw/run$run-$peer-$case.json"
+  local slog="$OUT/logs/$name.server.log" llog="$OUT/logs/$name.loadgen.log"
+  PORT=$((PORT + 1))
+  local t0; t0=$(date +%s.%N)
+  if ! start_peer "$peer" "$PORT" "$slog"; then
+    log "$name: server did not start (see $slog)"
+    python3 - "$raw" "$run" "$peer" "$case" "$slog" <<'EOF'
+import json, sys
+raw, run, peer, case, slog = sys.argv[1:]
+tail = open(slog, errors="replace").read()[-400:]
+json.dump({"run": int(run), "peer": peer, "case": case, "ok": False,
+           "error": "server did not start: " + tail.strip()}, open(raw, "w"))
+EOF
+    return 0
+  fi
+  local rc=0
+  timeout --kill-after=5 "$limit" taskset -c 1 "$BIN/loadgen" --server "127.0.0.1:$PORT" \
+    --proto "$(proto_of "$peer")" --server-pid "$SERVER_PID" --connect-phase-max "$CONNECT_MAX" \
+    --settle-max "$SETTLE_MAX" "$@" >"$raw.tmp" 2>"$llog" || rc=$?
+  local alive=1
+  kill -0 "$SERVER_PID" 2>/dev/null || alive=0
+  stop_peer
+  python3 - "$raw" "$run" "$peer" "$case" "$rc" "$alive" "$llog" "$t0" <<'EOF'
+import json, sys, time
+raw, run, peer, case, rc, alive, llog, t0 = sys.argv[1:]
+rec = {"run": int(run), "peer": peer, "case": case, "wall_s": time.time() - float(t0),
+       "server_alive_after": alive == "1"}
+try:
+    rec["result"] = json.load(open(raw + ".tmp"))
+    rec["ok"] = True
+except Exception:
+    err = open(llog, errors="replace").read().strip()[-400:]
+    rec["ok"] = False
+    rec["error"] = ("load generator timed out" if rc in ("124", "137") else f"load generator exit {rc}") + (": " + err if err else "")
+json.dump(rec, open(raw, "w"))
+EOF
+  rm -f "$raw.tmp"
+  log "$name done ($(python3 -c "import json;r=json.load(open('$raw'));print('ok' if r['ok'] else 'FAILED: '+r['error'][:120])"))"
+}
+
+log "mode $MODE: $RUNS run(s), peers ${RUNNABLE[*]:-none}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$MODE $RUNS $(cut -d' ' -f1-3 /proc/loadavg)" >"$OUT/logs/mode.txt"
+for run in $(seq 1 "$RUNS"); do
+  # Peers take turns inside each run, so a change in the machine's load hits all of them alike.
+  for n in $SIZES; do
+    for peer in "${RUNNABLE[@]}"; do
+      run_case "$run" "$peer" "fanout-$n" 90 -- fanout --receivers "$n" --rates "$FANOUT_RATES" \
+        --secs "$FANOUT_SECS" --drain "$FANOUT_DRAIN"
+    done
+  done
+  for peer in "${RUNNABLE[@]}"; do
+    run_case "$run" "$peer" throughput 60 -- throughput --clients "$TP_CLIENTS" \
+      --warmup "$TP_WARMUP" --secs "$TP_SECS" --drain "$TP_DRAIN"
+  done
+  for peer in "${RUNNABLE[@]}"; do
+    run_case "$run" "$peer" slow 90 -- slow --receivers "$SLOW_N" --rate "$SLOW_RATE" \
+      --base-secs "$SLOW_BASE" --secs "$SLOW_SECS" --drain "$SLOW_DRAIN" --resume "$SLOW_RESUME"
+  done
+done
+
+PY=python3
+"$VENV/bin/python" -c 'import matplotlib' 2>/dev/null && PY="$VENV/bin/python"
+"$PY" "$BENCH/report.py" "$OUT"
+log "wrote $OUT/results.md, $OUT/results.json, $OUT/latency.png (total $(( $(date +%s) - T_START ))s)"
