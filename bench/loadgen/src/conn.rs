@@ -65,6 +65,21 @@ fn ws_config() -> WebSocketConfig {
 
 /// Connects client number `slot` as `nick`, and logs in. `rcvbuf` shrinks the socket's receive
 /// buffer (set before connecting, so the advertised window is small from the start).
+static EXTRA_SERVERS: OnceLock<Vec<SocketAddr>> = OnceLock::new();
+
+/// Further nodes of the chat; `connect` spreads clients over them and `Target::addr`.
+pub fn set_extra_servers(addrs: Vec<SocketAddr>) {
+    let _ = EXTRA_SERVERS.set(addrs);
+}
+
+fn node_for(target: &Target, slot: usize) -> SocketAddr {
+    let extra = EXTRA_SERVERS.get().map_or(&[][..], Vec::as_slice);
+    match slot % (extra.len() + 1) {
+        0 => target.addr,
+        i => extra[i - 1],
+    }
+}
+
 pub async fn connect(target: Target, slot: usize, nick: &str, rcvbuf: Option<u32>) -> Result<Ws> {
     let socket = TcpSocket::new_v4()?;
     socket
@@ -73,7 +88,10 @@ pub async fn connect(target: Target, slot: usize, nick: &str, rcvbuf: Option<u32
     if let Some(size) = rcvbuf {
         socket.set_recv_buffer_size(size)?;
     }
-    let stream = socket.connect(target.addr).await.context("tcp connect")?;
+    let stream = socket
+        .connect(node_for(&target, slot))
+        .await
+        .context("tcp connect")?;
     // Browsers and most clients disable Nagle; without it a lone 100-byte send can wait for an ACK.
     stream.set_nodelay(true)?;
     let path = match target.proto {

@@ -38,6 +38,10 @@ struct Cli {
     /// `demo`: /ws/<nick>, plain text. `typed`: /chat, hello/join/send.
     #[arg(long, value_enum, default_value = "demo")]
     proto: Proto,
+    /// More nodes of the same chat (a cluster), comma-separated: clients are spread over
+    /// `--server` and these round-robin by client index (the sender is client 0's node).
+    #[arg(long, value_delimiter = ',')]
+    also_server: Vec<SocketAddr>,
     /// Pid of the server process, for its CPU time and RSS.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -120,12 +124,12 @@ fn secs(s: f64) -> Duration {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    if !cli.server.ip().is_loopback() {
-        bail!(
-            "the benchmark only targets loopback addresses, not {}",
-            cli.server
-        );
+    for addr in std::iter::once(&cli.server).chain(&cli.also_server) {
+        if !addr.ip().is_loopback() {
+            bail!("the benchmark only targets loopback addresses, not {addr}");
+        }
     }
+    conn::set_extra_servers(cli.also_server.clone());
     let limit = stats::raise_nofile()?;
     let sockets = match &cli.scenario {
         Scenario::Fanout { receivers, .. } | Scenario::Slow { receivers, .. } => receivers + 1,
