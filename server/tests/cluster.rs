@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use shared::{ClientMessage, ClientMsgId, ErrorCode, PresenceState, ServerMessage};
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -81,28 +80,8 @@ struct Node {
 
 impl Node {
     fn start(redis: &Redis) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--redis",
-                &redis.url(),
-                "--rate-per-sec",
-                "0",
-            ])
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn node");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .expect("address")
-            .to_string();
+        let url = redis.url();
+        let (child, addr) = spawn_binary(&["--redis", &url, "--rate-per-sec", "0"]);
         Node { child, addr }
     }
 

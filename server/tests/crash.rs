@@ -8,9 +8,8 @@ use common::*;
 use futures_util::{SinkExt, StreamExt};
 use shared::{ClientMessage, ClientMsgId, ServerMessage};
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -18,31 +17,15 @@ use tokio_tungstenite::tungstenite::Message;
 const ROOMS: [&str; 2] = ["alpha", "beta"];
 
 fn spawn(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            "sqlite",
-            "--rate-per-sec",
-            "0",
-        ])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .expect("address")
-        .to_string();
-    (child, addr)
+    let dir = dir.to_str().expect("utf-8 temp path");
+    spawn_binary(&[
+        "--store",
+        "sqlite",
+        "--rate-per-sec",
+        "0",
+        "--data-dir",
+        dir,
+    ])
 }
 
 async fn connect(addr: &str, nick: &str) -> Client {
@@ -383,20 +366,7 @@ async fn history_epoch_is_kept_by_sqlite_and_new_for_each_memory_process() {
 
     let mut epochs = Vec::new();
     for _ in 0..2 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["--listen", "127.0.0.1:0", "--store", "memory"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .expect("addr")
-            .to_string();
+        let (mut child, addr) = spawn_binary(&["--store", "memory"]);
         epochs.push(welcome_epoch(&addr).await);
         child.kill().expect("kill");
         let _ = child.wait();

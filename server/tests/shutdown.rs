@@ -4,37 +4,13 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 fn spawn_server(extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--shutdown-grace",
-            "2s",
-            "--store",
-            "memory",
-        ])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn server");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read address line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .expect("address line")
-        .to_string();
-    (child, addr)
+    let mut args = vec!["--shutdown-grace", "2s", "--store", "memory"];
+    args.extend_from_slice(extra);
+    spawn_binary(&args)
 }
 
 fn signal(child: &Child, sig: &str) {
