@@ -20,26 +20,28 @@ stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; for 
 trap 'stop_all; rm -rf "$TMP"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-start_node() { # $1 = extra args; prints the node's address
+# Sets NODE to the started node's address. Not called as $(start_node): a subshell would keep
+# the pid from PIDS, and the node would outlive the script.
+start_node() { # $1 = extra args
   local log; log=$(mktemp -p "$TMP")
   # shellcheck disable=SC2086
   CHAT_MAX_CONNECTIONS=20000 CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 RUST_LOG=error \
     taskset -c 0 "$TARGET/release/server" --listen 127.0.0.1:0 --data-dir "$TMP/data-$RANDOM" $1 > "$log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 200); do grep -q listening "$log" && break; sleep 0.05; done
-  sed -n 's#listening on http://##p' "$log"
+  NODE=$(sed -n 's#listening on http://##p' "$log")
 }
 
 run_case() { # $1 = label, $2 = node count (0 = standalone)
   local label=$1 nodes=$2 addrs=() extra="" rport=""
   if [ "$nodes" = 0 ]; then
-    addrs+=("$(start_node "")")
+    start_node ""; addrs+=("$NODE")
   else
     rport=$(free_port)
     taskset -c 0 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no > /dev/null &
     PIDS+=($!)
     for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$rport") 2>/dev/null && break; sleep 0.05; done
-    for _ in $(seq "$nodes"); do addrs+=("$(start_node "--redis redis://127.0.0.1:$rport")"); done
+    for _ in $(seq "$nodes"); do start_node "--redis redis://127.0.0.1:$rport"; addrs+=("$NODE"); done
   fi
   if [ "${#addrs[@]}" -gt 1 ]; then extra="--also-server $(IFS=,; echo "${addrs[*]:1}")"; fi
   # shellcheck disable=SC2086
@@ -48,12 +50,12 @@ run_case() { # $1 = label, $2 = node count (0 = standalone)
   stop_all
   # Throughput on fresh processes (a fresh Redis too).
   addrs=()
-  if [ "$nodes" = 0 ]; then addrs+=("$(start_node "")"); else
+  if [ "$nodes" = 0 ]; then start_node ""; addrs+=("$NODE"); else
     rport=$(free_port)
     taskset -c 0 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no > /dev/null &
     PIDS+=($!)
     for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$rport") 2>/dev/null && break; sleep 0.05; done
-    for _ in $(seq "$nodes"); do addrs+=("$(start_node "--redis redis://127.0.0.1:$rport")"); done
+    for _ in $(seq "$nodes"); do start_node "--redis redis://127.0.0.1:$rport"; addrs+=("$NODE"); done
   fi
   extra=""; if [ "${#addrs[@]}" -gt 1 ]; then extra="--also-server $(IFS=,; echo "${addrs[*]:1}")"; fi
   # shellcheck disable=SC2086
