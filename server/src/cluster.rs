@@ -562,10 +562,8 @@ impl Store for Cluster {
             .query_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        let mut messages = parse_entries(channel, raw);
-        let has_more = messages.len() > limit;
-        messages.truncate(limit);
-        Ok(Page { messages, has_more })
+        let messages = parse_entries(channel, raw);
+        Ok(Page::from_overfetch(messages, limit, false))
     }
 
     async fn before(
@@ -586,11 +584,8 @@ impl Store for Cluster {
             .query_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        let mut messages = parse_entries(channel, raw);
-        let has_more = messages.len() > limit;
-        messages.truncate(limit);
-        messages.reverse();
-        Ok(Page { messages, has_more })
+        let messages = parse_entries(channel, raw);
+        Ok(Page::from_overfetch(messages, limit, true))
     }
 
     fn epoch(&self) -> String {

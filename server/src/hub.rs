@@ -179,6 +179,18 @@ struct Delivery {
     targets: Targets,
 }
 
+impl Delivery {
+    /// A room message, to every member of the room.
+    fn room(msg: ChatMessage) -> Delivery {
+        let sender = msg.sender.clone();
+        let text = msg.text.clone();
+        Delivery {
+            fanout: Fanout::chat(&ServerMessage::Message(msg), &sender, &text),
+            targets: Targets::Room { sender },
+        }
+    }
+}
+
 #[derive(Default)]
 struct RoomState {
     members: HashMap<ConnId, Member>,
@@ -290,6 +302,12 @@ pub struct AckInfo {
 pub enum Target {
     Room(RoomName),
     User(Nickname),
+}
+
+/// A resolved target: a room the sender is in, or a connected user and who gets the copies.
+enum Dest {
+    Room(RoomName),
+    User(Nickname, Vec<Peer>),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -681,11 +699,6 @@ impl Hub {
         true
     }
 
-    pub fn is_member(&self, peer: &Peer, room_name: &RoomName) -> bool {
-        self.existing_room(room_name.as_str())
-            .is_some_and(|r| lock(&r.state).members.contains_key(&peer.conn.id))
-    }
-
     /// Relays a typing event to the room's other members.
     pub fn typing(&self, peer: &Peer, room_name: &RoomName) -> Result<(), RequestError> {
         let room = self
@@ -767,20 +780,13 @@ impl Hub {
         client_id: Option<ClientMsgId>,
     ) -> Result<AckInfo, RequestError> {
         // Resolve the target first: sending needs membership, or a connected recipient.
-        let (room, targets, room_name, to) = match target {
+        let (room, dest) = match target {
             Target::Room(name) => {
                 let room = self
                     .existing_room(name.as_str())
                     .filter(|r| lock(&r.state).members.contains_key(&from.conn.id))
                     .ok_or_else(|| RequestError::NotInRoom(name.to_string()))?;
-                (
-                    room,
-                    Targets::Room {
-                        sender: from.nick.clone(),
-                    },
-                    Some(name),
-                    None,
-                )
+                (room, Dest::Room(name))
             }
             Target::User(to) if self.cluster.is_some() => {
                 return self.publish_direct_cluster(from, to, text, client_id).await;
@@ -794,7 +800,7 @@ impl Hub {
                 if to != from.nick {
                     peers.push(from.clone());
                 }
-                (room, Targets::Users(peers), None, Some(to))
+                (room, Dest::User(to, peers))
             }
         };
 
@@ -833,28 +839,32 @@ impl Hub {
             ts,
             client_id,
         };
-        let event = match (&room_name, &to) {
-            (Some(r), _) => ServerMessage::Message(ChatMessage {
+        let delivery = match dest {
+            Dest::Room(room) => Delivery::room(ChatMessage {
                 id,
-                room: r.clone(),
+                room,
                 sender: stored.sender.clone(),
                 text: stored.text.clone(),
                 ts,
             }),
-            (None, Some(to)) => ServerMessage::Direct(DirectMessage {
-                id,
-                from: stored.sender.clone(),
-                to: to.clone(),
-                text: stored.text.clone(),
-                ts,
-            }),
-            (None, None) => unreachable_target(),
+            Dest::User(to, peers) => {
+                let event = ServerMessage::Direct(DirectMessage {
+                    id,
+                    from: stored.sender.clone(),
+                    to,
+                    text: stored.text.clone(),
+                    ts,
+                });
+                Delivery {
+                    fanout: Fanout::chat(&event, &stored.sender, &stored.text),
+                    targets: Targets::Users(peers),
+                }
+            }
         };
-        let fanout = Fanout::chat(&event, &stored.sender, &stored.text);
         let ack = match self.store_call(self.store.append(stored).await) {
             Ok(Appended::Stored) => {
                 Metrics::inc(&self.metrics.messages_stored);
-                slot.settle(Some(Delivery { fanout, targets }));
+                slot.settle(Some(delivery));
                 AckInfo {
                     id,
                     ts,
@@ -987,17 +997,13 @@ impl Hub {
                 else {
                     return;
                 };
-                let ev = ServerMessage::Message(ChatMessage {
+                let delivery = Delivery::room(ChatMessage {
                     id,
                     room: room_name,
-                    sender: sender.clone(),
-                    text: text.clone(),
+                    sender,
+                    text,
                     ts,
                 });
-                let delivery = Delivery {
-                    fanout: Fanout::chat(&ev, &sender, &text),
-                    targets: Targets::Room { sender },
-                };
                 let gap = {
                     let mut st = lock(&room.state);
                     if id <= st.settled {
@@ -1087,19 +1093,13 @@ impl Hub {
                 Ok(p) => {
                     let settled = st.settled;
                     for m in p.messages.iter().filter(|m| m.id > settled) {
-                        let ev = ServerMessage::Message(ChatMessage {
+                        let d = Delivery::room(ChatMessage {
                             id: m.id,
                             room: name.clone(),
                             sender: m.sender.clone(),
                             text: m.text.clone(),
                             ts: m.ts,
                         });
-                        let d = Delivery {
-                            fanout: Fanout::chat(&ev, &m.sender, &m.text),
-                            targets: Targets::Room {
-                                sender: m.sender.clone(),
-                            },
-                        };
                         st.settle(m.id, Some(d), cap);
                     }
                     if !p.has_more && st.settled < upto {
@@ -1178,15 +1178,6 @@ impl Hub {
                 }
             }
         }
-    }
-}
-
-fn unreachable_target() -> ServerMessage {
-    // A publish target is a room or a user; this arm exists only to keep the match total.
-    ServerMessage::Error {
-        code: shared::ErrorCode::Internal,
-        message: "no target".into(),
-        client_id: None,
     }
 }
 

@@ -64,6 +64,23 @@ pub struct Page {
     pub has_more: bool,
 }
 
+impl Page {
+    /// A page from a query that fetched up to `limit + 1` rows: the extra row only says that
+    /// more remain. `newest_first` rows (a descending query) are put back oldest first.
+    pub fn from_overfetch(
+        mut messages: Vec<StoredMessage>,
+        limit: usize,
+        newest_first: bool,
+    ) -> Page {
+        let has_more = messages.len() > limit;
+        messages.truncate(limit);
+        if newest_first {
+            messages.reverse();
+        }
+        Page { messages, has_more }
+    }
+}
+
 /// The channel key of a direct conversation between two users.
 pub fn dm_channel(a: &Nickname, b: &Nickname) -> String {
     let (x, y) = if a <= b { (a, b) } else { (b, a) };

@@ -402,10 +402,8 @@ impl Store for SqliteStore {
                 ],
                 |r| row_to_message(&channel, r),
             )?;
-            let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            let has_more = messages.len() > limit;
-            messages.truncate(limit);
-            Ok(Page { messages, has_more })
+            let messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Page::from_overfetch(messages, limit, false))
         })
         .await
     }
@@ -430,11 +428,8 @@ impl Store for SqliteStore {
                 ],
                 |r| row_to_message(&channel, r),
             )?;
-            let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            let has_more = messages.len() > limit;
-            messages.truncate(limit);
-            messages.reverse();
-            Ok(Page { messages, has_more })
+            let messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Page::from_overfetch(messages, limit, true))
         })
         .await
     }
