@@ -81,9 +81,14 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024)]
     pub max_message_bytes: usize,
 
-    /// Outbound queue length per connection; a client that lets it fill is closed with 4008.
+    /// Frames queued per connection beyond what its socket holds; a client that lets the
+    /// queue fill is closed with 4008.
     #[arg(long, env = "CHAT_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,
+
+    /// Bytes queued per connection beyond what its socket holds; over it, closed with 4008.
+    #[arg(long, env = "CHAT_OUTBOUND_QUEUE_BYTES", default_value_t = 1024 * 1024)]
+    pub outbound_queue_bytes: usize,
 
     /// Sustained messages per second a connection may send (token bucket refill rate).
     #[arg(long, env = "CHAT_RATE_PER_SEC", default_value_t = 20)]

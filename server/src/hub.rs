@@ -9,19 +9,24 @@ use crate::cluster::{BusEvent, Claim, Cluster, Published};
 use crate::config::Config;
 use crate::error::{RequestError, StoreError};
 use crate::metrics::Metrics;
+use crate::outbound::{text_frame, Flusher};
 use crate::store::{dm_channel, Appended, Store, StoredMessage};
+use bytes::Bytes;
 use shared::{
     ChatMessage, ClientMsgId, CloseReason, DirectMessage, LegacyMessage, MessageId, MessageText,
     Nickname, PresenceState, RoomInfo, RoomName, ServerMessage, Timestamp,
 };
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use tokio::sync::{mpsc, watch};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
+use std::task::{Context, Poll};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
 
-pub type ConnId = u64;
+pub use crate::outbound::{Conn, ConnId};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // No section under these locks can panic halfway through an update that matters more than
@@ -49,96 +54,47 @@ pub fn now_ms() -> Timestamp {
         .map_or(0, |d| d.as_millis() as Timestamp)
 }
 
-/// One frame in a connection's outbound queue.
-pub enum Outbound {
-    /// A reply for this connection only.
-    Direct(Utf8Bytes),
-    /// A broadcast: encoded once, the same bytes for every receiver.
-    Shared(Arc<Fanout>),
-}
-
-/// A broadcast event, encoded once. Chat messages also carry what a demo-protocol user sees,
-/// encoded on first use (only if such a user is among the receivers).
+/// A broadcast event, encoded once as a WebSocket frame: the same bytes go to every receiver.
+/// Chat messages also carry what a demo-protocol user sees, encoded on first use (only if such
+/// a user is among the receivers).
 pub struct Fanout {
-    typed: Utf8Bytes,
-    legacy: Option<(Nickname, MessageText, OnceLock<Utf8Bytes>)>,
+    typed: Bytes,
+    legacy: Option<(Nickname, MessageText, OnceLock<Bytes>)>,
 }
 
 impl Fanout {
     pub fn event(msg: &ServerMessage) -> Arc<Fanout> {
         Arc::new(Fanout {
-            typed: msg.to_json().into(),
+            typed: text_frame(&msg.to_json()),
             legacy: None,
         })
     }
 
     fn chat(msg: &ServerMessage, sender: &Nickname, text: &MessageText) -> Arc<Fanout> {
         Arc::new(Fanout {
-            typed: msg.to_json().into(),
+            typed: text_frame(&msg.to_json()),
             legacy: Some((sender.clone(), text.clone(), OnceLock::new())),
         })
     }
 
-    pub fn typed(&self) -> &Utf8Bytes {
+    /// The typed protocol's frame.
+    pub fn typed(&self) -> &Bytes {
         &self.typed
     }
 
     /// The demo's `{"sender","msg"}` frame, if demo users receive this event at all.
-    pub fn legacy(&self) -> Option<&Utf8Bytes> {
+    pub fn legacy(&self) -> Option<&Bytes> {
         self.legacy.as_ref().map(|(sender, text, cell)| {
             cell.get_or_init(|| {
-                LegacyMessage {
-                    sender: sender.to_string(),
-                    msg: text.to_string(),
-                }
-                .to_json()
-                .into()
+                text_frame(
+                    &LegacyMessage {
+                        sender: sender.to_string(),
+                        msg: text.to_string(),
+                    }
+                    .to_json(),
+                )
             })
         })
-    }
-}
-
-/// The hub's handle on one WebSocket connection: its outbound queue and its close switch.
-pub struct Conn {
-    pub id: ConnId,
-    tx: mpsc::Sender<Outbound>,
-    close: watch::Sender<Option<CloseReason>>,
-    metrics: Arc<Metrics>,
-}
-
-impl Conn {
-    /// Queues a frame without waiting. A full queue means the client is not reading: it is
-    /// closed as a slow consumer, and nobody else waits for it.
-    pub fn push(&self, out: Outbound) -> bool {
-        match self.tx.try_send(out) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                Metrics::inc(&self.metrics.drops_slow_consumer);
-                self.close(CloseReason::SlowConsumer);
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-
-    pub fn reply(&self, msg: &ServerMessage) -> bool {
-        self.push(Outbound::Direct(msg.to_json().into()))
-    }
-
-    /// Asks the connection to close with `reason`; the first reason wins.
-    pub fn close(&self, reason: CloseReason) {
-        self.close.send_if_modified(|r| {
-            if r.is_none() {
-                *r = Some(reason);
-                true
-            } else {
-                false
-            }
-        });
-    }
-
-    pub fn close_reason(&self) -> Option<CloseReason> {
-        *self.close.borrow()
     }
 }
 
@@ -153,10 +109,15 @@ pub struct Peer {
 
 impl Peer {
     fn deliver(&self, f: &Arc<Fanout>) {
-        if self.legacy && f.legacy.is_none() {
-            return;
-        }
-        self.conn.push(Outbound::Shared(f.clone()));
+        let frame = if self.legacy {
+            match f.legacy() {
+                Some(b) => b.clone(),
+                None => return,
+            }
+        } else {
+            f.typed.clone()
+        };
+        self.conn.push(frame);
     }
 }
 
@@ -269,21 +230,21 @@ pub struct Room {
 
 /// Settles an assigned id even if the publishing task is cancelled mid-way, so one dropped
 /// future can never stall a room's deliveries.
-struct Slot<'a> {
-    room: &'a Room,
+struct Slot {
+    room: Arc<Room>,
     id: MessageId,
     queue_cap: usize,
     done: bool,
 }
 
-impl Slot<'_> {
+impl Slot {
     fn settle(mut self, delivery: Option<Delivery>) {
         self.done = true;
         lock(&self.room.state).settle(self.id, delivery, self.queue_cap);
     }
 }
 
-impl Drop for Slot<'_> {
+impl Drop for Slot {
     fn drop(&mut self) {
         if !self.done {
             lock(&self.room.state).settle(self.id, None, self.queue_cap);
@@ -297,6 +258,12 @@ pub struct AckInfo {
     pub id: MessageId,
     pub ts: Timestamp,
     pub duplicate: bool,
+}
+
+/// A send under way: done already, or waiting for the store (see `Hub::begin_publish`).
+pub enum Publishing {
+    Done(AckInfo),
+    Storing(Pin<Box<dyn Future<Output = Result<AckInfo, RequestError>> + Send>>),
 }
 
 pub enum Target {
@@ -335,23 +302,24 @@ pub struct Hub {
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     inflight: Mutex<HashMap<InflightKey, watch::Receiver<InflightResult>>>,
     next_conn: AtomicU64,
+    flusher: Arc<Flusher>,
     cluster: Option<Cluster>,
 }
 
 /// Removes an in-flight idempotency entry however the send ends.
-struct InflightGuard<'a> {
-    hub: &'a Hub,
+struct InflightGuard {
+    hub: Arc<Hub>,
     key: Option<InflightKey>,
     tx: watch::Sender<InflightResult>,
 }
 
-impl InflightGuard<'_> {
+impl InflightGuard {
     fn finish(self, result: Result<AckInfo, ()>) {
         self.tx.send_replace(Some(result));
     }
 }
 
-impl Drop for InflightGuard<'_> {
+impl Drop for InflightGuard {
     fn drop(&mut self) {
         if self.tx.borrow().is_none() {
             self.tx.send_replace(Some(Err(())));
@@ -364,6 +332,22 @@ impl Drop for InflightGuard<'_> {
 
 impl Hub {
     pub fn new(config: Arc<Config>, store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Arc<Hub> {
+        Hub::build(config, store, metrics, None, Flusher::start())
+    }
+
+    /// A hub that is one node of a cluster: history, ids, users and fan-out go through Redis.
+    pub fn with_cluster(config: Arc<Config>, cluster: Cluster, metrics: Arc<Metrics>) -> Arc<Hub> {
+        let store = Arc::new(cluster.clone());
+        Hub::build(config, store, metrics, Some(cluster), Flusher::start())
+    }
+
+    fn build(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        cluster: Option<Cluster>,
+        flusher: Arc<Flusher>,
+    ) -> Arc<Hub> {
         Arc::new(Hub {
             config,
             metrics,
@@ -373,22 +357,8 @@ impl Hub {
             rooms: Mutex::default(),
             inflight: Mutex::default(),
             next_conn: AtomicU64::new(1),
-            cluster: None,
-        })
-    }
-
-    /// A hub that is one node of a cluster: history, ids, users and fan-out go through Redis.
-    pub fn with_cluster(config: Arc<Config>, cluster: Cluster, metrics: Arc<Metrics>) -> Arc<Hub> {
-        Arc::new(Hub {
-            config,
-            metrics,
-            store: Arc::new(cluster.clone()),
-            conns: Mutex::default(),
-            users: Mutex::default(),
-            rooms: Mutex::default(),
-            inflight: Mutex::default(),
-            next_conn: AtomicU64::new(1),
-            cluster: Some(cluster),
+            flusher,
+            cluster,
         })
     }
 
@@ -401,18 +371,16 @@ impl Hub {
     }
 
     /// Registers a new WebSocket connection (so shutdown can reach it).
-    pub fn open_conn(
-        &self,
-        tx: mpsc::Sender<Outbound>,
-        close: watch::Sender<Option<CloseReason>>,
-    ) -> Arc<Conn> {
+    pub fn open_conn(&self, sock: Arc<TcpStream>) -> Arc<Conn> {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let conn = Arc::new(Conn {
+        let conn = Arc::new(Conn::new(
             id,
-            tx,
-            close,
-            metrics: self.metrics.clone(),
-        });
+            sock,
+            self.config.outbound_queue,
+            self.config.outbound_queue_bytes,
+            self.flusher.clone(),
+            self.metrics.clone(),
+        ));
         lock(&self.conns).insert(id, conn.clone());
         conn
     }
@@ -772,13 +740,32 @@ impl Hub {
     /// Stores and delivers one message. With a `client_id`, a resend of an id already stored
     /// (or being stored right now by an earlier connection) returns the original ack and
     /// stores and delivers nothing.
+    /// Sends a message and waits until it is stored (and delivered, in order).
     pub async fn publish(
-        &self,
+        self: &Arc<Self>,
         from: &Peer,
         target: Target,
         text: MessageText,
         client_id: Option<ClientMsgId>,
     ) -> Result<AckInfo, RequestError> {
+        match self.begin_publish(from, target, text, client_id).await? {
+            Publishing::Done(ack) => Ok(ack),
+            Publishing::Storing(rest) => rest.await,
+        }
+    }
+
+    /// Sends a message: resolves the target, assigns the id and hands the message to the
+    /// store. What is left (waiting for the store, then delivering and acking) comes back as
+    /// a future, so a connection can read its next message meanwhile: a sender's messages
+    /// then share group commits instead of waiting for one commit each. Ids are assigned
+    /// here, so a sender's messages keep their order.
+    pub async fn begin_publish(
+        self: &Arc<Self>,
+        from: &Peer,
+        target: Target,
+        text: MessageText,
+        client_id: Option<ClientMsgId>,
+    ) -> Result<Publishing, RequestError> {
         // Resolve the target first: sending needs membership, or a connected recipient.
         let (room, dest) = match target {
             Target::Room(name) => {
@@ -789,7 +776,10 @@ impl Hub {
                 (room, Dest::Room(name))
             }
             Target::User(to) if self.cluster.is_some() => {
-                return self.publish_direct_cluster(from, to, text, client_id).await;
+                return self
+                    .publish_direct_cluster(from, to, text, client_id)
+                    .await
+                    .map(Publishing::Done);
             }
             Target::User(to) => {
                 let peer = self
@@ -807,7 +797,7 @@ impl Hub {
         let guard = match &client_id {
             Some(cid) => match self.begin_idempotent(&from.nick, cid).await {
                 Ok(guard) => Some(guard),
-                Err(ack) => return Ok(ack),
+                Err(ack) => return Ok(Publishing::Done(ack)),
             },
             None => None,
         };
@@ -817,7 +807,7 @@ impl Hub {
             let r = c
                 .publish_message(&room.key, &from.nick, &text, ts, client_id.as_ref(), None)
                 .await;
-            return self.cluster_ack(r, ts, guard);
+            return self.cluster_ack(r, ts, guard).map(Publishing::Done);
         }
 
         let (id, ts) = {
@@ -826,7 +816,7 @@ impl Hub {
             (st.assigned, now_ms())
         };
         let slot = Slot {
-            room: &room,
+            room: room.clone(),
             id,
             queue_cap: self.config.outbound_queue,
             done: false,
@@ -861,48 +851,63 @@ impl Hub {
                 }
             }
         };
-        let ack = match self.store_call(self.store.append(stored).await) {
-            Ok(Appended::Stored) => {
-                Metrics::inc(&self.metrics.messages_stored);
-                slot.settle(Some(delivery));
-                AckInfo {
-                    id,
-                    ts,
-                    duplicate: false,
+        // The store takes the message now, in id order (the memory store stores it at once).
+        let store = self.store.clone();
+        let mut append = Box::pin(async move { store.append(stored).await });
+        let first = append.as_mut().poll(&mut Context::from_waker(
+            futures_util::task::noop_waker_ref(),
+        ));
+        let hub = self.clone();
+        let finish = move |r: Result<Appended, StoreError>| -> Result<AckInfo, RequestError> {
+            let ack = match hub.store_call(r) {
+                Ok(Appended::Stored) => {
+                    Metrics::inc(&hub.metrics.messages_stored);
+                    slot.settle(Some(delivery));
+                    AckInfo {
+                        id,
+                        ts,
+                        duplicate: false,
+                    }
                 }
-            }
-            Ok(Appended::Duplicate(original)) => {
-                // Stored before (perhaps before a restart): this id stays a hole.
-                slot.settle(None);
-                let ack = AckInfo {
-                    id: original.id,
-                    ts: original.ts,
+                Ok(Appended::Duplicate(original)) => {
+                    // Stored before (perhaps before a restart): this id stays a hole.
+                    slot.settle(None);
+                    let ack = AckInfo {
+                        id: original.id,
+                        ts: original.ts,
+                        duplicate: true,
+                    };
+                    if let Some(g) = guard {
+                        g.finish(Ok(ack));
+                    }
+                    return Ok(ack);
+                }
+                Err(e) => {
+                    slot.settle(None);
+                    return Err(e);
+                }
+            };
+            if let Some(g) = guard {
+                g.finish(Ok(AckInfo {
                     duplicate: true,
-                };
-                if let Some(g) = guard {
-                    g.finish(Ok(ack));
-                }
-                return Ok(ack);
+                    ..ack
+                }));
             }
-            Err(e) => {
-                slot.settle(None);
-                return Err(e);
-            }
+            Ok(ack)
         };
-        if let Some(g) = guard {
-            g.finish(Ok(AckInfo {
-                duplicate: true,
-                ..ack
-            }));
+        match first {
+            Poll::Ready(r) => finish(r).map(Publishing::Done),
+            Poll::Pending => Ok(Publishing::Storing(Box::pin(async move {
+                finish(append.await)
+            }))),
         }
-        Ok(ack)
     }
 
     fn cluster_ack(
         &self,
         r: Result<Published, StoreError>,
         ts: Timestamp,
-        guard: Option<InflightGuard<'_>>,
+        guard: Option<InflightGuard>,
     ) -> Result<AckInfo, RequestError> {
         let ack = match self.store_call(r)? {
             Published::Stored(id) => {
@@ -929,7 +934,7 @@ impl Hub {
     }
 
     async fn publish_direct_cluster(
-        &self,
+        self: &Arc<Self>,
         from: &Peer,
         to: Nickname,
         text: MessageText,
@@ -1144,10 +1149,10 @@ impl Hub {
     /// send of the same id that has just finished. (Sends finished earlier, even before a
     /// restart, are recognised by the store's `append`.)
     async fn begin_idempotent(
-        &self,
+        self: &Arc<Self>,
         nick: &Nickname,
         cid: &ClientMsgId,
-    ) -> Result<InflightGuard<'_>, AckInfo> {
+    ) -> Result<InflightGuard, AckInfo> {
         let key = (nick.clone(), cid.clone());
         loop {
             let waiting = {
@@ -1171,7 +1176,7 @@ impl Hub {
                 }
                 Err(tx) => {
                     return Ok(InflightGuard {
-                        hub: self,
+                        hub: self.clone(),
                         key: Some(key.clone()),
                         tx,
                     });
@@ -1185,105 +1190,81 @@ impl Hub {
 mod tests {
     use super::*;
     use crate::store::MemoryStore;
+    use bytes::Bytes;
 
+    /// A hub whose flusher never runs: what each connection was handed stays in its queue.
     fn hub() -> Arc<Hub> {
-        Hub::new(
+        Hub::build(
             Arc::new(Config::default()),
             Arc::new(MemoryStore::new(100)),
             Arc::new(Metrics::default()),
+            None,
+            Flusher::paused(),
         )
     }
 
-    fn conn(hub: &Hub) -> (Arc<Conn>, mpsc::Receiver<Outbound>) {
-        let (tx, rx) = mpsc::channel(16);
-        let (close, _) = watch::channel(None);
-        (hub.open_conn(tx, close), rx)
+    /// A connection over a real loopback socket (the client end is kept open, unread).
+    async fn conn(hub: &Hub) -> (Arc<Conn>, TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let client = TcpStream::connect(l.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (server, _) = l.accept().await.expect("accept");
+        (hub.open_conn(Arc::new(server)), client)
     }
 
-    fn shared(rx: &mut mpsc::Receiver<Outbound>) -> Arc<Fanout> {
-        loop {
-            match rx.try_recv().expect("a queued frame") {
-                Outbound::Shared(f) if f.legacy.is_some() => return f,
-                _ => continue,
-            }
-        }
+    async fn user(hub: &Hub, nick: &str, legacy: bool) -> (Peer, TcpStream) {
+        let (c, client) = conn(hub).await;
+        let (p, _) = hub
+            .register(&c, Nickname::new(nick).expect("nick"), legacy, None)
+            .await
+            .expect("register");
+        hub.join(&p, &RoomName::default_room(), None)
+            .await
+            .expect("join");
+        (p, client)
+    }
+
+    /// The last frame queued for `p`.
+    fn last(p: &Peer) -> Bytes {
+        p.conn.queued_frames().pop().expect("a queued frame")
     }
 
     #[tokio::test]
     async fn a_broadcast_is_encoded_once_and_shared() {
         let hub = hub();
-        let room = RoomName::new("general").expect("room");
-        let mut rxs = Vec::new();
         let mut peers = Vec::new();
+        let mut clients = Vec::new();
         for (i, legacy) in [false, false, true, true].into_iter().enumerate() {
-            let (c, rx) = conn(&hub);
-            let (p, _) = hub
-                .register(
-                    &c,
-                    Nickname::new(format!("u{i}")).expect("nick"),
-                    legacy,
-                    None,
-                )
-                .await
-                .expect("register");
-            hub.join(&p, &room, None).await.expect("join");
-            rxs.push(rx);
+            let (p, c) = user(&hub, &format!("u{i}"), legacy).await;
             peers.push(p);
+            clients.push(c);
         }
         let text = MessageText::new("hi").expect("text");
-        hub.publish(&peers[0], Target::Room(room), text, None)
-            .await
-            .expect("publish");
-        let got: Vec<Arc<Fanout>> = rxs.iter_mut().skip(1).map(shared).collect();
-        // The same allocation reached every receiver: one encoding, shared bytes.
-        assert!(got.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])));
-        let a = got[1].legacy().expect("legacy form");
-        let b = got[2].legacy().expect("legacy form");
-        assert_eq!(
-            a.as_str().as_ptr(),
-            b.as_str().as_ptr(),
-            "demo form encoded once too"
-        );
-        assert_eq!(a.as_str(), r#"{"sender":"u0","msg":"hi"}"#);
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_closes_only_that_connection() {
-        let hub = hub();
-        let room = RoomName::new("general").expect("room");
-        let (tx, _rx_kept_full) = mpsc::channel(2);
-        let (close, close_rx) = watch::channel(None);
-        let slow = hub.open_conn(tx, close);
-        let (slow_peer, _) = hub
-            .register(&slow, Nickname::new("slow").expect("nick"), false, None)
-            .await
-            .expect("reg");
-        hub.join(&slow_peer, &room, None).await.expect("join");
-        let (c, mut rx) = conn(&hub);
-        let (p, _) = hub
-            .register(&c, Nickname::new("ok").expect("nick"), false, None)
-            .await
-            .expect("reg");
-        hub.join(&p, &room, None).await.expect("join");
-        for i in 0..5 {
-            let t = MessageText::new(format!("m{i}")).expect("text");
-            hub.publish(&p, Target::Room(room.clone()), t, None)
-                .await
-                .expect("publish");
-        }
-        assert_eq!(*close_rx.borrow(), Some(CloseReason::SlowConsumer));
-        assert_eq!(c.close_reason(), None);
-        let mut n = 0;
-        while let Ok(o) = rx.try_recv() {
-            n += matches!(o, Outbound::Shared(_)) as usize;
-        }
-        assert_eq!(n, 5);
+        hub.publish(
+            &peers[0],
+            Target::Room(RoomName::default_room()),
+            text,
+            None,
+        )
+        .await
+        .expect("publish");
+        let got: Vec<Bytes> = peers.iter().map(last).collect();
+        // The same allocation reached every receiver of a form: one encoding, shared bytes.
+        assert_eq!(got[0].as_ptr(), got[1].as_ptr(), "typed form encoded once");
+        assert_eq!(got[2].as_ptr(), got[3].as_ptr(), "demo form encoded once");
+        assert_eq!(&got[2][2..], br#"{"sender":"u0","msg":"hi"}"#);
+        assert_eq!(got[2][0], 0x81, "a final text frame");
+        assert!(std::str::from_utf8(&got[1][2..])
+            .expect("utf-8")
+            .starts_with(r#"{"type":"message""#));
     }
 
     #[tokio::test]
     async fn a_cancelled_publish_does_not_stall_the_room() {
         let hub = hub();
-        let room_name = RoomName::new("general").expect("room");
         let room = hub.room("general", true).await.expect("room");
         {
             let id = {
@@ -1292,28 +1273,26 @@ mod tests {
                 st.assigned
             };
             let _slot = Slot {
-                room: &room,
+                room: room.clone(),
                 id,
                 queue_cap: 8,
                 done: false,
             };
             // Dropped here without settling, as a cancelled task would.
         }
-        let (c, mut rx) = conn(&hub);
-        let (p, _) = hub
-            .register(&c, Nickname::new("a").expect("nick"), false, None)
-            .await
-            .expect("reg");
-        hub.join(&p, &room_name, None).await.expect("join");
+        let (p, _client) = user(&hub, "a", false).await;
         let ack = hub
             .publish(
                 &p,
-                Target::Room(room_name),
+                Target::Room(RoomName::default_room()),
                 MessageText::new("x").expect("t"),
                 None,
             )
             .await;
         assert_eq!(ack.expect("ack").id, 2);
-        assert!(shared(&mut rx).typed().as_str().contains("\"id\":2"));
+        let f = last(&p);
+        assert!(std::str::from_utf8(&f[2..])
+            .expect("utf-8")
+            .contains("\"id\":2"));
     }
 }

@@ -6,7 +6,8 @@
 //! size limit, control characters) is dropped and logged, and a flood is closed with 1008.
 
 use crate::connection::{Flow, Session};
-use crate::hub::{Conn, Hub, Peer, RegisterError, Target};
+use crate::error::RequestError;
+use crate::hub::{Conn, Hub, Peer, Publishing, RegisterError, Target};
 use shared::{CloseReason, MessageText, Nickname, RoomName};
 use std::sync::Arc;
 
@@ -80,14 +81,27 @@ impl Session for LegacySession {
                 return Flow::Continue;
             }
         };
-        if let Err(e) = self
+        let nick = peer.nick.clone();
+        let warn = move |e: RequestError| {
+            tracing::warn!(nick = %nick, cause = %e, "demo-protocol message not delivered");
+        };
+        match self
             .hub
-            .publish(&peer, Target::Room(self.room.clone()), text, None)
+            .begin_publish(&peer, Target::Room(self.room.clone()), text, None)
             .await
         {
-            tracing::warn!(nick = %peer.nick, cause = %e, "demo-protocol message not delivered");
+            Ok(Publishing::Done(_)) => Flow::Continue,
+            // Reading goes on while the store takes this one: a sender's messages share commits.
+            Ok(Publishing::Storing(rest)) => Flow::Pending(Box::pin(async move {
+                if let Err(e) = rest.await {
+                    warn(e);
+                }
+            })),
+            Err(e) => {
+                warn(e);
+                Flow::Continue
+            }
         }
-        Flow::Continue
     }
 
     fn started(&self) -> bool {

@@ -8,6 +8,7 @@ use crate::http::{self, HeadError, Request};
 use crate::hub::Hub;
 use crate::legacy::LegacySession;
 use crate::metrics::Metrics;
+use crate::outbound::SocketIo;
 use crate::session::ChatSession;
 use crate::store;
 use shared::{CloseReason, CHAT_PATH, LEGACY_PATH_PREFIX};
@@ -171,12 +172,12 @@ async fn reject_full(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
 }
 
-/// tungstenite's settings: small read buffer (idle connections stay cheap), a write buffer
-/// that lets a batch accumulate before the one flush, and the configured size limits.
+/// tungstenite's settings: a small read buffer (idle connections stay cheap), no write
+/// buffering (tungstenite writes only pongs; deliveries bypass it), and the size limits.
 pub fn ws_config(cfg: &Config) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(64 * 1024)
+        .write_buffer_size(0)
         .max_message_size(Some(cfg.max_message_bytes))
         .max_frame_size(Some(cfg.max_message_bytes))
 }
@@ -270,22 +271,23 @@ async fn upgrade(mut stream: TcpStream, req: Request, hub: Arc<Hub>) {
     {
         return;
     }
+    let sock = Arc::new(stream);
+    let conn = hub.open_conn(sock.clone());
     let ws = WebSocketStream::from_partially_read(
-        stream,
+        SocketIo::new(sock, conn.clone()),
         req.rest,
         Role::Server,
         Some(ws_config(&hub.config)),
     )
     .await;
-    let (conn, rx, close_rx) = connection::open(&hub);
     match endpoint {
         Endpoint::Chat => {
             let session = ChatSession::new(hub.clone(), conn.clone());
-            connection::run(ws, hub, conn, rx, close_rx, session, false).await;
+            connection::run(ws, hub, conn, session).await;
         }
         Endpoint::Legacy(nick) => {
             let session = LegacySession::start(hub.clone(), &conn, &nick).await;
-            connection::run(ws, hub, conn, rx, close_rx, session, true).await;
+            connection::run(ws, hub, conn, session).await;
         }
     }
 }

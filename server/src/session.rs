@@ -2,7 +2,7 @@
 
 use crate::connection::{Flow, Session};
 use crate::error::RequestError;
-use crate::hub::{Conn, Hub, Peer, RegisterError, Target};
+use crate::hub::{AckInfo, Conn, Hub, Peer, Publishing, RegisterError, Target};
 use crate::metrics::Metrics;
 use shared::{
     decode_client, ClientMessage, ClientMsgId, CloseReason, ErrorCode, Limits, Nickname, RoomName,
@@ -31,12 +31,7 @@ impl ChatSession {
     }
 
     fn error(&self, code: ErrorCode, message: impl Into<String>, client_id: Option<ClientMsgId>) {
-        Metrics::inc(&self.hub.metrics.errors_sent);
-        self.conn.reply(&ServerMessage::Error {
-            code,
-            message: message.into(),
-            client_id,
-        });
+        send_error(&self.hub, &self.conn, code, message.into(), client_id);
     }
 
     fn request_error(&self, e: RequestError, client_id: Option<ClientMsgId>) {
@@ -151,9 +146,9 @@ impl ChatSession {
                     *last = None;
                 }
                 let r = hub
-                    .publish(&peer, Target::Room(room), text, Some(client_id.clone()))
+                    .begin_publish(&peer, Target::Room(room), text, Some(client_id.clone()))
                     .await;
-                self.ack(r, client_id);
+                return self.ack_when_stored(r, client_id);
             }
             ClientMessage::Direct {
                 to,
@@ -161,9 +156,9 @@ impl ChatSession {
                 client_id,
             } => {
                 let r = hub
-                    .publish(&peer, Target::User(to), text, Some(client_id.clone()))
+                    .begin_publish(&peer, Target::User(to), text, Some(client_id.clone()))
                     .await;
-                self.ack(r, client_id);
+                return self.ack_when_stored(r, client_id);
             }
             ClientMessage::Typing { room } => {
                 let interval = hub.config.typing_interval;
@@ -197,18 +192,53 @@ impl ChatSession {
         Flow::Continue
     }
 
-    fn ack(&self, r: Result<crate::hub::AckInfo, RequestError>, client_id: ClientMsgId) {
+    /// Acks a send now, or once the store has it (reading goes on meanwhile).
+    fn ack_when_stored(&self, r: Result<Publishing, RequestError>, client_id: ClientMsgId) -> Flow {
         match r {
-            Ok(a) => {
-                self.conn.reply(&ServerMessage::Ack {
-                    client_id,
-                    id: a.id,
-                    ts: a.ts,
-                    duplicate: a.duplicate,
-                });
+            Ok(Publishing::Storing(rest)) => {
+                let (hub, conn) = (self.hub.clone(), self.conn.clone());
+                Flow::Pending(Box::pin(async move {
+                    ack(&hub, &conn, rest.await, client_id);
+                }))
             }
-            Err(e) => self.request_error(e, Some(client_id)),
+            Ok(Publishing::Done(a)) => {
+                ack(&self.hub, &self.conn, Ok(a), client_id);
+                Flow::Continue
+            }
+            Err(e) => {
+                ack(&self.hub, &self.conn, Err(e), client_id);
+                Flow::Continue
+            }
         }
+    }
+}
+
+fn send_error(
+    hub: &Hub,
+    conn: &Arc<Conn>,
+    code: ErrorCode,
+    message: String,
+    client_id: Option<ClientMsgId>,
+) {
+    Metrics::inc(&hub.metrics.errors_sent);
+    conn.reply(&ServerMessage::Error {
+        code,
+        message,
+        client_id,
+    });
+}
+
+fn ack(hub: &Hub, conn: &Arc<Conn>, r: Result<AckInfo, RequestError>, client_id: ClientMsgId) {
+    match r {
+        Ok(a) => {
+            conn.reply(&ServerMessage::Ack {
+                client_id,
+                id: a.id,
+                ts: a.ts,
+                duplicate: a.duplicate,
+            });
+        }
+        Err(e) => send_error(hub, conn, e.code(), e.to_string(), Some(client_id)),
     }
 }
 

@@ -1,0 +1,610 @@
+//! A connection's outbound side: a bounded queue of encoded frames, written to the socket by
+//! whoever has something to send, never by a task per connection.
+//!
+//! Publishing a message queues the same encoded frame (`Bytes`, shared) for every receiver and
+//! hands each connection that went from empty to non-empty to a [`Flusher`]. The flusher then
+//! writes each connection's queue with one `writev`: at low rates one syscall per delivery and
+//! no task wake-up per receiver; under load, everything queued for a connection since its last
+//! write goes out together, so the cost per delivery falls as the rate rises. Only a socket that
+//! is full (the client does not read fast enough) involves the connection's own task, which
+//! waits for the socket to drain. A queue that grows past its bounds closes the connection as
+//! a slow consumer (4008); nobody else waits for it.
+
+use crate::metrics::Metrics;
+use bytes::{Buf, Bytes, BytesMut};
+use shared::{CloseReason, ServerMessage};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+pub type ConnId = u64;
+
+/// Most frames handed to one `writev`.
+const MAX_IOV: usize = 64;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Encodes one unmasked server frame (RFC 6455 §5.2): the same bytes serve every receiver.
+pub fn frame(opcode: u8, payload: &[u8]) -> Bytes {
+    let len = payload.len();
+    let mut b = BytesMut::with_capacity(len + 10);
+    b.extend_from_slice(&[0x80 | opcode]);
+    if len < 126 {
+        b.extend_from_slice(&[len as u8]);
+    } else if len <= usize::from(u16::MAX) {
+        b.extend_from_slice(&[126]);
+        b.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        b.extend_from_slice(&[127]);
+        b.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    b.extend_from_slice(payload);
+    b.freeze()
+}
+
+pub fn text_frame(text: &str) -> Bytes {
+    frame(0x1, text.as_bytes())
+}
+
+pub fn ping_frame() -> Bytes {
+    frame(0x9, b"")
+}
+
+pub fn close_frame(reason: CloseReason) -> Bytes {
+    let mut payload = reason.code().to_be_bytes().to_vec();
+    payload.extend_from_slice(reason.label().as_bytes());
+    payload.truncate(125);
+    frame(0x8, &payload)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Nothing queued.
+    Idle,
+    /// Queued, and handed to the flusher.
+    Scheduled,
+    /// The socket is full: the connection's task writes when it drains.
+    Blocked,
+    /// Writing failed: the peer is gone; nothing more is queued.
+    Dead,
+}
+
+struct State {
+    queue: VecDeque<Bytes>,
+    bytes: usize,
+    /// The first queued frame is partly written (it must go out whole, even when closing).
+    head_started: bool,
+    mode: Mode,
+    close: Option<CloseReason>,
+    /// The close frame is queued: nothing else may follow it.
+    sealed: bool,
+}
+
+/// The hub's handle on one WebSocket connection: its outbound queue and its close switch.
+pub struct Conn {
+    pub id: ConnId,
+    sock: Arc<TcpStream>,
+    state: Mutex<State>,
+    /// Wakes the connection's task: the socket filled up, writing failed, or a close was asked.
+    event: Notify,
+    max_frames: usize,
+    max_bytes: usize,
+    flusher: Arc<Flusher>,
+    metrics: Arc<Metrics>,
+}
+
+impl Conn {
+    pub fn new(
+        id: ConnId,
+        sock: Arc<TcpStream>,
+        max_frames: usize,
+        max_bytes: usize,
+        flusher: Arc<Flusher>,
+        metrics: Arc<Metrics>,
+    ) -> Conn {
+        Conn {
+            id,
+            sock,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                bytes: 0,
+                head_started: false,
+                mode: Mode::Idle,
+                close: None,
+                sealed: false,
+            }),
+            event: Notify::new(),
+            max_frames: max_frames.max(1),
+            max_bytes: max_bytes.max(1),
+            flusher,
+            metrics,
+        }
+    }
+
+    /// Queues an encoded frame without waiting. A queue over its bounds means the client is
+    /// not reading: it is closed as a slow consumer. False when the frame was not queued.
+    pub fn push(self: &Arc<Self>, frame: Bytes) -> bool {
+        let mut st = lock(&self.state);
+        if st.sealed || st.close.is_some() || st.mode == Mode::Dead {
+            return false;
+        }
+        if st.queue.len() >= self.max_frames || st.bytes + frame.len() > self.max_bytes {
+            drop(st);
+            Metrics::inc(&self.metrics.drops_slow_consumer);
+            self.close(CloseReason::SlowConsumer);
+            return false;
+        }
+        st.bytes += frame.len();
+        st.queue.push_back(frame);
+        self.metrics.messages_out.fetch_add(1, Relaxed);
+        if st.mode == Mode::Idle {
+            st.mode = Mode::Scheduled;
+            drop(st);
+            self.flusher.schedule(self.clone());
+        }
+        true
+    }
+
+    /// Queues a message to this connection alone.
+    pub fn reply(self: &Arc<Self>, msg: &ServerMessage) -> bool {
+        self.push(text_frame(&msg.to_json()))
+    }
+
+    /// Asks the connection to close with `reason`; the first reason wins.
+    pub fn close(&self, reason: CloseReason) {
+        let mut st = lock(&self.state);
+        if st.close.is_none() {
+            st.close = Some(reason);
+            drop(st);
+            self.event.notify_one();
+        }
+    }
+
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        lock(&self.state).close
+    }
+
+    /// The frames waiting to be written.
+    #[cfg(test)]
+    pub(crate) fn queued_frames(&self) -> Vec<Bytes> {
+        lock(&self.state).queue.iter().cloned().collect()
+    }
+
+    pub(crate) fn is_blocked(&self) -> bool {
+        lock(&self.state).mode == Mode::Blocked
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        lock(&self.state).mode == Mode::Dead
+    }
+
+    /// Resolves when the connection's task has something to look at (see `event`).
+    pub(crate) fn event(&self) -> tokio::sync::futures::Notified<'_> {
+        self.event.notified()
+    }
+
+    /// Writes what is queued, if the flusher still owns this connection.
+    fn flush_scheduled(&self) {
+        let mut st = lock(&self.state);
+        if st.mode == Mode::Scheduled {
+            self.write(&mut st);
+        }
+    }
+
+    /// After the socket reported room: writes what is queued (the connection's task).
+    pub(crate) async fn flush_when_writable(&self) {
+        if self.sock.writable().await.is_err() {
+            self.fail(&mut lock(&self.state));
+            return;
+        }
+        let mut st = lock(&self.state);
+        if st.mode == Mode::Blocked {
+            self.write(&mut st);
+        }
+    }
+
+    /// Writes the queue until it is empty or the socket is full.
+    fn write(&self, st: &mut State) {
+        let was_blocked = st.mode == Mode::Blocked;
+        loop {
+            if st.queue.is_empty() {
+                st.mode = Mode::Idle;
+                st.head_started = false;
+                return;
+            }
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let mut n = 0;
+            for (slot, f) in iov.iter_mut().zip(st.queue.iter()) {
+                *slot = IoSlice::new(f);
+                n += 1;
+            }
+            match self.sock.try_write_vectored(&iov[..n]) {
+                Ok(0) => return self.fail(st),
+                Ok(mut written) => {
+                    st.bytes -= written;
+                    while written > 0 {
+                        let Some(head) = st.queue.front_mut() else {
+                            break;
+                        };
+                        if written >= head.len() {
+                            written -= head.len();
+                            st.queue.pop_front();
+                            st.head_started = false;
+                        } else {
+                            head.advance(written);
+                            st.head_started = true;
+                            written = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    st.mode = Mode::Blocked;
+                    if !was_blocked {
+                        self.event.notify_one();
+                    }
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.fail(st),
+            }
+        }
+    }
+
+    fn fail(&self, st: &mut State) {
+        st.mode = Mode::Dead;
+        st.queue.clear();
+        st.bytes = 0;
+        self.event.notify_one();
+    }
+
+    /// Queues the close frame as the last one. For a slow consumer, what it has not started
+    /// to receive is dropped first. Nothing is queued after this.
+    pub(crate) fn seal(self: &Arc<Self>, close: Option<Bytes>, drop_queued: bool) {
+        let mut st = lock(&self.state);
+        if st.sealed {
+            return;
+        }
+        st.sealed = true;
+        if st.mode == Mode::Dead {
+            return;
+        }
+        if drop_queued {
+            let keep = usize::from(st.head_started);
+            st.queue.truncate(keep);
+            st.bytes = st.queue.iter().map(Bytes::len).sum();
+        }
+        if let Some(f) = close {
+            st.bytes += f.len();
+            st.queue.push_back(f);
+        }
+        if st.mode == Mode::Idle && !st.queue.is_empty() {
+            st.mode = Mode::Scheduled;
+        }
+    }
+
+    /// Writes everything queued (the close frame last); false if the peer is gone first.
+    pub(crate) async fn drain(&self) -> bool {
+        loop {
+            {
+                let mut st = lock(&self.state);
+                match st.mode {
+                    Mode::Idle => return true,
+                    Mode::Dead => return false,
+                    Mode::Scheduled => self.write(&mut st),
+                    Mode::Blocked => {}
+                }
+                match st.mode {
+                    Mode::Idle => return true,
+                    Mode::Dead => return false,
+                    _ => {}
+                }
+            }
+            self.flush_when_writable().await;
+        }
+    }
+
+    /// Drops whatever is still queued (the connection is gone).
+    pub(crate) fn discard(&self) {
+        let mut st = lock(&self.state);
+        st.sealed = true;
+        st.queue.clear();
+        st.bytes = 0;
+        if st.mode != Mode::Dead {
+            st.mode = Mode::Idle;
+        }
+    }
+}
+
+/// Writes the queues of connections that have frames waiting, one pass at a time: a pass
+/// takes every connection scheduled since the last one, so a burst of messages to the same
+/// receivers leaves in one write each. Sharded (one task per core) so writes spread over the
+/// runtime's workers.
+pub struct Flusher {
+    shards: Vec<Arc<Shard>>,
+}
+
+#[derive(Default)]
+struct Shard {
+    ready: Mutex<Vec<Arc<Conn>>>,
+    wake: Notify,
+}
+
+impl Flusher {
+    /// Starts the flushing tasks on the current Tokio runtime.
+    pub fn start() -> Arc<Flusher> {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let shards: Vec<Arc<Shard>> = (0..n).map(|_| Arc::new(Shard::default())).collect();
+        for s in &shards {
+            tokio::spawn(run_shard(s.clone()));
+        }
+        Arc::new(Flusher { shards })
+    }
+
+    /// A flusher whose tasks never run (tests look at what was queued).
+    #[cfg(test)]
+    pub(crate) fn paused() -> Arc<Flusher> {
+        Arc::new(Flusher {
+            shards: vec![Arc::new(Shard::default())],
+        })
+    }
+
+    fn schedule(&self, conn: Arc<Conn>) {
+        let shard = &self.shards[(conn.id as usize) % self.shards.len()];
+        let mut ready = lock(&shard.ready);
+        let first = ready.is_empty();
+        ready.push(conn);
+        drop(ready);
+        if first {
+            shard.wake.notify_one();
+        }
+    }
+}
+
+async fn run_shard(shard: Arc<Shard>) {
+    let mut batch = Vec::new();
+    loop {
+        shard.wake.notified().await;
+        // Let the tasks that are ready run first: what they queue joins this pass.
+        tokio::task::yield_now().await;
+        loop {
+            std::mem::swap(&mut batch, &mut *lock(&shard.ready));
+            if batch.is_empty() {
+                break;
+            }
+            for conn in batch.drain(..) {
+                conn.flush_scheduled();
+            }
+        }
+    }
+}
+
+/// The socket as tungstenite sees it: reads go to the socket; whatever tungstenite writes
+/// itself (a pong, say) joins the connection's queue, so frames never interleave.
+pub struct SocketIo {
+    sock: Arc<TcpStream>,
+    conn: Arc<Conn>,
+}
+
+impl SocketIo {
+    pub fn new(sock: Arc<TcpStream>, conn: Arc<Conn>) -> SocketIo {
+        SocketIo { sock, conn }
+    }
+}
+
+impl AsyncRead for SocketIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            match self.sock.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+            match self.sock.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SocketIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        // Dropped once the close frame is queued (tungstenite echoing a close, say).
+        self.conn.push(Bytes::copy_from_slice(buf));
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpSocket};
+
+    #[test]
+    fn frames_use_the_shortest_length_form() {
+        assert_eq!(&text_frame("hi")[..], &[0x81, 2, b'h', b'i']);
+        let f = text_frame(&"x".repeat(200));
+        assert_eq!(&f[..4], &[0x81, 126, 0, 200]);
+        assert_eq!(f.len(), 204);
+        let f = text_frame(&"x".repeat(70_000));
+        assert_eq!(&f[..2], &[0x81, 127]);
+        assert_eq!(
+            u64::from_be_bytes(f[2..10].try_into().expect("8 bytes")),
+            70_000
+        );
+        let c = close_frame(CloseReason::SlowConsumer);
+        assert_eq!(c[0], 0x88);
+        assert_eq!(u16::from_be_bytes([c[2], c[3]]), 4008);
+    }
+
+    /// A server-side connection and its client end; `rcvbuf` shrinks the client's buffer.
+    async fn pair(max_bytes: usize, rcvbuf: Option<u32>) -> (Arc<Conn>, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let sock = TcpSocket::new_v4().expect("socket");
+        if let Some(n) = rcvbuf {
+            sock.set_recv_buffer_size(n).expect("rcvbuf");
+        }
+        let client = sock
+            .connect(l.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (server, _) = l.accept().await.expect("accept");
+        let conn = Conn::new(
+            1,
+            Arc::new(server),
+            1 << 20,
+            max_bytes,
+            Flusher::start(),
+            Arc::new(Metrics::default()),
+        );
+        (Arc::new(conn), client)
+    }
+
+    /// Reads server frames until a close frame or EOF: (opcode, payload) each.
+    async fn read_frames(client: &mut TcpStream, until: usize) -> Vec<(u8, Vec<u8>)> {
+        let mut buf = Vec::new();
+        let mut frames = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            // Parse every whole frame in the buffer.
+            loop {
+                if buf.len() < 2 {
+                    break;
+                }
+                assert_eq!(buf[0] & 0x80, 0x80, "FIN set on every frame");
+                assert_eq!(buf[1] & 0x80, 0, "server frames are unmasked");
+                let (len, head) = match buf[1] & 0x7f {
+                    126 if buf.len() >= 4 => (usize::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
+                    127 if buf.len() >= 10 => (
+                        u64::from_be_bytes(buf[2..10].try_into().expect("8")) as usize,
+                        10,
+                    ),
+                    126 | 127 => break,
+                    n => (usize::from(n), 2),
+                };
+                if buf.len() < head + len {
+                    break;
+                }
+                let op = buf[0] & 0x0f;
+                frames.push((op, buf[head..head + len].to_vec()));
+                buf.drain(..head + len);
+                if op == 0x8 || frames.len() == until {
+                    return frames;
+                }
+            }
+            let n = client.read(&mut chunk).await.expect("read");
+            if n == 0 {
+                return frames;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// What the connection's task does for its queue: write when a full socket drains.
+    fn drive(conn: &Arc<Conn>) -> tokio::task::JoinHandle<()> {
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            loop {
+                if conn.is_blocked() {
+                    conn.flush_when_writable().await;
+                } else {
+                    conn.event().await;
+                }
+            }
+        })
+    }
+
+    fn size(i: usize) -> usize {
+        // Sizes cross the 7-bit, 16-bit and 64-bit length forms.
+        if i % 100 == 0 {
+            70_000
+        } else {
+            (i * 37) % 300
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_frames_reach_the_socket_whole_and_in_order() {
+        let (conn, mut client) = pair(64 << 20, None).await;
+        let driver = drive(&conn);
+        let reader = tokio::spawn(async move { read_frames(&mut client, 3000).await });
+        for i in 0..3000usize {
+            let text = format!("{i}:{}", "y".repeat(size(i)));
+            assert!(conn.push(text_frame(&text)));
+            if i % 50 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        let frames = reader.await.expect("reader");
+        driver.abort();
+        assert_eq!(frames.len(), 3000);
+        for (i, (op, payload)) in frames.iter().enumerate() {
+            assert_eq!(*op, 1);
+            let text = std::str::from_utf8(payload).expect("utf-8");
+            assert!(text.starts_with(&format!("{i}:")), "frame {i} out of order");
+            assert_eq!(text.len(), format!("{i}:").len() + size(i));
+        }
+        assert_eq!(conn.close_reason(), None);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_closed_and_gets_whole_frames_then_the_close() {
+        let (conn, mut client) = pair(256 * 1024, Some(4096)).await;
+        let big = "z".repeat(50_000);
+        let mut pushed = 0;
+        while conn.push(text_frame(&big)) {
+            pushed += 1;
+            tokio::task::yield_now().await;
+            assert!(pushed < 10_000, "the queue bound never tripped");
+        }
+        assert_eq!(conn.close_reason(), Some(CloseReason::SlowConsumer));
+        assert!(
+            !conn.push(text_frame("late")),
+            "nothing is queued after the close"
+        );
+        // The close: what was not started is dropped, a frame already half-sent is finished.
+        conn.seal(Some(close_frame(CloseReason::SlowConsumer)), true);
+        let drain = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.drain().await }
+        });
+        let frames = read_frames(&mut client, usize::MAX).await;
+        assert!(drain.await.expect("drain"), "queue drained");
+        let (op, payload) = frames.last().expect("frames");
+        assert_eq!(*op, 0x8, "the close frame comes last");
+        assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 4008);
+        assert!(frames.len() < pushed + 1, "unsent frames were dropped");
+        for (op, payload) in &frames[..frames.len() - 1] {
+            assert_eq!((*op, payload.len()), (1, 50_000), "every data frame whole");
+        }
+    }
+}
