@@ -90,6 +90,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_OUTBOUND_QUEUE_BYTES", default_value_t = 1024 * 1024)]
     pub outbound_queue_bytes: usize,
 
+    /// How long a client's socket may stay full, with nothing read, while messages for it keep
+    /// coming; then it is closed with 4008 (and can resume from history).
+    #[arg(long, env = "CHAT_OUTBOUND_STALL", default_value = "3s", value_parser = parse_duration)]
+    pub outbound_stall: Duration,
+
     /// Sustained messages per second a connection may send (token bucket refill rate).
     #[arg(long, env = "CHAT_RATE_PER_SEC", default_value_t = 20)]
     pub rate_per_sec: u32,

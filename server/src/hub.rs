@@ -9,7 +9,7 @@ use crate::cluster::{BusEvent, Claim, Cluster, Published};
 use crate::config::Config;
 use crate::error::{RequestError, StoreError};
 use crate::metrics::Metrics;
-use crate::outbound::{text_frame, Flusher};
+use crate::outbound::{text_frame, Bounds, Flusher};
 use crate::store::{dm_channel, Appended, Store, StoredMessage};
 use bytes::Bytes;
 use shared::{
@@ -192,20 +192,50 @@ impl RoomState {
         self.drain(queue_cap);
     }
 
-    /// Delivers pending messages while the next id in order is there.
+    /// Delivers pending messages while the next id in order is there. A run of several
+    /// (one group commit's worth, under load) reaches each member in one queue operation.
     fn drain(&mut self, queue_cap: usize) {
+        let mut ready = Vec::new();
         while let Some(next) = self.pending.remove(&(self.settled + 1)) {
             self.settled += 1;
-            let Some(d) = next else { continue };
-            match &d.targets {
-                Targets::Room { sender } => {
-                    for m in self.members.values_mut() {
-                        if !(m.peer.legacy && m.peer.nick == *sender) {
-                            m.send(&d.fanout, queue_cap);
-                        }
+            ready.extend(next);
+        }
+        let Some(first) = ready.first() else { return };
+        if let Targets::Users(_) = first.targets {
+            for d in &ready {
+                match &d.targets {
+                    Targets::Users(peers) => peers.iter().for_each(|p| p.deliver(&d.fanout)),
+                    Targets::Room { .. } => self.deliver_room(std::slice::from_ref(d), queue_cap),
+                }
+            }
+            return;
+        }
+        self.deliver_room(&ready, queue_cap);
+    }
+
+    /// Room messages, in order, to every member (not back to a demo-protocol sender).
+    fn deliver_room(&mut self, ready: &[Delivery], queue_cap: usize) {
+        let sent_by = |d: &Delivery, nick: &Nickname| match &d.targets {
+            Targets::Room { sender } => sender == nick,
+            Targets::Users(_) => false,
+        };
+        for m in self.members.values_mut() {
+            if m.joining.is_some() {
+                for d in ready {
+                    if !(m.peer.legacy && sent_by(d, &m.peer.nick)) {
+                        m.send(&d.fanout, queue_cap);
                     }
                 }
-                Targets::Users(peers) => peers.iter().for_each(|p| p.deliver(&d.fanout)),
+            } else if m.peer.legacy {
+                let nick = &m.peer.nick;
+                m.peer.conn.push_all(
+                    ready
+                        .iter()
+                        .filter(|d| !sent_by(d, nick))
+                        .filter_map(|d| d.fanout.legacy()),
+                );
+            } else {
+                m.peer.conn.push_all(ready.iter().map(|d| d.fanout.typed()));
             }
         }
     }
@@ -373,11 +403,15 @@ impl Hub {
     /// Registers a new WebSocket connection (so shutdown can reach it).
     pub fn open_conn(&self, sock: Arc<TcpStream>) -> Arc<Conn> {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let bounds = Bounds {
+            frames: self.config.outbound_queue,
+            bytes: self.config.outbound_queue_bytes,
+            stall: self.config.outbound_stall,
+        };
         let conn = Arc::new(Conn::new(
             id,
             sock,
-            self.config.outbound_queue,
-            self.config.outbound_queue_bytes,
+            bounds,
             self.flusher.clone(),
             self.metrics.clone(),
         ));

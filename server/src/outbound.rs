@@ -19,6 +19,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -86,6 +87,8 @@ struct State {
     close: Option<CloseReason>,
     /// The close frame is queued: nothing else may follow it.
     sealed: bool,
+    /// Since when the socket has been full with no byte written.
+    blocked_since: Option<Instant>,
 }
 
 /// The hub's handle on one WebSocket connection: its outbound queue and its close switch.
@@ -97,16 +100,27 @@ pub struct Conn {
     event: Notify,
     max_frames: usize,
     max_bytes: usize,
+    max_stall: Duration,
     flusher: Arc<Flusher>,
     metrics: Arc<Metrics>,
+}
+
+/// When a connection counts as a slow consumer.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Frames queued beyond what the socket holds.
+    pub frames: usize,
+    /// Bytes queued beyond what the socket holds.
+    pub bytes: usize,
+    /// How long the socket may stay full, with nothing written, while more frames arrive.
+    pub stall: Duration,
 }
 
 impl Conn {
     pub fn new(
         id: ConnId,
         sock: Arc<TcpStream>,
-        max_frames: usize,
-        max_bytes: usize,
+        bounds: Bounds,
         flusher: Arc<Flusher>,
         metrics: Arc<Metrics>,
     ) -> Conn {
@@ -120,10 +134,12 @@ impl Conn {
                 mode: Mode::Idle,
                 close: None,
                 sealed: false,
+                blocked_since: None,
             }),
             event: Notify::new(),
-            max_frames: max_frames.max(1),
-            max_bytes: max_bytes.max(1),
+            max_frames: bounds.frames.max(1),
+            max_bytes: bounds.bytes.max(1),
+            max_stall: bounds.stall,
             flusher,
             metrics,
         }
@@ -136,7 +152,7 @@ impl Conn {
         if st.sealed || st.close.is_some() || st.mode == Mode::Dead {
             return false;
         }
-        if st.queue.len() >= self.max_frames || st.bytes + frame.len() > self.max_bytes {
+        if !self.fits(&st, &frame) {
             drop(st);
             Metrics::inc(&self.metrics.drops_slow_consumer);
             self.close(CloseReason::SlowConsumer);
@@ -151,6 +167,42 @@ impl Conn {
             self.flusher.schedule(self.clone());
         }
         true
+    }
+
+    /// Queues several frames under one lock (a burst of messages to the same receiver).
+    pub fn push_all<'a>(self: &Arc<Self>, frames: impl Iterator<Item = &'a Bytes>) {
+        let mut st = lock(&self.state);
+        if st.sealed || st.close.is_some() || st.mode == Mode::Dead {
+            return;
+        }
+        let mut n = 0;
+        for frame in frames {
+            if !self.fits(&st, frame) {
+                drop(st);
+                Metrics::inc(&self.metrics.drops_slow_consumer);
+                self.close(CloseReason::SlowConsumer);
+                return;
+            }
+            st.bytes += frame.len();
+            st.queue.push_back(frame.clone());
+            n += 1;
+        }
+        self.metrics.messages_out.fetch_add(n, Relaxed);
+        if n > 0 && st.mode == Mode::Idle {
+            st.mode = Mode::Scheduled;
+            drop(st);
+            self.flusher.schedule(self.clone());
+        }
+    }
+
+    /// Whether `frame` may join the queue: within its bounds, and the socket has not been
+    /// full for longer than the stall limit.
+    fn fits(&self, st: &State, frame: &Bytes) -> bool {
+        st.queue.len() < self.max_frames
+            && st.bytes + frame.len() <= self.max_bytes
+            && st
+                .blocked_since
+                .is_none_or(|t| t.elapsed() <= self.max_stall)
     }
 
     /// Queues a message to this connection alone.
@@ -218,6 +270,7 @@ impl Conn {
             if st.queue.is_empty() {
                 st.mode = Mode::Idle;
                 st.head_started = false;
+                st.blocked_since = None;
                 return;
             }
             let mut iov = [IoSlice::new(&[]); MAX_IOV];
@@ -230,6 +283,7 @@ impl Conn {
                 Ok(0) => return self.fail(st),
                 Ok(mut written) => {
                     st.bytes -= written;
+                    st.blocked_since = None;
                     while written > 0 {
                         let Some(head) = st.queue.front_mut() else {
                             break;
@@ -247,6 +301,7 @@ impl Conn {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     st.mode = Mode::Blocked;
+                    st.blocked_since.get_or_insert_with(Instant::now);
                     if !was_blocked {
                         self.event.notify_one();
                     }
@@ -467,7 +522,11 @@ mod tests {
     }
 
     /// A server-side connection and its client end; `rcvbuf` shrinks the client's buffer.
-    async fn pair(max_bytes: usize, rcvbuf: Option<u32>) -> (Arc<Conn>, TcpStream) {
+    async fn pair(
+        max_bytes: usize,
+        rcvbuf: Option<u32>,
+        stall: Option<Duration>,
+    ) -> (Arc<Conn>, TcpStream) {
         let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let sock = TcpSocket::new_v4().expect("socket");
         if let Some(n) = rcvbuf {
@@ -478,11 +537,15 @@ mod tests {
             .await
             .expect("connect");
         let (server, _) = l.accept().await.expect("accept");
+        let bounds = Bounds {
+            frames: 1 << 20,
+            bytes: max_bytes,
+            stall: stall.unwrap_or(Duration::from_secs(3600)),
+        };
         let conn = Conn::new(
             1,
             Arc::new(server),
-            1 << 20,
-            max_bytes,
+            bounds,
             Flusher::start(),
             Arc::new(Metrics::default()),
         );
@@ -554,7 +617,7 @@ mod tests {
 
     #[tokio::test]
     async fn queued_frames_reach_the_socket_whole_and_in_order() {
-        let (conn, mut client) = pair(64 << 20, None).await;
+        let (conn, mut client) = pair(64 << 20, None, None).await;
         let driver = drive(&conn);
         let reader = tokio::spawn(async move { read_frames(&mut client, 3000).await });
         for i in 0..3000usize {
@@ -578,7 +641,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_that_stops_reading_is_closed_and_gets_whole_frames_then_the_close() {
-        let (conn, mut client) = pair(256 * 1024, Some(4096)).await;
+        let (conn, mut client) = pair(256 * 1024, Some(4096), None).await;
         let big = "z".repeat(50_000);
         let mut pushed = 0;
         while conn.push(text_frame(&big)) {
@@ -606,5 +669,21 @@ mod tests {
         for (op, payload) in &frames[..frames.len() - 1] {
             assert_eq!((*op, payload.len()), (1, 50_000), "every data frame whole");
         }
+    }
+
+    #[tokio::test]
+    async fn a_socket_full_for_longer_than_the_stall_limit_closes_the_connection() {
+        let stall = Duration::from_millis(300);
+        let (conn, _client) = pair(64 << 20, Some(4096), Some(stall)).await;
+        let _driver = drive(&conn);
+        let text = "s".repeat(60_000);
+        let started = Instant::now();
+        // Far below the byte bound: only the stall can trip.
+        while conn.push(text_frame(&text)) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            assert!(started.elapsed() < Duration::from_secs(20), "never closed");
+        }
+        assert_eq!(conn.close_reason(), Some(CloseReason::SlowConsumer));
+        assert!(started.elapsed() >= stall);
     }
 }

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use shared::{ClientMessage, ClientMsgId, ErrorCode, PresenceState, ServerMessage};
+use std::sync::Arc;
 use std::time::Duration;
 
 fn ids(history: &[shared::ChatMessage]) -> Vec<u64> {
@@ -621,4 +622,58 @@ async fn presence_stops_past_the_presence_limit() {
     a.expect_silence(Duration::from_millis(200)).await;
     b.expect_silence(Duration::from_millis(10)).await;
     s.stop().await;
+}
+
+/// With SQLite, a send waits for its group commit; a client does not wait for acks before
+/// sending more, and the server reads on meanwhile. The messages keep the order they were sent
+/// in: acks carry increasing ids, and a receiver and the history see that same order.
+#[tokio::test]
+async fn pipelined_sends_keep_their_order_through_sqlite_group_commits() {
+    use server::store::{Retention, SqliteStore};
+    let dir = std::env::temp_dir().join(format!("chat-pipeline-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let keep = Retention {
+        per_channel: 0,
+        max_age: None,
+    };
+    let store = Arc::new(SqliteStore::open(&dir, keep, true).expect("open sqlite"));
+    let cfg = server::Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        static_dir: std::env::temp_dir().join("chat-test-no-dist"),
+        rate_per_sec: 0,
+        ..server::Config::default()
+    };
+    let s = TestServer::with_store(cfg, store).await;
+    let (mut bob, _) = s.join("bob", "general").await;
+    let (mut alice, _) = s.join("alice", "general").await;
+    const N: usize = 300;
+    let mut cids = Vec::new();
+    for i in 0..N {
+        cids.push(alice.say("general", &format!("m{i}")).await);
+    }
+    let mut acked = Vec::new();
+    while acked.len() < N {
+        if let ServerMessage::Ack { client_id, id, .. } = alice.recv().await {
+            acked.push((client_id.to_string(), id));
+        }
+    }
+    acked.sort_by_key(|(_, id)| *id);
+    let in_id_order: Vec<&String> = acked.iter().map(|(c, _)| c).collect();
+    assert_eq!(
+        in_id_order,
+        cids.iter().collect::<Vec<_>>(),
+        "ids follow send order"
+    );
+    let mut got = Vec::new();
+    while got.len() < N {
+        if let ServerMessage::Message(m) = bob.recv().await {
+            got.push((m.id, m.text.to_string()));
+        }
+    }
+    for (i, (id, t)) in got.iter().enumerate() {
+        assert_eq!(t, &format!("m{i}"), "receiver order");
+        assert_eq!(*id, acked[i].1);
+    }
+    s.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags};
 use shared::{ClientMsgId, MessageId, MessageText, Nickname};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -37,9 +37,6 @@ const MIGRATIONS: &[&str] = &[
 
 /// Largest group committed at once.
 const MAX_GROUP: usize = 4096;
-/// With fsync on: the longest gap between two appends that still joins them in one commit.
-const GATHER_US: u64 = 250;
-const GATHER: Duration = Duration::from_micros(GATHER_US);
 /// How often the writer applies retention.
 const PRUNE_EVERY: Duration = Duration::from_secs(30);
 
@@ -62,9 +59,64 @@ enum Op {
     Flush(oneshot::Sender<()>),
 }
 
+/// The writer's inbox. Appends only wake the writer when it sleeps with nothing to do: while
+/// it commits (an fsync, mostly), what arrives piles up here and becomes the next group.
+#[derive(Default)]
+struct Inbox {
+    state: Mutex<InboxState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct InboxState {
+    ops: Vec<Op>,
+    /// The writer waits on `wake`.
+    sleeping: bool,
+    closed: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Inbox {
+    fn send(&self, op: Op) -> Result<(), StoreError> {
+        let mut st = lock(&self.state);
+        if st.closed {
+            return Err(StoreError::Unavailable("the store is closed".into()));
+        }
+        st.ops.push(op);
+        if st.sleeping {
+            st.sleeping = false;
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Everything queued, waiting for something first; `None` once closed and empty.
+    fn take(&self, into: &mut Vec<Op>) -> Option<()> {
+        let mut st = lock(&self.state);
+        while st.ops.is_empty() {
+            if st.closed {
+                return None;
+            }
+            st.sleeping = true;
+            st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        std::mem::swap(into, &mut st.ops);
+        Some(())
+    }
+
+    fn close(&self) {
+        let mut st = lock(&self.state);
+        st.closed = true;
+        self.wake.notify_one();
+    }
+}
+
 pub struct SqliteStore {
     epoch: String,
-    writer: Mutex<Option<mpsc::Sender<Op>>>,
+    inbox: Arc<Inbox>,
     reader: Arc<Mutex<Connection>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -166,25 +218,24 @@ impl SqliteStore {
             .pragma_update(None, "query_only", true)
             .map_err(err)?;
 
-        let gather = if sync_full { GATHER } else { Duration::ZERO };
-        let (tx, rx) = mpsc::channel();
+        let inbox = Arc::new(Inbox::default());
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer(wconn, rx, retention, gather))
+            .spawn({
+                let inbox = inbox.clone();
+                move || writer(wconn, &inbox, retention)
+            })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             epoch,
-            writer: Mutex::new(Some(tx)),
+            inbox,
             reader: Arc::new(Mutex::new(reader)),
             thread: Mutex::new(Some(thread)),
         })
     }
 
     fn send(&self, op: Op) -> Result<(), StoreError> {
-        let w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        w.as_ref()
-            .and_then(|tx| tx.send(op).ok())
-            .ok_or_else(|| StoreError::Unavailable("the store is closed".into()))
+        self.inbox.send(op)
     }
 
     async fn read<T: Send + 'static>(
@@ -203,54 +254,37 @@ impl SqliteStore {
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        // Closing the queue ends the writer after it commits what it holds.
-        self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // Closing the inbox ends the writer after it commits what it holds.
+        self.inbox.close();
         if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = t.join();
         }
     }
 }
 
-fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, retention: Retention, gather: Duration) {
+fn writer(mut conn: Connection, inbox: &Inbox, retention: Retention) {
     let mut last_prune = Instant::now();
+    let mut ops: Vec<Op> = Vec::new();
     let mut group: Vec<Append> = Vec::new();
     let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
-    while let Ok(first) = rx.recv() {
-        // With an fsync per commit (which costs CPU here, not only time), keep gathering while
-        // appends arrive less than `gather` apart: under load the senders running right now
-        // join this commit instead of paying for their own; when load is light a group closes
-        // after one short wait. MAX_GROUP bounds the wait.
-        let mut next = Some(first);
-        while let Some(op) = next {
-            match op {
-                Op::Append(a) => group.push(a),
-                Op::Flush(f) => flushes.push(f),
-            }
-            next = if group.len() >= MAX_GROUP {
-                None
-            } else if let Ok(op) = rx.try_recv() {
-                Some(op)
-            } else if gather.is_zero() {
-                None
-            } else {
-                rx.recv_timeout(gather).ok()
-            };
-        }
-        if !group.is_empty() {
-            match commit(&mut conn, &group) {
-                Ok(outcomes) => {
-                    for (a, o) in group.drain(..).zip(outcomes) {
-                        let _ = a.done.send(Ok(o));
-                    }
+    // No waiting to gather: senders do not wait for their commit before sending more, so
+    // whatever arrives while one commit runs forms the next group by itself. A lone message
+    // is committed at once.
+    while inbox.take(&mut ops).is_some() {
+        let mut ops = ops.drain(..).peekable();
+        while ops.peek().is_some() {
+            for op in ops.by_ref() {
+                match op {
+                    Op::Append(a) => group.push(a),
+                    Op::Flush(f) => flushes.push(f),
                 }
-                Err(e) => {
-                    tracing::error!(cause = %e, "group commit failed");
-                    for a in group.drain(..) {
-                        let _ = a.done.send(Err(StoreError::Unavailable(e.clone())));
-                    }
+                if group.len() >= MAX_GROUP {
+                    break;
                 }
             }
+            commit_group(&mut conn, &mut group);
         }
+        drop(ops);
         for f in flushes.drain(..) {
             let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
             let _ = f.send(());
@@ -263,6 +297,26 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, retention: Retention, ga
         }
     }
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/// Commits `group` in one transaction and answers each append.
+fn commit_group(conn: &mut Connection, group: &mut Vec<Append>) {
+    if group.is_empty() {
+        return;
+    }
+    match commit(conn, group) {
+        Ok(outcomes) => {
+            for (a, o) in group.drain(..).zip(outcomes) {
+                let _ = a.done.send(Ok(o));
+            }
+        }
+        Err(e) => {
+            tracing::error!(cause = %e, "group commit failed");
+            for a in group.drain(..) {
+                let _ = a.done.send(Err(StoreError::Unavailable(e.clone())));
+            }
+        }
+    }
 }
 
 /// Inserts a group in one transaction. A message whose sender already stored its client id
