@@ -268,9 +268,27 @@ struct Slot {
 }
 
 impl Slot {
-    fn settle(mut self, delivery: Option<Delivery>) {
+    /// Records the outcome without delivering yet; the returned guard delivers what is ready.
+    /// Sends completing together (one group commit) then leave in one run per receiver.
+    fn record(mut self, delivery: Option<Delivery>) -> Drain {
         self.done = true;
-        lock(&self.room.state).settle(self.id, delivery, self.queue_cap);
+        lock(&self.room.state).pending.insert(self.id, delivery);
+        Drain {
+            room: self.room.clone(),
+            queue_cap: self.queue_cap,
+        }
+    }
+}
+
+/// Delivers a room's pending messages that are next in order, when dropped.
+struct Drain {
+    room: Arc<Room>,
+    queue_cap: usize,
+}
+
+impl Drop for Drain {
+    fn drop(&mut self) {
+        lock(&self.room.state).drain(self.queue_cap);
     }
 }
 
@@ -892,47 +910,50 @@ impl Hub {
             futures_util::task::noop_waker_ref(),
         ));
         let hub = self.clone();
-        let finish = move |r: Result<Appended, StoreError>| -> Result<AckInfo, RequestError> {
-            let ack = match hub.store_call(r) {
-                Ok(Appended::Stored) => {
-                    Metrics::inc(&hub.metrics.messages_stored);
-                    slot.settle(Some(delivery));
-                    AckInfo {
-                        id,
-                        ts,
-                        duplicate: false,
+        let finish =
+            move |r: Result<Appended, StoreError>| -> (Result<AckInfo, RequestError>, Drain) {
+                match hub.store_call(r) {
+                    Ok(Appended::Stored) => {
+                        Metrics::inc(&hub.metrics.messages_stored);
+                        let drain = slot.record(Some(delivery));
+                        let ack = AckInfo {
+                            id,
+                            ts,
+                            duplicate: false,
+                        };
+                        if let Some(g) = guard {
+                            g.finish(Ok(AckInfo {
+                                duplicate: true,
+                                ..ack
+                            }));
+                        }
+                        (Ok(ack), drain)
                     }
-                }
-                Ok(Appended::Duplicate(original)) => {
-                    // Stored before (perhaps before a restart): this id stays a hole.
-                    slot.settle(None);
-                    let ack = AckInfo {
-                        id: original.id,
-                        ts: original.ts,
-                        duplicate: true,
-                    };
-                    if let Some(g) = guard {
-                        g.finish(Ok(ack));
+                    Ok(Appended::Duplicate(original)) => {
+                        // Stored before (perhaps before a restart): this id stays a hole.
+                        let drain = slot.record(None);
+                        let ack = AckInfo {
+                            id: original.id,
+                            ts: original.ts,
+                            duplicate: true,
+                        };
+                        if let Some(g) = guard {
+                            g.finish(Ok(ack));
+                        }
+                        (Ok(ack), drain)
                     }
-                    return Ok(ack);
-                }
-                Err(e) => {
-                    slot.settle(None);
-                    return Err(e);
+                    Err(e) => (Err(e), slot.record(None)),
                 }
             };
-            if let Some(g) = guard {
-                g.finish(Ok(AckInfo {
-                    duplicate: true,
-                    ..ack
-                }));
-            }
-            Ok(ack)
-        };
         match first {
-            Poll::Ready(r) => finish(r).map(Publishing::Done),
+            Poll::Ready(r) => finish(r).0.map(Publishing::Done),
             Poll::Pending => Ok(Publishing::Storing(Box::pin(async move {
-                finish(append.await)
+                let (result, drain) = finish(append.await);
+                // The other sends of this group commit were woken with this one: let them
+                // record their outcome first, so the room delivers them all in one run.
+                tokio::task::yield_now().await;
+                drop(drain);
+                result
             }))),
         }
     }

@@ -160,7 +160,6 @@ impl Conn {
         }
         st.bytes += frame.len();
         st.queue.push_back(frame);
-        self.metrics.messages_out.fetch_add(1, Relaxed);
         if st.mode == Mode::Idle {
             st.mode = Mode::Scheduled;
             drop(st);
@@ -175,7 +174,7 @@ impl Conn {
         if st.sealed || st.close.is_some() || st.mode == Mode::Dead {
             return;
         }
-        let mut n = 0;
+        let mut n = 0usize;
         for frame in frames {
             if !self.fits(&st, frame) {
                 drop(st);
@@ -187,7 +186,6 @@ impl Conn {
             st.queue.push_back(frame.clone());
             n += 1;
         }
-        self.metrics.messages_out.fetch_add(n, Relaxed);
         if n > 0 && st.mode == Mode::Idle {
             st.mode = Mode::Scheduled;
             drop(st);
@@ -265,6 +263,14 @@ impl Conn {
 
     /// Writes the queue until it is empty or the socket is full.
     fn write(&self, st: &mut State) {
+        let mut done = 0u64;
+        self.write_queue(st, &mut done);
+        if done > 0 {
+            self.metrics.messages_out.fetch_add(done, Relaxed);
+        }
+    }
+
+    fn write_queue(&self, st: &mut State, done: &mut u64) {
         let was_blocked = st.mode == Mode::Blocked;
         loop {
             if st.queue.is_empty() {
@@ -292,6 +298,7 @@ impl Conn {
                             written -= head.len();
                             st.queue.pop_front();
                             st.head_started = false;
+                            *done += 1;
                         } else {
                             head.advance(written);
                             st.head_started = true;
