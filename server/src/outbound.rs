@@ -148,49 +148,34 @@ impl Conn {
     /// Queues an encoded frame without waiting. A queue over its bounds means the client is
     /// not reading: it is closed as a slow consumer. False when the frame was not queued.
     pub fn push(self: &Arc<Self>, frame: Bytes) -> bool {
-        let mut st = lock(&self.state);
-        if st.sealed || st.close.is_some() || st.mode == Mode::Dead {
-            return false;
-        }
-        if !self.fits(&st, &frame) {
-            drop(st);
-            Metrics::inc(&self.metrics.drops_slow_consumer);
-            self.close(CloseReason::SlowConsumer);
-            return false;
-        }
-        st.bytes += frame.len();
-        st.queue.push_back(frame);
-        if st.mode == Mode::Idle {
-            st.mode = Mode::Scheduled;
-            drop(st);
-            self.flusher.schedule(self.clone());
-        }
-        true
+        self.push_all(std::iter::once(&frame))
     }
 
     /// Queues several frames under one lock (a burst of messages to the same receiver).
-    pub fn push_all<'a>(self: &Arc<Self>, frames: impl Iterator<Item = &'a Bytes>) {
+    /// False when they were not all queued.
+    pub fn push_all<'a>(self: &Arc<Self>, frames: impl Iterator<Item = &'a Bytes>) -> bool {
         let mut st = lock(&self.state);
         if st.sealed || st.close.is_some() || st.mode == Mode::Dead {
-            return;
+            return false;
         }
-        let mut n = 0usize;
+        let mut queued = false;
         for frame in frames {
             if !self.fits(&st, frame) {
                 drop(st);
                 Metrics::inc(&self.metrics.drops_slow_consumer);
                 self.close(CloseReason::SlowConsumer);
-                return;
+                return false;
             }
             st.bytes += frame.len();
             st.queue.push_back(frame.clone());
-            n += 1;
+            queued = true;
         }
-        if n > 0 && st.mode == Mode::Idle {
+        if queued && st.mode == Mode::Idle {
             st.mode = Mode::Scheduled;
             drop(st);
             self.flusher.schedule(self.clone());
         }
+        true
     }
 
     /// Whether `frame` may join the queue: within its bounds, and the socket has not been
