@@ -82,6 +82,15 @@ impl Fanout {
         &self.typed
     }
 
+    /// The frame a receiver of this protocol gets, if it gets this event at all.
+    fn frame(&self, legacy: bool) -> Option<&Bytes> {
+        if legacy {
+            self.legacy()
+        } else {
+            Some(&self.typed)
+        }
+    }
+
     /// The demo's `{"sender","msg"}` frame, if demo users receive this event at all.
     pub fn legacy(&self) -> Option<&Bytes> {
         self.legacy.as_ref().map(|(sender, text, cell)| {
@@ -109,15 +118,9 @@ pub struct Peer {
 
 impl Peer {
     fn deliver(&self, f: &Arc<Fanout>) {
-        let frame = if self.legacy {
-            match f.legacy() {
-                Some(b) => b.clone(),
-                None => return,
-            }
-        } else {
-            f.typed.clone()
-        };
-        self.conn.push(frame);
+        if let Some(frame) = f.frame(self.legacy) {
+            self.conn.push(frame.clone());
+        }
     }
 }
 
@@ -226,16 +229,14 @@ impl RoomState {
                         m.send(&d.fanout, queue_cap);
                     }
                 }
-            } else if m.peer.legacy {
-                let nick = &m.peer.nick;
+            } else {
+                let (legacy, nick) = (m.peer.legacy, &m.peer.nick);
                 m.peer.conn.push_all(
                     ready
                         .iter()
-                        .filter(|d| !sent_by(d, nick))
-                        .filter_map(|d| d.fanout.legacy()),
+                        .filter(|d| !(legacy && sent_by(d, nick)))
+                        .filter_map(|d| d.fanout.frame(legacy)),
                 );
-            } else {
-                m.peer.conn.push_all(ready.iter().map(|d| d.fanout.typed()));
             }
         }
     }
@@ -244,7 +245,7 @@ impl RoomState {
 impl Member {
     fn send(&mut self, f: &Arc<Fanout>, queue_cap: usize) {
         match &mut self.joining {
-            Some(_) if self.peer.legacy && f.legacy.is_none() => {}
+            Some(_) if f.frame(self.peer.legacy).is_none() => {}
             Some(buf) if buf.len() >= queue_cap => self.peer.conn.close(CloseReason::SlowConsumer),
             Some(buf) => buf.push(f.clone()),
             None => self.peer.deliver(f),
@@ -789,9 +790,6 @@ impl Hub {
         ))
     }
 
-    /// Stores and delivers one message. With a `client_id`, a resend of an id already stored
-    /// (or being stored right now by an earlier connection) returns the original ack and
-    /// stores and delivers nothing.
     /// Sends a message and waits until it is stored (and delivered, in order).
     pub async fn publish(
         self: &Arc<Self>,
@@ -810,7 +808,9 @@ impl Hub {
     /// store. What is left (waiting for the store, then delivering and acking) comes back as
     /// a future, so a connection can read its next message meanwhile: a sender's messages
     /// then share group commits instead of waiting for one commit each. Ids are assigned
-    /// here, so a sender's messages keep their order.
+    /// here, so a sender's messages keep their order. With a `client_id`, a resend of an id
+    /// already stored (or being stored right now by an earlier connection) returns the
+    /// original ack and stores and delivers nothing.
     pub async fn begin_publish(
         self: &Arc<Self>,
         from: &Peer,
