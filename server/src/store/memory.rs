@@ -1,20 +1,16 @@
 //! The in-memory store: per-channel ring buffers and a bounded client-id index.
 
+use super::client_ids::{ClientIds, CLIENT_ID_WINDOW};
 use super::{Appended, Page, Store, StoredAck, StoredMessage};
 use crate::error::StoreError;
 use async_trait::async_trait;
-use shared::{ClientMsgId, MessageId, Nickname};
+use shared::MessageId;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-/// Client ids remembered for idempotency; older ones are forgotten first.
-const CLIENT_ID_CAPACITY: usize = 200_000;
-
-#[derive(Default)]
 struct Inner {
     channels: HashMap<String, VecDeque<StoredMessage>>,
-    client_ids: HashMap<(Nickname, ClientMsgId), StoredAck>,
-    client_id_order: VecDeque<(Nickname, ClientMsgId)>,
+    client_ids: ClientIds,
 }
 
 /// History in memory, `retention` messages per channel. A std mutex is enough: every
@@ -30,7 +26,10 @@ impl MemoryStore {
         MemoryStore {
             retention: retention.max(1),
             epoch: crate::hub::random_hex(),
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                channels: HashMap::new(),
+                client_ids: ClientIds::new(CLIENT_ID_WINDOW),
+            }),
         }
     }
 
@@ -55,8 +54,7 @@ impl Store for MemoryStore {
     async fn append(&self, msg: StoredMessage) -> Result<Appended, StoreError> {
         let mut inner = self.lock();
         if let Some(cid) = &msg.client_id {
-            let key = (msg.sender.clone(), cid.clone());
-            if let Some(ack) = inner.client_ids.get(&key) {
+            if let Some(ack) = inner.client_ids.get(&msg.sender, cid) {
                 return Ok(Appended::Duplicate(ack.clone()));
             }
             let ack = StoredAck {
@@ -64,13 +62,9 @@ impl Store for MemoryStore {
                 id: msg.id,
                 ts: msg.ts,
             };
-            inner.client_ids.insert(key.clone(), ack);
-            inner.client_id_order.push_back(key);
-            while inner.client_id_order.len() > CLIENT_ID_CAPACITY {
-                if let Some(old) = inner.client_id_order.pop_front() {
-                    inner.client_ids.remove(&old);
-                }
-            }
+            inner
+                .client_ids
+                .insert(msg.sender.clone(), cid.clone(), ack);
         }
         let retention = self.retention;
         let log = inner.channels.entry(msg.channel.clone()).or_default();
@@ -130,7 +124,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::MessageText;
+    use shared::{ClientMsgId, MessageText, Nickname};
 
     fn msg(id: u64, cid: Option<&str>) -> StoredMessage {
         StoredMessage {

@@ -5,6 +5,7 @@
 //! Ids are assigned by the hub (increasing per channel) before `append`; `append` returns only
 //! once the message is durable, and the hub acks only after that.
 
+mod client_ids;
 mod memory;
 mod sqlite;
 

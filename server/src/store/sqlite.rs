@@ -6,6 +6,7 @@
 //! the async runtime never blocks on disk. Reads use a separate connection (WAL lets them run
 //! beside the writer) on Tokio's blocking pool.
 
+use super::client_ids::{ClientIds, CLIENT_ID_WINDOW};
 use super::{Appended, Page, Store, StoredAck, StoredMessage};
 use crate::error::StoreError;
 use async_trait::async_trait;
@@ -33,6 +34,40 @@ const MIGRATIONS: &[&str] = &[
     // 2: facts about the database itself; `epoch` names its id space for clients.
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     INSERT INTO meta (key, value) VALUES ('epoch', lower(hex(randomblob(16))));",
+    // 3: appends touch as few pages per group commit as possible.
+    //  - Messages live in a rowid table in arrival order, found through a (channel, id) index:
+    //    appending to a rowid table fills its last page, where the WITHOUT ROWID B-tree
+    //    rebalanced three leaves on every split.
+    //  - The idempotency window moves from a unique index over (sender, client_id) (random
+    //    keys: one dirty index page per message) to an append-only log, whose newest
+    //    CLIENT_ID_WINDOW (200000) entries the writer loads at startup.
+    "CREATE TABLE messages_v3 (
+        seq       INTEGER PRIMARY KEY,
+        channel   TEXT    NOT NULL,
+        id        INTEGER NOT NULL,
+        sender    TEXT    NOT NULL,
+        text      TEXT    NOT NULL,
+        ts        INTEGER NOT NULL,
+        client_id TEXT
+    );
+    INSERT INTO messages_v3 (channel, id, sender, text, ts, client_id)
+        SELECT channel, id, sender, text, ts, client_id FROM messages ORDER BY ts, channel, id;
+    DROP TABLE messages;
+    ALTER TABLE messages_v3 RENAME TO messages;
+    CREATE UNIQUE INDEX messages_channel_id ON messages (channel, id);
+    CREATE TABLE sends (
+        seq       INTEGER PRIMARY KEY,
+        sender    TEXT    NOT NULL,
+        client_id TEXT    NOT NULL,
+        channel   TEXT    NOT NULL,
+        id        INTEGER NOT NULL,
+        ts        INTEGER NOT NULL
+    );
+    INSERT INTO sends (sender, client_id, channel, id, ts)
+        SELECT sender, client_id, channel, id, ts FROM (
+            SELECT seq, sender, client_id, channel, id, ts FROM messages
+            WHERE client_id IS NOT NULL ORDER BY seq DESC LIMIT 200000)
+        ORDER BY seq;",
 ];
 
 /// Largest group committed at once.
@@ -213,6 +248,7 @@ impl SqliteStore {
                 r.get(0)
             })
             .map_err(err)?;
+        let ids = load_client_ids(&wconn).map_err(err)?;
         let reader = open_conn(&path)?;
         reader
             .pragma_update(None, "query_only", true)
@@ -223,7 +259,7 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn({
                 let inbox = inbox.clone();
-                move || writer(wconn, &inbox, retention)
+                move || writer(wconn, &inbox, retention, ids)
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
@@ -262,7 +298,43 @@ impl Drop for SqliteStore {
     }
 }
 
-fn writer(mut conn: Connection, inbox: &Inbox, retention: Retention) {
+/// The newest `CLIENT_ID_WINDOW` sends, oldest first, as the writer's idempotency window.
+fn load_client_ids(conn: &Connection) -> rusqlite::Result<ClientIds> {
+    let mut rows: Vec<(String, String, StoredAck)> = conn
+        .prepare("SELECT sender, client_id, channel, id, ts FROM sends ORDER BY seq DESC LIMIT ?1")?
+        .query_map([CLIENT_ID_WINDOW as i64], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                StoredAck {
+                    channel: r.get(2)?,
+                    id: r.get::<_, i64>(3)? as MessageId,
+                    ts: r.get(4)?,
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.reverse();
+    let mut ids = ClientIds::new(CLIENT_ID_WINDOW);
+    let mut unreadable = 0;
+    for (sender, cid, ack) in rows {
+        match (Nickname::new(sender), ClientMsgId::new(cid)) {
+            (Ok(sender), Ok(cid)) => {
+                ids.insert(sender, cid, ack);
+            }
+            _ => unreadable += 1,
+        }
+    }
+    if unreadable > 0 {
+        tracing::warn!(
+            unreadable,
+            "skipped unreadable entries of the idempotency window"
+        );
+    }
+    Ok(ids)
+}
+
+fn writer(mut conn: Connection, inbox: &Inbox, retention: Retention, mut ids: ClientIds) {
     let mut last_prune = Instant::now();
     let mut ops: Vec<Op> = Vec::new();
     let mut group: Vec<Append> = Vec::new();
@@ -282,7 +354,7 @@ fn writer(mut conn: Connection, inbox: &Inbox, retention: Retention) {
                     break;
                 }
             }
-            commit_group(&mut conn, &mut group);
+            commit_group(&mut conn, &mut group, &mut ids);
         }
         drop(ops);
         for f in flushes.drain(..) {
@@ -300,11 +372,17 @@ fn writer(mut conn: Connection, inbox: &Inbox, retention: Retention) {
 }
 
 /// Commits `group` in one transaction and answers each append.
-fn commit_group(conn: &mut Connection, group: &mut Vec<Append>) {
+fn commit_group(conn: &mut Connection, group: &mut Vec<Append>, ids: &mut ClientIds) {
     if group.is_empty() {
         return;
     }
-    match commit(conn, group) {
+    let mut remembered = 0;
+    let result = commit(conn, group, ids, &mut remembered);
+    if result.is_err() {
+        // Nothing of the group was stored: its client ids must not look stored either.
+        ids.forget_newest(remembered);
+    }
+    match result {
         Ok(outcomes) => {
             for (a, o) in group.drain(..).zip(outcomes) {
                 let _ = a.done.send(Ok(o));
@@ -320,8 +398,14 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Append>) {
 }
 
 /// Inserts a group in one transaction. A message whose sender already stored its client id
-/// is not inserted; its outcome names the original.
-fn commit(conn: &mut Connection, group: &[Append]) -> Result<Vec<Appended>, String> {
+/// (within the window) is not inserted; its outcome names the original. Client ids the group
+/// adds to `ids` are counted in `remembered`.
+fn commit(
+    conn: &mut Connection,
+    group: &[Append],
+    ids: &mut ClientIds,
+    remembered: &mut usize,
+) -> Result<Vec<Appended>, String> {
     let e = |e: rusqlite::Error| e.to_string();
     let tx = conn.transaction().map_err(e)?;
     let mut outcomes = Vec::with_capacity(group.len());
@@ -329,19 +413,22 @@ fn commit(conn: &mut Connection, group: &[Append]) -> Result<Vec<Appended>, Stri
         let mut insert = tx
             .prepare_cached(
                 "INSERT INTO messages (channel, id, sender, text, ts, client_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (sender, client_id) WHERE client_id IS NOT NULL DO NOTHING",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .map_err(e)?;
-        let mut original = tx
+        let mut send = tx
             .prepare_cached(
-                "SELECT channel, id, ts FROM messages WHERE sender = ?1 AND client_id = ?2",
+                "INSERT INTO sends (sender, client_id, channel, id, ts) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .map_err(e)?;
         for a in group {
             let m = &a.msg;
+            if let Some(ack) = m.client_id.as_ref().and_then(|c| ids.get(&m.sender, c)) {
+                outcomes.push(Appended::Duplicate(ack.clone()));
+                continue;
+            }
             let cid = m.client_id.as_ref().map(|c| c.as_str());
-            let n = insert
+            insert
                 .execute(params![
                     m.channel,
                     m.id as i64,
@@ -351,28 +438,38 @@ fn commit(conn: &mut Connection, group: &[Append]) -> Result<Vec<Appended>, Stri
                     cid
                 ])
                 .map_err(e)?;
-            if n == 1 {
-                outcomes.push(Appended::Stored);
-                continue;
-            }
-            let ack = original
-                .query_row(params![m.sender.as_str(), cid], |r| {
-                    Ok(StoredAck {
-                        channel: r.get(0)?,
-                        id: r.get::<_, i64>(1)? as MessageId,
-                        ts: r.get(2)?,
-                    })
-                })
+            if let Some(cid) = &m.client_id {
+                send.execute(params![
+                    m.sender.as_str(),
+                    cid.as_str(),
+                    m.channel,
+                    m.id as i64,
+                    m.ts
+                ])
                 .map_err(e)?;
-            outcomes.push(Appended::Duplicate(ack));
+                let ack = StoredAck {
+                    channel: m.channel.clone(),
+                    id: m.id,
+                    ts: m.ts,
+                };
+                if ids.insert(m.sender.clone(), cid.clone(), ack) {
+                    *remembered += 1;
+                }
+            }
+            outcomes.push(Appended::Stored);
         }
     }
     tx.commit().map_err(e)?;
     Ok(outcomes)
 }
 
-/// Applies retention: the per-channel cap and the age limit.
+/// Applies retention: the per-channel cap and the age limit. The idempotency log keeps only
+/// its window. Returns how many messages were deleted.
 pub fn prune(conn: &Connection, retention: Retention) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM sends WHERE seq <= (SELECT max(seq) FROM sends) - ?1",
+        [CLIENT_ID_WINDOW as i64],
+    )?;
     let mut deleted = 0;
     if let Some(age) = retention.max_age {
         let cutoff = crate::hub::now_ms() - age.as_millis() as i64;
@@ -618,6 +715,78 @@ mod tests {
             vec![7, 8, 9, 10]
         );
         assert_eq!(s.last_id("old").await.expect("last"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_resend_within_one_group_is_a_duplicate() {
+        let dir = tmpdir("samegroup");
+        let s = SqliteStore::open(&dir, KEEP, true).expect("open");
+        let (a, b) = tokio::join!(
+            s.append(msg("general", 1, Some("same"))),
+            s.append(msg("general", 2, Some("same")))
+        );
+        let outcomes = [a.expect("append"), b.expect("append")];
+        assert_eq!(outcomes[0], Appended::Stored);
+        match &outcomes[1] {
+            Appended::Duplicate(ack) => assert_eq!(ack.id, 1),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.last_id("general").await.expect("last"), 1);
+    }
+
+    #[tokio::test]
+    async fn migrating_a_version_2_database_keeps_its_client_ids() {
+        let dir = tmpdir("v2");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        {
+            let c = Connection::open(dir.join("chat.db")).expect("open");
+            c.execute_batch(MIGRATIONS[0]).expect("v1");
+            c.execute_batch(MIGRATIONS[1]).expect("v2");
+            c.execute_batch(
+                "PRAGMA user_version = 2;
+                 INSERT INTO messages VALUES ('general', 1, 'a', 'one', 10, 'c1');
+                 INSERT INTO messages VALUES ('general', 2, 'a', 'two', 20, NULL);
+                 INSERT INTO messages VALUES ('dm:a:b', 1, 'a', 'three', 30, 'c3');",
+            )
+            .expect("rows");
+        }
+        let s = SqliteStore::open(&dir, KEEP, true).expect("migrated");
+        for (cid, channel, id) in [("c1", "general", 1), ("c3", "dm:a:b", 1)] {
+            match s
+                .append(msg("general", 9, Some(cid)))
+                .await
+                .expect("append")
+            {
+                Appended::Duplicate(a) => assert_eq!((a.channel.as_str(), a.id), (channel, id)),
+                other => panic!("{cid}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            s.append(msg("general", 3, Some("new")))
+                .await
+                .expect("append"),
+            Appended::Stored
+        );
+        drop(s);
+        let c = Connection::open(dir.join("chat.db")).expect("open");
+        let (version, index): (i64, i64) = c
+            .query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version),
+                        (SELECT count(*) FROM sqlite_master WHERE name = 'messages_client_id')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("query");
+        assert_eq!((version, index), (MIGRATIONS.len() as i64, 0));
+        let s = SqliteStore::open(&dir, KEEP, true).expect("reopen");
+        match s
+            .append(msg("general", 4, Some("new")))
+            .await
+            .expect("append")
+        {
+            Appended::Duplicate(a) => assert_eq!(a.id, 3),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
