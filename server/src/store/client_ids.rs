@@ -8,6 +8,7 @@
 
 use super::StoredAck;
 use shared::{ClientMsgId, Nickname};
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 /// Client ids remembered for idempotency; older ones are forgotten first.
@@ -30,27 +31,38 @@ impl ClientIds {
         }
     }
 
+    #[cfg(test)]
     pub fn get(&self, sender: &Nickname, cid: &ClientMsgId) -> Option<&StoredAck> {
-        // A borrowed tuple key would need a custom Borrow impl; the clones are two short
-        // strings on a path that also stores the message.
         self.acks.get(&(sender.clone(), cid.clone()))
     }
 
-    /// Remembers `ack` as the original of (sender, cid), forgetting the oldest entry beyond
-    /// the window. An id already known keeps its first ack (and `false` is returned).
-    pub fn insert(&mut self, sender: Nickname, cid: ClientMsgId, ack: StoredAck) -> bool {
-        let key = (sender, cid);
-        if self.acks.contains_key(&key) {
-            return false;
+    /// The original ack of (sender, cid) if the window knows it; otherwise remembers `ack` as
+    /// that original (forgetting the oldest entry beyond the window) and returns `None`.
+    /// One lookup serves both the check and the insert.
+    pub fn remember(
+        &mut self,
+        sender: Nickname,
+        cid: ClientMsgId,
+        ack: StoredAck,
+    ) -> Option<StoredAck> {
+        match self.acks.entry((sender, cid)) {
+            Entry::Occupied(e) => return Some(e.get().clone()),
+            Entry::Vacant(v) => {
+                self.order.push_back(v.key().clone());
+                v.insert(ack);
+            }
         }
-        self.acks.insert(key.clone(), ack);
-        self.order.push_back(key);
         while self.order.len() > self.capacity {
             if let Some(old) = self.order.pop_front() {
                 self.acks.remove(&old);
             }
         }
-        true
+        None
+    }
+
+    /// Remembers `ack` unless the id is already known (then `false`: the first ack is kept).
+    pub fn insert(&mut self, sender: Nickname, cid: ClientMsgId, ack: StoredAck) -> bool {
+        self.remember(sender, cid, ack).is_none()
     }
 
     /// Forgets the `n` newest entries (a group commit that failed after they were added).

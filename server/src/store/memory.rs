@@ -54,17 +54,17 @@ impl Store for MemoryStore {
     async fn append(&self, msg: StoredMessage) -> Result<Appended, StoreError> {
         let mut inner = self.lock();
         if let Some(cid) = &msg.client_id {
-            if let Some(ack) = inner.client_ids.get(&msg.sender, cid) {
-                return Ok(Appended::Duplicate(ack.clone()));
-            }
             let ack = StoredAck {
                 channel: msg.channel.clone(),
                 id: msg.id,
                 ts: msg.ts,
             };
-            inner
+            if let Some(original) = inner
                 .client_ids
-                .insert(msg.sender.clone(), cid.clone(), ack);
+                .remember(msg.sender.clone(), cid.clone(), ack)
+            {
+                return Ok(Appended::Duplicate(original));
+            }
         }
         let retention = self.retention;
         let log = inner.channels.entry(msg.channel.clone()).or_default();

@@ -423,22 +423,18 @@ fn commit(
             .map_err(e)?;
         for a in group {
             let m = &a.msg;
-            if let Some(ack) = m.client_id.as_ref().and_then(|c| ids.get(&m.sender, c)) {
-                outcomes.push(Appended::Duplicate(ack.clone()));
-                continue;
-            }
-            let cid = m.client_id.as_ref().map(|c| c.as_str());
-            insert
-                .execute(params![
-                    m.channel,
-                    m.id as i64,
-                    m.sender.as_str(),
-                    m.text.as_str(),
-                    m.ts,
-                    cid
-                ])
-                .map_err(e)?;
             if let Some(cid) = &m.client_id {
+                let ack = StoredAck {
+                    channel: m.channel.clone(),
+                    id: m.id,
+                    ts: m.ts,
+                };
+                if let Some(original) = ids.remember(m.sender.clone(), cid.clone(), ack) {
+                    outcomes.push(Appended::Duplicate(original));
+                    continue;
+                }
+                // Counted before the inserts: if they fail, the group is forgotten whole.
+                *remembered += 1;
                 send.execute(params![
                     m.sender.as_str(),
                     cid.as_str(),
@@ -447,15 +443,17 @@ fn commit(
                     m.ts
                 ])
                 .map_err(e)?;
-                let ack = StoredAck {
-                    channel: m.channel.clone(),
-                    id: m.id,
-                    ts: m.ts,
-                };
-                if ids.insert(m.sender.clone(), cid.clone(), ack) {
-                    *remembered += 1;
-                }
             }
+            insert
+                .execute(params![
+                    m.channel,
+                    m.id as i64,
+                    m.sender.as_str(),
+                    m.text.as_str(),
+                    m.ts,
+                    m.client_id.as_ref().map(|c| c.as_str())
+                ])
+                .map_err(e)?;
             outcomes.push(Appended::Stored);
         }
     }
