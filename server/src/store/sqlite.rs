@@ -68,6 +68,10 @@ const MIGRATIONS: &[&str] = &[
             SELECT seq, sender, client_id, channel, id, ts FROM messages
             WHERE client_id IS NOT NULL ORDER BY seq DESC LIMIT 200000)
         ORDER BY seq;",
+    // 4: the idempotency window is loaded from the messages themselves (their client_id
+    //    column, newest first by seq): one insert per message instead of two. Client ids of
+    //    messages that retention deleted are no longer remembered across a restart.
+    "DROP TABLE sends;",
 ];
 
 /// Largest group committed at once.
@@ -298,10 +302,14 @@ impl Drop for SqliteStore {
     }
 }
 
-/// The newest `CLIENT_ID_WINDOW` sends, oldest first, as the writer's idempotency window.
+/// The client ids of the newest `CLIENT_ID_WINDOW` messages that have one, oldest first, as
+/// the writer's idempotency window.
 fn load_client_ids(conn: &Connection) -> rusqlite::Result<ClientIds> {
     let mut rows: Vec<(String, String, StoredAck)> = conn
-        .prepare("SELECT sender, client_id, channel, id, ts FROM sends ORDER BY seq DESC LIMIT ?1")?
+        .prepare(
+            "SELECT sender, client_id, channel, id, ts FROM messages
+             WHERE client_id IS NOT NULL ORDER BY seq DESC LIMIT ?1",
+        )?
         .query_map([CLIENT_ID_WINDOW as i64], |r| {
             Ok((
                 r.get(0)?,
@@ -416,11 +424,6 @@ fn commit(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .map_err(e)?;
-        let mut send = tx
-            .prepare_cached(
-                "INSERT INTO sends (sender, client_id, channel, id, ts) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .map_err(e)?;
         for a in group {
             let m = &a.msg;
             if let Some(cid) = &m.client_id {
@@ -433,16 +436,8 @@ fn commit(
                     outcomes.push(Appended::Duplicate(original));
                     continue;
                 }
-                // Counted before the inserts: if they fail, the group is forgotten whole.
+                // Counted before the insert: if it fails, the group is forgotten whole.
                 *remembered += 1;
-                send.execute(params![
-                    m.sender.as_str(),
-                    cid.as_str(),
-                    m.channel,
-                    m.id as i64,
-                    m.ts
-                ])
-                .map_err(e)?;
             }
             insert
                 .execute(params![
@@ -461,13 +456,9 @@ fn commit(
     Ok(outcomes)
 }
 
-/// Applies retention: the per-channel cap and the age limit. The idempotency log keeps only
-/// its window. Returns how many messages were deleted.
+/// Applies retention: the per-channel cap and the age limit. Returns how many messages were
+/// deleted.
 pub fn prune(conn: &Connection, retention: Retention) -> rusqlite::Result<usize> {
-    conn.execute(
-        "DELETE FROM sends WHERE seq <= (SELECT max(seq) FROM sends) - ?1",
-        [CLIENT_ID_WINDOW as i64],
-    )?;
     let mut deleted = 0;
     if let Some(age) = retention.max_age {
         let cutoff = crate::hub::now_ms() - age.as_millis() as i64;
@@ -770,7 +761,8 @@ mod tests {
         let (version, index): (i64, i64) = c
             .query_row(
                 "SELECT (SELECT user_version FROM pragma_user_version),
-                        (SELECT count(*) FROM sqlite_master WHERE name = 'messages_client_id')",
+                        (SELECT count(*) FROM sqlite_master
+                         WHERE name IN ('messages_client_id', 'sends'))",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
