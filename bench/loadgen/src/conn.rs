@@ -161,6 +161,9 @@ pub struct Stamp {
 }
 
 const MARK: &[u8] = b"~t=";
+/// Built once: building a `memmem` searcher per frame cost as much as the search itself.
+static MARK_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(MARK));
 
 /// The 100-byte message text `~t=<ns>;p=<phase>;s=<sender>;q=<seq>;....`.
 pub fn stamp_text(s: Stamp) -> String {
@@ -187,7 +190,7 @@ pub fn outgoing(proto: Proto, stamp: Stamp) -> Message {
 /// Finds the marker in a received frame without parsing the JSON around it. The marker's
 /// characters need no JSON escaping, so it appears verbatim in either protocol's frame.
 pub fn find_stamp(frame: &[u8]) -> Option<Stamp> {
-    let start = memchr::memmem::find(frame, MARK)? + MARK.len();
+    let start = MARK_FINDER.find(frame)? + MARK.len();
     let mut rest = &frame[start..];
     let t = field(&mut rest, b"")?;
     let phase = field(&mut rest, b"p=")?;
