@@ -1,7 +1,7 @@
 //! The idempotency window: the most recent client ids, by sender, and where each message went.
 //!
-//! Both stores keep it in memory. The SQLite store also writes every entry to an append-only
-//! table and loads the newest `CLIENT_ID_WINDOW` back at startup, so a resend after a restart
+//! Both stores keep it in memory. The SQLite store stores each message's client id with the
+//! message and loads the newest `CLIENT_ID_WINDOW` back at startup, so a resend after a restart
 //! still finds its original. Keeping the lookup out of a B-tree index matters: client ids are
 //! random keys, and a unique index over them dirtied one index page per message in every group
 //! commit.
