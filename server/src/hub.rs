@@ -4,14 +4,19 @@
 //! across an `.await`. A room's lock orders its messages: ids are assigned under it, and
 //! deliveries leave it strictly in id order even when store writes complete out of order
 //! (`pending` holds completed messages until every lower id is settled).
+//!
+//! Fan-out: what a room broadcasts is posted to its outbox, in order, and the room is handed
+//! to the flusher; the flusher's next pass sends everything posted since the last pass to
+//! each member with one write (see `Room::run`). Publishing costs the same whatever the
+//! room's size, and each member is touched once per pass, not once per message.
 
 use crate::cluster::{BusEvent, Claim, Cluster, Published};
 use crate::config::Config;
 use crate::error::{RequestError, StoreError};
 use crate::metrics::Metrics;
-use crate::outbound::{text_frame, Bounds, Flusher};
+use crate::outbound::{text_frame, Bounds, Flusher, Job};
 use crate::store::{dm_channel, Appended, Store, StoredMessage};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use shared::{
     ChatMessage, ClientMsgId, CloseReason, DirectMessage, LegacyMessage, MessageId, MessageText,
     Nickname, PresenceState, RoomInfo, RoomName, ServerMessage, Timestamp,
@@ -21,7 +26,7 @@ use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Context, Poll};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -129,6 +134,48 @@ struct Member {
     /// While a join's history is being read, live messages wait here, so the client gets
     /// `joined` first and then exactly the messages after its history.
     joining: Option<Vec<Arc<Fanout>>>,
+    /// Posts up to this one reached the member with its join (history or the buffer above).
+    since: u64,
+}
+
+/// A broadcast waiting in a room's outbox for the flusher's pass.
+struct Post {
+    seq: u64,
+    fanout: Arc<Fanout>,
+    skip: Skip,
+}
+
+/// Who does not get a post.
+enum Skip {
+    /// A chat message: not back to its sender if the sender speaks the demo protocol.
+    DemoSender(Nickname),
+    /// An event about this user (presence, typing): none of its connections.
+    Nick(Nickname),
+}
+
+/// A member the flusher sends posts to: the room's members that are not joining, copied
+/// when they change.
+struct Recipient {
+    conn: Arc<Conn>,
+    legacy: bool,
+    nick: Nickname,
+    since: u64,
+}
+
+impl Recipient {
+    /// The frame this member gets for `post`, if any.
+    fn frame<'a>(&self, post: &'a Post) -> Option<&'a Bytes> {
+        let skipped = post.seq <= self.since
+            || match &post.skip {
+                Skip::DemoSender(n) => self.legacy && *n == self.nick,
+                Skip::Nick(n) => *n == self.nick,
+            };
+        if skipped {
+            None
+        } else {
+            post.fanout.frame(self.legacy)
+        }
+    }
 }
 
 enum Targets {
@@ -166,6 +213,18 @@ struct RoomState {
     pending: BTreeMap<MessageId, Option<Delivery>>,
     /// Cluster mode: a task is fetching a gap from the shared history.
     filling: bool,
+    /// Members still joining (their live messages are buffered, not posted to them).
+    joining: usize,
+    /// Broadcasts for the flusher's next pass, in order.
+    outbox: Vec<Post>,
+    /// Sequence number of the last post.
+    posted: u64,
+    /// The room is handed to the flusher and has not run yet.
+    flushing: bool,
+    /// The members posts go to, as of the last change of members (`None`: to be rebuilt).
+    targets: Option<Arc<Vec<Recipient>>>,
+    /// The room itself and the flusher, to hand the room over when something is posted.
+    job: Option<(Weak<Room>, Arc<Flusher>)>,
 }
 
 impl RoomState {
@@ -183,11 +242,55 @@ impl RoomState {
     }
 
     fn broadcast_except(&mut self, f: &Arc<Fanout>, except_nick: &Nickname, queue_cap: usize) {
-        for m in self.members.values_mut() {
-            if m.peer.nick != *except_nick {
-                m.send(f, queue_cap);
+        if self.joining > 0 {
+            for m in self.members.values_mut() {
+                if m.peer.nick != *except_nick {
+                    m.buffer(f, queue_cap);
+                }
             }
         }
+        self.post(f.clone(), Skip::Nick(except_nick.clone()));
+    }
+
+    /// Queues a broadcast for the flusher's next pass, and hands the room over if needed.
+    fn post(&mut self, fanout: Arc<Fanout>, skip: Skip) {
+        self.posted += 1;
+        self.outbox.push(Post {
+            seq: self.posted,
+            fanout,
+            skip,
+        });
+        if self.flushing {
+            return;
+        }
+        if let Some((room, flusher)) = &self.job {
+            if let Some(room) = room.upgrade() {
+                self.flushing = true;
+                let key = Arc::as_ptr(&room) as usize / std::mem::size_of::<Room>().max(1);
+                flusher.schedule_job(key, room);
+            }
+        }
+    }
+
+    /// The members posts go to (rebuilt after members changed).
+    fn targets(&mut self) -> Arc<Vec<Recipient>> {
+        let members = &self.members;
+        self.targets
+            .get_or_insert_with(|| {
+                Arc::new(
+                    members
+                        .values()
+                        .filter(|m| m.joining.is_none())
+                        .map(|m| Recipient {
+                            conn: m.peer.conn.clone(),
+                            legacy: m.peer.legacy,
+                            nick: m.peer.nick.clone(),
+                            since: m.since,
+                        })
+                        .collect(),
+                )
+            })
+            .clone()
     }
 
     fn settle(&mut self, id: MessageId, delivery: Option<Delivery>, queue_cap: usize) {
@@ -218,37 +321,36 @@ impl RoomState {
 
     /// Room messages, in order, to every member (not back to a demo-protocol sender).
     fn deliver_room(&mut self, ready: &[Delivery], queue_cap: usize) {
-        let sent_by = |d: &Delivery, nick: &Nickname| match &d.targets {
-            Targets::Room { sender } => sender == nick,
-            Targets::Users(_) => false,
-        };
-        for m in self.members.values_mut() {
-            if m.joining.is_some() {
+        if self.joining > 0 {
+            for m in self.members.values_mut() {
                 for d in ready {
-                    if !(m.peer.legacy && sent_by(d, &m.peer.nick)) {
-                        m.send(&d.fanout, queue_cap);
+                    let own =
+                        matches!(&d.targets, Targets::Room { sender } if *sender == m.peer.nick);
+                    if !(m.peer.legacy && own) {
+                        m.buffer(&d.fanout, queue_cap);
                     }
                 }
-            } else {
-                let (legacy, nick) = (m.peer.legacy, &m.peer.nick);
-                m.peer.conn.push_all(
-                    ready
-                        .iter()
-                        .filter(|d| !(legacy && sent_by(d, nick)))
-                        .filter_map(|d| d.fanout.frame(legacy)),
-                );
+            }
+        }
+        for d in ready {
+            match &d.targets {
+                Targets::Room { sender } => {
+                    self.post(d.fanout.clone(), Skip::DemoSender(sender.clone()));
+                }
+                Targets::Users(peers) => peers.iter().for_each(|p| p.deliver(&d.fanout)),
             }
         }
     }
 }
 
 impl Member {
-    fn send(&mut self, f: &Arc<Fanout>, queue_cap: usize) {
+    /// While joining: keeps a live event for after the history.
+    fn buffer(&mut self, f: &Arc<Fanout>, queue_cap: usize) {
         match &mut self.joining {
             Some(_) if f.frame(self.peer.legacy).is_none() => {}
             Some(buf) if buf.len() >= queue_cap => self.peer.conn.close(CloseReason::SlowConsumer),
             Some(buf) => buf.push(f.clone()),
-            None => self.peer.deliver(f),
+            None => {}
         }
     }
 }
@@ -257,6 +359,45 @@ impl Member {
 pub struct Room {
     key: String,
     state: Mutex<RoomState>,
+}
+
+impl Job for Room {
+    /// The flusher's pass: everything posted since the last pass, to every member, with one
+    /// write each. A member that gets every post is sent one buffer, concatenated once for
+    /// all such members of its protocol. Runs outside the room's lock.
+    fn run(&self) {
+        let (posts, targets) = {
+            let mut st = lock(&self.state);
+            st.flushing = false;
+            if st.outbox.is_empty() {
+                return;
+            }
+            (std::mem::take(&mut st.outbox), st.targets())
+        };
+        let mut whole: [Option<Bytes>; 2] = [None, None];
+        let mut frames: Vec<&Bytes> = Vec::with_capacity(posts.len());
+        for t in targets.iter() {
+            frames.clear();
+            let mut all = true;
+            for p in &posts {
+                match t.frame(p) {
+                    Some(f) => frames.push(f),
+                    None => all &= p.fanout.frame(t.legacy).is_none(),
+                }
+            }
+            if frames.is_empty() {
+                continue;
+            }
+            let whole = (all && frames.len() > 1).then(|| {
+                &*whole[usize::from(t.legacy)].get_or_insert_with(|| {
+                    let mut b = BytesMut::with_capacity(frames.iter().map(|f| f.len()).sum());
+                    frames.iter().for_each(|f| b.extend_from_slice(f));
+                    b.freeze()
+                })
+            });
+            t.conn.send_batch(&frames, whole);
+        }
+    }
 }
 
 /// Settles an assigned id even if the publishing task is cancelled mid-way, so one dropped
@@ -551,11 +692,12 @@ impl Hub {
         let last = self.store_call(self.store.last_id(key).await)?;
         let mut rooms = lock(&self.rooms);
         let room = rooms.entry(key.to_string()).or_insert_with(|| {
-            Arc::new(Room {
+            Arc::new_cyclic(|me| Room {
                 key: key.to_string(),
                 state: Mutex::new(RoomState {
                     assigned: last,
                     settled: last,
+                    job: Some((me.clone(), self.flusher.clone())),
                     ..Default::default()
                 }),
             })
@@ -609,10 +751,16 @@ impl Hub {
                     Member {
                         peer: peer.clone(),
                         joining: Some(Vec::new()),
+                        since: 0,
                     },
                 );
+                st.joining += 1;
             } else if let Some(m) = st.members.get_mut(&peer.conn.id) {
-                m.joining.get_or_insert_with(Vec::new);
+                if m.joining.is_none() {
+                    m.joining = Some(Vec::new());
+                    st.joining += 1;
+                    st.targets = None;
+                }
             }
             st.settled
         };
@@ -678,14 +826,23 @@ impl Hub {
 
     fn finish_join(&self, room: &Room, peer: &Peer, joined: Option<ServerMessage>) {
         let mut st = lock(&room.state);
-        if let Some(m) = st.members.get_mut(&peer.conn.id) {
-            if let Some(j) = joined {
-                peer.conn.reply(&j);
-            }
-            for f in m.joining.take().unwrap_or_default() {
-                peer.deliver(&f);
-            }
+        let posted = st.posted;
+        let Some(m) = st.members.get_mut(&peer.conn.id) else {
+            return;
+        };
+        if let Some(j) = joined {
+            peer.conn.reply(&j);
         }
+        let Some(buffered) = m.joining.take() else {
+            return;
+        };
+        for f in buffered {
+            peer.deliver(&f);
+        }
+        // Posts so far reached it with the join; it gets the next ones from the flusher.
+        m.since = posted;
+        st.joining -= 1;
+        st.targets = None;
     }
 
     /// Removes `peer` from a room and tells the others. Returns whether it was a member.
@@ -694,9 +851,13 @@ impl Hub {
             return false;
         };
         let mut st = lock(&room.state);
-        if st.members.remove(&peer.conn.id).is_none() {
+        let Some(gone) = st.members.remove(&peer.conn.id) else {
             return false;
+        };
+        if gone.joining.is_some() {
+            st.joining -= 1;
         }
+        st.targets = None;
         if let Some(c) = self.cluster.clone() {
             if !st.has_nick(&peer.nick, peer.conn.id) {
                 let (room, nick) = (room_name.clone(), peer.nick.clone());
@@ -1245,7 +1406,6 @@ impl Hub {
 mod tests {
     use super::*;
     use crate::store::MemoryStore;
-    use bytes::Bytes;
 
     /// A hub whose flusher never runs: what each connection was handed stays in its queue.
     fn hub() -> Arc<Hub> {
@@ -1282,13 +1442,20 @@ mod tests {
         (p, client)
     }
 
-    /// The last frame queued for `p`.
-    fn last(p: &Peer) -> Bytes {
-        p.conn.queued_frames().pop().expect("a queued frame")
+    /// The text of every frame `client` has been sent so far.
+    async fn texts(client: &mut TcpStream) -> Vec<String> {
+        crate::outbound::tests::frames_so_far(client)
+            .await
+            .into_iter()
+            .map(|(op, payload)| {
+                assert_eq!(op, 1, "a text frame");
+                String::from_utf8(payload).expect("utf-8")
+            })
+            .collect()
     }
 
     #[tokio::test]
-    async fn a_broadcast_is_encoded_once_and_shared() {
+    async fn a_broadcast_is_posted_once_and_each_member_gets_its_protocols_form() {
         let hub = hub();
         let mut peers = Vec::new();
         let mut clients = Vec::new();
@@ -1297,24 +1464,83 @@ mod tests {
             peers.push(p);
             clients.push(c);
         }
-        let text = MessageText::new("hi").expect("text");
-        hub.publish(
-            &peers[0],
-            Target::Room(RoomName::default_room()),
-            text,
-            None,
-        )
-        .await
-        .expect("publish");
-        let got: Vec<Bytes> = peers.iter().map(last).collect();
-        // The same allocation reached every receiver of a form: one encoding, shared bytes.
-        assert_eq!(got[0].as_ptr(), got[1].as_ptr(), "typed form encoded once");
-        assert_eq!(got[2].as_ptr(), got[3].as_ptr(), "demo form encoded once");
-        assert_eq!(&got[2][2..], br#"{"sender":"u0","msg":"hi"}"#);
-        assert_eq!(got[2][0], 0x81, "a final text frame");
-        assert!(std::str::from_utf8(&got[1][2..])
-            .expect("utf-8")
-            .starts_with(r#"{"type":"message""#));
+        hub.flusher.run_pass();
+        for c in &mut clients {
+            texts(c).await;
+        }
+        for (from, text) in [(0, "hi"), (2, "yo")] {
+            let text = MessageText::new(text).expect("text");
+            hub.publish(
+                &peers[from],
+                Target::Room(RoomName::default_room()),
+                text,
+                None,
+            )
+            .await
+            .expect("publish");
+        }
+        let room = hub.existing_room("general").expect("room");
+        assert_eq!(
+            lock(&room.state).outbox.len(),
+            2,
+            "one post per message, whatever the room's size"
+        );
+        hub.flusher.run_pass();
+        assert!(lock(&room.state).outbox.is_empty());
+        let mut got = Vec::new();
+        for c in &mut clients {
+            got.push(texts(c).await);
+        }
+        for typed in &got[..2] {
+            assert_eq!(typed.len(), 2, "{typed:?}");
+            assert!(
+                typed[0].starts_with(r#"{"type":"message""#) && typed[0].contains(r#""text":"hi""#)
+            );
+            assert!(typed[1].contains(r#""sender":"u2""#) && typed[1].contains(r#""text":"yo""#));
+        }
+        // A demo-protocol sender does not get its own message back.
+        assert_eq!(got[2], vec![r#"{"sender":"u0","msg":"hi"}"#]);
+        assert_eq!(
+            got[3],
+            vec![
+                r#"{"sender":"u0","msg":"hi"}"#,
+                r#"{"sender":"u2","msg":"yo"}"#
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_member_who_joins_while_posts_wait_gets_each_message_once() {
+        let hub = hub();
+        let (a, mut a_client) = user(&hub, "a", false).await;
+        let say = |text: &'static str| {
+            hub.publish(
+                &a,
+                Target::Room(RoomName::default_room()),
+                MessageText::new(text).expect("text"),
+                None,
+            )
+        };
+        say("one").await.expect("publish");
+        // Posted, not yet sent, when b joins: b gets "one" in its history only.
+        let (_b, mut b_client) = user(&hub, "b", false).await;
+        say("two").await.expect("publish");
+        hub.flusher.run_pass();
+        let count = |got: &[String], text: &str| {
+            got.iter()
+                .filter(|t| t.contains(&format!(r#""text":"{text}""#)))
+                .count()
+        };
+        let got_a = texts(&mut a_client).await;
+        assert_eq!((count(&got_a, "one"), count(&got_a, "two")), (1, 1));
+        let got_b = texts(&mut b_client).await;
+        assert!(got_b[0].starts_with(r#"{"type":"joined""#), "{got_b:?}");
+        assert_eq!(
+            (count(&got_b, "one"), count(&got_b, "two")),
+            (1, 1),
+            "{got_b:?}"
+        );
+        assert!(got_b.last().is_some_and(|t| t.contains(r#""text":"two""#)));
     }
 
     #[tokio::test]
@@ -1335,7 +1561,7 @@ mod tests {
             };
             // Dropped here without settling, as a cancelled task would.
         }
-        let (p, _client) = user(&hub, "a", false).await;
+        let (p, mut client) = user(&hub, "a", false).await;
         let ack = hub
             .publish(
                 &p,
@@ -1345,9 +1571,8 @@ mod tests {
             )
             .await;
         assert_eq!(ack.expect("ack").id, 2);
-        let f = last(&p);
-        assert!(std::str::from_utf8(&f[2..])
-            .expect("utf-8")
-            .contains("\"id\":2"));
+        hub.flusher.run_pass();
+        let got = texts(&mut client).await;
+        assert!(got.last().expect("a frame").contains("\"id\":2"), "{got:?}");
     }
 }

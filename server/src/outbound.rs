@@ -1,14 +1,16 @@
 //! A connection's outbound side: a bounded queue of encoded frames, written to the socket by
 //! whoever has something to send, never by a task per connection.
 //!
-//! Publishing a message queues the same encoded frame (`Bytes`, shared) for every receiver and
-//! hands each connection that went from empty to non-empty to a [`Flusher`]. The flusher then
-//! writes each connection's queue with one `writev`: at low rates one syscall per delivery and
-//! no task wake-up per receiver; under load, everything queued for a connection since its last
-//! write goes out together, so the cost per delivery falls as the rate rises. Only a socket that
-//! is full (the client does not read fast enough) involves the connection's own task, which
-//! waits for the socket to drain. A queue that grows past its bounds closes the connection as
-//! a slow consumer (4008); nobody else waits for it.
+//! A room's broadcasts reach the [`Flusher`] as a [`Job`]: its pass sends each member
+//! everything posted since the last pass with one `send` (`Conn::send_batch`), straight from
+//! the shared bytes when the member has nothing queued. Anything else for one connection (a
+//! reply, a direct message) is queued, and the connection is handed to the flusher when its
+//! queue goes from empty to non-empty; the pass then writes the queue with one `sendmsg`. At
+//! low rates that is one syscall per delivery and no task wake-up per receiver; under load,
+//! everything for a receiver since its last write goes out together, so the cost per delivery
+//! falls as the rate rises. Only a socket that is full (the client does not read fast enough)
+//! involves the connection's own task, which waits for the socket to drain. A queue that grows
+//! past its bounds closes the connection as a slow consumer (4008); nobody else waits for it.
 
 use crate::metrics::Metrics;
 use bytes::{Buf, Bytes, BytesMut};
@@ -154,10 +156,18 @@ impl Conn {
     /// Queues several frames under one lock (a burst of messages to the same receiver).
     /// False when they were not all queued.
     pub fn push_all<'a>(self: &Arc<Self>, frames: impl Iterator<Item = &'a Bytes>) -> bool {
-        let mut st = lock(&self.state);
+        let st = lock(&self.state);
         if st.sealed || st.close.is_some() || st.mode == Mode::Dead {
             return false;
         }
+        self.queue_frames(st, frames)
+    }
+
+    fn queue_frames<'a>(
+        self: &Arc<Self>,
+        mut st: MutexGuard<'_, State>,
+        frames: impl Iterator<Item = &'a Bytes>,
+    ) -> bool {
         let mut queued = false;
         for frame in frames {
             if !self.fits(&st, frame) {
@@ -176,6 +186,116 @@ impl Conn {
             self.flusher.schedule(self.clone());
         }
         true
+    }
+
+    /// Sends a room's fan-out (the flusher's pass): `frames` in order; `whole` is the same
+    /// frames concatenated, when the caller has it. With nothing queued they go to the socket
+    /// at once, from the caller's buffers, with one syscall; what the socket does not take
+    /// (or everything, when frames are already waiting) joins the queue as `push_all` would.
+    /// False when they were not all sent or queued.
+    pub fn send_batch(self: &Arc<Self>, frames: &[&Bytes], whole: Option<&Bytes>) -> bool {
+        let mut st = lock(&self.state);
+        if st.sealed || st.close.is_some() || st.mode == Mode::Dead {
+            return false;
+        }
+        if st.mode != Mode::Idle {
+            return self.queue_frames(st, frames.iter().copied());
+        }
+        let sent = match whole {
+            Some(w) => self.write_direct(&[w]),
+            None => self.write_direct(frames),
+        };
+        let Ok(mut sent) = sent else {
+            self.fail(&mut st);
+            return false;
+        };
+        let mut rest = frames;
+        while let Some((first, tail)) = rest.split_first() {
+            if sent < first.len() {
+                break;
+            }
+            sent -= first.len();
+            rest = tail;
+        }
+        let done = frames.len() - rest.len();
+        if done > 0 {
+            self.metrics.messages_out.fetch_add(done as u64, Relaxed);
+        }
+        let Some((first, tail)) = rest.split_first() else {
+            return true;
+        };
+        // The socket is full: the rest waits in the queue, and the connection's task writes
+        // it when the socket drains. A frame already started goes out whole, bounds or not.
+        st.mode = Mode::Blocked;
+        st.blocked_since.get_or_insert_with(Instant::now);
+        self.event.notify_one();
+        if sent > 0 {
+            let head = first.slice(sent..);
+            st.bytes += head.len();
+            st.queue.push_back(head);
+            st.head_started = true;
+            rest = tail;
+        }
+        self.queue_frames(st, rest.iter().copied())
+    }
+
+    /// Writes `parts` until done or the socket is full; the bytes written.
+    fn write_direct(&self, parts: &[&Bytes]) -> io::Result<usize> {
+        let (mut idx, mut off, mut total) = (0usize, 0usize, 0usize);
+        while idx < parts.len() {
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let mut n = 0;
+            let mut want = 0;
+            for (slot, p) in iov.iter_mut().zip(&parts[idx..]) {
+                let b: &[u8] = if n == 0 { &p[off..] } else { p };
+                *slot = IoSlice::new(b);
+                want += b.len();
+                n += 1;
+            }
+            let w = match self.send_now(&iov[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(w) => w,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            total += w;
+            let short = w < want;
+            let mut w = w;
+            while w > 0 {
+                let left = parts[idx].len() - off;
+                if w >= left {
+                    w -= left;
+                    idx += 1;
+                    off = 0;
+                } else {
+                    off += w;
+                    w = 0;
+                }
+            }
+            if short {
+                return Ok(total);
+            }
+        }
+        Ok(total)
+    }
+
+    /// One `send`/`sendmsg` (no `writev`: sockets skip the VFS layer that way). A full
+    /// socket clears Tokio's readiness, so the connection's task can wait for room.
+    fn send(&self, iov: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.sock
+            .try_io(tokio::io::Interest::WRITABLE, || self.send_now(iov))
+    }
+
+    /// `send` without asking Tokio first whether the socket is writable: the flusher's
+    /// direct writes, where that check is a cache miss per receiver. Readiness left stale by
+    /// a full socket costs the connection's task one extra try (`send` then clears it).
+    fn send_now(&self, iov: &[IoSlice<'_>]) -> io::Result<usize> {
+        let s = socket2::SockRef::from(&*self.sock);
+        match iov {
+            [one] => s.send(one),
+            _ => s.send_vectored(iov),
+        }
     }
 
     /// Whether `frame` may join the queue: within its bounds, and the socket has not been
@@ -205,12 +325,6 @@ impl Conn {
 
     pub fn close_reason(&self) -> Option<CloseReason> {
         lock(&self.state).close
-    }
-
-    /// The frames waiting to be written.
-    #[cfg(test)]
-    pub(crate) fn queued_frames(&self) -> Vec<Bytes> {
-        lock(&self.state).queue.iter().cloned().collect()
     }
 
     pub(crate) fn is_blocked(&self) -> bool {
@@ -270,7 +384,7 @@ impl Conn {
                 *slot = IoSlice::new(f);
                 n += 1;
             }
-            match self.sock.try_write_vectored(&iov[..n]) {
+            match self.send(&iov[..n]) {
                 Ok(0) => return self.fail(st),
                 Ok(mut written) => {
                     st.bytes -= written;
@@ -370,10 +484,17 @@ impl Conn {
     }
 }
 
+/// Work a flusher pass runs before it writes the connections handed to it: a room's
+/// fan-out of what was posted since the last pass.
+pub trait Job: Send + Sync {
+    fn run(&self);
+}
+
 /// Writes the queues of connections that have frames waiting, one pass at a time: a pass
-/// takes every connection scheduled since the last one, so a burst of messages to the same
-/// receivers leaves in one write each. Sharded (one task per core) so writes spread over the
-/// runtime's workers.
+/// runs the jobs handed to it (rooms sending what was posted since the last pass, straight to
+/// sockets that have nothing queued), then writes every connection scheduled since the last
+/// pass, so a burst of messages to the same receivers leaves in one write each. Sharded (one
+/// task per core) so writes spread over the runtime's workers.
 pub struct Flusher {
     shards: Vec<Arc<Shard>>,
 }
@@ -381,6 +502,7 @@ pub struct Flusher {
 #[derive(Default)]
 struct Shard {
     ready: Mutex<Vec<Arc<Conn>>>,
+    jobs: Mutex<Vec<Arc<dyn Job>>>,
     wake: Notify,
 }
 
@@ -403,6 +525,17 @@ impl Flusher {
         })
     }
 
+    /// One pass by hand (a paused flusher's, in tests): the jobs, then the connections.
+    #[cfg(test)]
+    pub(crate) fn run_pass(&self) {
+        for s in &self.shards {
+            let jobs = std::mem::take(&mut *lock(&s.jobs));
+            jobs.iter().for_each(|j| j.run());
+            let ready = std::mem::take(&mut *lock(&s.ready));
+            ready.iter().for_each(|c| c.flush_scheduled());
+        }
+    }
+
     fn schedule(&self, conn: Arc<Conn>) {
         let shard = &self.shards[(conn.id as usize) % self.shards.len()];
         let mut ready = lock(&shard.ready);
@@ -413,17 +546,35 @@ impl Flusher {
             shard.wake.notify_one();
         }
     }
+
+    /// Runs `job` in the next pass of the shard `key` picks. The caller hands a job over once
+    /// until it has run.
+    pub fn schedule_job(&self, key: usize, job: Arc<dyn Job>) {
+        let shard = &self.shards[key % self.shards.len()];
+        let mut jobs = lock(&shard.jobs);
+        let first = jobs.is_empty();
+        jobs.push(job);
+        drop(jobs);
+        if first {
+            shard.wake.notify_one();
+        }
+    }
 }
 
 async fn run_shard(shard: Arc<Shard>) {
     let mut batch = Vec::new();
+    let mut jobs = Vec::new();
     loop {
         shard.wake.notified().await;
         // Let the tasks that are ready run first: what they queue joins this pass.
         tokio::task::yield_now().await;
         loop {
+            std::mem::swap(&mut jobs, &mut *lock(&shard.jobs));
+            for job in jobs.drain(..) {
+                job.run();
+            }
             std::mem::swap(&mut batch, &mut *lock(&shard.ready));
-            if batch.is_empty() {
+            if batch.is_empty() && lock(&shard.jobs).is_empty() {
                 break;
             }
             for conn in batch.drain(..) {
@@ -491,7 +642,7 @@ impl AsyncWrite for SocketIo {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
     use tokio::net::{TcpListener, TcpSocket};
@@ -544,37 +695,42 @@ mod tests {
         (Arc::new(conn), client)
     }
 
+    /// Moves every whole frame at the start of `buf` to `frames`; true once a close frame
+    /// or the `until`th frame is parsed.
+    fn parse(buf: &mut Vec<u8>, frames: &mut Vec<(u8, Vec<u8>)>, until: usize) -> bool {
+        while buf.len() >= 2 {
+            assert_eq!(buf[0] & 0x80, 0x80, "FIN set on every frame");
+            assert_eq!(buf[1] & 0x80, 0, "server frames are unmasked");
+            let (len, head) = match buf[1] & 0x7f {
+                126 if buf.len() >= 4 => (usize::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
+                127 if buf.len() >= 10 => (
+                    u64::from_be_bytes(buf[2..10].try_into().expect("8")) as usize,
+                    10,
+                ),
+                126 | 127 => break,
+                n => (usize::from(n), 2),
+            };
+            if buf.len() < head + len {
+                break;
+            }
+            let op = buf[0] & 0x0f;
+            frames.push((op, buf[head..head + len].to_vec()));
+            buf.drain(..head + len);
+            if op == 0x8 || frames.len() == until {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Reads server frames until a close frame or EOF: (opcode, payload) each.
     async fn read_frames(client: &mut TcpStream, until: usize) -> Vec<(u8, Vec<u8>)> {
         let mut buf = Vec::new();
         let mut frames = Vec::new();
         let mut chunk = vec![0u8; 64 * 1024];
         loop {
-            // Parse every whole frame in the buffer.
-            loop {
-                if buf.len() < 2 {
-                    break;
-                }
-                assert_eq!(buf[0] & 0x80, 0x80, "FIN set on every frame");
-                assert_eq!(buf[1] & 0x80, 0, "server frames are unmasked");
-                let (len, head) = match buf[1] & 0x7f {
-                    126 if buf.len() >= 4 => (usize::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
-                    127 if buf.len() >= 10 => (
-                        u64::from_be_bytes(buf[2..10].try_into().expect("8")) as usize,
-                        10,
-                    ),
-                    126 | 127 => break,
-                    n => (usize::from(n), 2),
-                };
-                if buf.len() < head + len {
-                    break;
-                }
-                let op = buf[0] & 0x0f;
-                frames.push((op, buf[head..head + len].to_vec()));
-                buf.drain(..head + len);
-                if op == 0x8 || frames.len() == until {
-                    return frames;
-                }
+            if parse(&mut buf, &mut frames, until) {
+                return frames;
             }
             let n = client.read(&mut chunk).await.expect("read");
             if n == 0 {
@@ -582,6 +738,23 @@ mod tests {
             }
             buf.extend_from_slice(&chunk[..n]);
         }
+    }
+
+    /// The frames a client has been sent so far: read until nothing arrives for 150 ms.
+    pub(crate) async fn frames_so_far(client: &mut TcpStream) -> Vec<(u8, Vec<u8>)> {
+        let mut buf = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        let idle = Duration::from_millis(150);
+        while let Ok(Ok(n)) = tokio::time::timeout(idle, client.read(&mut chunk)).await {
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let mut frames = Vec::new();
+        parse(&mut buf, &mut frames, usize::MAX);
+        assert!(buf.is_empty(), "only whole frames were sent");
+        frames
     }
 
     /// What the connection's task does for its queue: write when a full socket drains.
@@ -627,6 +800,36 @@ mod tests {
             let text = std::str::from_utf8(payload).expect("utf-8");
             assert!(text.starts_with(&format!("{i}:")), "frame {i} out of order");
             assert_eq!(text.len(), format!("{i}:").len() + size(i));
+        }
+        assert_eq!(conn.close_reason(), None);
+    }
+
+    #[tokio::test]
+    async fn a_batch_bigger_than_the_socket_goes_out_whole_and_in_order() {
+        let (conn, mut client) = pair(64 << 20, Some(4096), None).await;
+        socket2::SockRef::from(&*conn.sock)
+            .set_send_buffer_size(16 * 1024)
+            .expect("sndbuf");
+        let driver = drive(&conn);
+        let texts: Vec<String> = (0..200)
+            .map(|i| format!("{i}:{}", "b".repeat(20_000 + size(i))))
+            .collect();
+        let frames: Vec<Bytes> = texts.iter().map(|t| text_frame(t)).collect();
+        let refs: Vec<&Bytes> = frames.iter().collect();
+        let mut whole = BytesMut::new();
+        refs[..100].iter().for_each(|f| whole.extend_from_slice(f));
+        // Nothing queued: written straight from the concatenation, which the socket cannot
+        // take whole; the rest waits in the queue, starting mid-frame.
+        assert!(conn.send_batch(&refs[..100], Some(&whole.freeze())));
+        assert!(conn.is_blocked(), "the socket filled up");
+        // Frames already waiting: the next batch queues behind them.
+        assert!(conn.send_batch(&refs[100..], None));
+        let got = read_frames(&mut client, 200).await;
+        driver.abort();
+        assert_eq!(got.len(), 200);
+        for (i, (op, payload)) in got.iter().enumerate() {
+            assert_eq!(*op, 1);
+            assert_eq!(payload, texts[i].as_bytes(), "frame {i}");
         }
         assert_eq!(conn.close_reason(), None);
     }
