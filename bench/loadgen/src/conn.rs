@@ -54,11 +54,19 @@ fn source_addr(slot: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(0x7f00_0000 | n))
 }
 
+static READ_BUFFER: OnceLock<usize> = OnceLock::new();
+
+/// Bytes tungstenite reads at a time (default 16 KiB). It zeroes that much before every read,
+/// so receivers that get one small message per read (fan-out) use a smaller one.
+pub fn set_read_buffer(bytes: usize) {
+    let _ = READ_BUFFER.set(bytes);
+}
+
 fn ws_config() -> WebSocketConfig {
     // Small read chunks keep 10k idle clients cheap; large messages are still accepted (the typed
     // protocol's `joined` lists every member of a 10k room).
     WebSocketConfig::default()
-        .read_buffer_size(16 * 1024)
+        .read_buffer_size(READ_BUFFER.get().copied().unwrap_or(16 * 1024))
         .max_message_size(Some(64 << 20))
         .max_frame_size(Some(64 << 20))
 }

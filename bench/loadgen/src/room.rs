@@ -272,6 +272,8 @@ fn ns_to_duration(ns: u64) -> Duration {
 }
 
 pub async fn run(args: RoomArgs) -> Result<RoomReport> {
+    // One message of about 130 bytes per read here.
+    conn::set_read_buffer(4 * 1024);
     let args = Rc::new(args);
     let (slow_tx, _) = watch::channel(SlowState::Reading);
     let sh = Rc::new(Shared {

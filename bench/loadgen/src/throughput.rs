@@ -8,11 +8,11 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::sync::{Notify, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::conn::{self, Proto, Stamp, Target};
 use crate::room::end_label;
@@ -61,7 +61,8 @@ struct Shared {
     window: u64,
     sent: Vec<Cell<u64>>,
     delivered_from: Vec<Cell<u64>>,
-    waiting: Vec<Cell<bool>>,
+    /// Since when each sender has waited for its window to open.
+    waiting: Vec<Cell<Option<Instant>>>,
     wake: Vec<Notify>,
     total: Cell<u64>,
     hist: RefCell<Histogram<u64>>,
@@ -79,76 +80,111 @@ impl Shared {
     }
 }
 
-async fn client(sh: Rc<Shared>, args: Rc<ThroughputArgs>, i: usize, ws: conn::Ws) {
-    let (mut sink, mut stream) = ws.split();
-    let reader = {
-        let sh = sh.clone();
-        async move {
-            loop {
-                let msg = stream.next().await;
-                if let Some(Ok(Message::Text(t))) = &msg {
-                    let Some(st) = conn::find_stamp(t.as_bytes()) else {
-                        continue;
-                    };
-                    let from = st.sender as usize;
-                    if from == i {
-                        sh.self_echo.set(sh.self_echo.get() + 1);
-                        continue;
-                    }
-                    let Some(d) = sh.delivered_from.get(from) else {
-                        continue;
-                    };
-                    d.set(d.get() + 1);
-                    sh.total.set(sh.total.get() + 1);
-                    if sh.measuring.get() {
-                        sh.hist
-                            .borrow_mut()
-                            .saturating_record(conn::now_ns().saturating_sub(st.t).max(1));
-                    }
-                    if sh.waiting[from].get() && sh.window_open(from) {
-                        sh.waiting[from].set(false);
-                        sh.wake[from].notify_one();
-                    }
-                    continue;
-                }
-                if let Some(end) = end_label(msg) {
-                    *sh.disconnects.borrow_mut().entry(end).or_default() += 1;
-                    break;
-                }
-            }
-        }
+/// Counts a delivery received at `now`; `Some(label)` when the connection ended.
+fn on_frame(
+    sh: &Shared,
+    i: usize,
+    msg: Option<Result<Message, tungstenite::Error>>,
+    now: u64,
+) -> Option<String> {
+    let Some(Ok(Message::Text(t))) = &msg else {
+        return end_label(msg);
     };
-    tokio::task::spawn_local(reader);
+    let st = conn::find_stamp(t.as_bytes())?;
+    let from = st.sender as usize;
+    if from == i {
+        sh.self_echo.set(sh.self_echo.get() + 1);
+        return None;
+    }
+    let d = sh.delivered_from.get(from)?;
+    d.set(d.get() + 1);
+    sh.total.set(sh.total.get() + 1);
+    if sh.measuring.get() {
+        sh.hist
+            .borrow_mut()
+            .saturating_record(now.saturating_sub(st.t).max(1));
+    }
+    if sh.waiting[from].get().is_some() && sh.window_open(from) {
+        sh.waiting[from].set(None);
+        sh.wake[from].notify_one();
+    }
+    None
+}
 
-    sh.go.notified().await;
+/// One client, one task: it sends while its window is open and reads otherwise (no split
+/// stream: a shared lock and a waker swap on every poll cost the load generator more than the
+/// reading itself).
+async fn client(sh: Rc<Shared>, args: Rc<ThroughputArgs>, i: usize, mut ws: conn::Ws) {
+    let go = sh.go.notified();
+    tokio::pin!(go);
+    let mut started = false;
     let mut seq = 0u64;
-    while !sh.stop.get() {
-        if !sh.window_open(i) {
-            sh.waiting[i].set(true);
-            if tokio::time::timeout(Duration::from_secs(1), sh.wake[i].notified())
-                .await
-                .is_err()
-            {
-                sh.stalls.set(sh.stalls.get() + 1);
+    let end = loop {
+        let sending = started && !sh.stop.get();
+        if sending && sh.window_open(i) {
+            sh.waiting[i].set(None);
+            let msg = conn::outgoing(
+                args.target.proto,
+                Stamp {
+                    t: conn::now_ns(),
+                    phase: 0,
+                    sender: i as u32,
+                    seq,
+                },
+            );
+            match tokio::time::timeout(Duration::from_secs(2), ws.send(msg)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => break format!("send failed: {e}"),
+                Err(_) => break "send stalled for 2 s".to_owned(),
             }
-            sh.waiting[i].set(false);
+            seq += 1;
+            sh.sent[i].set(seq);
             continue;
         }
-        let msg = conn::outgoing(
-            args.target.proto,
-            Stamp {
-                t: conn::now_ns(),
-                phase: 0,
-                sender: i as u32,
-                seq,
-            },
-        );
-        match tokio::time::timeout(Duration::from_secs(2), sink.send(msg)).await {
-            Ok(Ok(())) => {}
-            _ => break,
+        if sending && sh.waiting[i].get().is_none() {
+            sh.waiting[i].set(Some(Instant::now()));
         }
-        seq += 1;
-        sh.sent[i].set(seq);
+        tokio::select! {
+            biased;
+            msg = ws.next() => {
+                // One clock read for this frame and the others that came in the same read.
+                let now = conn::now_ns();
+                if let Some(end) = on_frame(&sh, i, msg, now) {
+                    break end;
+                }
+                let mut more = None;
+                for _ in 0..256 {
+                    let Some(msg) = ws.next().now_or_never() else { break };
+                    if let Some(end) = on_frame(&sh, i, msg, now) {
+                        more = Some(end);
+                        break;
+                    }
+                }
+                if let Some(end) = more {
+                    break end;
+                }
+            }
+            _ = &mut go, if !started => started = true,
+            _ = sh.wake[i].notified(), if sending => {}
+        }
+    };
+    sh.waiting[i].set(None);
+    *sh.disconnects.borrow_mut().entry(end).or_default() += 1;
+}
+
+/// Counts the senders that have waited over a second for their window, once per second each.
+async fn watch_stalls(sh: Rc<Shared>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = Instant::now();
+        for w in &sh.waiting {
+            if let Some(since) = w.get() {
+                if now.duration_since(since) >= Duration::from_secs(1) {
+                    sh.stalls.set(sh.stalls.get() + 1);
+                    w.set(Some(now));
+                }
+            }
+        }
     }
 }
 
@@ -163,7 +199,7 @@ pub async fn run(args: ThroughputArgs) -> Result<ThroughputReport> {
         window: args.window.max(1),
         sent: (0..n).map(|_| Cell::new(0)).collect(),
         delivered_from: (0..n).map(|_| Cell::new(0)).collect(),
-        waiting: (0..n).map(|_| Cell::new(false)).collect(),
+        waiting: (0..n).map(|_| Cell::new(None)).collect(),
         wake: (0..n).map(|_| Notify::new()).collect(),
         total: Cell::new(0),
         hist: RefCell::new(stats::new_histogram()),
@@ -196,6 +232,7 @@ pub async fn run(args: ThroughputArgs) -> Result<ThroughputReport> {
     for (i, ws) in conns.into_iter().enumerate() {
         tokio::task::spawn_local(client(sh.clone(), args.clone(), i, ws));
     }
+    tokio::task::spawn_local(watch_stalls(sh.clone()));
     // Let every client task reach its start line, then start them together.
     tokio::time::sleep(Duration::from_millis(200)).await;
     sh.go.notify_waiters();
