@@ -14,12 +14,12 @@ use crate::cluster::{BusEvent, Claim, Cluster, Published};
 use crate::config::Config;
 use crate::error::{RequestError, StoreError};
 use crate::metrics::Metrics;
-use crate::outbound::{text_frame, Bounds, Flusher, Job};
+use crate::outbound::{json_frame, Bounds, Flusher, Job};
 use crate::store::{dm_channel, Appended, Store, StoredMessage};
 use bytes::{Bytes, BytesMut};
 use shared::{
-    ChatMessage, ClientMsgId, CloseReason, DirectMessage, LegacyMessage, MessageId, MessageText,
-    Nickname, PresenceState, RoomInfo, RoomName, ServerMessage, Timestamp,
+    ChatMessage, ClientMsgId, CloseReason, DirectMessage, MessageId, MessageText, Nickname,
+    PresenceState, RoomInfo, RoomName, ServerMessage, Timestamp,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -59,32 +59,34 @@ pub fn now_ms() -> Timestamp {
         .map_or(0, |d| d.as_millis() as Timestamp)
 }
 
-/// A broadcast event, encoded once as a WebSocket frame: the same bytes go to every receiver.
-/// Chat messages also carry what a demo-protocol user sees, encoded on first use (only if such
-/// a user is among the receivers).
+/// A broadcast event, encoded once as a WebSocket frame on first use: the same bytes go to
+/// every receiver. Chat messages also have what a demo-protocol user sees. Each form is
+/// encoded only if a receiver of that protocol is there.
 pub struct Fanout {
-    typed: Bytes,
-    legacy: Option<(Nickname, MessageText, OnceLock<Bytes>)>,
+    msg: ServerMessage,
+    typed: OnceLock<Bytes>,
+    legacy: OnceLock<Bytes>,
+}
+
+/// The demo protocol's message, `{"sender","msg"}`, borrowed for encoding.
+#[derive(serde::Serialize)]
+struct LegacyRef<'a> {
+    sender: &'a str,
+    msg: &'a str,
 }
 
 impl Fanout {
-    pub fn event(msg: &ServerMessage) -> Arc<Fanout> {
+    pub fn event(msg: ServerMessage) -> Arc<Fanout> {
         Arc::new(Fanout {
-            typed: text_frame(&msg.to_json()),
-            legacy: None,
-        })
-    }
-
-    fn chat(msg: &ServerMessage, sender: &Nickname, text: &MessageText) -> Arc<Fanout> {
-        Arc::new(Fanout {
-            typed: text_frame(&msg.to_json()),
-            legacy: Some((sender.clone(), text.clone(), OnceLock::new())),
+            msg,
+            typed: OnceLock::new(),
+            legacy: OnceLock::new(),
         })
     }
 
     /// The typed protocol's frame.
     pub fn typed(&self) -> &Bytes {
-        &self.typed
+        self.typed.get_or_init(|| json_frame(&self.msg))
     }
 
     /// The frame a receiver of this protocol gets, if it gets this event at all.
@@ -92,23 +94,23 @@ impl Fanout {
         if legacy {
             self.legacy()
         } else {
-            Some(&self.typed)
+            Some(self.typed())
         }
     }
 
-    /// The demo's `{"sender","msg"}` frame, if demo users receive this event at all.
+    /// The demo's `{"sender","msg"}` frame: chat messages only (room and direct).
     pub fn legacy(&self) -> Option<&Bytes> {
-        self.legacy.as_ref().map(|(sender, text, cell)| {
-            cell.get_or_init(|| {
-                text_frame(
-                    &LegacyMessage {
-                        sender: sender.to_string(),
-                        msg: text.to_string(),
-                    }
-                    .to_json(),
-                )
+        let (sender, text) = match &self.msg {
+            ServerMessage::Message(m) => (&m.sender, &m.text),
+            ServerMessage::Direct(d) => (&d.from, &d.text),
+            _ => return None,
+        };
+        Some(self.legacy.get_or_init(|| {
+            json_frame(&LegacyRef {
+                sender: sender.as_str(),
+                msg: text.as_str(),
             })
-        })
+        }))
     }
 }
 
@@ -194,9 +196,8 @@ impl Delivery {
     /// A room message, to every member of the room.
     fn room(msg: ChatMessage) -> Delivery {
         let sender = msg.sender.clone();
-        let text = msg.text.clone();
         Delivery {
-            fanout: Fanout::chat(&ServerMessage::Message(msg), &sender, &text),
+            fanout: Fanout::event(ServerMessage::Message(msg)),
             targets: Targets::Room { sender },
         }
     }
@@ -739,7 +740,7 @@ impl Hub {
                 let small = st.members.len() < self.config.presence_limit;
                 if local_presence && small && !peer.legacy && !st.has_nick(&peer.nick, peer.conn.id)
                 {
-                    let ev = Fanout::event(&ServerMessage::Presence {
+                    let ev = Fanout::event(ServerMessage::Presence {
                         room: room_name.clone(),
                         nick: peer.nick.clone(),
                         state: PresenceState::Joined,
@@ -871,7 +872,7 @@ impl Hub {
             && st.members.len() < self.config.presence_limit
             && !st.has_nick(&peer.nick, peer.conn.id)
         {
-            let ev = Fanout::event(&ServerMessage::Presence {
+            let ev = Fanout::event(ServerMessage::Presence {
                 room: room_name.clone(),
                 nick: peer.nick.clone(),
                 state: PresenceState::Left,
@@ -897,7 +898,7 @@ impl Hub {
             });
             return Ok(());
         }
-        let ev = Fanout::event(&ServerMessage::Typing {
+        let ev = Fanout::event(ServerMessage::Typing {
             room: room_name.clone(),
             nick: peer.nick.clone(),
             expires_in_ms: self.config.typing_ttl.as_millis().min(u32::MAX as u128) as u32,
@@ -1059,7 +1060,7 @@ impl Hub {
                     ts,
                 });
                 Delivery {
-                    fanout: Fanout::chat(&event, &stored.sender, &stored.text),
+                    fanout: Fanout::event(event),
                     targets: Targets::Users(peers),
                 }
             }
@@ -1223,7 +1224,7 @@ impl Hub {
                         text: text.clone(),
                         ts,
                     });
-                    let f = Fanout::chat(&ev, &sender, &text);
+                    let f = Fanout::event(ev);
                     let mut targets = vec![to.clone()];
                     if sender != to {
                         targets.push(sender);
@@ -1275,7 +1276,7 @@ impl Hub {
                 } else {
                     PresenceState::Left
                 };
-                let ev = Fanout::event(&ServerMessage::Presence {
+                let ev = Fanout::event(ServerMessage::Presence {
                     room: room_name,
                     nick: nick.clone(),
                     state,
@@ -1293,7 +1294,7 @@ impl Hub {
                     return;
                 };
                 let expires_in_ms = self.config.typing_ttl.as_millis().min(u32::MAX as u128) as u32;
-                let ev = Fanout::event(&ServerMessage::Typing {
+                let ev = Fanout::event(ServerMessage::Typing {
                     room: room_name,
                     nick: nick.clone(),
                     expires_in_ms,
@@ -1528,6 +1529,32 @@ mod tests {
                 r#"{"sender":"u2","msg":"yo"}"#
             ]
         );
+    }
+
+    #[test]
+    fn each_form_is_encoded_on_first_use_only() {
+        let f = Fanout::event(ServerMessage::Message(ChatMessage {
+            id: 7,
+            room: RoomName::default_room(),
+            sender: Nickname::new("ann").expect("nick"),
+            text: MessageText::new("say \"hi\"").expect("text"),
+            ts: 1,
+        }));
+        let demo = f.legacy().expect("a chat message has a demo form");
+        assert_eq!(&demo[2..], br#"{"sender":"ann","msg":"say \"hi\""}"#);
+        assert!(
+            f.typed.get().is_none(),
+            "no typed receiver asked: not encoded"
+        );
+        assert!(std::str::from_utf8(&f.typed()[2..])
+            .expect("utf-8")
+            .starts_with(r#"{"type":"message","id":7"#));
+        let ev = Fanout::event(ServerMessage::Typing {
+            room: RoomName::default_room(),
+            nick: Nickname::new("ann").expect("nick"),
+            expires_in_ms: 1,
+        });
+        assert!(ev.legacy().is_none(), "demo users get chat messages only");
     }
 
     #[tokio::test]

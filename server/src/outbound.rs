@@ -53,6 +53,38 @@ pub fn frame(opcode: u8, payload: &[u8]) -> Bytes {
     b.freeze()
 }
 
+/// A text frame of `value` as JSON, serialized straight into the frame's buffer (one
+/// allocation, no copy): the header is written in front once the length is known.
+pub fn json_frame<T: serde::Serialize>(value: &T) -> Bytes {
+    const HEAD: usize = 10;
+    let mut b = BytesMut::with_capacity(HEAD + 128);
+    b.extend_from_slice(&[0; HEAD]);
+    let mut w = bytes::BufMut::writer(b);
+    // Serializing our message types cannot fail: every map key is a string.
+    if serde_json::to_writer(&mut w, value).is_err() {
+        return text_frame("{}");
+    }
+    let mut b = w.into_inner();
+    let len = b.len() - HEAD;
+    let head: &[u8] = &if len < 126 {
+        [0x81, len as u8, 0, 0, 0, 0, 0, 0, 0, 0]
+    } else if len <= usize::from(u16::MAX) {
+        let l = (len as u16).to_be_bytes();
+        [0x81, 126, l[0], l[1], 0, 0, 0, 0, 0, 0]
+    } else {
+        let l = (len as u64).to_be_bytes();
+        [0x81, 127, l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]]
+    };
+    let hlen = match len {
+        0..126 => 2,
+        126..=65_535 => 4,
+        _ => 10,
+    };
+    b[HEAD - hlen..HEAD].copy_from_slice(&head[..hlen]);
+    b.advance(HEAD - hlen);
+    b.freeze()
+}
+
 pub fn text_frame(text: &str) -> Bytes {
     frame(0x1, text.as_bytes())
 }
@@ -646,6 +678,14 @@ pub(crate) mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
     use tokio::net::{TcpListener, TcpSocket};
+
+    #[test]
+    fn json_frames_match_text_frames_of_the_same_json() {
+        for n in [0, 100, 125, 126, 200, 65_535, 70_000] {
+            let v = serde_json::json!({ "msg": "x".repeat(n) });
+            assert_eq!(json_frame(&v), text_frame(&v.to_string()), "payload of {n}");
+        }
+    }
 
     #[test]
     fn frames_use_the_shortest_length_form() {
