@@ -274,22 +274,25 @@ impl RoomState {
     }
 
     /// The members posts go to (rebuilt after members changed).
+    /// In connection order: sockets opened one after another sit near each other in memory
+    /// (ours and the kernel's), so a pass over 10k members misses the caches less than in
+    /// the member map's random order.
     fn targets(&mut self) -> Arc<Vec<Recipient>> {
         let members = &self.members;
         self.targets
             .get_or_insert_with(|| {
-                Arc::new(
-                    members
-                        .values()
-                        .filter(|m| m.joining.is_none())
-                        .map(|m| Recipient {
-                            conn: m.peer.conn.clone(),
-                            legacy: m.peer.legacy,
-                            nick: m.peer.nick.clone(),
-                            since: m.since,
-                        })
-                        .collect(),
-                )
+                let mut v: Vec<Recipient> = members
+                    .values()
+                    .filter(|m| m.joining.is_none())
+                    .map(|m| Recipient {
+                        conn: m.peer.conn.clone(),
+                        legacy: m.peer.legacy,
+                        nick: m.peer.nick.clone(),
+                        since: m.since,
+                    })
+                    .collect();
+                v.sort_unstable_by_key(|r| r.conn.id);
+                Arc::new(v)
             })
             .clone()
     }
