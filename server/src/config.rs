@@ -95,6 +95,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_OUTBOUND_STALL", default_value = "3s", value_parser = parse_duration)]
     pub outbound_stall: Duration,
 
+    /// Bytes the kernel may hold unsent for one WebSocket connection (TCP_NOTSENT_LOWAT; 0:
+    /// no limit). A client that stops reading stops acking, its data stays unsent, and past
+    /// this its socket counts as full, so `--outbound-stall` can see it; without the limit the
+    /// kernel's send buffer grows to megabytes first. Data in flight is not limited.
+    #[arg(long, env = "CHAT_SOCKET_UNSENT_LIMIT", default_value_t = 16 * 1024)]
+    pub socket_unsent_limit: u32,
+
     /// Sustained messages per second a connection may send (token bucket refill rate).
     #[arg(long, env = "CHAT_RATE_PER_SEC", default_value_t = 20)]
     pub rate_per_sec: u32,

@@ -184,6 +184,10 @@ pub fn ws_config(cfg: &Config) -> WebSocketConfig {
 
 async fn handle(mut stream: TcpStream, hub: Arc<Hub>, _permit: OwnedSemaphorePermit) {
     let _ = stream.set_nodelay(true);
+    if hub.config.socket_unsent_limit > 0 {
+        let _ =
+            socket2::SockRef::from(&stream).set_tcp_notsent_lowat(hub.config.socket_unsent_limit);
+    }
     let req = match http::read_head(&mut stream, hub.config.handshake_timeout).await {
         Ok(r) => r,
         Err(HeadError::Gone) => return,

@@ -257,6 +257,52 @@ async fn flooding_gets_errors_then_1008() {
     s.stop().await;
 }
 
+/// A client that stops reading at chat rates (small messages, default queue bounds) is
+/// closed by the stall rule within seconds: its unsent data is capped in the kernel, so its
+/// socket counts as full long before the kernel's send buffer would have grown to hold
+/// everything sent to it.
+async fn stalled_reader_closed_after(unsent_limit: u32) -> Option<u64> {
+    let s = TestServer::with(|c| {
+        c.rate_per_sec = 0;
+        c.outbound_stall = Duration::from_millis(300);
+        c.socket_unsent_limit = unsent_limit;
+    })
+    .await;
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.set_recv_buffer_size(4096).expect("rcvbuf");
+    let tcp = sock.connect(s.addr).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::client_async(
+        s.url("/chat"),
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+    )
+    .await
+    .expect("ws");
+    let mut slow = Client { ws, next_cid: 0 };
+    slow.hello("slow").await;
+    slow.join("general", None).await;
+    let (mut sender, _) = s.join("sender", "general").await;
+    let text = "z".repeat(100);
+    let mut closed_after = None;
+    for sent in 1..=3000u64 {
+        sender.say("general", &text).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        if s.hub.metrics.closes(CloseReason::SlowConsumer) > 0 {
+            closed_after = Some(sent);
+            break;
+        }
+    }
+    s.stop().await;
+    closed_after
+}
+
+#[tokio::test]
+async fn a_reader_that_stops_is_closed_before_the_kernel_buffers_everything() {
+    let n = stalled_reader_closed_after(16 * 1024).await;
+    // 16 KiB unsent + 4 KiB of receive buffer is about 200 messages of 100 bytes; then 300 ms
+    // of stall. Without the cap the kernel took all 3000 (300 KB) here.
+    assert!(n.is_some_and(|n| n < 1500), "closed after {n:?} messages");
+}
+
 #[tokio::test]
 async fn slow_consumer_is_closed_and_does_not_slow_the_others() {
     let s = TestServer::with(|c| {
