@@ -365,10 +365,40 @@ pub struct Room {
     state: Mutex<RoomState>,
 }
 
+/// One protocol's frames of a pass, concatenated once: `ranges[i]` is where post `i` sits in
+/// `buf` (`None`: that post has no frame for this protocol).
+struct Concat {
+    buf: Bytes,
+    ranges: Vec<Option<std::ops::Range<usize>>>,
+}
+
+impl Concat {
+    fn new(posts: &[Post], legacy: bool) -> Concat {
+        let frames: Vec<Option<&Bytes>> = posts.iter().map(|p| p.fanout.frame(legacy)).collect();
+        let mut buf = BytesMut::with_capacity(frames.iter().flatten().map(|f| f.len()).sum());
+        let ranges = frames
+            .iter()
+            .map(|f| {
+                f.map(|f| {
+                    let start = buf.len();
+                    buf.extend_from_slice(f);
+                    start..buf.len()
+                })
+            })
+            .collect();
+        Concat {
+            buf: buf.freeze(),
+            ranges,
+        }
+    }
+}
+
 impl Job for Room {
     /// The flusher's pass: everything posted since the last pass, to every member, with one
-    /// write each. A member that gets every post is sent one buffer, concatenated once for
-    /// all such members of its protocol. Runs outside the room's lock.
+    /// write each. Each protocol's frames are concatenated once per pass; a member gets the
+    /// runs of that buffer it is due (all of it, or the parts around what it must not get,
+    /// such as a demo-protocol sender's own messages), so a write has a few pieces, not one
+    /// per message. Runs outside the room's lock.
     fn run(&self) {
         let (posts, targets) = {
             let mut st = lock(&self.state);
@@ -378,28 +408,40 @@ impl Job for Room {
             }
             (std::mem::take(&mut st.outbox), st.targets())
         };
-        let mut whole: [Option<Bytes>; 2] = [None, None];
+        let mut concat: [Option<Concat>; 2] = [None, None];
         let mut frames: Vec<&Bytes> = Vec::with_capacity(posts.len());
+        let mut runs: Vec<Bytes> = Vec::new();
         for t in targets.iter() {
             frames.clear();
-            let mut all = true;
-            for p in &posts {
-                match t.frame(p) {
-                    Some(f) => frames.push(f),
-                    None => all &= p.fanout.frame(t.legacy).is_none(),
+            frames.extend(posts.iter().filter_map(|p| t.frame(p)));
+            if frames.len() < 2 {
+                if !frames.is_empty() {
+                    t.conn.send_batch(&frames, None);
                 }
-            }
-            if frames.is_empty() {
                 continue;
             }
-            let whole = (all && frames.len() > 1).then(|| {
-                &*whole[usize::from(t.legacy)].get_or_insert_with(|| {
-                    let mut b = BytesMut::with_capacity(frames.iter().map(|f| f.len()).sum());
-                    frames.iter().for_each(|f| b.extend_from_slice(f));
-                    b.freeze()
-                })
-            });
-            t.conn.send_batch(&frames, whole);
+            let c =
+                concat[usize::from(t.legacy)].get_or_insert_with(|| Concat::new(&posts, t.legacy));
+            runs.clear();
+            let mut run: Option<std::ops::Range<usize>> = None;
+            for (p, range) in posts.iter().zip(&c.ranges) {
+                let Some(range) = range else { continue };
+                if t.frame(p).is_none() {
+                    // A gap: what was gathered so far is one piece.
+                    if let Some(r) = run.take() {
+                        runs.push(c.buf.slice(r));
+                    }
+                    continue;
+                }
+                run = Some(match run {
+                    Some(r) => r.start..range.end,
+                    None => range.clone(),
+                });
+            }
+            if let Some(r) = run {
+                runs.push(c.buf.slice(r));
+            }
+            t.conn.send_batch(&frames, Some(&runs));
         }
     }
 }
@@ -1493,7 +1535,7 @@ mod tests {
         for c in &mut clients {
             texts(c).await;
         }
-        for (from, text) in [(0, "hi"), (2, "yo")] {
+        for (from, text) in [(0, "hi"), (2, "yo"), (0, "ok")] {
             let text = MessageText::new(text).expect("text");
             hub.publish(
                 &peers[from],
@@ -1507,7 +1549,7 @@ mod tests {
         let room = hub.existing_room("general").expect("room");
         assert_eq!(
             lock(&room.state).outbox.len(),
-            2,
+            3,
             "one post per message, whatever the room's size"
         );
         hub.flusher.run_pass();
@@ -1517,19 +1559,28 @@ mod tests {
             got.push(texts(c).await);
         }
         for typed in &got[..2] {
-            assert_eq!(typed.len(), 2, "{typed:?}");
+            assert_eq!(typed.len(), 3, "{typed:?}");
             assert!(
                 typed[0].starts_with(r#"{"type":"message""#) && typed[0].contains(r#""text":"hi""#)
             );
             assert!(typed[1].contains(r#""sender":"u2""#) && typed[1].contains(r#""text":"yo""#));
+            assert!(typed[2].contains(r#""text":"ok""#));
         }
-        // A demo-protocol sender does not get its own message back.
-        assert_eq!(got[2], vec![r#"{"sender":"u0","msg":"hi"}"#]);
+        // A demo-protocol sender does not get its own message back: it is sent the pieces of
+        // the pass's buffer around it.
+        assert_eq!(
+            got[2],
+            vec![
+                r#"{"sender":"u0","msg":"hi"}"#,
+                r#"{"sender":"u0","msg":"ok"}"#
+            ]
+        );
         assert_eq!(
             got[3],
             vec![
                 r#"{"sender":"u0","msg":"hi"}"#,
-                r#"{"sender":"u2","msg":"yo"}"#
+                r#"{"sender":"u2","msg":"yo"}"#,
+                r#"{"sender":"u0","msg":"ok"}"#
             ]
         );
     }

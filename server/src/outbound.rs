@@ -220,12 +220,12 @@ impl Conn {
         true
     }
 
-    /// Sends a room's fan-out (the flusher's pass): `frames` in order; `whole` is the same
-    /// frames concatenated, when the caller has it. With nothing queued they go to the socket
-    /// at once, from the caller's buffers, with one syscall; what the socket does not take
-    /// (or everything, when frames are already waiting) joins the queue as `push_all` would.
-    /// False when they were not all sent or queued.
-    pub fn send_batch(self: &Arc<Self>, frames: &[&Bytes], whole: Option<&Bytes>) -> bool {
+    /// Sends a room's fan-out (the flusher's pass): `frames` in order; `pieces`, when the
+    /// caller has them, hold the same bytes in fewer buffers. With nothing queued they go to
+    /// the socket at once, from the caller's buffers, with one syscall; what the socket does
+    /// not take (or everything, when frames are already waiting) joins the queue as
+    /// `push_all` would. False when they were not all sent or queued.
+    pub fn send_batch(self: &Arc<Self>, frames: &[&Bytes], pieces: Option<&[Bytes]>) -> bool {
         let mut st = lock(&self.state);
         if st.sealed || st.close.is_some() || st.mode == Mode::Dead {
             return false;
@@ -233,8 +233,8 @@ impl Conn {
         if st.mode != Mode::Idle {
             return self.queue_frames(st, frames.iter().copied());
         }
-        let sent = match whole {
-            Some(w) => self.write_direct(&[w]),
+        let sent = match pieces {
+            Some(p) => self.write_direct(p),
             None => self.write_direct(frames),
         };
         let Ok(mut sent) = sent else {
@@ -272,13 +272,14 @@ impl Conn {
     }
 
     /// Writes `parts` until done or the socket is full; the bytes written.
-    fn write_direct(&self, parts: &[&Bytes]) -> io::Result<usize> {
+    fn write_direct<B: AsRef<[u8]>>(&self, parts: &[B]) -> io::Result<usize> {
         let (mut idx, mut off, mut total) = (0usize, 0usize, 0usize);
         while idx < parts.len() {
             let mut iov = [IoSlice::new(&[]); MAX_IOV];
             let mut n = 0;
             let mut want = 0;
             for (slot, p) in iov.iter_mut().zip(&parts[idx..]) {
+                let p = p.as_ref();
                 let b: &[u8] = if n == 0 { &p[off..] } else { p };
                 *slot = IoSlice::new(b);
                 want += b.len();
@@ -295,7 +296,7 @@ impl Conn {
             let short = w < want;
             let mut w = w;
             while w > 0 {
-                let left = parts[idx].len() - off;
+                let left = parts[idx].as_ref().len() - off;
                 if w >= left {
                     w -= left;
                     idx += 1;
@@ -858,9 +859,14 @@ pub(crate) mod tests {
         let refs: Vec<&Bytes> = frames.iter().collect();
         let mut whole = BytesMut::new();
         refs[..100].iter().for_each(|f| whole.extend_from_slice(f));
-        // Nothing queued: written straight from the concatenation, which the socket cannot
-        // take whole; the rest waits in the queue, starting mid-frame.
-        assert!(conn.send_batch(&refs[..100], Some(&whole.freeze())));
+        // Nothing queued: written straight from the concatenation (in two pieces), which the
+        // socket cannot take whole; the rest waits in the queue, starting mid-frame.
+        let whole = whole.freeze();
+        let pieces = [
+            whole.slice(..whole.len() / 3),
+            whole.slice(whole.len() / 3..),
+        ];
+        assert!(conn.send_batch(&refs[..100], Some(&pieces)));
         assert!(conn.is_blocked(), "the socket filled up");
         // Frames already waiting: the next batch queues behind them.
         assert!(conn.send_batch(&refs[100..], None));
