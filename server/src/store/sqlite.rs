@@ -775,31 +775,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_append_is_written_before_it_is_fsynced_and_the_mark_says_when() {
-        for full in [true, false] {
-            let dir = tmpdir(&format!("durable-{full}"));
-            let s = SqliteStore::open(&dir, KEEP, full).expect("open");
-            assert_eq!(s.written_mark(), 0);
-            for id in 1..=3 {
-                s.append(msg("general", id, None)).await.expect("append");
-                let mark = s.written_mark();
-                assert!(mark >= id, "each group is numbered before it is answered");
-                tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
-                    .await
-                    .expect("the fsync follows")
-                    .expect("durable");
-            }
-            // Committed, so readable (the reader is another connection) as soon as answered.
-            let page = s.after("general", 0, 10, 10).await.expect("read");
-            assert_eq!(page.messages.len(), 3);
-            drop(s);
-            let wal = Wal::new(&dir.join("chat.db"));
-            assert!(wal.path.ends_with("chat.db-wal"));
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-    }
-
-    #[tokio::test]
     async fn retention_caps_rooms_and_ages() {
         let dir = tmpdir("retention");
         let s = SqliteStore::open(&dir, KEEP, false).expect("open");
