@@ -1117,71 +1117,50 @@ impl Hub {
             futures_util::task::noop_waker_ref(),
         ));
         let hub = self.clone();
-        // Stored (where a crash of this process cannot lose it): the room delivers it, in id
-        // order. The ack waits until it is durable (see `after_delivery`).
         let finish =
             move |r: Result<Appended, StoreError>| -> (Result<AckInfo, RequestError>, Drain) {
                 match hub.store_call(r) {
                     Ok(Appended::Stored) => {
                         Metrics::inc(&hub.metrics.messages_stored);
+                        let drain = slot.record(Some(delivery));
                         let ack = AckInfo {
                             id,
                             ts,
                             duplicate: false,
                         };
-                        (Ok(ack), slot.record(Some(delivery)))
+                        if let Some(g) = guard {
+                            g.finish(Ok(AckInfo {
+                                duplicate: true,
+                                ..ack
+                            }));
+                        }
+                        (Ok(ack), drain)
                     }
                     Ok(Appended::Duplicate(original)) => {
                         // Stored before (perhaps before a restart): this id stays a hole.
+                        let drain = slot.record(None);
                         let ack = AckInfo {
                             id: original.id,
                             ts: original.ts,
                             duplicate: true,
                         };
-                        (Ok(ack), slot.record(None))
+                        if let Some(g) = guard {
+                            g.finish(Ok(ack));
+                        }
+                        (Ok(ack), drain)
                     }
                     Err(e) => (Err(e), slot.record(None)),
                 }
             };
-        let hub = self.clone();
-        let store = self.store.clone();
-        // After delivery: waits until the store has the message on disk, then settles what a
-        // racing resend of the same client id gets, and returns the ack.
-        let after_delivery = move |result: Result<AckInfo, RequestError>| async move {
-            let result = match result {
-                Ok(ack) => match store.wait_durable(store.written_mark()).await {
-                    Ok(()) => Ok(ack),
-                    Err(e) => hub.store_call(Err(e)),
-                },
-                Err(e) => Err(e),
-            };
-            if let (Some(g), Ok(ack)) = (guard, &result) {
-                g.finish(Ok(AckInfo {
-                    duplicate: true,
-                    ..*ack
-                }));
-            }
-            result
-        };
         match first {
-            Poll::Ready(r) => {
-                let (result, drain) = finish(r);
-                drop(drain);
-                let mut rest = Box::pin(after_delivery(result));
-                match rest.as_mut().poll(&mut Context::from_waker(
-                    futures_util::task::noop_waker_ref(),
-                )) {
-                    Poll::Ready(r) => r.map(Publishing::Done),
-                    Poll::Pending => Ok(Publishing::Storing(rest)),
-                }
-            }
+            Poll::Ready(r) => finish(r).0.map(Publishing::Done),
             Poll::Pending => Ok(Publishing::Storing(Box::pin(async move {
                 let (result, drain) = finish(append.await);
                 // The other sends of this group commit were woken with this one: let them
                 // record their outcome first, so the room delivers them all in one run.
                 tokio::task::yield_now().await;
                 drop(drain);
-                after_delivery(result).await
+                result
             }))),
         }
     }

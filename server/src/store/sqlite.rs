@@ -158,18 +158,8 @@ impl Inbox {
 pub struct SqliteStore {
     epoch: String,
     inbox: Arc<Inbox>,
-    sync: Arc<SyncState>,
     reader: Arc<Mutex<Connection>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-/// How far the writer has got: groups are numbered as they are committed (`written`: in the
-/// WAL, where a crash of this process cannot lose them) and then fsynced (`synced`).
-struct SyncState {
-    written: std::sync::atomic::AtomicU64,
-    synced: tokio::sync::watch::Sender<u64>,
-    /// An fsync failed: nothing is durable any more (`synced` is then `u64::MAX`).
-    failed: std::sync::atomic::AtomicBool,
 }
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -253,9 +243,11 @@ impl SqliteStore {
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
         wconn
-            // Commits land in the WAL without an fsync; with `sync_full` the writer fsyncs the
-            // WAL after each commit itself (what FULL would do), once the commit is answered.
-            .pragma_update(None, "synchronous", "NORMAL")
+            .pragma_update(
+                None,
+                "synchronous",
+                if sync_full { "FULL" } else { "NORMAL" },
+            )
             .map_err(err)?;
         let epoch: String = wconn
             .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
@@ -269,23 +261,16 @@ impl SqliteStore {
             .map_err(err)?;
 
         let inbox = Arc::new(Inbox::default());
-        let sync = Arc::new(SyncState {
-            written: Default::default(),
-            synced: tokio::sync::watch::Sender::new(0),
-            failed: Default::default(),
-        });
-        let wal = sync_full.then(|| Wal::new(&path));
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn({
-                let (inbox, sync) = (inbox.clone(), sync.clone());
-                move || writer(wconn, &inbox, &sync, wal, retention, ids)
+                let inbox = inbox.clone();
+                move || writer(wconn, &inbox, retention, ids)
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             epoch,
             inbox,
-            sync,
             reader: Arc::new(Mutex::new(reader)),
             thread: Mutex::new(Some(thread)),
         })
@@ -359,50 +344,8 @@ fn load_client_ids(conn: &Connection) -> rusqlite::Result<ClientIds> {
     Ok(ids)
 }
 
-/// The WAL file, fsynced by the writer after each commit (full sync).
-struct Wal {
-    path: PathBuf,
-    dir: PathBuf,
-    file: Option<std::fs::File>,
-}
-
-impl Wal {
-    fn new(db: &Path) -> Wal {
-        let mut name = db.as_os_str().to_owned();
-        name.push("-wal");
-        Wal {
-            path: PathBuf::from(name),
-            dir: db
-                .parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
-            file: None,
-        }
-    }
-
-    /// fdatasync of the WAL (and, the first time, of the directory that holds it).
-    fn sync(&mut self) -> std::io::Result<()> {
-        if self.file.is_none() {
-            let f = std::fs::File::open(&self.path)?;
-            std::fs::File::open(&self.dir)?.sync_all()?;
-            self.file = Some(f);
-        }
-        match &self.file {
-            Some(f) => f.sync_data(),
-            None => Ok(()),
-        }
-    }
-}
-
-fn writer(
-    mut conn: Connection,
-    inbox: &Inbox,
-    sync: &SyncState,
-    mut wal: Option<Wal>,
-    retention: Retention,
-    mut ids: ClientIds,
-) {
+fn writer(mut conn: Connection, inbox: &Inbox, retention: Retention, mut ids: ClientIds) {
     let mut last_prune = Instant::now();
-    let mut written = 0u64;
     let mut ops: Vec<Op> = Vec::new();
     let mut group: Vec<Append> = Vec::new();
     let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
@@ -421,27 +364,9 @@ fn writer(
                     break;
                 }
             }
-            // Numbered before it is answered: a mark read after an answer covers its group.
-            written += 1;
-            sync.written
-                .store(written, std::sync::atomic::Ordering::Release);
             commit_group(&mut conn, &mut group, &mut ids);
         }
         drop(ops);
-        // The answers went out with the commit (the hub delivers then); the acks wait for this.
-        if let Some(w) = &mut wal {
-            if let Err(e) = w.sync() {
-                // Pages that failed to reach the disk may be gone from the cache too: nothing
-                // written from here on can be called durable. Stop; waiters get an error.
-                tracing::error!(cause = %e, "fsync of the WAL failed; the store stops");
-                inbox.close();
-                sync.failed
-                    .store(true, std::sync::atomic::Ordering::Release);
-                sync.synced.send_replace(u64::MAX);
-                return;
-            }
-        }
-        sync.synced.send_replace(written);
         for f in flushes.drain(..) {
             let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
             let _ = f.send(());
@@ -657,22 +582,6 @@ impl Store for SqliteStore {
 
     fn epoch(&self) -> String {
         self.epoch.clone()
-    }
-
-    fn written_mark(&self) -> u64 {
-        self.sync.written.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    async fn wait_durable(&self, mark: u64) -> Result<(), StoreError> {
-        let mut rx = self.sync.synced.subscribe();
-        let stopped = || StoreError::Unavailable("the writer stopped".into());
-        rx.wait_for(|synced| *synced >= mark)
-            .await
-            .map_err(|_| stopped())?;
-        if self.sync.failed.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(stopped());
-        }
-        Ok(())
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
