@@ -82,8 +82,10 @@ pub struct Config {
     pub max_message_bytes: usize,
 
     /// Frames queued per connection beyond what its socket holds; a client that lets the
-    /// queue fill is closed with 4008.
-    #[arg(long, env = "CHAT_OUTBOUND_QUEUE", default_value_t = 1024)]
+    /// queue fill is closed with 4008. The kernel holds little unsent (see
+    /// `--socket-unsent-limit`), so this queue absorbs a reader's short lags: sized so that
+    /// for chat-sized messages the byte bound below is the one that binds.
+    #[arg(long, env = "CHAT_OUTBOUND_QUEUE", default_value_t = 8192)]
     pub outbound_queue: usize,
 
     /// Bytes queued per connection beyond what its socket holds; over it, closed with 4008.
