@@ -35,20 +35,30 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Encodes one unmasked server frame (RFC 6455 §5.2): the same bytes serve every receiver.
-pub fn frame(opcode: u8, payload: &[u8]) -> Bytes {
-    let len = payload.len();
-    let mut b = BytesMut::with_capacity(len + 10);
-    b.extend_from_slice(&[0x80 | opcode]);
+/// The header of an unmasked final frame (RFC 6455 §5.2) with a payload of `len` bytes, in
+/// the shortest length form: the first `n` bytes of the array.
+fn header(opcode: u8, len: usize) -> ([u8; 10], usize) {
+    let mut h = [0u8; 10];
+    h[0] = 0x80 | opcode;
     if len < 126 {
-        b.extend_from_slice(&[len as u8]);
+        h[1] = len as u8;
+        (h, 2)
     } else if len <= usize::from(u16::MAX) {
-        b.extend_from_slice(&[126]);
-        b.extend_from_slice(&(len as u16).to_be_bytes());
+        h[1] = 126;
+        h[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        (h, 4)
     } else {
-        b.extend_from_slice(&[127]);
-        b.extend_from_slice(&(len as u64).to_be_bytes());
+        h[1] = 127;
+        h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        (h, 10)
     }
+}
+
+/// Encodes one unmasked server frame: the same bytes serve every receiver.
+pub fn frame(opcode: u8, payload: &[u8]) -> Bytes {
+    let (h, n) = header(opcode, payload.len());
+    let mut b = BytesMut::with_capacity(n + payload.len());
+    b.extend_from_slice(&h[..n]);
     b.extend_from_slice(payload);
     b.freeze()
 }
@@ -56,32 +66,18 @@ pub fn frame(opcode: u8, payload: &[u8]) -> Bytes {
 /// A text frame of `value` as JSON, serialized straight into the frame's buffer (one
 /// allocation, no copy): the header is written in front once the length is known.
 pub fn json_frame<T: serde::Serialize>(value: &T) -> Bytes {
-    const HEAD: usize = 10;
-    let mut b = BytesMut::with_capacity(HEAD + 128);
-    b.extend_from_slice(&[0; HEAD]);
+    const ROOM: usize = 10;
+    let mut b = BytesMut::with_capacity(ROOM + 128);
+    b.extend_from_slice(&[0; ROOM]);
     let mut w = bytes::BufMut::writer(b);
     // Serializing our message types cannot fail: every map key is a string.
     if serde_json::to_writer(&mut w, value).is_err() {
         return text_frame("{}");
     }
     let mut b = w.into_inner();
-    let len = b.len() - HEAD;
-    let head: &[u8] = &if len < 126 {
-        [0x81, len as u8, 0, 0, 0, 0, 0, 0, 0, 0]
-    } else if len <= usize::from(u16::MAX) {
-        let l = (len as u16).to_be_bytes();
-        [0x81, 126, l[0], l[1], 0, 0, 0, 0, 0, 0]
-    } else {
-        let l = (len as u64).to_be_bytes();
-        [0x81, 127, l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]]
-    };
-    let hlen = match len {
-        0..126 => 2,
-        126..=65_535 => 4,
-        _ => 10,
-    };
-    b[HEAD - hlen..HEAD].copy_from_slice(&head[..hlen]);
-    b.advance(HEAD - hlen);
+    let (h, n) = header(0x1, b.len() - ROOM);
+    b[ROOM - n..ROOM].copy_from_slice(&h[..n]);
+    b.advance(ROOM - n);
     b.freeze()
 }
 
