@@ -257,6 +257,21 @@ async fn flooding_gets_errors_then_1008() {
     s.stop().await;
 }
 
+/// A `/chat` client whose socket has a 4 KiB receive buffer (set before connecting, so its
+/// window is small from the start); the tests that use it never read from it.
+async fn tiny_window_client(s: &TestServer) -> Client {
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.set_recv_buffer_size(4096).expect("rcvbuf");
+    let tcp = sock.connect(s.addr).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::client_async(
+        s.url("/chat"),
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+    )
+    .await
+    .expect("ws");
+    Client { ws, next_cid: 0 }
+}
+
 /// A client that stops reading at chat rates (small messages, default queue bounds) is
 /// closed by the stall rule within seconds: its unsent data is capped in the kernel, so its
 /// socket counts as full long before the kernel's send buffer would have grown to hold
@@ -268,16 +283,7 @@ async fn stalled_reader_closed_after(unsent_limit: u32) -> Option<u64> {
         c.socket_unsent_limit = unsent_limit;
     })
     .await;
-    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
-    sock.set_recv_buffer_size(4096).expect("rcvbuf");
-    let tcp = sock.connect(s.addr).await.expect("connect");
-    let (ws, _) = tokio_tungstenite::client_async(
-        s.url("/chat"),
-        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
-    )
-    .await
-    .expect("ws");
-    let mut slow = Client { ws, next_cid: 0 };
+    let mut slow = tiny_window_client(&s).await;
     slow.hello("slow").await;
     slow.join("general", None).await;
     let (mut sender, _) = s.join("sender", "general").await;
@@ -311,16 +317,7 @@ async fn slow_consumer_is_closed_and_does_not_slow_the_others() {
     })
     .await;
     // A client with a tiny receive buffer that never reads.
-    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
-    sock.set_recv_buffer_size(4096).expect("rcvbuf");
-    let tcp = sock.connect(s.addr).await.expect("connect");
-    let (ws, _) = tokio_tungstenite::client_async(
-        s.url("/chat"),
-        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
-    )
-    .await
-    .expect("ws");
-    let mut slow = Client { ws, next_cid: 0 };
+    let mut slow = tiny_window_client(&s).await;
     assert!(matches!(
         slow.hello("slow").await,
         ServerMessage::Welcome { .. }
