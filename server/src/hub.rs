@@ -273,8 +273,8 @@ impl RoomState {
         }
     }
 
-    /// The members posts go to (rebuilt after members changed).
-    /// In connection order: sockets opened one after another sit near each other in memory
+    /// The members posts go to, rebuilt after members changed, in connection order: sockets
+    /// opened one after another sit near each other in memory
     /// (ours and the kernel's), so a pass over 10k members misses the caches less than in
     /// the member map's random order.
     fn targets(&mut self) -> Arc<Vec<Recipient>> {
@@ -410,10 +410,16 @@ impl Job for Room {
         };
         let mut concat: [Option<Concat>; 2] = [None, None];
         let mut frames: Vec<&Bytes> = Vec::with_capacity(posts.len());
+        let mut due: Vec<bool> = Vec::with_capacity(posts.len());
         let mut runs: Vec<Bytes> = Vec::new();
         for t in targets.iter() {
             frames.clear();
-            frames.extend(posts.iter().filter_map(|p| t.frame(p)));
+            due.clear();
+            for p in &posts {
+                let f = t.frame(p);
+                due.push(f.is_some());
+                frames.extend(f);
+            }
             if frames.len() < 2 {
                 if !frames.is_empty() {
                     t.conn.send_batch(&frames, None);
@@ -424,9 +430,9 @@ impl Job for Room {
                 concat[usize::from(t.legacy)].get_or_insert_with(|| Concat::new(&posts, t.legacy));
             runs.clear();
             let mut run: Option<std::ops::Range<usize>> = None;
-            for (p, range) in posts.iter().zip(&c.ranges) {
+            for (&due, range) in due.iter().zip(&c.ranges) {
                 let Some(range) = range else { continue };
-                if t.frame(p).is_none() {
+                if !due {
                     // A gap: what was gathered so far is one piece.
                     if let Some(r) = run.take() {
                         runs.push(c.buf.slice(r));
