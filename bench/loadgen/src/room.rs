@@ -9,7 +9,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::sync::{watch, Semaphore};
@@ -162,7 +161,7 @@ fn bump(map: &RefCell<BTreeMap<String, u64>>, key: String) {
 }
 
 /// How a connection ended, as a short label.
-pub fn end_label(msg: Option<Result<Message, tungstenite::Error>>) -> Option<String> {
+pub fn end_label(msg: conn::Next) -> Option<String> {
     match msg {
         Some(Ok(Message::Close(frame))) => Some(conn::close_label(frame.as_ref())),
         Some(Ok(_)) => None,
@@ -174,12 +173,7 @@ pub fn end_label(msg: Option<Result<Message, tungstenite::Error>>) -> Option<Str
 }
 
 /// Handles one frame of a receiver; `Some(label)` when the connection ended.
-fn on_frame(
-    sh: &Shared,
-    msg: Option<Result<Message, tungstenite::Error>>,
-    is_slow: bool,
-    mine: &mut u64,
-) -> Option<String> {
+fn on_frame(sh: &Shared, msg: conn::Next, is_slow: bool, mine: &mut u64) -> Option<String> {
     if let Some(Ok(Message::Text(t))) = &msg {
         match conn::find_stamp(t.as_bytes()) {
             Some(st) => {
@@ -208,7 +202,7 @@ async fn receiver(
         };
         conn::connect_timeout(args.target, slot, &nick, rcvbuf, args.connect_timeout).await
     };
-    let mut ws = match connected {
+    let ws = match connected {
         Ok(ws) if sh.connect_open.get() => ws,
         Ok(_) => return, // already counted as failed when the connect phase ended
         Err(e) => {
@@ -313,7 +307,7 @@ pub async fn run(args: RoomArgs) -> Result<RoomReport> {
         args.connect_timeout,
     )
     .await?;
-    let (mut sink, mut sender_in) = sender.split();
+    let sender = Rc::new(sender);
     // The sender reads too (acks, presence): a sender that never reads would be a slow consumer.
     let sender_end: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
     let sender_errors: Rc<RefCell<Vec<String>>> = Rc::new(RefCell::new(Vec::new()));
@@ -321,6 +315,7 @@ pub async fn run(args: RoomArgs) -> Result<RoomReport> {
     {
         let (sender_end, sender_errors) = (sender_end.clone(), sender_errors.clone());
         let sender_acks = sender_acks.clone();
+        let sender_in = sender.clone();
         tokio::task::spawn_local(async move {
             loop {
                 let msg = sender_in.next().await;
@@ -482,7 +477,7 @@ pub async fn run(args: RoomArgs) -> Result<RoomReport> {
                 },
             );
             let left = send_deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, sink.send(msg)).await {
+            match tokio::time::timeout(left, sender.send(msg)).await {
                 Ok(Ok(())) => {
                     sent += 1;
                     last_sched = sched;

@@ -8,11 +8,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use futures_util::{FutureExt, SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::sync::{Notify, Semaphore};
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::conn::{self, Proto, Stamp, Target};
 use crate::room::end_label;
@@ -81,12 +80,7 @@ impl Shared {
 }
 
 /// Counts a delivery received at `now`; `Some(label)` when the connection ended.
-fn on_frame(
-    sh: &Shared,
-    i: usize,
-    msg: Option<Result<Message, tungstenite::Error>>,
-    now: u64,
-) -> Option<String> {
+fn on_frame(sh: &Shared, i: usize, msg: conn::Next, now: u64) -> Option<String> {
     let Some(Ok(Message::Text(t))) = &msg else {
         return end_label(msg);
     };
@@ -114,7 +108,7 @@ fn on_frame(
 /// One client, one task: it sends while its window is open and reads otherwise (no split
 /// stream: a shared lock and a waker swap on every poll cost the load generator more than the
 /// reading itself).
-async fn client(sh: Rc<Shared>, args: Rc<ThroughputArgs>, i: usize, mut ws: conn::Ws) {
+async fn client(sh: Rc<Shared>, args: Rc<ThroughputArgs>, i: usize, ws: conn::Ws) {
     let go = sh.go.notified();
     tokio::pin!(go);
     let mut started = false;
@@ -123,22 +117,33 @@ async fn client(sh: Rc<Shared>, args: Rc<ThroughputArgs>, i: usize, mut ws: conn
         let sending = started && !sh.stop.get();
         if sending && sh.window_open(i) {
             sh.waiting[i].set(None);
-            let msg = conn::outgoing(
-                args.target.proto,
-                Stamp {
-                    t: conn::now_ns(),
-                    phase: 0,
-                    sender: i as u32,
-                    seq,
-                },
-            );
-            match tokio::time::timeout(Duration::from_secs(2), ws.send(msg)).await {
+            // Everything the window allows now goes out in one write.
+            let mut failed = None;
+            while sh.window_open(i) {
+                let msg = conn::outgoing(
+                    args.target.proto,
+                    Stamp {
+                        t: conn::now_ns(),
+                        phase: 0,
+                        sender: i as u32,
+                        seq,
+                    },
+                );
+                if let Err(e) = ws.write(msg) {
+                    failed = Some(format!("send failed: {e}"));
+                    break;
+                }
+                seq += 1;
+                sh.sent[i].set(seq);
+            }
+            if let Some(end) = failed {
+                break end;
+            }
+            match tokio::time::timeout(Duration::from_secs(2), ws.flush()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => break format!("send failed: {e}"),
                 Err(_) => break "send stalled for 2 s".to_owned(),
             }
-            seq += 1;
-            sh.sent[i].set(seq);
             continue;
         }
         if sending && sh.waiting[i].get().is_none() {
@@ -154,7 +159,7 @@ async fn client(sh: Rc<Shared>, args: Rc<ThroughputArgs>, i: usize, mut ws: conn
                 }
                 let mut more = None;
                 for _ in 0..256 {
-                    let Some(msg) = ws.next().now_or_never() else { break };
+                    let Some(msg) = ws.try_next() else { break };
                     if let Some(end) = on_frame(&sh, i, msg, now) {
                         more = Some(end);
                         break;
