@@ -1,0 +1,120 @@
+//! The load generator against a real server (ours, in process, on 127.0.0.1:0): every scenario
+//! the benchmark runs must count every delivery, with both protocols. A client that missed a
+//! wake-up, or a batch of sends that lost a message, shows up here as `lost` or a shortfall.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use server::metrics::Metrics;
+use server::store::{MemoryStore, Store};
+use server::{Config, Hub};
+
+async fn start() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let cfg = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        static_dir: std::env::temp_dir().join("loadgen-test-no-dist"),
+        rate_per_sec: 1_000_000,
+        rate_burst: 1_000_000,
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(cfg.memory_retention));
+    let hub = Hub::new(Arc::new(cfg), store, Arc::new(Metrics::default()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve(listener, hub, async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop)
+}
+
+/// Runs the load generator binary and returns its report.
+async fn loadgen(addr: std::net::SocketAddr, args: &[&str]) -> Value {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"));
+    cmd.arg("--server")
+        .arg(addr.to_string())
+        .arg("--server-pid")
+        .arg(std::process::id().to_string())
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run loadgen");
+    assert!(
+        out.status.success(),
+        "loadgen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    v["report"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_counts_every_delivery_in_both_protocols() {
+    let (addr, _stop) = start().await;
+    for proto in ["demo", "typed"] {
+        let r = loadgen(
+            addr,
+            &[
+                "--proto",
+                proto,
+                "fanout",
+                "--receivers",
+                "40",
+                "--rates",
+                "50,200",
+                "--secs",
+                "0.5",
+                "--drain",
+                "1",
+            ],
+        )
+        .await;
+        assert_eq!(r["connected"], 40, "{proto}: {r}");
+        for p in r["phases"].as_array().expect("phases") {
+            let sent = p["sent"].as_u64().expect("sent");
+            assert!(sent >= 20, "{proto}: too few sends: {p}");
+            assert_eq!(p["expected"].as_u64(), Some(sent * 40), "{proto}: {p}");
+            assert_eq!(p["delivered"], p["expected"], "{proto}: {p}");
+            assert_eq!(p["lost"], 0, "{proto}: {p}");
+        }
+        assert_eq!(r["disconnects"], serde_json::json!({}), "{proto}: {r}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throughput_delivers_every_send_to_every_other_client() {
+    let (addr, _stop) = start().await;
+    for proto in ["demo", "typed"] {
+        let r = loadgen(
+            addr,
+            &[
+                "--proto",
+                proto,
+                "throughput",
+                "--clients",
+                "10",
+                "--warmup",
+                "0.2",
+                "--secs",
+                "0.5",
+                "--drain",
+                "1",
+            ],
+        )
+        .await;
+        let sent = r["sent_total"].as_u64().expect("sent_total");
+        assert!(sent > 100, "{proto}: {r}");
+        // Every send reaches the 9 others; nothing is left missing after the drain.
+        assert_eq!(
+            r["delivered_total"].as_u64(),
+            Some(sent * 9),
+            "{proto}: {r}"
+        );
+        assert_eq!(r["lost"], 0, "{proto}: {r}");
+        assert_eq!(r["stalls"], 0, "{proto}: {r}");
+        assert_eq!(r["disconnects"], serde_json::json!({}), "{proto}: {r}");
+    }
+}
