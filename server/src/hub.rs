@@ -1118,55 +1118,76 @@ impl Hub {
         };
         // The store takes the message now, in id order (the memory store stores it at once).
         let store = self.store.clone();
-        let mut append = Box::pin(async move { store.append(stored).await });
+        let mut append = Box::pin(async move { store.append_marked(stored).await });
         let first = append.as_mut().poll(&mut Context::from_waker(
             futures_util::task::noop_waker_ref(),
         ));
         let hub = self.clone();
+        // Stored (where a crash of this process cannot lose it): the room delivers it, in id
+        // order. The ack waits until it is durable (see `after_delivery`).
         let finish =
-            move |r: Result<Appended, StoreError>| -> (Result<AckInfo, RequestError>, Drain) {
+            move |r: Result<(Appended, u64), StoreError>| -> (Result<(AckInfo, u64), RequestError>, Drain) {
                 match hub.store_call(r) {
-                    Ok(Appended::Stored) => {
+                    Ok((Appended::Stored, mark)) => {
                         Metrics::inc(&hub.metrics.messages_stored);
-                        let drain = slot.record(Some(delivery));
                         let ack = AckInfo {
                             id,
                             ts,
                             duplicate: false,
                         };
-                        if let Some(g) = guard {
-                            g.finish(Ok(AckInfo {
-                                duplicate: true,
-                                ..ack
-                            }));
-                        }
-                        (Ok(ack), drain)
+                        (Ok((ack, mark)), slot.record(Some(delivery)))
                     }
-                    Ok(Appended::Duplicate(original)) => {
+                    Ok((Appended::Duplicate(original), mark)) => {
                         // Stored before (perhaps before a restart): this id stays a hole.
-                        let drain = slot.record(None);
                         let ack = AckInfo {
                             id: original.id,
                             ts: original.ts,
                             duplicate: true,
                         };
-                        if let Some(g) = guard {
-                            g.finish(Ok(ack));
-                        }
-                        (Ok(ack), drain)
+                        (Ok((ack, mark)), slot.record(None))
                     }
                     Err(e) => (Err(e), slot.record(None)),
                 }
             };
+        let hub = self.clone();
+        let store = self.store.clone();
+        // After delivery: waits until the store has the message on disk, then settles what a
+        // racing resend of the same client id gets, and returns the ack.
+        let after_delivery = move |result: Result<(AckInfo, u64), RequestError>| async move {
+            let result = match result {
+                Ok((ack, mark)) => match store.wait_durable(mark).await {
+                    Ok(()) => Ok(ack),
+                    Err(e) => hub.store_call(Err(e)),
+                },
+                Err(e) => Err(e),
+            };
+            if let (Some(g), Ok(ack)) = (guard, &result) {
+                g.finish(Ok(AckInfo {
+                    duplicate: true,
+                    ..*ack
+                }));
+            }
+            result
+        };
         match first {
-            Poll::Ready(r) => finish(r).0.map(Publishing::Done),
+            Poll::Ready(r) => {
+                let (result, drain) = finish(r);
+                drop(drain);
+                let mut rest = Box::pin(after_delivery(result));
+                match rest.as_mut().poll(&mut Context::from_waker(
+                    futures_util::task::noop_waker_ref(),
+                )) {
+                    Poll::Ready(r) => r.map(Publishing::Done),
+                    Poll::Pending => Ok(Publishing::Storing(rest)),
+                }
+            }
             Poll::Pending => Ok(Publishing::Storing(Box::pin(async move {
                 let (result, drain) = finish(append.await);
                 // The other sends of this group commit were woken with this one: let them
                 // record their outcome first, so the room delivers them all in one run.
                 tokio::task::yield_now().await;
                 drop(drain);
-                result
+                after_delivery(result).await
             }))),
         }
     }

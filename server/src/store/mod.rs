@@ -2,8 +2,9 @@
 //!
 //! A *channel* is a room name (`general`) or a direct conversation (`dm:alice:bob`, the two
 //! nicknames sorted); room names and nicknames cannot contain `:`, so the two never collide.
-//! Ids are assigned by the hub (increasing per channel) before `append`; `append` returns only
-//! once the message is durable, and the hub acks only after that.
+//! Ids are assigned by the hub (increasing per channel) before `append`; `append` returns once
+//! a crash of this process cannot lose the message (the hub delivers it then), and the hub
+//! acks only once `wait_durable` says it is on disk.
 
 mod client_ids;
 mod memory;
@@ -92,9 +93,20 @@ pub fn dm_channel(a: &Nickname, b: &Nickname) -> String {
 pub trait Store: Send + Sync + 'static {
     /// The highest id stored in `channel` (0 when empty): the hub continues from there.
     async fn last_id(&self, channel: &str) -> Result<MessageId, StoreError>;
-    /// Stores one message durably, unless its sender already stored one with the same client
-    /// id (an idempotent resend, possibly from before a restart): then nothing is written.
+    /// Stores one message, unless its sender already stored one with the same client id (an
+    /// idempotent resend, possibly from before a restart): then nothing is written. Returns
+    /// once the message is where a crash of this process cannot lose it; `wait_durable` then
+    /// waits for the disk (power loss).
     async fn append(&self, msg: StoredMessage) -> Result<Appended, StoreError>;
+    /// `append`, with the mark `wait_durable` takes to wait for this message's fsync.
+    async fn append_marked(&self, msg: StoredMessage) -> Result<(Appended, u64), StoreError> {
+        self.append(msg).await.map(|a| (a, 0))
+    }
+    /// Waits until everything up to `mark` is durable (the SQLite store's fsync, which follows
+    /// its commit; other stores are durable when `append` returns).
+    async fn wait_durable(&self, _mark: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Messages with ids in `(after, upto]`, oldest first, at most `limit`
     /// (`has_more` when more remain up to `upto`).
     async fn after(
