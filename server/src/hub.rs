@@ -1181,14 +1181,19 @@ impl Hub {
                     Poll::Pending => Ok(Publishing::Storing(rest)),
                 }
             }
-            Poll::Pending => Ok(Publishing::Storing(Box::pin(async move {
-                let (result, drain) = finish(append.await);
-                // The other sends of this group commit were woken with this one: let them
-                // record their outcome first, so the room delivers them all in one run.
-                tokio::task::yield_now().await;
-                drop(drain);
-                after_delivery(result).await
-            }))),
+            Poll::Pending => {
+                // The flusher's next pass waits (briefly) for this post.
+                let coming = self.flusher.coming();
+                Ok(Publishing::Storing(Box::pin(async move {
+                    let (result, drain) = finish(append.await);
+                    // The other sends of this group commit were woken with this one: let them
+                    // record their outcome first, so the room delivers them all in one run.
+                    tokio::task::yield_now().await;
+                    drop(drain);
+                    drop(coming);
+                    after_delivery(result).await
+                })))
+            }
         }
     }
 

@@ -526,6 +526,50 @@ pub trait Job: Send + Sync {
 /// task per core) so writes spread over the runtime's workers.
 pub struct Flusher {
     shards: Vec<Arc<Shard>>,
+    coming: Arc<Coming>,
+}
+
+/// Posts that are moments away: messages already read whose store commit is running. A pass
+/// waits for them (at most `COMING_WAIT`), so they go out in this pass and not in the one
+/// after it. Under load a pass to a big room takes tens of milliseconds, and without the wait
+/// a message read just before a pass would sit out that whole pass, its commit done early on.
+#[derive(Default)]
+struct Coming {
+    count: std::sync::atomic::AtomicUsize,
+    settled: Notify,
+}
+
+/// Longest a pass waits for posts that are coming.
+const COMING_WAIT: Duration = Duration::from_millis(1);
+
+impl Coming {
+    async fn settled(&self) {
+        loop {
+            let notified = self.settled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.count.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One post on its way (see `Flusher::coming`); dropped once it is posted, or given up.
+pub struct ComingPost(Arc<Coming>);
+
+impl Drop for ComingPost {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.0.settled.notify_waiters();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -540,10 +584,11 @@ impl Flusher {
     pub fn start() -> Arc<Flusher> {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         let shards: Vec<Arc<Shard>> = (0..n).map(|_| Arc::new(Shard::default())).collect();
+        let coming = Arc::new(Coming::default());
         for s in &shards {
-            tokio::spawn(run_shard(s.clone()));
+            tokio::spawn(run_shard(s.clone(), coming.clone()));
         }
-        Arc::new(Flusher { shards })
+        Arc::new(Flusher { shards, coming })
     }
 
     /// A flusher whose tasks never run (tests look at what was queued).
@@ -551,6 +596,7 @@ impl Flusher {
     pub(crate) fn paused() -> Arc<Flusher> {
         Arc::new(Flusher {
             shards: vec![Arc::new(Shard::default())],
+            coming: Arc::default(),
         })
     }
 
@@ -576,6 +622,15 @@ impl Flusher {
         }
     }
 
+    /// Tells the passes that a post is coming (a message read, its commit running); they wait
+    /// for it briefly. Drop the guard once it is posted.
+    pub fn coming(&self) -> ComingPost {
+        self.coming
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        ComingPost(self.coming.clone())
+    }
+
     /// Runs `job` in the next pass of the shard `key` picks. The caller hands a job over once
     /// until it has run.
     pub fn schedule_job(&self, key: usize, job: Arc<dyn Job>) {
@@ -590,13 +645,16 @@ impl Flusher {
     }
 }
 
-async fn run_shard(shard: Arc<Shard>) {
+async fn run_shard(shard: Arc<Shard>, coming: Arc<Coming>) {
     let mut batch = Vec::new();
     let mut jobs = Vec::new();
     loop {
         shard.wake.notified().await;
         // Let the tasks that are ready run first: what they queue joins this pass.
         tokio::task::yield_now().await;
+        if coming.count.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            let _ = tokio::time::timeout(COMING_WAIT, coming.settled()).await;
+        }
         loop {
             std::mem::swap(&mut jobs, &mut *lock(&shard.jobs));
             for job in jobs.drain(..) {
@@ -922,5 +980,53 @@ pub(crate) mod tests {
         }
         assert_eq!(conn.close_reason(), Some(CloseReason::SlowConsumer));
         assert!(started.elapsed() >= stall);
+    }
+
+    /// A job that notes its name when it runs.
+    struct Note(&'static str, Arc<Mutex<Vec<&'static str>>>);
+
+    impl Job for Note {
+        fn run(&self) {
+            lock(&self.1).push(self.0);
+        }
+    }
+
+    async fn yields(n: usize) {
+        for _ in 0..n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pass_waits_for_a_post_that_is_coming_then_takes_it_along() {
+        let flusher = Flusher::start();
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let coming = flusher.coming();
+        flusher.schedule_job(0, Arc::new(Note("posted", ran.clone())));
+        // The pass is due, but a post is on its way (a commit running): it waits. The clock is
+        // paused and this task keeps running, so its time limit cannot pass meanwhile.
+        yields(20).await;
+        assert!(
+            lock(&ran).is_empty(),
+            "the pass did not wait: {:?}",
+            lock(&ran)
+        );
+        flusher.schedule_job(0, Arc::new(Note("arrived", ran.clone())));
+        drop(coming);
+        yields(20).await;
+        assert_eq!(*lock(&ran), ["posted", "arrived"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pass_waits_for_coming_posts_a_millisecond_at_most() {
+        let flusher = Flusher::start();
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let _never = flusher.coming();
+        flusher.schedule_job(0, Arc::new(Note("posted", ran.clone())));
+        yields(20).await;
+        assert!(lock(&ran).is_empty());
+        tokio::time::sleep(COMING_WAIT * 2).await;
+        yields(20).await;
+        assert_eq!(*lock(&ran), ["posted"]);
     }
 }
