@@ -261,7 +261,8 @@ impl SqliteStore {
             .map_err(err)?;
         wconn
             // Commits land in the WAL without an fsync; with `sync_full` the writer fsyncs the
-            // WAL after each commit itself (what FULL would do), once the commit is answered.
+            // WAL after each commit itself (what FULL would do): after answering a small group,
+            // before answering a big one (see `writer`).
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
         let epoch: String = wconn
