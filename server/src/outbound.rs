@@ -226,12 +226,25 @@ impl Conn {
         if st.sealed || st.close.is_some() || st.mode == Mode::Dead {
             return false;
         }
-        if st.mode != Mode::Idle {
-            return self.queue_frames(st, frames.iter().copied());
-        }
-        let sent = match pieces {
-            Some(p) => self.write_direct(p),
-            None => self.write_direct(frames),
+        let sent = match st.mode {
+            Mode::Idle => match pieces {
+                Some(p) => self.write_direct(p),
+                None => self.write_direct(frames),
+            },
+            // Frames wait for this pass (a reply, an ack): they and the batch go out in one
+            // write, the batch from the caller's buffers rather than copied into the queue.
+            Mode::Scheduled => {
+                let r = match pieces {
+                    Some(p) => self.write_queue_then(&mut st, p),
+                    None => self.write_queue_then(&mut st, frames),
+                };
+                match r {
+                    Ok(Some(n)) => Ok(n),
+                    Ok(None) => return self.queue_frames(st, frames.iter().copied()),
+                    Err(e) => Err(e),
+                }
+            }
+            _ => return self.queue_frames(st, frames.iter().copied()),
         };
         let Ok(mut sent) = sent else {
             self.fail(&mut st);
@@ -265,6 +278,40 @@ impl Conn {
             rest = tail;
         }
         self.queue_frames(st, rest.iter().copied())
+    }
+
+    /// Writes the queue and then `batch`, together; the bytes of `batch` written, or `None`
+    /// when the socket did not take the whole queue (the connection is then blocked).
+    fn write_queue_then<B: AsRef<[u8]>>(
+        &self,
+        st: &mut State,
+        batch: &[B],
+    ) -> io::Result<Option<usize>> {
+        let queued = st.bytes;
+        let sent = {
+            let parts: Vec<&[u8]> = st
+                .queue
+                .iter()
+                .map(|f| &f[..])
+                .chain(batch.iter().map(AsRef::as_ref))
+                .collect();
+            self.write_direct(&parts)?
+        };
+        let mut done = 0;
+        consume(st, sent.min(queued), &mut done);
+        if done > 0 {
+            self.metrics.messages_out.fetch_add(done, Relaxed);
+        }
+        if sent < queued {
+            st.mode = Mode::Blocked;
+            st.blocked_since.get_or_insert_with(Instant::now);
+            self.event.notify_one();
+            return Ok(None);
+        }
+        st.mode = Mode::Idle;
+        st.head_started = false;
+        st.blocked_since = None;
+        Ok(Some(sent - queued))
     }
 
     /// Writes `parts` until done or the socket is full; the bytes written.
@@ -415,24 +462,9 @@ impl Conn {
             }
             match self.send(&iov[..n]) {
                 Ok(0) => return self.fail(st),
-                Ok(mut written) => {
-                    st.bytes -= written;
+                Ok(written) => {
                     st.blocked_since = None;
-                    while written > 0 {
-                        let Some(head) = st.queue.front_mut() else {
-                            break;
-                        };
-                        if written >= head.len() {
-                            written -= head.len();
-                            st.queue.pop_front();
-                            st.head_started = false;
-                            *done += 1;
-                        } else {
-                            head.advance(written);
-                            st.head_started = true;
-                            written = 0;
-                        }
-                    }
+                    consume(st, written, done);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     st.mode = Mode::Blocked;
@@ -517,6 +549,27 @@ impl Conn {
 /// fan-out of what was posted since the last pass.
 pub trait Job: Send + Sync {
     fn run(&self);
+}
+
+/// Takes `written` bytes off the front of the queue: whole frames leave it (counted in
+/// `done`), a frame written in part stays, started.
+fn consume(st: &mut State, mut written: usize, done: &mut u64) {
+    st.bytes -= written;
+    while written > 0 {
+        let Some(head) = st.queue.front_mut() else {
+            break;
+        };
+        if written >= head.len() {
+            written -= head.len();
+            st.queue.pop_front();
+            st.head_started = false;
+            *done += 1;
+        } else {
+            head.advance(written);
+            st.head_started = true;
+            written = 0;
+        }
+    }
 }
 
 /// Writes the queues of connections that have frames waiting, one pass at a time: a pass
@@ -929,6 +982,53 @@ pub(crate) mod tests {
         assert_eq!(got.len(), 200);
         for (i, (op, payload)) in got.iter().enumerate() {
             assert_eq!(*op, 1);
+            assert_eq!(payload, texts[i].as_bytes(), "frame {i}");
+        }
+        assert_eq!(conn.close_reason(), None);
+    }
+
+    #[tokio::test]
+    async fn a_reply_waiting_for_the_pass_goes_first_and_the_batch_is_not_queued() {
+        let (conn, mut client) = pair(64 << 20, None, None).await;
+        // An ack handed to the flusher; its pass has not run yet (this task has not yielded).
+        assert!(conn.push(text_frame("ack")));
+        assert_eq!(lock(&conn.state).mode, Mode::Scheduled);
+        let frames: Vec<Bytes> = (0..50).map(|i| text_frame(&format!("m{i}"))).collect();
+        let refs: Vec<&Bytes> = frames.iter().collect();
+        assert!(conn.send_batch(&refs, None));
+        // Both went to the socket now: nothing was copied into the queue.
+        assert!(lock(&conn.state).queue.is_empty());
+        assert_eq!(lock(&conn.state).mode, Mode::Idle);
+        let got = read_frames(&mut client, 51).await;
+        let texts: Vec<&[u8]> = got.iter().map(|(_, p)| &p[..]).collect();
+        assert_eq!(texts[0], b"ack");
+        for (i, t) in texts[1..].iter().enumerate() {
+            assert_eq!(*t, format!("m{i}").as_bytes());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reply_bigger_than_the_socket_still_goes_out_before_the_batch_whole() {
+        let (conn, mut client) = pair(64 << 20, Some(4096), None).await;
+        socket2::SockRef::from(&*conn.sock)
+            .set_send_buffer_size(16 * 1024)
+            .expect("sndbuf");
+        let reply = "r".repeat(300_000);
+        assert!(conn.push(text_frame(&reply)));
+        let texts: Vec<String> = (0..20)
+            .map(|i| format!("{i}:{}", "b".repeat(5_000)))
+            .collect();
+        let frames: Vec<Bytes> = texts.iter().map(|t| text_frame(t)).collect();
+        let refs: Vec<&Bytes> = frames.iter().collect();
+        // The socket takes part of the reply: the reply stays first, started, and the batch
+        // queues behind it.
+        assert!(conn.send_batch(&refs, None));
+        assert!(conn.is_blocked());
+        let driver = drive(&conn);
+        let got = read_frames(&mut client, 21).await;
+        driver.abort();
+        assert_eq!(got[0].1, reply.as_bytes());
+        for (i, (_, payload)) in got[1..].iter().enumerate() {
             assert_eq!(payload, texts[i].as_bytes(), "frame {i}");
         }
         assert_eq!(conn.close_reason(), None);
