@@ -77,6 +77,9 @@ const MIGRATIONS: &[&str] = &[
 /// Largest group committed at once.
 const MAX_GROUP: usize = 4096;
 
+/// How long a busy writer waits for the rest of a group (see `writer`).
+const GATHER_WAIT: Duration = Duration::from_micros(200);
+
 /// Groups up to this size are answered (and so delivered) before their fsync; bigger ones
 /// after it, together with their acks.
 const EARLY_ANSWER_MAX: usize = 8;
@@ -151,6 +154,11 @@ impl Inbox {
         }
         std::mem::swap(into, &mut st.ops);
         Some(())
+    }
+
+    /// Adds whatever is queued to `into`, without waiting.
+    fn take_queued(&self, into: &mut Vec<Op>) {
+        into.append(&mut lock(&self.state).ops);
     }
 
     fn close(&self) {
@@ -421,7 +429,16 @@ fn writer(
     // No waiting to gather: senders do not wait for their commit before sending more, so
     // whatever arrives while one commit runs forms the next group by itself. A lone message
     // is committed at once.
+    let mut last_group = 0;
     while inbox.take(&mut ops).is_some() {
+        if last_group > EARLY_ANSWER_MAX && ops.len() < last_group {
+            // Busy: the senders of the last group are sending again, one by one as their acks
+            // reach them. A moment's wait lets them form one group again, and one fsync
+            // (a fixed cost, whatever it covers) serves them all.
+            std::thread::sleep(GATHER_WAIT);
+            inbox.take_queued(&mut ops);
+        }
+        last_group = ops.len();
         let mut ops = ops.drain(..).peekable();
         while ops.peek().is_some() {
             for op in ops.by_ref() {
