@@ -18,7 +18,8 @@ use shared::{CloseReason, ServerMessage};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -267,9 +268,7 @@ impl Conn {
         };
         // The socket is full: the rest waits in the queue, and the connection's task writes
         // it when the socket drains. A frame already started goes out whole, bounds or not.
-        st.mode = Mode::Blocked;
-        st.blocked_since.get_or_insert_with(Instant::now);
-        self.event.notify_one();
+        self.block(&mut st);
         if sent > 0 {
             let head = first.slice(sent..);
             st.bytes += head.len();
@@ -303,15 +302,21 @@ impl Conn {
             self.metrics.messages_out.fetch_add(done, Relaxed);
         }
         if sent < queued {
-            st.mode = Mode::Blocked;
-            st.blocked_since.get_or_insert_with(Instant::now);
-            self.event.notify_one();
+            self.block(st);
             return Ok(None);
         }
         st.mode = Mode::Idle;
         st.head_started = false;
         st.blocked_since = None;
         Ok(Some(sent - queued))
+    }
+
+    /// A direct write left frames waiting for a full socket: the connection's task takes
+    /// over (it waits for room and writes the rest).
+    fn block(&self, st: &mut State) {
+        st.mode = Mode::Blocked;
+        st.blocked_since.get_or_insert_with(Instant::now);
+        self.event.notify_one();
     }
 
     /// Writes `parts` until done or the socket is full; the bytes written.
@@ -588,7 +593,7 @@ pub struct Flusher {
 /// a message read just before a pass would sit out that whole pass, its commit done early on.
 #[derive(Default)]
 struct Coming {
-    count: std::sync::atomic::AtomicUsize,
+    count: AtomicUsize,
     settled: Notify,
 }
 
@@ -601,7 +606,7 @@ impl Coming {
             let notified = self.settled.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.count.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            if self.count.load(Acquire) == 0 {
                 return;
             }
             notified.await;
@@ -614,12 +619,7 @@ pub struct ComingPost(Arc<Coming>);
 
 impl Drop for ComingPost {
     fn drop(&mut self) {
-        if self
-            .0
-            .count
-            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
-            == 1
-        {
+        if self.0.count.fetch_sub(1, AcqRel) == 1 {
             self.0.settled.notify_waiters();
         }
     }
@@ -678,9 +678,7 @@ impl Flusher {
     /// Tells the passes that a post is coming (a message read, its commit running); they wait
     /// for it briefly. Drop the guard once it is posted.
     pub fn coming(&self) -> ComingPost {
-        self.coming
-            .count
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.coming.count.fetch_add(1, AcqRel);
         ComingPost(self.coming.clone())
     }
 
@@ -705,7 +703,7 @@ async fn run_shard(shard: Arc<Shard>, coming: Arc<Coming>) {
         shard.wake.notified().await;
         // Let the tasks that are ready run first: what they queue joins this pass.
         tokio::task::yield_now().await;
-        if coming.count.load(std::sync::atomic::Ordering::Acquire) > 0 {
+        if coming.count.load(Acquire) > 0 {
             let _ = tokio::time::timeout(COMING_WAIT, coming.settled()).await;
         }
         loop {

@@ -180,8 +180,6 @@ pub struct SqliteStore {
 /// (where a crash of this process cannot lose them); each append is answered with its group's
 /// number, and `synced` is the last group on disk.
 struct SyncState {
-    /// `synced`'s value, readable without subscribing (the common case: already there).
-    synced_now: std::sync::atomic::AtomicU64,
     synced: tokio::sync::watch::Sender<u64>,
     /// An fsync failed: nothing is durable any more (`synced` is then `u64::MAX`).
     failed: std::sync::atomic::AtomicBool,
@@ -288,7 +286,6 @@ impl SqliteStore {
 
         let inbox = Arc::new(Inbox::default());
         let sync = Arc::new(SyncState {
-            synced_now: Default::default(),
             synced: tokio::sync::watch::Sender::new(0),
             failed: Default::default(),
         });
@@ -472,14 +469,10 @@ fn writer(
                 inbox.close();
                 sync.failed
                     .store(true, std::sync::atomic::Ordering::Release);
-                sync.synced_now
-                    .store(u64::MAX, std::sync::atomic::Ordering::Release);
                 sync.synced.send_replace(u64::MAX);
                 return;
             }
         }
-        sync.synced_now
-            .store(written, std::sync::atomic::Ordering::Release);
         sync.synced.send_replace(written);
         answer(&mut later);
         for f in flushes.drain(..) {
@@ -730,12 +723,8 @@ impl Store for SqliteStore {
     async fn wait_durable(&self, mark: u64) -> Result<(), StoreError> {
         let stopped = || StoreError::Unavailable("the writer stopped".into());
         let failed = || self.sync.failed.load(std::sync::atomic::Ordering::Acquire);
-        if self
-            .sync
-            .synced_now
-            .load(std::sync::atomic::Ordering::Acquire)
-            >= mark
-        {
+        // The common case, already on disk: no subscription.
+        if *self.sync.synced.borrow() >= mark {
             return if failed() { Err(stopped()) } else { Ok(()) };
         }
         let mut rx = self.sync.synced.subscribe();
