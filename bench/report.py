@@ -206,7 +206,9 @@ def markdown(summary, status, mode, recs):
         f"load average at start {mode[2].strip()}.")
     add("- Each server pinned to CPU 0 (`taskset -c 0`), the load generator to CPU 1; a fresh server "
         "per scenario and run. Figures: median over runs, [min–max] when runs differ.")
-    add("- Latency is send-to-receive for every expected delivery; a delivery that never arrived "
+    add("- Latency is send-to-arrival for every expected delivery (arrival: the kernel's receive "
+        "timestamp on the receiver's socket, so the load generator's own backlog is not counted); "
+        "a delivery that never arrived "
         "counts as the time from the last send to the cut-off, so with losses the figure is a "
         "lower bound (marked ≥).")
     add("")
@@ -329,7 +331,9 @@ def markdown(summary, status, mode, recs):
     add("")
     add("Lost: deliveries not received by the end of the drain time after the last send "
         "(the server fell behind or dropped them). Loadgen busy: the load generator's CPU time ÷ "
-        "wall time (its core); ⚠ above 90%: the load generator may have been the bottleneck. "
+        "wall time (its core); ⚠ above 90%: the load generator may have been the bottleneck (its "
+        "backlog is not in the latency, which is taken at arrival, but it can leave deliveries "
+        "unread at the cut-off). "
         "Other load: share of CPU 0 (server) and CPU 1 (load generator) used by other processes.")
     add("")
 

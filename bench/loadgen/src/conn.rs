@@ -2,14 +2,17 @@
 //! or the typed protocol, and stamp or read the timing marker carried in every message text.
 
 use std::cell::{Cell, RefCell};
+use std::io::IoSliceMut;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::ValueEnum;
+use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
 use tokio::io::Interest;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::HandshakeError;
@@ -17,14 +20,36 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
 
 /// The socket as tungstenite sees it: non-blocking reads and writes through Tokio's readiness
-/// (`try_read`/`try_write` answer `WouldBlock` without a syscall when the socket is known not
+/// (`try_io`/`try_write` answer `WouldBlock` without a syscall when the socket is known not
 /// ready). It remembers whether the last `WouldBlock` came from a write, so the handshake knows
-/// which readiness to wait for.
+/// which readiness to wait for, and when the data of the last read reached the socket.
 struct Io {
     tcp: Rc<TcpStream>,
     write_blocked: Rc<Cell<bool>>,
     /// The last read returned less than asked: the socket was empty then.
     drained: bool,
+    /// When the last read's data arrived (`now_ns` clock; 0: unknown), see `Ws::arrived_ns`.
+    arrived: Rc<Cell<u64>>,
+    /// Room for the kernel's receive timestamp.
+    cmsg: Vec<u8>,
+}
+
+/// Reads into `buf`, with the kernel's receive timestamp of the last byte read (realtime ns),
+/// when the socket has them enabled (`SO_TIMESTAMPNS`).
+fn recv_stamped(fd: RawFd, buf: &mut [u8], cmsg: &mut Vec<u8>) -> io::Result<(usize, Option<u64>)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(fd, &mut iov, Some(cmsg), MsgFlags::empty())?;
+    let mut at = None;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmTimestampns(ts) = c {
+            let ns = u64::try_from(ts.tv_sec())
+                .ok()
+                .and_then(|s| s.checked_mul(1_000_000_000))
+                .and_then(|s| s.checked_add(u64::try_from(ts.tv_nsec()).ok()?));
+            at = ns.filter(|&ns| ns > 0);
+        }
+    }
+    Ok((msg.bytes, at))
 }
 
 impl Read for Io {
@@ -38,8 +63,13 @@ impl Read for Io {
                 Err::<usize, _>(io::ErrorKind::WouldBlock.into())
             });
         }
-        let n = self.tcp.try_read(buf)?;
+        let fd = self.tcp.as_raw_fd();
+        let cmsg = &mut self.cmsg;
+        let (n, at) = self
+            .tcp
+            .try_io(Interest::READABLE, || recv_stamped(fd, buf, cmsg))?;
         self.drained = n > 0 && n < buf.len();
+        self.arrived.set(at.map_or(0, real_to_mono));
         Ok(n)
     }
 }
@@ -67,6 +97,7 @@ impl Write for Io {
 pub struct Ws {
     tcp: Rc<TcpStream>,
     write_blocked: Rc<Cell<bool>>,
+    arrived: Rc<Cell<u64>>,
     ws: RefCell<WebSocket<Io>>,
 }
 
@@ -78,10 +109,13 @@ impl Ws {
     async fn handshake(stream: TcpStream, url: String, config: WebSocketConfig) -> Result<Ws> {
         let tcp = Rc::new(stream);
         let write_blocked = Rc::new(Cell::new(false));
+        let arrived = Rc::new(Cell::new(0));
         let io = Io {
             tcp: tcp.clone(),
             write_blocked: write_blocked.clone(),
             drained: false,
+            arrived: arrived.clone(),
+            cmsg: nix::cmsg_space!(nix::sys::time::TimeSpec),
         };
         let mut step = tungstenite::client::client_with_config(url, io, Some(config));
         let ws = loop {
@@ -101,8 +135,23 @@ impl Ws {
         Ok(Ws {
             tcp,
             write_blocked,
+            arrived,
             ws: RefCell::new(ws),
         })
+    }
+
+    /// When the message just returned by `next`/`try_next` reached this client's socket, on the
+    /// `now_ns` clock: the kernel's receive timestamp of the read that completed it. That is
+    /// the server's delivery, whatever this process was busy with; a backlog in the load
+    /// generator does not count as the server's latency. A read that brought several messages
+    /// gives all of them its last byte's time (an upper bound for the earlier ones). Without a
+    /// timestamp (not enabled, or none given), the current time.
+    pub fn arrived_ns(&self) -> u64 {
+        let now = now_ns();
+        match self.arrived.get() {
+            0 => now,
+            at => at.min(now),
+        }
     }
 
     /// The next message, waiting for the socket as needed.
@@ -187,12 +236,31 @@ pub struct Target {
     pub proto: Proto,
 }
 
+/// The clocks' common origin: an `Instant`, and the realtime clock's reading (ns) at it.
+fn clock_base() -> &'static (Instant, u64) {
+    static BASE: OnceLock<(Instant, u64)> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let real = || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0))
+        };
+        let before = real();
+        let base = Instant::now();
+        let after = real();
+        (base, before / 2 + after / 2)
+    })
+}
+
 /// Nanoseconds on this process's monotonic clock. Sender and receivers live in the same
 /// process, so a stamp and the time it is read on are directly comparable.
 pub fn now_ns() -> u64 {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    let base = BASE.get_or_init(Instant::now);
-    u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    u64::try_from(clock_base().0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A realtime-clock reading (the kernel's receive timestamps) on the `now_ns` clock.
+fn real_to_mono(real_ns: u64) -> u64 {
+    real_ns.saturating_sub(clock_base().1).max(1)
 }
 
 fn source_addr(slot: usize) -> IpAddr {
@@ -248,6 +316,8 @@ pub async fn connect(target: Target, slot: usize, nick: &str, rcvbuf: Option<u32
         .context("tcp connect")?;
     // Browsers and most clients disable Nagle; without it a lone 100-byte send can wait for an ACK.
     stream.set_nodelay(true)?;
+    // The kernel stamps each segment as it reaches this socket (see `Ws::arrived_ns`).
+    setsockopt(&stream, sockopt::ReceiveTimestampns, &true).context("SO_TIMESTAMPNS")?;
     let path = match target.proto {
         Proto::Demo => format!("/ws/{nick}"),
         Proto::Typed => "/chat".to_owned(),
@@ -393,6 +463,51 @@ pub async fn connect_timeout(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::SinkExt;
+
+    /// A message that waited in the socket before the client read it is timed at its arrival:
+    /// the load generator's own delay does not count as the server's latency.
+    #[tokio::test]
+    async fn a_message_is_timed_when_it_reached_the_socket_not_when_it_was_read() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("handshake");
+            let before = now_ns();
+            ws.send(Message::text("~t=1;p=0;s=0;q=0;"))
+                .await
+                .expect("send");
+            let _ = sent_tx.send((before, now_ns()));
+            // Stay open until the client is done.
+            let _ = futures_util::StreamExt::next(&mut ws).await;
+        });
+        let target = Target {
+            addr,
+            proto: Proto::Demo,
+        };
+        let ws = connect(target, 0, "r0", None).await.expect("connect");
+        let (before, after) = sent_rx.await.expect("sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let msg = ws.next().await;
+        let read = now_ns();
+        assert!(matches!(msg, Some(Ok(Message::Text(_)))), "{msg:?}");
+        let arrived = ws.arrived_ns();
+        assert!(
+            arrived >= before && arrived <= after + 5_000_000,
+            "arrived {arrived} ns, sent between {before} and {after} ns"
+        );
+        assert!(
+            read - arrived >= 90_000_000,
+            "timed {} ms before the read, expected the 100 ms it waited",
+            (read - arrived) / 1_000_000
+        );
+        drop(ws);
+        server.abort();
+    }
 
     #[test]
     fn stamp_round_trip_in_both_frames() {

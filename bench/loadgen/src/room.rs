@@ -62,6 +62,10 @@ pub struct PhaseReport {
     pub latency: LatencySummary,
     /// Over the deliveries that arrived only.
     pub latency_delivered: LatencySummary,
+    /// The same deliveries, timed when this process read them instead of when they reached its
+    /// sockets (`latency` uses the kernel's receive timestamps): the difference is the load
+    /// generator's own backlog.
+    pub latency_read: LatencySummary,
     pub deliveries_per_s: f64,
     pub drain_s: f64,
     pub cpu: CpuUse,
@@ -110,6 +114,7 @@ enum SlowState {
 
 struct PhaseAcc {
     hist: Histogram<u64>,
+    hist_read: Histogram<u64>,
     delivered: u64,
     late: u64,
     closed: bool,
@@ -133,7 +138,8 @@ struct Shared {
 }
 
 impl Shared {
-    fn record(&self, st: Stamp, is_slow: bool, now: u64) {
+    /// One delivery: `arrived` when it reached the socket, `read` when this process read it.
+    fn record(&self, st: Stamp, is_slow: bool, arrived: u64, read: u64) {
         let mut phases = self.phases.borrow_mut();
         let Some(acc) = phases.get_mut(st.phase as usize) else {
             self.other_frames.set(self.other_frames.get() + 1);
@@ -146,7 +152,10 @@ impl Shared {
             acc.late += 1;
         } else {
             acc.delivered += 1;
-            acc.hist.saturating_record(now.saturating_sub(st.t).max(1));
+            acc.hist
+                .saturating_record(arrived.saturating_sub(st.t).max(1));
+            acc.hist_read
+                .saturating_record(read.saturating_sub(st.t).max(1));
         }
     }
 
@@ -173,12 +182,18 @@ pub fn end_label(msg: conn::Next) -> Option<String> {
 }
 
 /// Handles one frame of a receiver; `Some(label)` when the connection ended.
-fn on_frame(sh: &Shared, msg: conn::Next, is_slow: bool, mine: &mut u64) -> Option<String> {
+fn on_frame(
+    sh: &Shared,
+    ws: &conn::Ws,
+    msg: conn::Next,
+    is_slow: bool,
+    mine: &mut u64,
+) -> Option<String> {
     if let Some(Ok(Message::Text(t))) = &msg {
         match conn::find_stamp(t.as_bytes()) {
             Some(st) => {
                 *mine += 1;
-                sh.record(st, is_slow, conn::now_ns());
+                sh.record(st, is_slow, ws.arrived_ns(), conn::now_ns());
             }
             None => sh.other_frames.set(sh.other_frames.get() + 1),
         }
@@ -216,7 +231,7 @@ async fn receiver(
     if !is_slow {
         sh.ready_normal.set(sh.ready_normal.get() + 1);
         let end = loop {
-            if let Some(end) = on_frame(&sh, ws.next().await, false, &mut mine) {
+            if let Some(end) = on_frame(&sh, &ws, ws.next().await, false, &mut mine) {
                 break end;
             }
         };
@@ -248,7 +263,7 @@ async fn receiver(
                 }
             }
             msg = ws.next() => {
-                if let Some(end) = on_frame(&sh, msg, true, &mut mine) {
+                if let Some(end) = on_frame(&sh, &ws, msg, true, &mut mine) {
                     break end;
                 }
             }
@@ -276,6 +291,7 @@ pub async fn run(args: RoomArgs) -> Result<RoomReport> {
                 .iter()
                 .map(|p| PhaseAcc {
                     hist: stats::new_histogram(),
+                    hist_read: stats::new_histogram(),
                     delivered: 0,
                     late: 0,
                     closed: false,
@@ -531,6 +547,7 @@ pub async fn run(args: RoomArgs) -> Result<RoomReport> {
             late: 0,
             latency: stats::summarize(&with_lost),
             latency_delivered: stats::summarize(&acc.hist),
+            latency_read: stats::summarize(&acc.hist_read),
             deliveries_per_s: if cpu.wall_s > 0.0 {
                 delivered as f64 / cpu.wall_s
             } else {
