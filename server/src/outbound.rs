@@ -553,7 +553,9 @@ impl Conn {
 /// Work a flusher pass runs before it writes the connections handed to it: a room's
 /// fan-out of what was posted since the last pass.
 pub trait Job: Send + Sync {
-    fn run(&self);
+    /// Does one step; `true` asks for another once the runtime's other tasks had their turn
+    /// (what they post meanwhile joins that step).
+    fn run(&self) -> bool;
 }
 
 /// Takes `written` bytes off the front of the queue: whole frames leave it (counted in
@@ -657,8 +659,10 @@ impl Flusher {
     #[cfg(test)]
     pub(crate) fn run_pass(&self) {
         for s in &self.shards {
-            let jobs = std::mem::take(&mut *lock(&s.jobs));
-            jobs.iter().for_each(|j| j.run());
+            let mut jobs = std::mem::take(&mut *lock(&s.jobs));
+            while !jobs.is_empty() {
+                jobs.retain(|j| j.run());
+            }
             let ready = std::mem::take(&mut *lock(&s.ready));
             ready.iter().for_each(|c| c.flush_scheduled());
         }
@@ -699,24 +703,35 @@ impl Flusher {
 async fn run_shard(shard: Arc<Shard>, coming: Arc<Coming>) {
     let mut batch = Vec::new();
     let mut jobs = Vec::new();
+    // Jobs that asked for another step.
+    let mut unfinished: Vec<Arc<dyn Job>> = Vec::new();
     loop {
-        shard.wake.notified().await;
-        // Let the tasks that are ready run first: what they queue joins this pass.
-        tokio::task::yield_now().await;
-        if coming.count.load(Acquire) > 0 {
-            let _ = tokio::time::timeout(COMING_WAIT, coming.settled()).await;
+        if unfinished.is_empty() {
+            shard.wake.notified().await;
+            // Let the tasks that are ready run first: what they queue joins this pass.
+            tokio::task::yield_now().await;
+            if coming.count.load(Acquire) > 0 {
+                let _ = tokio::time::timeout(COMING_WAIT, coming.settled()).await;
+            }
+        } else {
+            // Between two steps of a long job, the other tasks run (reads, acks, posts).
+            tokio::task::yield_now().await;
         }
         loop {
-            std::mem::swap(&mut jobs, &mut *lock(&shard.jobs));
+            jobs.append(&mut unfinished);
+            jobs.append(&mut lock(&shard.jobs));
             for job in jobs.drain(..) {
-                job.run();
+                if job.run() {
+                    unfinished.push(job);
+                }
             }
             std::mem::swap(&mut batch, &mut *lock(&shard.ready));
-            if batch.is_empty() && lock(&shard.jobs).is_empty() {
-                break;
-            }
+            let idle = batch.is_empty();
             for conn in batch.drain(..) {
                 conn.flush_scheduled();
+            }
+            if !unfinished.is_empty() || (idle && lock(&shard.jobs).is_empty()) {
+                break;
             }
         }
     }
@@ -1084,8 +1099,9 @@ pub(crate) mod tests {
     struct Note(&'static str, Arc<Mutex<Vec<&'static str>>>);
 
     impl Job for Note {
-        fn run(&self) {
+        fn run(&self) -> bool {
             lock(&self.1).push(self.0);
+            false
         }
     }
 
