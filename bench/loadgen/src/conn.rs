@@ -476,7 +476,9 @@ mod tests {
         let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
         let server = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.expect("accept");
-            let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("handshake");
+            let mut ws = tokio_tungstenite::accept_async(tcp)
+                .await
+                .expect("handshake");
             let before = now_ns();
             ws.send(Message::text("~t=1;p=0;s=0;q=0;"))
                 .await
