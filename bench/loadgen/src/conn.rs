@@ -30,8 +30,19 @@ struct Io {
     drained: bool,
     /// When the last read's data arrived (`now_ns` clock; 0: unknown), see `Ws::arrived_ns`.
     arrived: Rc<Cell<u64>>,
+    /// The socket has receive timestamps on (`stamp_arrivals`): reads ask for them.
+    stamped: bool,
     /// Room for the kernel's receive timestamp.
     cmsg: Vec<u8>,
+}
+
+static STAMP_ARRIVALS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Clients connected from now on have the kernel stamp each segment's arrival (see
+/// `Ws::arrived_ns`). Only the latency scenarios ask: the throughput one does not need it, and
+/// `recvmsg` with a timestamp costs more than a plain read.
+pub fn stamp_arrivals() {
+    STAMP_ARRIVALS.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Reads into `buf`, with the kernel's receive timestamp of the last byte read (realtime ns),
@@ -62,6 +73,11 @@ impl Read for Io {
             return self.tcp.try_io(Interest::READABLE, || {
                 Err::<usize, _>(io::ErrorKind::WouldBlock.into())
             });
+        }
+        if !self.stamped {
+            let n = self.tcp.try_read(buf)?;
+            self.drained = n > 0 && n < buf.len();
+            return Ok(n);
         }
         let fd = self.tcp.as_raw_fd();
         let cmsg = &mut self.cmsg;
@@ -106,7 +122,12 @@ pub type Next = Option<Result<Message, tungstenite::Error>>;
 
 impl Ws {
     /// Performs the client handshake on a connected socket.
-    async fn handshake(stream: TcpStream, url: String, config: WebSocketConfig) -> Result<Ws> {
+    async fn handshake(
+        stream: TcpStream,
+        url: String,
+        config: WebSocketConfig,
+        stamped: bool,
+    ) -> Result<Ws> {
         let tcp = Rc::new(stream);
         let write_blocked = Rc::new(Cell::new(false));
         let arrived = Rc::new(Cell::new(0));
@@ -115,7 +136,12 @@ impl Ws {
             write_blocked: write_blocked.clone(),
             drained: false,
             arrived: arrived.clone(),
-            cmsg: nix::cmsg_space!(nix::sys::time::TimeSpec),
+            stamped,
+            cmsg: if stamped {
+                nix::cmsg_space!(nix::sys::time::TimeSpec)
+            } else {
+                Vec::new()
+            },
         };
         let mut step = tungstenite::client::client_with_config(url, io, Some(config));
         let ws = loop {
@@ -316,14 +342,17 @@ pub async fn connect(target: Target, slot: usize, nick: &str, rcvbuf: Option<u32
         .context("tcp connect")?;
     // Browsers and most clients disable Nagle; without it a lone 100-byte send can wait for an ACK.
     stream.set_nodelay(true)?;
-    // The kernel stamps each segment as it reaches this socket (see `Ws::arrived_ns`).
-    setsockopt(&stream, sockopt::ReceiveTimestampns, &true).context("SO_TIMESTAMPNS")?;
+    let stamped = STAMP_ARRIVALS.load(std::sync::atomic::Ordering::Relaxed);
+    if stamped {
+        // The kernel stamps each segment as it reaches this socket (see `Ws::arrived_ns`).
+        setsockopt(&stream, sockopt::ReceiveTimestampns, &true).context("SO_TIMESTAMPNS")?;
+    }
     let path = match target.proto {
         Proto::Demo => format!("/ws/{nick}"),
         Proto::Typed => "/chat".to_owned(),
     };
     let url = format!("ws://{}{}", target.addr, path);
-    let ws = Ws::handshake(stream, url, ws_config())
+    let ws = Ws::handshake(stream, url, ws_config(), stamped)
         .await
         .context("websocket handshake")?;
     if target.proto == Proto::Typed {
@@ -491,6 +520,7 @@ mod tests {
             addr,
             proto: Proto::Demo,
         };
+        stamp_arrivals();
         let ws = connect(target, 0, "r0", None).await.expect("connect");
         let (before, after) = sent_rx.await.expect("sent");
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -313,6 +313,7 @@ pub async fn run(args: RoomArgs) -> Result<RoomReport> {
         slow_state: slow_tx,
     });
 
+    conn::stamp_arrivals();
     // The sender connects first: its connection doubles as the server's warm-up.
     let t_connect = Instant::now();
     let sender = conn::connect_timeout(
