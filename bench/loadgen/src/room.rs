@@ -261,6 +261,8 @@ async fn receiver(
                 if changed.is_err() {
                     break "open".to_owned();
                 }
+                // It may now wait (stopped) while data arrives: read for real next time.
+                ws.rearm();
             }
             msg = ws.next() => {
                 if let Some(end) = on_frame(&sh, &ws, msg, true, &mut mine) {
