@@ -542,6 +542,8 @@ mod tests {
             req_tx.send(done).await.expect("server");
             let (before, after) = sent.await.expect("sent");
             tokio::time::sleep(Duration::from_millis(100)).await;
+            // This task waited since its last read (see `rearm`).
+            ws.rearm();
             let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
                 .await
                 .expect("the message came but its wake-up was lost");
