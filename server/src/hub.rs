@@ -412,11 +412,11 @@ struct Cycle {
     /// What the last complete cycle sent: `(first connection id, seq sent up to)`, by id,
     /// the first from id 0 (members at or after the cursor are there).
     prev: Vec<(ConnId, u64)>,
-    /// The same for the steps of the cycle under way (members before the cursor).
+    /// The same for the steps of the cycle under way (members before the cursor); empty
+    /// between cycles.
     cur: Vec<(ConnId, u64)>,
     /// The first connection id the next step visits.
     cursor: ConnId,
-    running: bool,
 }
 
 impl Cycle {
@@ -437,14 +437,12 @@ impl Job for Room {
         let (targets, newest) = {
             let mut st = lock(&self.state);
             cy.log.append(&mut st.outbox);
-            if !cy.running {
+            if cy.cur.is_empty() {
                 if cy.floor() >= st.posted {
                     st.flushing = false;
                     return false;
                 }
-                cy.running = true;
                 cy.cursor = 0;
-                cy.cur.clear();
             }
             (st.targets(), st.posted)
         };
@@ -512,9 +510,8 @@ impl Job for Room {
             return true;
         }
         // The cycle is complete: every member has been sent what was posted before its step.
-        cy.running = false;
         cy.prev.clear();
-        for &(id, sent) in &cy.cur {
+        for (id, sent) in std::mem::take(&mut cy.cur) {
             if cy.prev.last().is_none_or(|s| s.1 != sent) {
                 cy.prev.push((id, sent));
             }
