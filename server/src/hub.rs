@@ -610,12 +610,20 @@ struct UserEntry {
 type InflightKey = (Nickname, ClientMsgId);
 type InflightResult = Option<Result<AckInfo, ()>>;
 
+/// The open WebSocket connections, and whether all of them were asked to close (shutdown):
+/// one registered after that is closed at once, so none slips between the two.
+#[derive(Default)]
+struct Conns {
+    open: HashMap<ConnId, Arc<Conn>>,
+    closing_all: Option<CloseReason>,
+}
+
 /// The chat hub shared by every connection.
 pub struct Hub {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     store: Arc<dyn Store>,
-    conns: Mutex<HashMap<ConnId, Arc<Conn>>>,
+    conns: Mutex<Conns>,
     users: Mutex<HashMap<Nickname, UserEntry>>,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     inflight: Mutex<HashMap<InflightKey, watch::Receiver<InflightResult>>>,
@@ -703,23 +711,31 @@ impl Hub {
             self.flusher.clone(),
             self.metrics.clone(),
         ));
-        lock(&self.conns).insert(id, conn.clone());
+        let mut conns = lock(&self.conns);
+        if let Some(reason) = conns.closing_all {
+            // Its handshake was under way when shutdown began: it closes as soon as it runs.
+            conn.close(reason);
+        }
+        conns.open.insert(id, conn.clone());
         conn
     }
 
     pub fn close_conn(&self, id: ConnId) {
-        lock(&self.conns).remove(&id);
+        lock(&self.conns).open.remove(&id);
     }
 
-    /// Asks every open connection to close with `reason` (shutdown).
+    /// Asks every open connection, and every one registered from now on, to close with
+    /// `reason` (shutdown).
     pub fn close_all(&self, reason: CloseReason) {
-        for c in lock(&self.conns).values() {
+        let mut conns = lock(&self.conns);
+        conns.closing_all = Some(reason);
+        for c in conns.open.values() {
             c.close(reason);
         }
     }
 
     pub fn open_connections(&self) -> usize {
-        lock(&self.conns).len()
+        lock(&self.conns).open.len()
     }
 
     /// Claims `nick` for `conn`. A matching `resume_token` takes over the user's own older

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use shared::CloseReason;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -59,6 +60,21 @@ async fn sigterm_closes_clients_with_1001_and_exits() {
 #[tokio::test]
 async fn sigint_closes_clients_with_1001_and_exits() {
     shuts_down_on("-INT").await;
+}
+
+/// A client whose handshake was still under way when shutdown began (the server had sent its
+/// 101 but not yet registered the connection) is closed with 1001 too, not dropped at exit.
+#[tokio::test]
+async fn a_connection_registered_after_shutdown_began_is_closed_with_1001() {
+    let s = TestServer::start().await;
+    let mut early = Client::open(&format!("ws://{}/chat", s.addr)).await;
+    early.hello("early").await;
+    s.hub.close_all(CloseReason::GoingAway);
+    assert_eq!(early.expect_close().await, 1001);
+    let mut late_demo = Client::open(&format!("ws://{}/ws/late", s.addr)).await;
+    assert_eq!(late_demo.expect_close().await, 1001);
+    let mut late_typed = Client::open(&format!("ws://{}/chat", s.addr)).await;
+    assert_eq!(late_typed.expect_close().await, 1001);
 }
 
 #[tokio::test]
