@@ -71,12 +71,16 @@ enum Scenario {
         /// Messages per second, one phase each, in this order.
         #[arg(long, value_delimiter = ',', default_value = "10,100")]
         rates: Vec<u32>,
-        /// Seconds of sending per phase.
-        #[arg(long, default_value_t = 2.0)]
-        secs: f64,
+        /// Seconds of sending per phase: one value for all, or one per rate.
+        #[arg(long, value_delimiter = ',', default_value = "2")]
+        secs: Vec<f64>,
         /// Seconds after the last send that deliveries are still waited for.
         #[arg(long, default_value_t = 3.0)]
         drain: f64,
+        /// Seconds of a warm-up phase at the first rate, before the measured phases; reported
+        /// apart (`warmup`), not in `phases`.
+        #[arg(long, default_value_t = 0.0)]
+        warmup: f64,
     },
     /// N receivers, of which `slow_pct`% stop reading after a baseline phase.
     Slow {
@@ -169,16 +173,30 @@ fn main() -> Result<()> {
             Scenario::Fanout {
                 receivers,
                 ref rates,
-                secs: s,
+                secs: ref s,
                 drain,
+                warmup,
             } => {
-                let phases = rates
-                    .iter()
-                    .map(|&rate| PhaseSpec {
+                if s.len() != 1 && s.len() != rates.len() {
+                    bail!(
+                        "--secs takes one value, or one per rate ({} rates)",
+                        rates.len()
+                    );
+                }
+                let warm = (warmup > 0.0).then(|| PhaseSpec {
+                    rate: rates.first().copied().unwrap_or(10),
+                    secs: warmup,
+                    slow_stopped: false,
+                    warmup: true,
+                });
+                let phases = warm
+                    .into_iter()
+                    .chain(rates.iter().enumerate().map(|(i, &rate)| PhaseSpec {
                         rate,
-                        secs: s,
+                        secs: s.get(i).or(s.first()).copied().unwrap_or(2.0),
                         slow_stopped: false,
-                    })
+                        warmup: false,
+                    }))
                     .collect();
                 let r = room::run(room_args(
                     receivers,
@@ -207,11 +225,13 @@ fn main() -> Result<()> {
                         rate,
                         secs: base_secs,
                         slow_stopped: false,
+                        warmup: false,
                     },
                     PhaseSpec {
                         rate,
                         secs: s,
                         slow_stopped: true,
+                        warmup: false,
                     },
                 ];
                 let rcvbuf = (slow_rcvbuf > 0).then_some(slow_rcvbuf);

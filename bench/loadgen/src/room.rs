@@ -23,6 +23,9 @@ pub struct PhaseSpec {
     pub secs: f64,
     /// The slow receivers stop reading for this phase (and are not counted in it).
     pub slow_stopped: bool,
+    /// Run like the others, reported apart (`RoomReport::warmup`): the first messages after
+    /// the receivers connect are slower for every server (first writes to each socket).
+    pub warmup: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +89,8 @@ pub struct RoomReport {
     pub rss_idle_kib: Option<u64>,
     /// (RSS with every receiver connected and idle - RSS before) / receivers connected.
     pub idle_bytes_per_conn: Option<f64>,
+    /// The warm-up phase, if one was asked for: not part of `phases`.
+    pub warmup: Option<PhaseReport>,
     pub phases: Vec<PhaseReport>,
     /// (seconds since the first phase started, server RSS in KiB), every 250 ms.
     pub rss_samples: Vec<(f64, u64)>,
@@ -573,6 +578,15 @@ pub async fn run(args: RoomArgs) -> Result<RoomReport> {
     for (r, acc) in reports.iter_mut().zip(phases.iter()) {
         r.late = acc.late;
     }
+    let mut warmup = None;
+    let mut measured = Vec::new();
+    for (r, spec) in reports.into_iter().zip(&args.phases) {
+        if spec.warmup {
+            warmup = Some(r);
+        } else {
+            measured.push(r);
+        }
+    }
     let rss_samples = samples.borrow().clone();
     let report = RoomReport {
         proto: args.target.proto,
@@ -586,7 +600,8 @@ pub async fn run(args: RoomArgs) -> Result<RoomReport> {
         rss_before_kib: rss_before,
         rss_idle_kib: rss_idle,
         idle_bytes_per_conn,
-        phases: reports,
+        warmup,
+        phases: measured,
         rss_samples,
         disconnects: sh.disconnects.borrow().clone(),
         slow_fate: sh.slow_fate.borrow().clone(),

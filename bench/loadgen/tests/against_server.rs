@@ -66,14 +66,27 @@ async fn fanout_counts_every_delivery_in_both_protocols() {
                 "--rates",
                 "50,200",
                 "--secs",
-                "0.5",
+                "0.5,0.4",
                 "--drain",
                 "1",
+                "--warmup",
+                "0.3",
             ],
         )
         .await;
         assert_eq!(r["connected"], 40, "{proto}: {r}");
-        for p in r["phases"].as_array().expect("phases") {
+        // The warm-up runs at the first rate and is reported apart from the measured phases.
+        let warm = &r["warmup"];
+        assert_eq!(warm["rate"], 50, "{proto}: {r}");
+        assert_eq!(warm["delivered"], warm["expected"], "{proto}: {warm}");
+        assert!(warm["sent"].as_u64() >= Some(10), "{proto}: {warm}");
+        let phases = r["phases"].as_array().expect("phases");
+        let shape: Vec<_> = phases.iter().map(|p| (&p["rate"], &p["secs"])).collect();
+        assert_eq!(
+            shape,
+            [(&50.into(), &0.5.into()), (&200.into(), &0.4.into())]
+        );
+        for p in phases {
             let sent = p["sent"].as_u64().expect("sent");
             assert!(sent >= 20, "{proto}: too few sends: {p}");
             assert_eq!(p["expected"].as_u64(), Some(sent * 40), "{proto}: {p}");
