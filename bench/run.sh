@@ -4,7 +4,7 @@
 # server pinned to CPU 0, runs the load generator pinned to CPU 1, stops the server, and finally
 # writes bench/results/ (results.md, results.json, latency.png, raw/).
 #
-#   bench/run.sh            # default: 3 runs, 1k/5k/10k receivers (11-14 minutes)
+#   bench/run.sh            # default: 3 runs, 1k/5k/10k receivers (13-14 minutes)
 #   bench/run.sh --quick    # 1 run, fewer clients, shorter phases (under 2 minutes)
 #
 # Options: --runs N, --peers demo,node,bun,tungstenite,ours,ours-typed, --out DIR,
