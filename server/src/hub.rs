@@ -158,6 +158,8 @@ enum Skip {
 /// A member the flusher sends posts to: the room's members that are not joining, copied
 /// when they change.
 struct Recipient {
+    /// The connection's id, copied: a pass walks the ids without touching each `Conn`.
+    id: ConnId,
     conn: Arc<Conn>,
     legacy: bool,
     nick: Nickname,
@@ -285,13 +287,14 @@ impl RoomState {
                     .values()
                     .filter(|m| m.joining.is_none())
                     .map(|m| Recipient {
+                        id: m.peer.conn.id,
                         conn: m.peer.conn.clone(),
                         legacy: m.peer.legacy,
                         nick: m.peer.nick.clone(),
                         since: m.since,
                     })
                     .collect();
-                v.sort_unstable_by_key(|r| r.conn.id);
+                v.sort_unstable_by_key(|r| r.id);
                 Arc::new(v)
             })
             .clone()
@@ -446,7 +449,7 @@ impl Job for Room {
             }
             (st.targets(), st.posted)
         };
-        let first = targets.partition_point(|t| t.conn.id < cy.cursor);
+        let first = targets.partition_point(|t| t.id < cy.cursor);
         let last = targets.len().min(first + CYCLE_STEP);
         let cy = &mut *cy;
         let posts = &cy.log[..];
@@ -460,7 +463,7 @@ impl Job for Room {
             .partition_point(|s| s.0 <= cy.cursor)
             .saturating_sub(1);
         for t in &targets[first..last] {
-            while cy.prev.get(seg + 1).is_some_and(|s| s.0 <= t.conn.id) {
+            while cy.prev.get(seg + 1).is_some_and(|s| s.0 <= t.id) {
                 seg += 1;
             }
             let sent = cy.prev.get(seg).map_or(0, |s| s.1).max(t.since);
@@ -506,7 +509,7 @@ impl Job for Room {
         }
         cy.cur.push((cy.cursor, newest));
         if let Some(next) = targets.get(last) {
-            cy.cursor = next.conn.id;
+            cy.cursor = next.id;
             return true;
         }
         // The cycle is complete: every member has been sent what was posted before its step.
@@ -697,7 +700,7 @@ impl Hub {
     }
 
     /// Registers a new WebSocket connection (so shutdown can reach it).
-    pub fn open_conn(&self, sock: Arc<TcpStream>) -> Arc<Conn> {
+    pub fn open_conn(&self, sock: TcpStream) -> Arc<Conn> {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let bounds = Bounds {
             frames: self.config.outbound_queue,
@@ -1598,7 +1601,7 @@ mod tests {
             .await
             .expect("connect");
         let (server, _) = l.accept().await.expect("accept");
-        (hub.open_conn(Arc::new(server)), client)
+        (hub.open_conn(server), client)
     }
 
     async fn user(hub: &Hub, nick: &str, legacy: bool) -> (Peer, TcpStream) {

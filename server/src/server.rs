@@ -275,10 +275,9 @@ async fn upgrade(mut stream: TcpStream, req: Request, hub: Arc<Hub>) {
     {
         return;
     }
-    let sock = Arc::new(stream);
-    let conn = hub.open_conn(sock.clone());
+    let conn = hub.open_conn(stream);
     let ws = WebSocketStream::from_partially_read(
-        SocketIo::new(sock, conn.clone()),
+        SocketIo::new(conn.clone()),
         req.rest,
         Role::Server,
         Some(ws_config(&hub.config)),
