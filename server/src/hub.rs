@@ -677,6 +677,14 @@ impl Hub {
         cluster: Option<Cluster>,
         flusher: Arc<Flusher>,
     ) -> Arc<Hub> {
+        // Weak: the flusher's tasks outlive the hub until the runtime stops, and the store
+        // must close (its writer flushes and exits) when the hub is dropped.
+        let weak = Arc::downgrade(&store);
+        flusher.when_idle(move || {
+            if let Some(store) = weak.upgrade() {
+                store.deliveries_idle();
+            }
+        });
         Arc::new(Hub {
             config,
             metrics,
@@ -1215,6 +1223,9 @@ impl Hub {
         // The store takes the message now, in id order (the memory store stores it at once).
         let store = self.store.clone();
         let mut append = Box::pin(async move { store.append_marked(stored).await });
+        // Announced before the store sees the message: until it is posted, the flusher does
+        // not count as idle (the store may put work off until then; see `deliveries_idle`).
+        let coming = self.flusher.coming();
         let first = append.as_mut().poll(&mut Context::from_waker(
             futures_util::task::noop_waker_ref(),
         ));
@@ -1269,6 +1280,7 @@ impl Hub {
             Poll::Ready(r) => {
                 let (result, drain) = finish(r);
                 drop(drain);
+                drop(coming);
                 let mut rest = Box::pin(after_delivery(result));
                 match rest.as_mut().poll(&mut Context::from_waker(
                     futures_util::task::noop_waker_ref(),
@@ -1279,7 +1291,6 @@ impl Hub {
             }
             Poll::Pending => {
                 // The flusher's next pass waits (briefly) for this post.
-                let coming = self.flusher.coming();
                 Ok(Publishing::Storing(Box::pin(async move {
                     let (result, drain) = finish(append.await);
                     // The other sends of this group commit were woken with this one: let them
@@ -1646,6 +1657,45 @@ mod tests {
             );
         }
         all
+    }
+
+    /// The SQLite store puts an early answer's fsync off until the flusher reports that it
+    /// went idle: without that report a send's ack would wait for the store's deadline (an
+    /// hour here).
+    #[tokio::test]
+    async fn the_flusher_going_idle_lets_the_store_fsync_so_a_send_is_acked() {
+        let dir = std::env::temp_dir().join(format!("chat-hub-idle-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let keep = crate::store::Retention {
+            per_channel: 0,
+            max_age: None,
+        };
+        let hour = std::time::Duration::from_secs(3600);
+        let store = crate::store::SqliteStore::open_with(&dir, keep, true, hour).expect("open");
+        let hub = Hub::build(
+            Arc::new(Config::default()),
+            Arc::new(store),
+            Arc::new(Metrics::default()),
+            None,
+            Flusher::start(),
+        );
+        let (alice, _a) = user(&hub, "alice", false).await;
+        let (_bob, mut b) = user(&hub, "bob", false).await;
+        let text = MessageText::new("hello").expect("text");
+        let ack = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            hub.publish(&alice, Target::Room(RoomName::default_room()), text, None),
+        )
+        .await
+        .expect("acked once the flusher went idle")
+        .expect("publish");
+        assert!(!ack.duplicate);
+        assert!(texts(&mut b)
+            .await
+            .iter()
+            .any(|t| t.contains(r#""text":"hello""#)));
+        drop(hub);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

@@ -605,6 +605,8 @@ pub struct Flusher {
 struct Coming {
     count: AtomicUsize,
     settled: Notify,
+    /// Called when a pass ends with nothing coming (see `Flusher::when_idle`).
+    idle: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// Longest a pass waits for posts that are coming.
@@ -694,6 +696,12 @@ impl Flusher {
         ComingPost(self.coming.clone())
     }
 
+    /// Has `f` called each time a pass ends with nothing left to do and no post on its way:
+    /// what was handed to the flusher has gone out. Set once; `f` must be cheap.
+    pub fn when_idle(&self, f: impl Fn() + Send + Sync + 'static) {
+        let _ = self.coming.idle.set(Box::new(f));
+    }
+
     /// Runs `job` in the next pass of the shard `key` picks. The caller hands a job over once
     /// until it has run.
     pub fn schedule_job(&self, key: usize, job: Arc<dyn Job>) {
@@ -715,6 +723,11 @@ async fn run_shard(shard: Arc<Shard>, coming: Arc<Coming>) {
     let mut unfinished: Vec<Arc<dyn Job>> = Vec::new();
     loop {
         if unfinished.is_empty() {
+            if coming.count.load(Acquire) == 0 {
+                if let Some(idle) = coming.idle.get() {
+                    idle();
+                }
+            }
             shard.wake.notified().await;
             // Let the tasks that are ready run first: what they queue joins this pass.
             tokio::task::yield_now().await;

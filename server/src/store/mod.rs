@@ -107,6 +107,10 @@ pub trait Store: Send + Sync + 'static {
     async fn wait_durable(&self, _mark: u64) -> Result<(), StoreError> {
         Ok(())
     }
+    /// The hub has delivered what it was handed and has nothing on its way: a moment when
+    /// work of the store's own (the SQLite store's fsync of groups it answered early) no
+    /// longer delays deliveries on a shared core. Called from the runtime; must not block.
+    fn deliveries_idle(&self) {}
     /// Messages with ids in `(after, upto]`, oldest first, at most `limit`
     /// (`has_more` when more remain up to `upto`).
     async fn after(

@@ -1,10 +1,14 @@
 //! The embedded default store: SQLite in WAL mode under the data directory.
 //!
 //! Writes go through one dedicated writer thread that commits in groups: it takes every append
-//! waiting in its queue, inserts them in one transaction, commits (fsync with
-//! `synchronous=FULL`), then answers each caller. Many concurrent senders share one commit, and
-//! the async runtime never blocks on disk. Reads use a separate connection (WAL lets them run
-//! beside the writer) on Tokio's blocking pool.
+//! waiting in its queue, inserts them in one transaction and commits it to the WAL, where a
+//! crash of this process cannot lose it. With full sync it then fsyncs the WAL; acks wait for
+//! that fsync (`wait_durable`). A small group is answered before its fsync, so the hub
+//! delivers it meanwhile, and the fsync waits until the hub has delivered it (or at most
+//! `SYNC_DEFER_MAX`): on a shared core its I/O wake-ups would otherwise interrupt that very
+//! fan-out. A big group is answered after its fsync. Many concurrent senders share one commit,
+//! and the async runtime never blocks on disk. Reads use a separate connection (WAL lets them
+//! run beside the writer) on Tokio's blocking pool.
 
 use super::client_ids::{ClientIds, CLIENT_ID_WINDOW};
 use super::{Appended, Page, Store, StoredAck, StoredMessage};
@@ -13,6 +17,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags};
 use shared::{ClientMsgId, MessageId, MessageText, Nickname};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{AcqRel, Release};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -83,6 +89,8 @@ const GATHER_WAIT: Duration = Duration::from_micros(200);
 /// Groups up to this size are answered (and so delivered) before their fsync; bigger ones
 /// after it, together with their acks.
 const EARLY_ANSWER_MAX: usize = 8;
+/// Longest an fsync of early-answered groups waits for the hub to deliver them (see `writer`).
+const SYNC_DEFER_MAX: Duration = Duration::from_millis(20);
 /// How often the writer applies retention.
 const PRUNE_EVERY: Duration = Duration::from_secs(30);
 
@@ -114,6 +122,8 @@ enum Op {
 struct Inbox {
     state: Mutex<InboxState>,
     wake: Condvar,
+    /// The writer has put off an fsync until the hub's deliveries are done (see `writer`).
+    wants_idle: AtomicBool,
 }
 
 #[derive(Default)]
@@ -122,6 +132,8 @@ struct InboxState {
     /// The writer waits on `wake`.
     sleeping: bool,
     closed: bool,
+    /// The hub went idle since the writer last asked (`expect_idle`).
+    idle: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -156,9 +168,60 @@ impl Inbox {
         Some(())
     }
 
+    /// `take`, but waiting only until `deadline` or until the hub goes idle; whatever is
+    /// queued then (perhaps nothing). `None` once closed and empty.
+    fn take_until(&self, into: &mut Vec<Op>, deadline: Instant) -> Option<()> {
+        let mut st = lock(&self.state);
+        while st.ops.is_empty() && !st.idle {
+            if st.closed {
+                return None;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            st.sleeping = true;
+            st = self
+                .wake
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            st.sleeping = false;
+        }
+        std::mem::swap(into, &mut st.ops);
+        Some(())
+    }
+
     /// Adds whatever is queued to `into`, without waiting.
     fn take_queued(&self, into: &mut Vec<Op>) {
         into.append(&mut lock(&self.state).ops);
+    }
+
+    /// From now on, `idle` reports whether the hub went idle.
+    fn expect_idle(&self) {
+        lock(&self.state).idle = false;
+        self.wants_idle.store(true, Release);
+    }
+
+    fn no_idle_wanted(&self) {
+        self.wants_idle.store(false, Release);
+    }
+
+    /// Whether the hub went idle since `expect_idle`.
+    fn idle(&self) -> bool {
+        lock(&self.state).idle
+    }
+
+    /// The hub's deliveries are done: wakes a writer that waits for that.
+    fn hub_idle(&self) {
+        if !self.wants_idle.swap(false, AcqRel) {
+            return;
+        }
+        let mut st = lock(&self.state);
+        st.idle = true;
+        if st.sleeping {
+            st.sleeping = false;
+            self.wake.notify_one();
+        }
     }
 
     fn close(&self) {
@@ -249,6 +312,16 @@ impl SqliteStore {
         retention: Retention,
         sync_full: bool,
     ) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, retention, sync_full, SYNC_DEFER_MAX)
+    }
+
+    /// `open`, with the longest an early answer's fsync waits for the hub (`SYNC_DEFER_MAX`).
+    pub(crate) fn open_with(
+        data_dir: &Path,
+        retention: Retention,
+        sync_full: bool,
+        sync_defer_max: Duration,
+    ) -> Result<Self, StoreError> {
         if data_dir.exists() && !data_dir.is_dir() {
             return Err(StoreError::Unavailable(format!(
                 "data directory {} exists and is not a directory",
@@ -294,7 +367,7 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn({
                 let (inbox, sync) = (inbox.clone(), sync.clone());
-                move || writer(wconn, &inbox, &sync, wal, retention, ids)
+                move || writer(wconn, &inbox, &sync, wal, retention, ids, sync_defer_max)
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
@@ -415,6 +488,7 @@ fn writer(
     mut wal: Option<Wal>,
     retention: Retention,
     mut ids: ClientIds,
+    sync_defer_max: Duration,
 ) {
     let mut last_prune = Instant::now();
     let mut written = 0u64;
@@ -427,7 +501,19 @@ fn writer(
     // whatever arrives while one commit runs forms the next group by itself. A lone message
     // is committed at once.
     let mut last_group = 0;
-    while inbox.take(&mut ops).is_some() {
+    // Groups answered early and not yet fsynced: their fsync waits until the hub has
+    // delivered them, or until this deadline.
+    let mut deferred: Option<Instant> = None;
+    // Some of those groups hold stored messages, which the hub delivers.
+    let mut deliverable = false;
+    loop {
+        let got = match deferred {
+            None => inbox.take(&mut ops),
+            Some(deadline) => inbox.take_until(&mut ops, deadline),
+        };
+        if got.is_none() {
+            break;
+        }
         if last_group > EARLY_ANSWER_MAX && ops.len() < last_group {
             // Busy: the senders of the last group are sending again, one by one as their acks
             // reach them. A moment's wait lets them form one group again, and one fsync
@@ -435,7 +521,9 @@ fn writer(
             std::thread::sleep(GATHER_WAIT);
             inbox.take_queued(&mut ops);
         }
-        last_group = ops.len();
+        if !ops.is_empty() {
+            last_group = ops.len();
+        }
         let mut ops = ops.drain(..).peekable();
         while ops.peek().is_some() {
             for op in ops.by_ref() {
@@ -447,33 +535,45 @@ fn writer(
                     break;
                 }
             }
+            if group.is_empty() {
+                continue;
+            }
             written += 1;
             // A small group (the store is not busy) is answered now, so the hub delivers it
-            // while the fsync runs, and acks after it. A big one (the store is busy) is
-            // answered after the fsync: its acks are then ready with the answer, one wake-up
-            // per send instead of two, which is what a busy store's throughput needs.
+            // before the fsync, and acks after it. A big one (the store is busy) is answered
+            // after the fsync: its acks are then ready with the answer, one wake-up per send
+            // instead of two, which is what a busy store's throughput needs.
             let now = wal.is_none() || group.len() <= EARLY_ANSWER_MAX;
             commit_group(&mut conn, &mut group, written, &mut ids, &mut answers);
             if now {
+                // Only a stored message has deliveries to wait for (a resend of a stored
+                // one, or a failed group, has none: the hub would not go idle for it).
+                if wal.is_some() && answers.iter().any(|a| matches!(a.1, Ok(Appended::Stored))) {
+                    inbox.expect_idle();
+                    deliverable = true;
+                }
                 answer(&mut answers);
             } else {
                 later.append(&mut answers);
             }
         }
         drop(ops);
-        if let Some(w) = &mut wal {
-            if let Err(e) = w.sync() {
-                // Pages that failed to reach the disk may be gone from the cache too: nothing
-                // written from here on can be called durable. Stop; waiters get an error.
-                tracing::error!(cause = %e, "fsync of the WAL failed; the store stops");
-                inbox.close();
-                sync.failed
-                    .store(true, std::sync::atomic::Ordering::Release);
-                sync.synced.send_replace(u64::MAX);
-                return;
+        if deliverable && later.is_empty() && flushes.is_empty() && written > synced(sync) {
+            // Only early answers wait for this fsync. On a shared core its I/O wake-ups would
+            // interrupt the fan-out of the very messages just answered: it waits until the hub
+            // has delivered them (it goes idle) or, when the hub stays busy, for
+            // `sync_defer_max`. The acks wait for it either way.
+            let deadline = *deferred.get_or_insert_with(|| Instant::now() + sync_defer_max);
+            if !inbox.idle() && Instant::now() < deadline {
+                continue;
             }
         }
-        sync.synced.send_replace(written);
+        deferred = None;
+        deliverable = false;
+        inbox.no_idle_wanted();
+        if !sync_and_publish(&mut wal, written, inbox, sync) {
+            return;
+        }
         answer(&mut later);
         for f in flushes.drain(..) {
             let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
@@ -486,7 +586,34 @@ fn writer(
             }
         }
     }
+    if written > synced(sync) && !sync_and_publish(&mut wal, written, inbox, sync) {
+        return;
+    }
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/// The last group on disk.
+fn synced(sync: &SyncState) -> u64 {
+    *sync.synced.borrow()
+}
+
+/// fsyncs the WAL (with full sync) and publishes `written` as durable. False when the fsync
+/// failed: the store has stopped.
+fn sync_and_publish(wal: &mut Option<Wal>, written: u64, inbox: &Inbox, sync: &SyncState) -> bool {
+    if let Some(w) = wal {
+        if let Err(e) = w.sync() {
+            // Pages that failed to reach the disk may be gone from the cache too: nothing
+            // written from here on can be called durable. Stop; waiters get an error.
+            tracing::error!(cause = %e, "fsync of the WAL failed; the store stops");
+            inbox.close();
+            sync.failed
+                .store(true, std::sync::atomic::Ordering::Release);
+            sync.synced.send_replace(u64::MAX);
+            return false;
+        }
+    }
+    sync.synced.send_replace(written);
+    true
 }
 
 /// An append's outcome, ready to be sent to the one waiting for it.
@@ -737,6 +864,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn deliveries_idle(&self) {
+        self.inbox.hub_idle();
+    }
+
     async fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
         self.send(Op::Flush(tx))?;
@@ -866,6 +997,56 @@ mod tests {
             assert!(wal.path.ends_with("chat.db-wal"));
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+
+    #[tokio::test]
+    async fn an_early_answer_is_fsynced_once_the_hub_is_idle_and_its_ack_waits_for_that() {
+        let dir = tmpdir("defer");
+        let hour = Duration::from_secs(3600);
+        let s = SqliteStore::open_with(&dir, KEEP, true, hour).expect("open");
+        let (stored, mark) = s
+            .append_marked(msg("general", 1, Some("c1")))
+            .await
+            .expect("append");
+        assert!(matches!(stored, Appended::Stored));
+        // Answered, so deliverable and readable at once; not durable until the hub is idle.
+        assert_eq!(s.last_id("general").await.expect("last"), 1);
+        let early = tokio::time::timeout(Duration::from_millis(300), s.wait_durable(mark)).await;
+        assert!(early.is_err(), "fsynced before the hub went idle");
+        s.deliveries_idle();
+        tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
+            .await
+            .expect("the fsync follows the hub's idle")
+            .expect("durable");
+        // A resend of a stored client id has nothing to deliver: its fsync does not wait.
+        let (dup, mark) = s
+            .append_marked(msg("general", 9, Some("c1")))
+            .await
+            .expect("resend");
+        assert!(matches!(dup, Appended::Duplicate(_)));
+        tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
+            .await
+            .expect("a resend's fsync does not wait for the hub")
+            .expect("durable");
+        // A flush does not wait for the hub: it fsyncs what was put off.
+        let (_, mark) = s
+            .append_marked(msg("general", 2, None))
+            .await
+            .expect("append");
+        tokio::time::timeout(Duration::from_secs(10), s.flush())
+            .await
+            .expect("flushed")
+            .expect("flush");
+        s.wait_durable(mark).await.expect("durable after a flush");
+        // Nor does closing: the writer fsyncs what was put off before it exits.
+        let (_, mark) = s
+            .append_marked(msg("general", 3, None))
+            .await
+            .expect("append");
+        let sync = s.sync.clone();
+        drop(s);
+        assert!(*sync.synced.borrow() >= mark, "closed without its fsync");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
