@@ -1050,6 +1050,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn when_the_hub_never_goes_idle_the_fsync_runs_at_its_deadline() {
+        let dir = tmpdir("defer-deadline");
+        let s = SqliteStore::open_with(&dir, KEEP, true, Duration::from_millis(50)).expect("open");
+        for id in 1..=3 {
+            let (_, mark) = s
+                .append_marked(msg("general", id, None))
+                .await
+                .expect("append");
+            tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
+                .await
+                .expect("durable by the deadline, with no word from the hub")
+                .expect("durable");
+        }
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
     async fn a_new_database_gets_16_kib_pages_and_keeps_them_across_restarts() {
         let dir = tmpdir("page-size");
         let page_size = || {
