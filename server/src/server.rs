@@ -64,11 +64,11 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<O
                     let hub = hub.clone();
                     match limit.clone().try_acquire_owned() {
                         Ok(permit) => {
-                            let done = done_tx.clone();
-                            tokio::spawn(async move {
-                                handle(stream, hub, permit).await;
-                                drop(done);
-                            });
+                            let slot = Slot {
+                                _permit: permit,
+                                _done: done_tx.clone(),
+                            };
+                            tokio::spawn(handle(stream, hub, slot));
                         }
                         Err(_) => {
                             Metrics::inc(&hub.metrics.connections_rejected_cap);
@@ -172,17 +172,28 @@ async fn reject_full(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
 }
 
-/// tungstenite's settings: a small read buffer (idle connections stay cheap), no write
-/// buffering (tungstenite writes only pongs; deliveries bypass it), and the size limits.
+/// tungstenite's settings: a 1 KiB read buffer (every open connection keeps one; a chat
+/// frame fits in it, and a bigger one is read in several calls), no write buffering
+/// (tungstenite writes only pongs; deliveries bypass it), and the size limits.
 pub fn ws_config(cfg: &Config) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_message_size(Some(cfg.max_message_bytes))
         .max_frame_size(Some(cfg.max_message_bytes))
 }
 
-async fn handle(mut stream: TcpStream, hub: Arc<Hub>, _permit: OwnedSemaphorePermit) {
+/// A connection's place under the connection limit, held until the connection ends; shutdown
+/// waits for every one of them.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    _done: mpsc::Sender<()>,
+}
+
+/// Serves one accepted connection: a plain HTTP request, or the WebSocket handshake. An
+/// upgraded connection goes on in a task of its own, so what it holds for its lifetime is
+/// only what the session needs: the handshake's state (request head, HTTP futures) is freed.
+async fn handle(mut stream: TcpStream, hub: Arc<Hub>, slot: Slot) {
     let _ = stream.set_nodelay(true);
     if hub.config.socket_unsent_limit > 0 {
         let _ =
@@ -204,7 +215,7 @@ async fn handle(mut stream: TcpStream, hub: Arc<Hub>, _permit: OwnedSemaphorePer
         }
     };
     if req.is_websocket_upgrade() {
-        upgrade(stream, req, hub).await;
+        upgrade(stream, req, hub, slot).await;
     } else {
         plain_http(stream, req, hub).await;
     }
@@ -224,7 +235,7 @@ fn endpoint(path: &str) -> Option<Endpoint> {
     (!nick.is_empty() && !nick.contains('/')).then(|| Endpoint::Legacy(nick.to_string()))
 }
 
-async fn upgrade(mut stream: TcpStream, req: Request, hub: Arc<Hub>) {
+async fn upgrade(mut stream: TcpStream, req: Request, hub: Arc<Hub>, slot: Slot) {
     let Some(endpoint) = endpoint(&req.path) else {
         return http::respond_text(
             &mut stream,
@@ -286,11 +297,17 @@ async fn upgrade(mut stream: TcpStream, req: Request, hub: Arc<Hub>) {
     match endpoint {
         Endpoint::Chat => {
             let session = ChatSession::new(hub.clone(), conn.clone());
-            connection::run(ws, hub, conn, session).await;
+            tokio::spawn(async move {
+                connection::run(ws, hub, conn, session).await;
+                drop(slot);
+            });
         }
         Endpoint::Legacy(nick) => {
             let session = LegacySession::start(hub.clone(), &conn, &nick).await;
-            connection::run(ws, hub, conn, session).await;
+            tokio::spawn(async move {
+                connection::run(ws, hub, conn, session).await;
+                drop(slot);
+            });
         }
     }
 }
