@@ -207,7 +207,12 @@ impl Delivery {
 
 #[derive(Default)]
 struct RoomState {
+    /// Change only through `add_member` and `remove_member`, which keep `nicks` up to date.
     members: HashMap<ConnId, Member>,
+    /// The members' nicknames in order, each with its number of connections in the room: a
+    /// join lists the first few and a presence check looks one up, with no pass over a room
+    /// of thousands (10k typed joins took 5.3 s when each sorted every member's nickname).
+    nicks: BTreeMap<Nickname, u32>,
     /// Highest id assigned.
     assigned: MessageId,
     /// Highest id settled (delivered, or failed to store) in order.
@@ -231,17 +236,41 @@ struct RoomState {
 }
 
 impl RoomState {
-    fn has_nick(&self, nick: &Nickname, except: ConnId) -> bool {
-        self.members
-            .iter()
-            .any(|(id, m)| *id != except && m.peer.nick == *nick)
+    fn add_member(&mut self, member: Member) {
+        let nick = member.peer.nick.clone();
+        if let Some(old) = self.members.insert(member.peer.conn.id, member) {
+            self.forget_nick(&old.peer.nick);
+        }
+        *self.nicks.entry(nick).or_insert(0) += 1;
     }
 
-    fn nicks(&self) -> Vec<Nickname> {
-        let mut v: Vec<Nickname> = self.members.values().map(|m| m.peer.nick.clone()).collect();
-        v.sort();
-        v.dedup();
-        v
+    fn remove_member(&mut self, id: ConnId) -> Option<Member> {
+        let gone = self.members.remove(&id)?;
+        self.forget_nick(&gone.peer.nick);
+        Some(gone)
+    }
+
+    fn forget_nick(&mut self, nick: &Nickname) {
+        if let Some(n) = self.nicks.get_mut(nick) {
+            *n -= 1;
+            if *n == 0 {
+                self.nicks.remove(nick);
+            }
+        }
+    }
+
+    /// Whether a member other than connection `except` goes by `nick`.
+    fn has_nick(&self, nick: &Nickname, except: ConnId) -> bool {
+        let mine = self
+            .members
+            .get(&except)
+            .is_some_and(|m| m.peer.nick == *nick);
+        self.nicks.get(nick).copied().unwrap_or(0) > u32::from(mine)
+    }
+
+    /// The first `limit` distinct nicknames of the members, in order.
+    fn nicks(&self, limit: usize) -> Vec<Nickname> {
+        self.nicks.keys().take(limit).cloned().collect()
     }
 
     fn broadcast_except(&mut self, f: &Arc<Fanout>, except_nick: &Nickname, queue_cap: usize) {
@@ -902,14 +931,11 @@ impl Hub {
                     });
                     st.broadcast_except(&ev, &peer.nick, cap);
                 }
-                st.members.insert(
-                    peer.conn.id,
-                    Member {
-                        peer: peer.clone(),
-                        joining: Some(Vec::new()),
-                        since: 0,
-                    },
-                );
+                st.add_member(Member {
+                    peer: peer.clone(),
+                    joining: Some(Vec::new()),
+                    since: 0,
+                });
                 st.joining += 1;
             } else if let Some(m) = st.members.get_mut(&peer.conn.id) {
                 if m.joining.is_none() {
@@ -960,7 +986,7 @@ impl Hub {
                     return Err(e);
                 }
             },
-            None => lock(&room.state).nicks(),
+            None => lock(&room.state).nicks(self.config.presence_limit),
         };
         let members: Vec<Nickname> = members
             .into_iter()
@@ -1007,7 +1033,7 @@ impl Hub {
             return false;
         };
         let mut st = lock(&room.state);
-        let Some(gone) = st.members.remove(&peer.conn.id) else {
+        let Some(gone) = st.remove_member(peer.conn.id) else {
             return false;
         };
         if gone.joining.is_some() {
@@ -1071,7 +1097,7 @@ impl Hub {
             .iter()
             .filter_map(|r| {
                 let name = RoomName::new(r.key.as_str()).ok()?;
-                let members = lock(&r.state).nicks().len() as u32;
+                let members = lock(&r.state).nicks.len() as u32;
                 Some(RoomInfo { name, members })
             })
             .collect();
@@ -1657,6 +1683,67 @@ mod tests {
             );
         }
         all
+    }
+
+    /// A room keeps its members' nicknames counted per connection: the member list of
+    /// `joined`, the presence checks and the room list's counts read it, and it follows every
+    /// join and leave, including a nickname on two connections (a resume, while the old
+    /// connection is still in the room).
+    #[tokio::test]
+    async fn a_room_counts_each_nickname_over_its_connections() {
+        let hub = hub();
+        let mut st = RoomState::default();
+        let member = |peer: &Peer| Member {
+            peer: peer.clone(),
+            joining: None,
+            since: 0,
+        };
+        let mut peers = Vec::new();
+        for nick in ["carol", "alice", "bob", "alice"] {
+            let (c, _client) = conn(&hub).await;
+            peers.push(Peer {
+                conn: c,
+                nick: Nickname::new(nick).expect("nick"),
+                legacy: false,
+            });
+        }
+        let names = |st: &RoomState, limit| -> Vec<String> {
+            st.nicks(limit).iter().map(|n| n.to_string()).collect()
+        };
+        for p in &peers {
+            st.add_member(member(p));
+        }
+        assert_eq!(names(&st, 10), ["alice", "bob", "carol"]);
+        assert_eq!(names(&st, 2), ["alice", "bob"], "the first ones, in order");
+        assert_eq!(st.nicks.len(), 3, "what the room list counts");
+        let (alice1, alice2, bob) = (&peers[1], &peers[3], &peers[2]);
+        assert!(
+            st.has_nick(&alice1.nick, alice1.conn.id),
+            "alice's other connection"
+        );
+        assert!(
+            !st.has_nick(&bob.nick, bob.conn.id),
+            "bob has one connection"
+        );
+        // Added again (no second count), then one of alice's connections leaves.
+        st.add_member(member(bob));
+        assert!(!st.has_nick(&bob.nick, bob.conn.id));
+        assert!(st.remove_member(alice1.conn.id).is_some());
+        assert!(st.remove_member(alice1.conn.id).is_none(), "already gone");
+        assert_eq!(
+            names(&st, 10),
+            ["alice", "bob", "carol"],
+            "alice is still in"
+        );
+        assert!(!st.has_nick(&alice2.nick, alice2.conn.id));
+        assert!(
+            st.has_nick(&alice2.nick, alice1.conn.id),
+            "seen from a non-member"
+        );
+        st.remove_member(alice2.conn.id);
+        st.remove_member(bob.conn.id);
+        assert_eq!(names(&st, 10), ["carol"]);
+        assert!(!st.has_nick(&alice2.nick, alice1.conn.id));
     }
 
     /// The SQLite store puts an early answer's fsync off until the flusher reports that it
