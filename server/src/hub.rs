@@ -978,20 +978,17 @@ impl Hub {
                 return Err(e);
             }
         };
+        let limit = self.config.presence_limit;
         let members = match &self.cluster {
             Some(c) => match self.store_call(c.members(room_name).await) {
-                Ok(m) => m,
+                Ok(m) => m.into_iter().take(limit).collect(),
                 Err(e) => {
                     self.leave(peer, room_name);
                     return Err(e);
                 }
             },
-            None => lock(&room.state).nicks(self.config.presence_limit),
+            None => lock(&room.state).nicks(limit),
         };
-        let members: Vec<Nickname> = members
-            .into_iter()
-            .take(self.config.presence_limit)
-            .collect();
         let joined = ServerMessage::Joined {
             room: room_name.clone(),
             members,

@@ -2,10 +2,10 @@
 
 use crate::cluster::{self, Cluster};
 use crate::config::Config;
-use crate::connection;
+use crate::connection::{self, Session};
 use crate::error::StoreError;
 use crate::http::{self, HeadError, Request};
-use crate::hub::Hub;
+use crate::hub::{Conn, Hub};
 use crate::legacy::LegacySession;
 use crate::metrics::Metrics;
 use crate::outbound::SocketIo;
@@ -297,19 +297,27 @@ async fn upgrade(mut stream: TcpStream, req: Request, hub: Arc<Hub>, slot: Slot)
     match endpoint {
         Endpoint::Chat => {
             let session = ChatSession::new(hub.clone(), conn.clone());
-            tokio::spawn(async move {
-                connection::run(ws, hub, conn, session).await;
-                drop(slot);
-            });
+            spawn_session(ws, hub, conn, session, slot);
         }
         Endpoint::Legacy(nick) => {
             let session = LegacySession::start(hub.clone(), &conn, &nick).await;
-            tokio::spawn(async move {
-                connection::run(ws, hub, conn, session).await;
-                drop(slot);
-            });
+            spawn_session(ws, hub, conn, session, slot);
         }
     }
+}
+
+/// Runs an upgraded connection in a task of its own, holding its `slot` until it ends.
+fn spawn_session<S: Session + 'static>(
+    ws: connection::Ws,
+    hub: Arc<Hub>,
+    conn: Arc<Conn>,
+    session: S,
+    slot: Slot,
+) {
+    tokio::spawn(async move {
+        connection::run(ws, hub, conn, session).await;
+        drop(slot);
+    });
 }
 
 async fn plain_http(mut stream: TcpStream, req: Request, hub: Arc<Hub>) {
