@@ -10,7 +10,9 @@ import statistics
 import sys
 import time
 
-PEERS = ["ours", "ours-typed", "bun", "tungstenite", "node", "demo"]
+PEERS = ["ours", "ours-typed", "bun", "tungstenite", "node", "demo", "floor"]
+# References that run the fan-out scenario only (see bench/run.sh).
+FANOUT_ONLY = {"floor"}
 LABEL = {
     "ours": "ours (/ws, demo protocol)",
     "ours-typed": "ours (/chat, typed)",
@@ -18,6 +20,7 @@ LABEL = {
     "tungstenite": "tokio-tungstenite hub",
     "node": "Node ws 8",
     "demo": "demo (Flask + gevent)",
+    "floor": "floor (one send per delivery)",
 }
 WHAT = {
     "ours": "`server` crate, `/ws/<nick>`",
@@ -26,6 +29,8 @@ WHAT = {
     "tungstenite": "tokio-tungstenite `examples/server.rs` style: unbounded channel per peer",
     "node": "`ws@8`, `perMessageDeflate: false`, broadcast loop of its README",
     "demo": "Flask 1.1.4 + gevent-websocket, dict of sockets",
+    "floor": "`floor-hub`: one thread, epoll, each message framed once and `send(2)` to every "
+             "socket in turn; no queues, limits or storage. A reference, not a server: fan-out only",
 }
 # Our server against each peer: the ratio it must reach (issue 5).
 TARGET = {"bun": 1.0, "node": 5.0, "demo": 30.0}
@@ -182,6 +187,51 @@ def ratio_cell(r, target):
     return f"{r:.2f}{mark}"
 
 
+def floor_table(summary, cases, add):
+    """Each light-load case against the floor hub: how far ours is from it, and the most any server
+    that sends once per delivery can reach against each peer (that peer's p99 ÷ the floor's)."""
+    fl = summary["fanout"].get("floor")
+    if not fl:
+        return
+    rows = []
+    for n, rate in cases:
+        f = fl.get(str(n), {}).get(str(rate))
+        # A floor that lost deliveries or took longer than the gap between messages was queueing
+        # (it coalesces nothing): no floor for that case.
+        if not f or med(f["lost_ratio"]) or not med(f["p99_us"]) or med(f["p99_us"]) > 1e6 / rate:
+            continue
+        rows.append((n, rate, f))
+    if not rows:
+        return
+    refs = [p for p in ("ours", "ours-typed", "bun", "node", "demo") if p in summary["fanout"]]
+    add("### Against the floor: what any server can reach")
+    add("")
+    add("The floor hub (`bench/peers/floor-hub`) does nothing per delivery but one `send(2)` of a frame "
+        "built once, so its p99 is what the kernel alone costs for N loopback sends on one core. "
+        "For ours, the column is ours ÷ floor (the distance to it; 1.00 is the floor). For a peer, it "
+        "is the peer's p99 ÷ the floor's: the highest ratio any server sending once per delivery can "
+        "reach against that peer in that case, marked ✗ where that is below the target. Only the "
+        "cases where the floor kept up are listed (no losses, p99 under the gap between messages); "
+        "above that it queues without coalescing and is no floor.")
+    add("")
+    add("| case | floor p99 ms | " + " | ".join(
+        f"{LABEL[p]} {'÷ floor' if p.startswith('ours') else '÷ floor (most reachable)'}" for p in refs) + " |")
+    add("|---|---:|" + "---:|" * len(refs))
+    for n, rate, f in rows:
+        cells = []
+        for p in refs:
+            q = summary["fanout"][p].get(str(n), {}).get(str(rate))
+            if not q or not med(q["p99_us"]):
+                cells.append("–")
+                continue
+            r = med(q["p99_us"]) / med(f["p99_us"])
+            target = None if p.startswith("ours") else TARGET.get(p)
+            mark = "" if target is None else (" ✓" if r >= target else f" ✗ (target {target:g})")
+            cells.append(f"{r:.2f}{mark}" + ("*" if med(q["lost_ratio"]) else ""))
+        add(f"| {short(n)} @{rate}/s | {fmt(f['p99_us'], 1e-3)} | " + " | ".join(cells) + " |")
+    add("")
+
+
 def short(n):
     return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
@@ -189,6 +239,7 @@ def short(n):
 def markdown(summary, status, mode, recs):
     sizes, rates = summary["sizes"], summary["rates"]
     peers = [p for p in PEERS if p in status] or PEERS
+    full = [p for p in peers if p not in FANOUT_ONLY]
     lines = []
     add = lines.append
     cpu_model = "?"
@@ -264,6 +315,7 @@ def markdown(summary, status, mode, recs):
     add("")
     add("`*`: one side lost deliveries in that case, so its p99 is a lower bound.")
     add("")
+    floor_table(summary, cases, add)
     big = str(max(sizes)) if sizes else None
     for ours in ("ours", "ours-typed"):
         m = summary["memory"].get(ours, {}).get(big) if big else None
@@ -342,7 +394,7 @@ def markdown(summary, status, mode, recs):
     add("")
     add("| server | deliveries/s | server CPU-s per 1M deliveries | p50 ms | p99 ms | lost | loadgen busy |")
     add("|---|---:|---:|---:|---:|---:|---:|")
-    for p in peers:
+    for p in full:
         t = summary["throughput"].get(p)
         if not t:
             add(f"| {LABEL[p]} | – | – | – | – | – | – |")
@@ -360,7 +412,7 @@ def markdown(summary, status, mode, recs):
     add("")
     add("| server | " + " | ".join(f"{short(n)} conns: KiB/conn" for n in sizes) + " | RSS at largest N (MiB) |")
     add("|---|" + "---:|" * (len(sizes) + 1))
-    for p in peers:
+    for p in full:
         m = summary["memory"].get(p, {})
         cells = [fmt(m.get(str(n), {}).get("bytes_per_conn"), 1 / 1024, 1) for n in sizes]
         rss = m.get(big, {}).get("rss_idle_kib") if big else None
@@ -378,7 +430,7 @@ def markdown(summary, status, mode, recs):
     add("")
     add("| server | p99 baseline ms | p99 others, slow stopped ms | ratio | lost baseline / slow phase | RSS start → end MiB | growth MiB | msgs sent while stopped | slow ones: end state | msgs each got in all | others disconnected |")
     add("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
-    for p in peers:
+    for p in full:
         s = summary["slow"].get(p)
         if not s:
             add(f"| {LABEL[p]} |" + " – |" * 10)
@@ -440,7 +492,9 @@ def chart(summary, path):
                 lossy.append(bool(med(c["lost_ratio"])))
             if not xs:
                 continue
-            line = ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=f"{LABEL[p]} p99")
+            style = {"color": "black", "linestyle": "--"} if p == "floor" else {}
+            line = ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=f"{LABEL[p]} p99",
+                               **style)
             color = line[0].get_color()
             ax.plot(xs, p50, linestyle=":", marker=".", color=color, alpha=0.7)
             lx = [x for x, bad in zip(xs, lossy) if bad]

@@ -4,10 +4,10 @@
 # server pinned to CPU 0, runs the load generator pinned to CPU 1, stops the server, and finally
 # writes bench/results/ (results.md, results.json, latency.png, raw/).
 #
-#   bench/run.sh            # default: 3 runs, 1k/5k/10k receivers (13-14 minutes)
+#   bench/run.sh            # default: 3 runs, 1k/5k/10k receivers (about 14 minutes)
 #   bench/run.sh --quick    # 1 run, fewer clients, shorter phases (under 2 minutes)
 #
-# Options: --runs N, --peers demo,node,bun,tungstenite,ours,ours-typed, --out DIR,
+# Options: --runs N, --peers demo,node,bun,tungstenite,ours,ours-typed,floor, --out DIR,
 #   --slow-secs S (length of the slow-consumer phase: 6 s default, 2 s quick).
 # Environment: CARGO_TARGET_DIR is honoured; OUR_SERVER_ARGS adds flags to our server's command.
 # Every server started here is stopped here (also on Ctrl-C); all traffic stays on 127.0.0.0/8.
@@ -15,7 +15,7 @@ set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$BENCH")"
-ALL_PEERS="demo,node,bun,tungstenite,ours,ours-typed"
+ALL_PEERS="demo,node,bun,tungstenite,ours,ours-typed,floor"
 
 QUICK=0
 RUNS=""
@@ -89,11 +89,12 @@ trap 'cleanup; exit 130' INT TERM
 TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 BIN="$TARGET_DIR/release"
-log "building loadgen and tungstenite-hub (target dir $TARGET_DIR)"
+log "building loadgen, tungstenite-hub and floor-hub (target dir $TARGET_DIR)"
 (cd "$ROOT" && cargo build --release -p loadgen) >"$OUT/logs/build-loadgen.log" 2>&1 || {
   echo "the load generator does not build; see $OUT/logs/build-loadgen.log" >&2; exit 1; }
-HUB_OK=1; OURS_OK=1
+HUB_OK=1; OURS_OK=1; FLOOR_OK=1
 (cd "$ROOT" && cargo build --release -p tungstenite-hub) >"$OUT/logs/build-hub.log" 2>&1 || HUB_OK=0
+(cd "$ROOT" && cargo build --release -p floor-hub) >"$OUT/logs/build-floor.log" 2>&1 || FLOOR_OK=0
 log "building our server"
 (cd "$ROOT" && cargo build --release -p server) >"$OUT/logs/build-server.log" 2>&1 || OURS_OK=0
 [ -x "$BIN/server" ] || OURS_OK=0
@@ -144,6 +145,7 @@ for p in "${WANTED[@]}"; do
     node) ok=$NODE_OK; why="npm install of ws failed (logs/npm-ws.log)" ;;
     bun) ok=$BUN_OK; why="npm install of bun failed (logs/npm-bun.log)" ;;
     tungstenite) ok=$HUB_OK; why="build failed (logs/build-hub.log)" ;;
+    floor) ok=$FLOOR_OK; why="build failed (logs/build-floor.log)" ;;
     ours|ours-typed) ok=$OURS_OK; why="build failed (logs/build-server.log)" ;;
     *) echo "unknown peer $p (known: $ALL_PEERS)" >&2; exit 2 ;;
   esac
@@ -161,6 +163,7 @@ start_peer() {
     node) (cd "$BENCH/peers/node-ws" && exec taskset -c 0 node server.js "$port") >"$logf" 2>&1 & ;;
     bun) (cd "$BENCH/peers/bun" && exec taskset -c 0 node_modules/.bin/bun server.js "$port") >"$logf" 2>&1 & ;;
     tungstenite) (exec taskset -c 0 "$BIN/tungstenite-hub" --listen "127.0.0.1:$port") >"$logf" 2>&1 & ;;
+    floor) (exec taskset -c 0 "$BIN/floor-hub" --listen "127.0.0.1:$port") >"$logf" 2>&1 & ;;
     ours|ours-typed)
       # Limits meant for hostile clients are lifted so the benchmark measures the hub: the
       # load generator's senders are far above a person's rate, and 10k receivers + 1 sender
@@ -252,11 +255,15 @@ for run in $(seq 1 "$RUNS"); do
         --secs "$FANOUT_SECS" --drain "$FANOUT_DRAIN" --warmup "$FANOUT_WARMUP"
     done
   done
+  # The floor is a fan-out reference only: with no coalescing it is no floor once a server is
+  # overloaded (throughput, slow consumers), and it has no limits or queues to show there.
   for peer in "${RUNNABLE[@]}"; do
+    [ "$peer" = floor ] && continue
     run_case "$run" "$peer" throughput 60 -- throughput --clients "$TP_CLIENTS" \
       --warmup "$TP_WARMUP" --secs "$TP_SECS" --drain "$TP_DRAIN"
   done
   for peer in "${RUNNABLE[@]}"; do
+    [ "$peer" = floor ] && continue
     run_case "$run" "$peer" slow 90 -- slow --receivers "$SLOW_N" --rate "$SLOW_RATE" \
       --base-secs "$SLOW_BASE" --secs "$SLOW_SECS" --drain "$SLOW_DRAIN" --resume "$SLOW_RESUME"
   done
