@@ -201,6 +201,23 @@ stop_peer() {
   SERVER_PID=""
 }
 
+# The floor sends once per delivery and coalesces nothing, so it is a floor only while one core
+# keeps up: it runs the phases of at most 100k deliveries/s (about half of what a core sends
+# here); at 5k and 10k receivers x 100 msg/s it would only queue, for seconds.
+FLOOR_MAX_DELIVERIES=100000
+floor_phases() { # N -> "RATES SECS", FANOUT_RATES and FANOUT_SECS cut to the phases the floor runs
+  local n="$1" i rates="" secs="" r s
+  local -a R S
+  IFS=',' read -r -a R <<<"$FANOUT_RATES"
+  IFS=',' read -r -a S <<<"$FANOUT_SECS"
+  for i in "${!R[@]}"; do
+    r="${R[$i]}"; s="${S[$i]:-${S[0]}}"
+    [ $((n * r)) -le "$FLOOR_MAX_DELIVERIES" ] || continue
+    rates="${rates:+$rates,}$r"; secs="${secs:+$secs,}$s"
+  done
+  echo "${rates:-${R[0]}} ${secs:-${S[0]}}"
+}
+
 PORT=21000
 # run_case RUN PEER CASE TIMEOUT -- loadgen scenario args...
 run_case() {
@@ -251,8 +268,10 @@ for run in $(seq 1 "$RUNS"); do
   # Peers take turns inside each run, so a change in the machine's load hits all of them alike.
   for n in $SIZES; do
     for peer in "${RUNNABLE[@]}"; do
-      run_case "$run" "$peer" "fanout-$n" 90 -- fanout --receivers "$n" --rates "$FANOUT_RATES" \
-        --secs "$FANOUT_SECS" --drain "$FANOUT_DRAIN" --warmup "$FANOUT_WARMUP"
+      read -r rates secs <<<"$FANOUT_RATES $FANOUT_SECS"
+      [ "$peer" = floor ] && read -r rates secs <<<"$(floor_phases "$n")"
+      run_case "$run" "$peer" "fanout-$n" 90 -- fanout --receivers "$n" --rates "$rates" \
+        --secs "$secs" --drain "$FANOUT_DRAIN" --warmup "$FANOUT_WARMUP"
     done
   done
   # The floor is a fan-out reference only: with no coalescing it is no floor once a server is
