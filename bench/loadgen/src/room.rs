@@ -195,16 +195,21 @@ fn on_frame(
     mine: &mut u64,
 ) -> Option<String> {
     if let Some(Ok(Message::Text(t))) = &msg {
-        match conn::find_stamp(t.as_bytes()) {
-            Some(st) => {
-                *mine += 1;
-                sh.record(st, is_slow, ws.arrived_ns(), conn::now_ns());
-            }
-            None => sh.other_frames.set(sh.other_frames.get() + 1),
-        }
+        on_text(sh, ws, t.as_bytes(), is_slow, mine);
         return None;
     }
     end_label(msg)
+}
+
+/// Handles one text of a receiver: a timed delivery, or side traffic (presence, history...).
+fn on_text(sh: &Shared, ws: &conn::Ws, text: &[u8], is_slow: bool, mine: &mut u64) {
+    match conn::find_stamp(text) {
+        Some(st) => {
+            *mine += 1;
+            sh.record(st, is_slow, ws.arrived_ns(), conn::now_ns());
+        }
+        None => sh.other_frames.set(sh.other_frames.get() + 1),
+    }
 }
 
 async fn receiver(
@@ -235,9 +240,21 @@ async fn receiver(
     let mut mine = 0u64;
     if !is_slow {
         sh.ready_normal.set(sh.ready_normal.get() + 1);
-        let end = loop {
-            if let Some(end) = on_frame(&sh, &ws, ws.next().await, false, &mut mine) {
-                break end;
+        let end = 'read: loop {
+            if let Err(e) = ws.ready().await {
+                break format!("io error: {:?}", e.kind());
+            }
+            loop {
+                let step = ws.try_step(|t| on_text(&sh, &ws, t, false, &mut mine));
+                match step {
+                    conn::Step::Text => {}
+                    conn::Step::Pending => break,
+                    conn::Step::Other(next) => {
+                        if let Some(end) = end_label(next) {
+                            break 'read end;
+                        }
+                    }
+                }
             }
         };
         sh.gone_normal.set(sh.gone_normal.get() + 1);

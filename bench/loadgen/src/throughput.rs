@@ -11,9 +11,8 @@ use anyhow::{bail, Result};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::sync::{Notify, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::conn::{self, Proto, Stamp, Target};
+use crate::conn::{self, Proto, Stamp, Step, Target};
 use crate::room::end_label;
 use crate::stats::{self, CpuMark, CpuUse, LatencySummary, ServerProc};
 
@@ -79,18 +78,19 @@ impl Shared {
     }
 }
 
-/// Counts a delivery received at `now`; `Some(label)` when the connection ended.
-fn on_frame(sh: &Shared, i: usize, msg: conn::Next, now: u64) -> Option<String> {
-    let Some(Ok(Message::Text(t))) = &msg else {
-        return end_label(msg);
+/// Counts a delivery (a text received at `now`).
+fn on_text(sh: &Shared, i: usize, text: &[u8], now: u64) {
+    let Some(st) = conn::find_stamp(text) else {
+        return;
     };
-    let st = conn::find_stamp(t.as_bytes())?;
     let from = st.sender as usize;
     if from == i {
         sh.self_echo.set(sh.self_echo.get() + 1);
-        return None;
+        return;
     }
-    let d = sh.delivered_from.get(from)?;
+    let Some(d) = sh.delivered_from.get(from) else {
+        return;
+    };
     d.set(d.get() + 1);
     sh.total.set(sh.total.get() + 1);
     if sh.measuring.get() {
@@ -102,7 +102,6 @@ fn on_frame(sh: &Shared, i: usize, msg: conn::Next, now: u64) -> Option<String> 
         sh.waiting[from].set(None);
         sh.wake[from].notify_one();
     }
-    None
 }
 
 /// One client, one task: it sends while its window is open and reads otherwise (no split
@@ -151,21 +150,26 @@ async fn client(sh: Rc<Shared>, args: Rc<ThroughputArgs>, i: usize, ws: conn::Ws
         }
         tokio::select! {
             biased;
-            msg = ws.next() => {
-                // One clock read for this frame and the others that came in the same read.
-                let now = conn::now_ns();
-                if let Some(end) = on_frame(&sh, i, msg, now) {
-                    break end;
+            ready = ws.ready() => {
+                if let Err(e) = ready {
+                    break format!("io error: {:?}", e.kind());
                 }
-                let mut more = None;
+                // One clock read for everything that is here now.
+                let now = conn::now_ns();
+                let mut end = None;
                 for _ in 0..256 {
-                    let Some(msg) = ws.try_next() else { break };
-                    if let Some(end) = on_frame(&sh, i, msg, now) {
-                        more = Some(end);
-                        break;
+                    match ws.try_step(|t| on_text(&sh, i, t, now)) {
+                        Step::Text => {}
+                        Step::Pending => break,
+                        Step::Other(next) => {
+                            end = end_label(next);
+                            if end.is_some() {
+                                break;
+                            }
+                        }
                     }
                 }
-                if let Some(end) = more {
+                if let Some(end) = end {
                     break end;
                 }
             }
