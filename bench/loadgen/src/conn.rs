@@ -755,21 +755,19 @@ mod tests {
     use super::*;
     use futures_util::SinkExt;
 
+    /// A server frame as tungstenite writes it (an encoder independent of the parser under test).
     fn frame_bytes(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mut f = vec![first];
-        match payload.len() {
-            n if n < 126 => f.push(n as u8),
-            n if n <= 0xFFFF => {
-                f.push(126);
-                f.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                f.push(127);
-                f.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        f.extend_from_slice(payload);
-        f
+        use tungstenite::protocol::frame::coding::OpCode;
+        use tungstenite::protocol::frame::Frame as WsFrame;
+        let mut out = Vec::new();
+        WsFrame::message(
+            payload.to_vec(),
+            OpCode::from(first & 0x0f),
+            first & 0x80 != 0,
+        )
+        .format(&mut out)
+        .expect("in memory");
+        out
     }
 
     /// Feeds `bytes` to a receive buffer `step` bytes per read; the frames parsed, as
