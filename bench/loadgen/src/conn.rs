@@ -755,16 +755,28 @@ mod tests {
     use super::*;
     use futures_util::SinkExt;
 
-    /// A server frame as tungstenite writes it (an encoder independent of the parser under test).
-    fn frame_bytes(first: u8, payload: &[u8]) -> Vec<u8> {
-        use tungstenite::protocol::frame::coding::OpCode;
-        use tungstenite::protocol::frame::Frame as WsFrame;
+    /// A server frame as tungstenite writes it (an encoder independent of the parser under test):
+    /// a text (opcode 1) or a continuation (0), final or not.
+    fn frame_bytes(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+        use tungstenite::protocol::frame::coding::{Data, OpCode};
+        let op = OpCode::Data(if opcode == 1 {
+            Data::Text
+        } else {
+            Data::Continue
+        });
         let mut out = Vec::new();
-        WsFrame::message(
-            payload.to_vec(),
-            OpCode::from(first & 0x0f),
-            first & 0x80 != 0,
-        )
+        tungstenite::protocol::frame::Frame::message(payload.to_vec(), op, fin)
+            .format(&mut out)
+            .expect("in memory");
+        out
+    }
+
+    fn close_bytes(code: u16, reason: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        tungstenite::protocol::frame::Frame::close(Some(CloseFrame {
+            code: code.into(),
+            reason: reason.into(),
+        }))
         .format(&mut out)
         .expect("in memory");
         out
@@ -791,12 +803,12 @@ mod tests {
     fn frames_of_every_length_form_parse_across_any_read_boundaries() {
         let mid = vec![b'm'; 300];
         let big = vec![b'b'; 70_000];
-        let mut bytes = frame_bytes(0x81, b"hi");
-        bytes.extend(frame_bytes(0x81, &mid));
-        bytes.extend(frame_bytes(0x01, b"frag"));
-        bytes.extend(frame_bytes(0x80, b"ment"));
-        bytes.extend(frame_bytes(0x81, &big));
-        bytes.extend(frame_bytes(0x88, &[0x03, 0xe8, b'o', b'k']));
+        let mut bytes = frame_bytes(1, true, b"hi");
+        bytes.extend(frame_bytes(1, true, &mid));
+        bytes.extend(frame_bytes(1, false, b"frag"));
+        bytes.extend(frame_bytes(0, true, b"ment"));
+        bytes.extend(frame_bytes(1, true, &big));
+        bytes.extend(close_bytes(1000, "ok"));
         let want = vec![
             (1, true, b"hi".to_vec()),
             (1, true, mid.clone()),
