@@ -128,7 +128,6 @@ const MAX_MESSAGE: usize = 64 << 20;
 /// load generator only looks for its ASCII marker). With tungstenite doing the reading, its frame
 /// decoding, `BytesMut` splitting and UTF-8 validation were 45% of the load generator's time in
 /// the throughput scenario, and it was the bottleneck there.
-#[derive(Default)]
 struct Rx {
     buf: Vec<u8>,
     /// Unparsed bytes are `buf[start..end]`.
@@ -141,7 +140,6 @@ struct Rx {
 }
 
 /// One frame parsed out of `Rx::buf`.
-#[derive(Debug, PartialEq, Eq)]
 struct Frame {
     opcode: u8,
     fin: bool,
@@ -161,8 +159,17 @@ impl Rx {
         }
     }
 
-    /// The next whole frame in the buffer (`Ok(None)`: it needs more bytes).
+    /// The next whole frame in the buffer, consumed (`Ok(None)`: it needs more bytes).
     fn frame(&mut self) -> Result<Option<Frame>, String> {
+        let f = self.peek()?;
+        if let Some(f) = &f {
+            self.start = f.at + f.len;
+        }
+        Ok(f)
+    }
+
+    /// The next whole frame in the buffer, left there.
+    fn peek(&self) -> Result<Option<Frame>, String> {
         let b = &self.buf[self.start..self.end];
         if b.len() < 2 {
             return Ok(None);
@@ -190,14 +197,12 @@ impl Rx {
         if b.len() < head + len {
             return Ok(None);
         }
-        let f = Frame {
+        Ok(Some(Frame {
             opcode: b[0] & 0x0f,
             fin: b[0] & 0x80 != 0,
             at: self.start + head,
             len,
-        };
-        self.start = f.at + len;
-        Ok(Some(f))
+        }))
     }
 
     /// Makes room for one more read of `chunk` bytes after the unparsed ones.
@@ -240,7 +245,7 @@ impl Ws {
         stream: TcpStream,
         host: &str,
         path: &str,
-        config: WebSocketConfig,
+        chunk: usize,
         stamped: bool,
     ) -> Result<Ws> {
         let key = tungstenite::handshake::client::generate_key();
@@ -307,9 +312,8 @@ impl Ws {
                 Vec::new()
             },
         };
-        let chunk = config.read_buffer_size;
         // tungstenite only sends: its own read buffer stays small.
-        let config = config.read_buffer_size(256);
+        let config = WebSocketConfig::default().read_buffer_size(256);
         let ws = WebSocket::from_raw_socket(io, tungstenite::protocol::Role::Client, Some(config));
         Ok(Ws {
             tcp,
@@ -370,14 +374,8 @@ impl Ws {
     /// Waits until `try_step` may find something: a whole frame is buffered, or the socket
     /// became readable (it may still find nothing: a spurious wake-up).
     pub async fn ready(&self) -> io::Result<()> {
-        {
-            let mut rx = self.rx.borrow_mut();
-            let before = rx.start;
-            let whole = matches!(rx.frame(), Ok(Some(_)) | Err(_));
-            rx.start = before;
-            if whole {
-                return Ok(());
-            }
+        if matches!(self.rx.borrow().peek(), Ok(Some(_)) | Err(_)) {
+            return Ok(());
         }
         // This waits: the next read must really read (see `rearm`).
         self.rearm();
@@ -557,19 +555,15 @@ fn source_addr(slot: usize) -> IpAddr {
 
 static READ_BUFFER: OnceLock<usize> = OnceLock::new();
 
-/// Bytes tungstenite reads at a time (default 16 KiB). It zeroes that much before every read,
-/// so receivers that get one small message per read (fan-out) use a smaller one.
+/// Bytes a client asks of each read (default 16 KiB); its receive buffer is at least that big,
+/// so receivers that get one small message per read (fan-out) use a smaller one, which keeps 10k
+/// of them cheap. A larger message still fits: the buffer grows to `MAX_MESSAGE`.
 pub fn set_read_buffer(bytes: usize) {
     let _ = READ_BUFFER.set(bytes);
 }
 
-fn ws_config() -> WebSocketConfig {
-    // Small read chunks keep 10k idle clients cheap; large messages are still accepted (the typed
-    // protocol's `joined` lists every member of a 10k room).
-    WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER.get().copied().unwrap_or(16 * 1024))
-        .max_message_size(Some(64 << 20))
-        .max_frame_size(Some(64 << 20))
+fn read_chunk() -> usize {
+    READ_BUFFER.get().copied().unwrap_or(16 * 1024)
 }
 
 /// Connects client number `slot` as `nick`, and logs in. `rcvbuf` shrinks the socket's receive
@@ -613,7 +607,7 @@ pub async fn connect(target: Target, slot: usize, nick: &str, rcvbuf: Option<u32
         Proto::Typed => "/chat".to_owned(),
     };
     let host = target.addr.to_string();
-    let ws = Ws::handshake(stream, &host, &path, ws_config(), stamped)
+    let ws = Ws::handshake(stream, &host, &path, read_chunk(), stamped)
         .await
         .context("websocket handshake")?;
     if target.proto == Proto::Typed {
