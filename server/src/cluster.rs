@@ -15,7 +15,8 @@
 //! Redis must persist (AOF) for history to survive a Redis restart.
 
 use crate::error::StoreError;
-use crate::store::{Appended, Page, Store, StoredAck, StoredMessage};
+use crate::store::{Appended, History, Journal, Page, StoredAck, StoredMessage};
+use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
@@ -170,10 +171,10 @@ impl Cluster {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        let node = crate::hub::random_hex();
+        let node = crate::util::random_hex();
         let _: Option<String> = redis::cmd("SET")
             .arg("chat:epoch")
-            .arg(crate::hub::random_hex())
+            .arg(crate::util::random_hex())
             .arg("NX")
             .query_async(&mut conn)
             .await
@@ -525,8 +526,8 @@ fn parse_entries(channel: &str, raw: Vec<(String, HashMap<String, String>)>) -> 
 }
 
 /// History reads from the shared streams. Writes go through [`Cluster::publish_message`].
-#[async_trait::async_trait]
-impl Store for Cluster {
+#[async_trait]
+impl History for Cluster {
     async fn last_id(&self, channel: &str) -> Result<MessageId, StoreError> {
         let v: Option<u64> = self
             .conn()
@@ -534,13 +535,6 @@ impl Store for Cluster {
             .await
             .map_err(unavailable)?;
         Ok(v.unwrap_or(0))
-    }
-
-    async fn append(&self, _msg: StoredMessage) -> Result<Appended, StoreError> {
-        // In cluster mode ids are assigned by Redis: the hub calls `publish_message` instead.
-        Err(StoreError::Unavailable(
-            "cluster history is written by publish_message".into(),
-        ))
     }
 
     async fn after(
@@ -590,6 +584,16 @@ impl Store for Cluster {
 
     fn epoch(&self) -> String {
         self.epoch.clone()
+    }
+}
+
+#[async_trait]
+impl Journal for Cluster {
+    async fn append(&self, _msg: StoredMessage) -> Result<Appended, StoreError> {
+        // In cluster mode ids are assigned by Redis: the hub calls `publish_message` instead.
+        Err(StoreError::Unavailable(
+            "cluster history is written by publish_message".into(),
+        ))
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

@@ -16,6 +16,7 @@ use crate::error::{RequestError, StoreError};
 use crate::metrics::Metrics;
 use crate::outbound::{json_frame, Bounds, Flusher, Job};
 use crate::store::{dm_channel, Appended, Store, StoredMessage};
+use crate::util::{lock, now_ms, random_hex};
 use bytes::{Bytes, BytesMut};
 use shared::{
     ChatMessage, ClientMsgId, CloseReason, DirectMessage, MessageId, MessageText, Nickname,
@@ -23,41 +24,14 @@ use shared::{
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 pub use crate::outbound::{Conn, ConnId};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // No section under these locks can panic halfway through an update that matters more than
-    // the whole server, so a poisoned lock is recovered rather than propagated.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// 128 random bits as hex (resume tokens, node ids), from the standard library's randomly
-/// seeded hasher keys: unguessable without a dependency.
-pub fn random_hex() -> String {
-    let mut a = std::collections::hash_map::RandomState::new().build_hasher();
-    a.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    let mut b = std::collections::hash_map::RandomState::new().build_hasher();
-    b.write_u64(a.finish());
-    format!("{:016x}{:016x}", a.finish(), b.finish())
-}
-
-pub fn now_ms() -> Timestamp {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Timestamp)
-}
 
 /// A broadcast event, encoded once as a WebSocket frame on first use: the same bytes go to
 /// every receiver. Chat messages also have what a demo-protocol user sees. Each form is

@@ -26,6 +26,7 @@ mod server;
 mod session;
 pub mod shutdown;
 pub mod store;
+mod util;
 
 pub use config::Config;
 pub use hub::Hub;

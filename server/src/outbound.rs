@@ -13,6 +13,7 @@
 //! past its bounds closes the connection as a slow consumer (4008); nobody else waits for it.
 
 use crate::metrics::Metrics;
+use crate::util::lock;
 use bytes::{Buf, Bytes, BytesMut};
 use shared::{CloseReason, ServerMessage};
 use std::collections::VecDeque;
@@ -31,10 +32,6 @@ pub type ConnId = u64;
 
 /// Most frames handed to one `writev`.
 const MAX_IOV: usize = 64;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The header of an unmasked final frame (RFC 6455 §5.2) with a payload of `len` bytes, in
 /// the shortest length form: the first `n` bytes of the array.

@@ -1,7 +1,7 @@
 //! The in-memory store: per-channel ring buffers and a bounded client-id index.
 
 use super::client_ids::{ClientIds, CLIENT_ID_WINDOW};
-use super::{Appended, Page, Store, StoredAck, StoredMessage};
+use super::{Appended, History, Journal, Page, StoredAck, StoredMessage};
 use crate::error::StoreError;
 use async_trait::async_trait;
 use shared::MessageId;
@@ -25,7 +25,7 @@ impl MemoryStore {
     pub fn new(retention: usize) -> Self {
         MemoryStore {
             retention: retention.max(1),
-            epoch: crate::hub::random_hex(),
+            epoch: crate::util::random_hex(),
             inner: Mutex::new(Inner {
                 channels: HashMap::new(),
                 client_ids: ClientIds::new(CLIENT_ID_WINDOW),
@@ -34,14 +34,12 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the maps half-updated in a way that
-        // matters more than losing the store, so recover the guard.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::util::lock(&self.inner)
     }
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl History for MemoryStore {
     async fn last_id(&self, channel: &str) -> Result<MessageId, StoreError> {
         Ok(self
             .lock()
@@ -49,30 +47,6 @@ impl Store for MemoryStore {
             .get(channel)
             .and_then(|c| c.back())
             .map_or(0, |m| m.id))
-    }
-
-    async fn append(&self, msg: StoredMessage) -> Result<Appended, StoreError> {
-        let mut inner = self.lock();
-        if let Some(cid) = &msg.client_id {
-            let ack = StoredAck {
-                channel: msg.channel.clone(),
-                id: msg.id,
-                ts: msg.ts,
-            };
-            if let Some(original) = inner
-                .client_ids
-                .remember(msg.sender.clone(), cid.clone(), ack)
-            {
-                return Ok(Appended::Duplicate(original));
-            }
-        }
-        let retention = self.retention;
-        let log = inner.channels.entry(msg.channel.clone()).or_default();
-        log.push_back(msg);
-        while log.len() > retention {
-            log.pop_front();
-        }
-        Ok(Appended::Stored)
     }
 
     async fn after(
@@ -114,6 +88,33 @@ impl Store for MemoryStore {
 
     fn epoch(&self) -> String {
         self.epoch.clone()
+    }
+}
+
+#[async_trait]
+impl Journal for MemoryStore {
+    async fn append(&self, msg: StoredMessage) -> Result<Appended, StoreError> {
+        let mut inner = self.lock();
+        if let Some(cid) = &msg.client_id {
+            let ack = StoredAck {
+                channel: msg.channel.clone(),
+                id: msg.id,
+                ts: msg.ts,
+            };
+            if let Some(original) = inner
+                .client_ids
+                .remember(msg.sender.clone(), cid.clone(), ack)
+            {
+                return Ok(Appended::Duplicate(original));
+            }
+        }
+        let retention = self.retention;
+        let log = inner.channels.entry(msg.channel.clone()).or_default();
+        log.push_back(msg);
+        while log.len() > retention {
+            log.pop_front();
+        }
+        Ok(Appended::Stored)
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

@@ -16,6 +16,7 @@ pub use sqlite::{Retention, SqliteStore};
 use crate::error::StoreError;
 use async_trait::async_trait;
 use shared::{ChatMessage, ClientMsgId, MessageId, MessageText, Nickname, RoomName, Timestamp};
+use std::sync::Arc;
 
 /// A message as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,28 +90,11 @@ pub fn dm_channel(a: &Nickname, b: &Nickname) -> String {
     format!("dm:{x}:{y}")
 }
 
+/// Reading a history: what every backend serves (SQLite, memory, and Redis streams).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait History: Send + Sync + 'static {
     /// The highest id stored in `channel` (0 when empty): the hub continues from there.
     async fn last_id(&self, channel: &str) -> Result<MessageId, StoreError>;
-    /// Stores one message, unless its sender already stored one with the same client id (an
-    /// idempotent resend, possibly from before a restart): then nothing is written. Returns
-    /// once the message is where a crash of this process cannot lose it; `wait_durable` then
-    /// waits for the disk (power loss).
-    async fn append(&self, msg: StoredMessage) -> Result<Appended, StoreError>;
-    /// `append`, with the mark `wait_durable` takes to wait for this message's fsync.
-    async fn append_marked(&self, msg: StoredMessage) -> Result<(Appended, u64), StoreError> {
-        self.append(msg).await.map(|a| (a, 0))
-    }
-    /// Waits until everything up to `mark` is durable (the SQLite store's fsync, which follows
-    /// its commit; other stores are durable when `append` returns).
-    async fn wait_durable(&self, _mark: u64) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// The hub has delivered what it was handed and has nothing on its way: a moment when
-    /// work of the store's own (the SQLite store's fsync of groups it answered early) no
-    /// longer delays deliveries on a shared core. Called from the runtime; must not block.
-    fn deliveries_idle(&self) {}
     /// Messages with ids in `(after, upto]`, oldest first, at most `limit`
     /// (`has_more` when more remain up to `upto`).
     async fn after(
@@ -131,16 +115,53 @@ pub trait Store: Send + Sync + 'static {
     /// Names this history: the same across restarts of a durable store, new for each
     /// ephemeral one (clients compare it to tell that ids started over).
     fn epoch(&self) -> String;
+}
+
+/// Appending to a history whose ids this node assigns (SQLite, memory). With Redis, ids and
+/// appends come from the shared log instead (`crate::broker::SharedLog`).
+#[async_trait]
+pub trait Journal: Send + Sync + 'static {
+    /// Stores one message, unless its sender already stored one with the same client id (an
+    /// idempotent resend, possibly from before a restart): then nothing is written. Returns
+    /// once the message is where a crash of this process cannot lose it; `wait_durable` then
+    /// waits for the disk (power loss).
+    async fn append(&self, msg: StoredMessage) -> Result<Appended, StoreError>;
+    /// `append`, with the mark `wait_durable` takes to wait for this message's fsync.
+    async fn append_marked(&self, msg: StoredMessage) -> Result<(Appended, u64), StoreError> {
+        self.append(msg).await.map(|a| (a, 0))
+    }
+    /// Waits until everything up to `mark` is durable (the SQLite store's fsync, which follows
+    /// its commit; other stores are durable when `append` returns).
+    async fn wait_durable(&self, _mark: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The hub has delivered what it was handed and has nothing on its way: a moment when
+    /// work of the store's own (the SQLite store's fsync of groups it answered early) no
+    /// longer delays deliveries on a shared core. Called from the runtime; must not block.
+    fn deliveries_idle(&self) {}
     /// Makes everything appended durable (called at shutdown).
     async fn flush(&self) -> Result<(), StoreError>;
 }
 
+/// A store of one node: both halves, over the same messages.
+pub trait Store: History + Journal {
+    fn history(self: Arc<Self>) -> Arc<dyn History>;
+    fn journal(self: Arc<Self>) -> Arc<dyn Journal>;
+}
+
+impl<T: History + Journal> Store for T {
+    fn history(self: Arc<Self>) -> Arc<dyn History> {
+        self
+    }
+    fn journal(self: Arc<Self>) -> Arc<dyn Journal> {
+        self
+    }
+}
+
 /// Opens the store the configuration names.
-pub async fn open(config: &crate::Config) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+pub async fn open(config: &crate::Config) -> Result<Arc<dyn Store>, StoreError> {
     match config.store {
-        crate::config::StoreKind::Memory => Ok(std::sync::Arc::new(MemoryStore::new(
-            config.memory_retention,
-        ))),
+        crate::config::StoreKind::Memory => Ok(Arc::new(MemoryStore::new(config.memory_retention))),
         crate::config::StoreKind::Sqlite => {
             let retention = Retention {
                 per_channel: config.retention_per_room,
@@ -154,7 +175,7 @@ pub async fn open(config: &crate::Config) -> Result<std::sync::Arc<dyn Store>, S
                 tokio::task::spawn_blocking(move || SqliteStore::open(&dir, retention, sync_full))
                     .await
                     .map_err(|e| StoreError::Unavailable(e.to_string()))??;
-            Ok(std::sync::Arc::new(store))
+            Ok(Arc::new(store))
         }
     }
 }

@@ -11,15 +11,16 @@
 //! run beside the writer) on Tokio's blocking pool.
 
 use super::client_ids::{ClientIds, CLIENT_ID_WINDOW};
-use super::{Appended, Page, Store, StoredAck, StoredMessage};
+use super::{Appended, History, Journal, Page, StoredAck, StoredMessage};
 use crate::error::StoreError;
+use crate::util::lock;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags};
 use shared::{ClientMsgId, MessageId, MessageText, Nickname};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{AcqRel, Release};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -134,10 +135,6 @@ struct InboxState {
     closed: bool,
     /// The hub went idle since the writer last asked (`expect_idle`).
     idle: bool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Inbox {
@@ -724,7 +721,7 @@ fn commit(
 pub fn prune(conn: &Connection, retention: Retention) -> rusqlite::Result<usize> {
     let mut deleted = 0;
     if let Some(age) = retention.max_age {
-        let cutoff = crate::hub::now_ms() - age.as_millis() as i64;
+        let cutoff = crate::util::now_ms() - age.as_millis() as i64;
         deleted += conn.execute("DELETE FROM messages WHERE ts < ?1", [cutoff])?;
     }
     if retention.per_channel > 0 {
@@ -765,7 +762,7 @@ fn row_to_message(channel: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Stor
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl History for SqliteStore {
     async fn last_id(&self, channel: &str) -> Result<MessageId, StoreError> {
         let channel = channel.to_string();
         self.read(move |c| {
@@ -774,19 +771,6 @@ impl Store for SqliteStore {
                 .map(|v| v.unwrap_or(0) as MessageId)
         })
         .await
-    }
-
-    async fn append(&self, msg: StoredMessage) -> Result<Appended, StoreError> {
-        self.append_marked(msg).await.map(|(a, _)| a)
-    }
-
-    async fn append_marked(&self, msg: StoredMessage) -> Result<(Appended, u64), StoreError> {
-        let (done, rx) = oneshot::channel();
-        self.send(Op::Append(Append { msg, done }))?;
-        let (outcome, _msg, mark) = rx
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?;
-        outcome.map(|a| (a, mark))
     }
 
     async fn after(
@@ -846,6 +830,22 @@ impl Store for SqliteStore {
     fn epoch(&self) -> String {
         self.epoch.clone()
     }
+}
+
+#[async_trait]
+impl Journal for SqliteStore {
+    async fn append(&self, msg: StoredMessage) -> Result<Appended, StoreError> {
+        self.append_marked(msg).await.map(|(a, _)| a)
+    }
+
+    async fn append_marked(&self, msg: StoredMessage) -> Result<(Appended, u64), StoreError> {
+        let (done, rx) = oneshot::channel();
+        self.send(Op::Append(Append { msg, done }))?;
+        let (outcome, _msg, mark) = rx
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?;
+        outcome.map(|a| (a, mark))
+    }
 
     async fn wait_durable(&self, mark: u64) -> Result<(), StoreError> {
         let stopped = || StoreError::Unavailable("the writer stopped".into());
@@ -886,7 +886,7 @@ mod tests {
             id,
             sender: Nickname::new("a").expect("nick"),
             text: MessageText::new(format!("m{id}")).expect("text"),
-            ts: crate::hub::now_ms(),
+            ts: crate::util::now_ms(),
             client_id: cid.map(|c| ClientMsgId::new(c).expect("cid")),
         }
     }
