@@ -13,6 +13,7 @@
 //! - [`store`]: the storage trait and its implementations.
 //! - [`metrics`]: counters for `/metrics`; `shutdown`: the signal future.
 
+pub mod broker;
 pub mod cluster;
 pub mod config;
 mod connection;

@@ -1,11 +1,11 @@
 //! The accept loop: one port for the WebSocket endpoints, `/healthz`, `/metrics` and files.
 
-use crate::cluster::{self, Cluster};
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::connection::{self, Session};
 use crate::error::StoreError;
 use crate::http::{self, HeadError, Request};
-use crate::hub::{Conn, Hub};
+use crate::hub::{Backends, Conn, Hub, Log};
 use crate::legacy::LegacySession;
 use crate::metrics::Metrics;
 use crate::outbound::SocketIo;
@@ -32,9 +32,15 @@ pub async fn run(
     let hub = match &config.redis {
         Some(url) => {
             let cluster = Cluster::connect(url, config.retention_per_room).await?;
-            cluster.heartbeat().await?;
             tracing::info!(node = %cluster.node, redis = %url, "joined the cluster");
-            Hub::with_cluster(config.clone(), cluster, metrics)
+            let backends = Backends {
+                history: cluster.clone(),
+                log: Log::Shared(cluster.clone()),
+                broker: cluster.clone(),
+                registry: cluster.clone(),
+                presence: cluster,
+            };
+            Hub::with_backends(config.clone(), backends, metrics)
         }
         None => Hub::new(config.clone(), store::open(&config).await?, metrics),
     };
@@ -43,14 +49,8 @@ pub async fn run(
 }
 
 /// Serves `listener` with `hub` until `shutdown` resolves; then stops accepting, closes every
-/// client with 1001, waits for them up to the configured grace, and flushes the store.
+/// client with 1001, waits for them up to the configured grace, and flushes the store and leaves the cluster.
 pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<Output = ()>) {
-    let background = hub.cluster().map(|_| {
-        (
-            tokio::spawn(cluster_heartbeat(hub.clone())),
-            tokio::spawn(cluster_bus(hub.clone())),
-        )
-    });
     let limit = Arc::new(Semaphore::new(hub.config.max_connections));
     // Every connection task holds a clone of `done_tx`; `recv()` ends when all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
@@ -97,69 +97,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<O
             "shutdown grace over; exiting anyway"
         );
     }
-    if let Err(e) = hub.store().flush().await {
-        tracing::error!(cause = %e, "store flush failed at shutdown");
-    }
-    if let Some((heartbeat, bus)) = background {
-        heartbeat.abort();
-        bus.abort();
-        if let Some(c) = hub.cluster() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), c.leave_cluster()).await;
-        }
-    }
-}
-
-/// Keeps this node's heartbeat fresh and removes the users of nodes that died.
-async fn cluster_heartbeat(hub: Arc<Hub>) {
-    let Some(cluster) = hub.cluster().cloned() else {
-        return;
-    };
-    let mut tick = tokio::time::interval(cluster::HEARTBEAT_EVERY);
-    loop {
-        tick.tick().await;
-        if let Err(e) = cluster.heartbeat().await {
-            tracing::warn!(cause = %e, "cluster heartbeat failed");
-            continue;
-        }
-        match cluster.reap_dead_nodes().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(memberships = n, "removed users of dead nodes"),
-            Err(e) => tracing::warn!(cause = %e, "dead-node cleanup failed"),
-        }
-    }
-}
-
-/// Subscribes to the cluster bus and hands each event to the hub; when the subscription
-/// breaks (Redis restarted, say), reconnects with backoff and catches up from history.
-async fn cluster_bus(hub: Arc<Hub>) {
-    use futures_util::StreamExt;
-    let Some(cluster) = hub.cluster().cloned() else {
-        return;
-    };
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match cluster.subscribe().await {
-            Ok(pubsub) => {
-                backoff = Duration::from_millis(100);
-                // Whatever was published while not subscribed is fetched from history.
-                hub.catch_up().await;
-                let mut stream = pubsub.into_on_message();
-                while let Some(msg) = stream.next().await {
-                    let Ok(payload) = msg.get_payload::<String>() else {
-                        continue;
-                    };
-                    match serde_json::from_str::<cluster::BusEvent>(&payload) {
-                        Ok(ev) => hub.on_bus(ev),
-                        Err(e) => tracing::warn!(cause = %e, "unreadable bus event"),
-                    }
-                }
-                tracing::warn!("cluster bus subscription lost");
-            }
-            Err(e) => tracing::warn!(cause = %e, "cannot subscribe to the cluster bus"),
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
-    }
+    hub.shutdown().await;
 }
 
 async fn reject_full(mut stream: TcpStream) {

@@ -60,7 +60,7 @@ impl ChatSession {
                     protocol: PROTOCOL_VERSION,
                     default_room: RoomName::default_room(),
                     resume_token: token,
-                    epoch: self.hub.store().epoch(),
+                    epoch: self.hub.epoch(),
                     limits: Limits {
                         max_message_bytes: cfg.max_message_bytes as u32,
                         max_text_bytes: shared::types::MAX_TEXT_BYTES as u32,

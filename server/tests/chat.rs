@@ -26,7 +26,7 @@ async fn hello_gets_welcome_with_limits() {
             limits,
         } => {
             assert_eq!(nick.as_str(), "alice");
-            assert_eq!(epoch, s.hub.store().epoch());
+            assert_eq!(epoch, s.hub.epoch());
             assert_eq!(protocol, 1);
             assert_eq!(default_room.as_str(), "general");
             assert!(resume_token.len() >= 16);

@@ -1,0 +1,177 @@
+//! The seams for a node on its own: events go straight back to this node's hub, and names and
+//! memberships live in this process.
+
+use super::{Broker, Claim, Event, EventHandler, Joined, Presence, Registry};
+use crate::error::StoreError;
+use crate::util::{lock, random_hex};
+use async_trait::async_trait;
+use futures_util::future::{ready, BoxFuture, FutureExt};
+use shared::{Nickname, RoomInfo, RoomName};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Hands each event to this node's hub, at once.
+pub struct LocalBroker {
+    node: String,
+    handler: OnceLock<Arc<dyn EventHandler>>,
+}
+
+impl Default for LocalBroker {
+    fn default() -> Self {
+        LocalBroker {
+            node: random_hex(),
+            handler: OnceLock::new(),
+        }
+    }
+}
+
+impl Broker for LocalBroker {
+    fn node(&self) -> &str {
+        &self.node
+    }
+
+    fn subscribe(&self, handler: Arc<dyn EventHandler>) {
+        let _ = self.handler.set(handler);
+    }
+
+    fn publish(&self, ev: Event) {
+        if let Some(h) = self.handler.get() {
+            h.on_event(ev);
+        }
+    }
+
+    fn close(&self) -> BoxFuture<'static, ()> {
+        ready(()).boxed()
+    }
+}
+
+/// Nicknames held by this node, with their resume tokens.
+#[derive(Default)]
+pub struct LocalRegistry {
+    held: Mutex<HashMap<Nickname, String>>,
+}
+
+#[async_trait]
+impl Registry for LocalRegistry {
+    async fn claim(
+        &self,
+        nick: &Nickname,
+        token: &str,
+        resume: Option<&str>,
+    ) -> Result<Claim, StoreError> {
+        let mut held = lock(&self.held);
+        Ok(match held.get(nick) {
+            Some(kept) if resume == Some(kept.as_str()) => Claim::TakenOver {
+                token: kept.clone(),
+            },
+            Some(_) => Claim::Taken,
+            None => {
+                held.insert(nick.clone(), token.to_string());
+                Claim::New
+            }
+        })
+    }
+
+    fn release(&self, nick: &Nickname) {
+        lock(&self.held).remove(nick);
+    }
+
+    async fn online(&self, nick: &Nickname) -> Result<bool, StoreError> {
+        Ok(lock(&self.held).contains_key(nick))
+    }
+}
+
+/// Room memberships of this node's users, by name.
+#[derive(Default)]
+pub struct LocalPresence {
+    rooms: Mutex<HashMap<RoomName, BTreeSet<Nickname>>>,
+}
+
+impl Presence for LocalPresence {
+    fn join(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Joined> {
+        let mut rooms = lock(&self.rooms);
+        let members = rooms.entry(room.clone()).or_default();
+        let added = members.insert(nick.clone());
+        ready(Ok(added.then_some(members.len()))).boxed()
+    }
+
+    fn leave(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Joined> {
+        let mut rooms = lock(&self.rooms);
+        let changed = rooms
+            .get_mut(room)
+            .and_then(|m| m.remove(nick).then_some(m.len()));
+        ready(Ok(changed)).boxed()
+    }
+
+    fn members(
+        &self,
+        room: &RoomName,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<Nickname>, StoreError>> {
+        let rooms = lock(&self.rooms);
+        let names = rooms
+            .get(room)
+            .map(|m| m.iter().take(limit).cloned().collect())
+            .unwrap_or_default();
+        ready(Ok(names)).boxed()
+    }
+
+    fn rooms(&self) -> BoxFuture<'static, Result<Vec<RoomInfo>, StoreError>> {
+        let rooms = lock(&self.rooms);
+        let mut out: Vec<RoomInfo> = rooms
+            .iter()
+            .map(|(name, m)| RoomInfo {
+                name: name.clone(),
+                members: m.len() as u32,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        ready(Ok(out)).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nick(n: &str) -> Nickname {
+        Nickname::new(n).expect("nick")
+    }
+
+    #[tokio::test]
+    async fn presence_reports_changes_only() {
+        let p = LocalPresence::default();
+        let room = RoomName::default_room();
+        assert_eq!(p.join(&room, &nick("a")).await.ok(), Some(Some(1)));
+        assert_eq!(
+            p.join(&room, &nick("a")).await.ok(),
+            Some(None),
+            "already there"
+        );
+        assert_eq!(p.join(&room, &nick("b")).await.ok(), Some(Some(2)));
+        assert_eq!(p.leave(&room, &nick("a")).await.ok(), Some(Some(1)));
+        assert_eq!(
+            p.leave(&room, &nick("a")).await.ok(),
+            Some(None),
+            "already gone"
+        );
+        let members = p.members(&room, 10).await.expect("members");
+        assert_eq!(members, vec![nick("b")]);
+    }
+
+    #[tokio::test]
+    async fn a_held_name_is_taken_over_only_with_its_token() {
+        let r = LocalRegistry::default();
+        assert_eq!(r.claim(&nick("a"), "t1", None).await.ok(), Some(Claim::New));
+        assert_eq!(
+            r.claim(&nick("a"), "t2", Some("x")).await.ok(),
+            Some(Claim::Taken)
+        );
+        assert_eq!(
+            r.claim(&nick("a"), "t2", Some("t1")).await.ok(),
+            Some(Claim::TakenOver { token: "t1".into() })
+        );
+        r.release(&nick("a"));
+        assert_eq!(r.online(&nick("a")).await.ok(), Some(false));
+    }
+}

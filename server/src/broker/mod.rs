@@ -1,0 +1,139 @@
+//! The seams between the hub and the other nodes of a cluster: events every node's hub
+//! handles ([`Broker`]), who holds a nickname ([`Registry`]), who is in a room ([`Presence`]),
+//! and a message log shared by the nodes ([`SharedLog`]). `memory.rs` implements the first
+//! three for a node on its own; `crate::cluster` implements all four on Redis. The hub holds
+//! these traits and never asks which implementation it has.
+
+pub mod memory;
+
+use crate::error::StoreError;
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use shared::{ClientMsgId, MessageId, MessageText, Nickname, RoomInfo, RoomName, Timestamp};
+use std::sync::Arc;
+
+/// An event published to every node's hub, the publishing node's included.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "k")]
+pub enum Event {
+    /// A message of the shared log (`to` is set for direct messages).
+    #[serde(rename = "m")]
+    Message {
+        ch: String,
+        s: String,
+        t: String,
+        ts: Timestamp,
+        #[serde(default)]
+        to: String,
+        id: MessageId,
+    },
+    #[serde(rename = "p")]
+    Presence {
+        room: String,
+        nick: String,
+        joined: bool,
+    },
+    #[serde(rename = "y")]
+    Typing { room: String, nick: String },
+    /// The user's session was resumed on another node: `node` must close its copy.
+    #[serde(rename = "kick")]
+    Kick { nick: String, node: String },
+}
+
+/// Where a broker's events go (the hub).
+pub trait EventHandler: Send + Sync {
+    fn on_event(&self, ev: Event);
+    /// Events may have been missed (the subscription was down): catch up from history.
+    fn on_reconnect(&self) -> BoxFuture<'static, ()>;
+}
+
+/// Carries events to every node's hub.
+pub trait Broker: Send + Sync {
+    /// This node's id, as events name it.
+    fn node(&self) -> &str;
+    /// Starts handing events to `handler`.
+    fn subscribe(&self, handler: Arc<dyn EventHandler>);
+    /// Publishes `ev` to every node, this one included, in the order of the calls. Never
+    /// blocks; a failure is logged.
+    fn publish(&self, ev: Event);
+    /// Stops delivering and leaves the other nodes (shutdown).
+    fn close(&self) -> BoxFuture<'static, ()>;
+}
+
+/// Outcome of a nickname claim.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    Taken,
+    New,
+    /// The resume token matched: the user's session moves here, keeping `token`.
+    TakenOver {
+        token: String,
+    },
+}
+
+/// Who holds a nickname, across nodes.
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// Claims `nick` for this node with `token`, or takes it over with the `resume` token of
+    /// the session that holds it (whose node is told to close it).
+    async fn claim(
+        &self,
+        nick: &Nickname,
+        token: &str,
+        resume: Option<&str>,
+    ) -> Result<Claim, StoreError>;
+    /// Releases a nickname this node holds.
+    fn release(&self, nick: &Nickname);
+    /// Whether `nick` is held by a live node.
+    async fn online(&self, nick: &Nickname) -> Result<bool, StoreError>;
+}
+
+/// Who is in which room, across nodes. The update of `join` and `leave` takes effect when
+/// called, in the order of the calls on this node (the returned future only reports it), so
+/// a quick leave and join of one user cannot swap.
+pub trait Presence: Send + Sync {
+    /// Records `nick` in `room`. `Some(members)`: it was not there before.
+    fn join(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Joined>;
+    /// Removes `nick` from `room` (its last connection on this node left). `Some(members)`:
+    /// it was there.
+    fn leave(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Joined>;
+    /// The first `limit` members of `room`, by name.
+    fn members(
+        &self,
+        room: &RoomName,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<Nickname>, StoreError>>;
+    /// Every room anyone joined, by name, with its member count.
+    fn rooms(&self) -> BoxFuture<'static, Result<Vec<RoomInfo>, StoreError>>;
+}
+
+/// What a presence change did: `Some(members after it)` when it changed anything.
+pub type Joined = Result<Option<usize>, StoreError>;
+
+/// A message for the shared log.
+pub struct Outgoing<'a> {
+    pub channel: &'a str,
+    pub sender: &'a Nickname,
+    pub text: &'a MessageText,
+    pub ts: Timestamp,
+    pub client_id: Option<&'a ClientMsgId>,
+    /// The recipient of a direct message.
+    pub to: Option<&'a Nickname>,
+}
+
+/// What appending to the shared log did.
+#[derive(Debug)]
+pub enum Published {
+    /// Stored and published to every node under this id.
+    Stored(MessageId),
+    /// The sender's client id was already stored: nothing new.
+    Duplicate(crate::store::StoredAck),
+}
+
+/// A message log several nodes share: it assigns each channel's ids, keeps the message and
+/// publishes it as an [`Event::Message`] to every node, in id order.
+#[async_trait]
+pub trait SharedLog: Send + Sync {
+    async fn append(&self, msg: Outgoing<'_>) -> Result<Published, StoreError>;
+}

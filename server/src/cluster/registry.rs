@@ -1,0 +1,92 @@
+//! Nickname claims: `chat:users` maps a nickname to `node|resume-token`.
+
+use super::{bus, node_key, unavailable, Cluster, RELEASE_LUA, USERS};
+use crate::broker::{Claim, Event, Registry};
+use crate::error::StoreError;
+use async_trait::async_trait;
+use redis::{AsyncCommands, Script};
+use shared::Nickname;
+
+const CLAIM_LUA: &str = r"
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local node, tok = string.match(cur, '^([^|]*)|(.*)$')
+  if ARGV[4] ~= '' and ARGV[4] == tok then
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. tok)
+    return {2, node, tok}
+  end
+  if node ~= ARGV[2] and redis.call('EXISTS', 'chat:node:' .. node) == 1 then return {0} end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
+return {1}
+";
+
+#[async_trait]
+impl Registry for Cluster {
+    async fn claim(
+        &self,
+        nick: &Nickname,
+        token: &str,
+        resume: Option<&str>,
+    ) -> Result<Claim, StoreError> {
+        let r: Vec<String> = Script::new(CLAIM_LUA)
+            .key(USERS)
+            .arg(nick.as_str())
+            .arg(&self.node)
+            .arg(token)
+            .arg(resume.unwrap_or(""))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(match r.first().map(String::as_str) {
+            Some("1") => Claim::New,
+            Some("2") => {
+                let node = r.get(1).cloned().unwrap_or_default();
+                let token = r.get(2).cloned().unwrap_or_default();
+                if node != self.node {
+                    let kick = Event::Kick {
+                        nick: nick.to_string(),
+                        node,
+                    };
+                    let _ = bus::publish_now(&mut self.conn(), &kick).await;
+                }
+                Claim::TakenOver { token }
+            }
+            _ => Claim::Taken,
+        })
+    }
+
+    /// Releases a nickname held by this node.
+    fn release(&self, nick: &Nickname) {
+        let (mut c, node, nick) = (self.conn(), self.node.clone(), nick.to_string());
+        tokio::spawn(async move {
+            let released = Script::new(RELEASE_LUA)
+                .key(USERS)
+                .arg(&nick)
+                .arg(&node)
+                .invoke_async::<i64>(&mut c)
+                .await;
+            if let Err(e) = released {
+                tracing::warn!(cause = %e, "nickname release failed");
+            }
+        });
+    }
+
+    /// Whether `nick` is connected to any live node.
+    async fn online(&self, nick: &Nickname) -> Result<bool, StoreError> {
+        let v: Option<String> = self
+            .conn()
+            .hget(USERS, nick.as_str())
+            .await
+            .map_err(unavailable)?;
+        let Some(node) = v.as_deref().and_then(|v| v.split('|').next()) else {
+            return Ok(false);
+        };
+        let alive: bool = self
+            .conn()
+            .exists(node_key(node))
+            .await
+            .map_err(unavailable)?;
+        Ok(alive)
+    }
+}

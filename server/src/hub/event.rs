@@ -1,0 +1,198 @@
+//! Events from the broker: messages of the shared log, presence, typing, kicks. A message
+//! arrives in id order; a jump in ids is a gap, filled from history first.
+
+use super::broadcast::Fanout;
+use super::room::{Delivery, Room};
+use super::Hub;
+use crate::broker::Event;
+use crate::util::lock;
+use shared::{
+    ChatMessage, CloseReason, DirectMessage, MessageId, MessageText, Nickname, PresenceState,
+    RoomName, ServerMessage,
+};
+use std::sync::Arc;
+
+impl Hub {
+    /// Handles one event from the broker: delivers to this node's members.
+    pub(super) fn on_event(self: &Arc<Self>, ev: Event) {
+        let cap = self.config.outbound_queue;
+        match ev {
+            Event::Message {
+                ch,
+                s,
+                t,
+                ts,
+                to,
+                id,
+            } => {
+                let (Ok(sender), Ok(text)) = (Nickname::new(s), MessageText::new(t)) else {
+                    return;
+                };
+                if !to.is_empty() {
+                    let Ok(to) = Nickname::new(to) else { return };
+                    let ev = ServerMessage::Direct(DirectMessage {
+                        id,
+                        from: sender.clone(),
+                        to: to.clone(),
+                        text: text.clone(),
+                        ts,
+                    });
+                    let f = Fanout::event(ev);
+                    let mut targets = vec![to.clone()];
+                    if sender != to {
+                        targets.push(sender);
+                    }
+                    for nick in targets {
+                        if let Some(p) = self.user(&nick) {
+                            p.deliver(&f);
+                        }
+                    }
+                    return;
+                }
+                let (Some(room), Ok(room_name)) = (self.existing_room(&ch), RoomName::new(ch))
+                else {
+                    return;
+                };
+                let delivery = Delivery::room(ChatMessage {
+                    id,
+                    room: room_name,
+                    sender,
+                    text,
+                    ts,
+                });
+                let gap = {
+                    let mut st = lock(&room.state);
+                    if id <= st.settled {
+                        return;
+                    }
+                    st.assigned = st.assigned.max(id);
+                    st.settle(id, Some(delivery), cap);
+                    let gap = !st.pending.is_empty() && !st.filling;
+                    if gap {
+                        st.filling = true;
+                    }
+                    gap
+                };
+                if gap {
+                    tokio::spawn(self.clone().fill_gap(room, 0));
+                }
+            }
+            Event::Presence { room, nick, joined } => {
+                let (Ok(room_name), Ok(nick)) = (RoomName::new(room), Nickname::new(nick)) else {
+                    return;
+                };
+                let Some(room) = self.existing_room(room_name.as_str()) else {
+                    return;
+                };
+                let state = if joined {
+                    PresenceState::Joined
+                } else {
+                    PresenceState::Left
+                };
+                let ev = Fanout::event(ServerMessage::Presence {
+                    room: room_name,
+                    nick: nick.clone(),
+                    state,
+                });
+                let mut st = lock(&room.state);
+                if st.members.len() <= self.config.presence_limit {
+                    st.broadcast_except(&ev, &nick, cap);
+                }
+            }
+            Event::Typing { room, nick } => {
+                let (Ok(room_name), Ok(nick)) = (RoomName::new(room), Nickname::new(nick)) else {
+                    return;
+                };
+                let Some(room) = self.existing_room(room_name.as_str()) else {
+                    return;
+                };
+                let expires_in_ms = self.config.typing_ttl.as_millis().min(u32::MAX as u128) as u32;
+                let ev = Fanout::event(ServerMessage::Typing {
+                    room: room_name,
+                    nick: nick.clone(),
+                    expires_in_ms,
+                });
+                lock(&room.state).broadcast_except(&ev, &nick, cap);
+            }
+            Event::Kick { nick, node } => {
+                if self.broker.node() == node {
+                    if let Some(p) = Nickname::new(nick).ok().and_then(|n| self.user(&n)) {
+                        p.conn.close(CloseReason::Replaced);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fetches the messages a room missed on the bus (ids are contiguous, so a jump is a gap)
+    /// from the shared history, up to the first pending id or `target`, and delivers them in
+    /// order. Ids trimmed from history before this node saw them are skipped.
+    async fn fill_gap(self: Arc<Self>, room: Arc<Room>, target: MessageId) {
+        let cap = self.config.outbound_queue;
+        let Ok(name) = RoomName::new(room.key.as_str()) else {
+            return;
+        };
+        loop {
+            let (from, upto) = {
+                let mut st = lock(&room.state);
+                let before_pending = st.pending.keys().next().map_or(0, |f| f.saturating_sub(1));
+                let upto = target.max(before_pending);
+                if upto <= st.settled {
+                    st.filling = false;
+                    return;
+                }
+                (st.settled, upto)
+            };
+            let page = self.history.after(&room.key, from, upto, 1000).await;
+            let mut st = lock(&room.state);
+            match page {
+                Ok(p) => {
+                    let settled = st.settled;
+                    for m in p.messages.iter().filter(|m| m.id > settled) {
+                        let d = Delivery::room(ChatMessage {
+                            id: m.id,
+                            room: name.clone(),
+                            sender: m.sender.clone(),
+                            text: m.text.clone(),
+                            ts: m.ts,
+                        });
+                        st.settle(m.id, Some(d), cap);
+                    }
+                    if !p.has_more && st.settled < upto {
+                        tracing::warn!(room = %name, from = st.settled, upto, "messages no longer in history");
+                        for id in st.settled + 1..=upto {
+                            st.pending.entry(id).or_insert(None);
+                        }
+                        st.drain(cap);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(cause = %e, "gap fill failed; the next message retries");
+                    st.filling = false;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// After the broker reconnects: catch every loaded room up with the shared history.
+    pub(super) async fn catch_up(self: &Arc<Self>) {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        for room in rooms {
+            if room.key.starts_with("dm:") {
+                continue;
+            }
+            let Ok(last) = self.history.last_id(&room.key).await else {
+                continue;
+            };
+            {
+                let mut st = lock(&room.state);
+                if last <= st.settled || st.filling {
+                    continue;
+                }
+                st.filling = true;
+            }
+            tokio::spawn(self.clone().fill_gap(room, last));
+        }
+    }
+}

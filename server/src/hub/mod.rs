@@ -1,0 +1,234 @@
+//! The hub: who is connected, which rooms exist, and fan-out in per-room order.
+//!
+//! - `users.rs`: nicknames held by connections; `rooms.rs`: join, leave, typing, history.
+//! - `publish.rs`: a send's target and idempotency (`idempotency.rs`), then the message log:
+//!   `local_log.rs` (this node assigns ids, its journal keeps them) or `shared_log.rs`
+//!   (a log shared by several nodes does both).
+//! - `room/`: a room's members, its order (`order.rs`) and its fan-out (`fanout.rs`);
+//!   `broadcast.rs`: an event encoded once for every receiver.
+//! - `event.rs`: what the broker brings from other nodes (and this one).
+//!
+//! Every lock is a `std::sync::Mutex` held for a short, non-blocking section, never across
+//! an `.await`. Lock order: a room's `cycle`, then its `state`; the hub's tables (`conns`,
+//! `users`, `rooms`, `inflight`) are never held while taking a room's lock.
+
+mod broadcast;
+mod event;
+mod idempotency;
+mod local_log;
+mod publish;
+mod room;
+mod rooms;
+mod shared_log;
+mod users;
+
+#[cfg(test)]
+mod tests;
+
+pub use crate::outbound::{Conn, ConnId};
+pub use broadcast::Fanout;
+pub use publish::{AckInfo, Publishing, Target};
+pub use users::{Peer, RegisterError};
+
+use crate::broker::memory::{LocalBroker, LocalPresence, LocalRegistry};
+use crate::broker::{Broker, Event, EventHandler, Presence, Registry, SharedLog};
+use crate::config::Config;
+use crate::error::{RequestError, StoreError};
+use crate::metrics::Metrics;
+use crate::outbound::{Bounds, Flusher};
+use crate::store::{History, Journal, Store};
+use crate::util::lock;
+use futures_util::future::BoxFuture;
+use idempotency::{InflightKey, InflightResult};
+use publish::MessageLog;
+use room::Room;
+use shared::{CloseReason, Nickname};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use users::UserEntry;
+
+/// Where messages get their ids and are kept.
+pub enum Log {
+    /// This node assigns ids; the journal keeps the messages.
+    Journal(Arc<dyn Journal>),
+    /// A log shared with other nodes assigns ids, keeps the messages and publishes them.
+    Shared(Arc<dyn SharedLog>),
+}
+
+/// What a hub stands on: the history it reads, the log it appends to, and the seams to the
+/// other nodes.
+pub struct Backends {
+    pub history: Arc<dyn History>,
+    pub log: Log,
+    pub broker: Arc<dyn Broker>,
+    pub registry: Arc<dyn Registry>,
+    pub presence: Arc<dyn Presence>,
+}
+
+impl Backends {
+    /// A node on its own, over `store`.
+    pub fn single(store: Arc<dyn Store>) -> Backends {
+        Backends {
+            history: store.clone().history(),
+            log: Log::Journal(store.journal()),
+            broker: Arc::new(LocalBroker::default()),
+            registry: Arc::new(LocalRegistry::default()),
+            presence: Arc::new(LocalPresence::default()),
+        }
+    }
+}
+
+/// The open WebSocket connections, and whether all of them were asked to close (shutdown):
+/// one registered after that is closed at once, so none slips between the two.
+#[derive(Default)]
+struct Conns {
+    open: HashMap<ConnId, Arc<Conn>>,
+    closing_all: Option<CloseReason>,
+}
+
+/// The chat hub shared by every connection.
+pub struct Hub {
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    history: Arc<dyn History>,
+    log: Box<dyn MessageLog>,
+    broker: Arc<dyn Broker>,
+    registry: Arc<dyn Registry>,
+    presence: Arc<dyn Presence>,
+    conns: Mutex<Conns>,
+    users: Mutex<HashMap<Nickname, UserEntry>>,
+    rooms: Mutex<HashMap<String, Arc<Room>>>,
+    inflight: Mutex<HashMap<InflightKey, watch::Receiver<InflightResult>>>,
+    next_conn: AtomicU64,
+    flusher: Arc<Flusher>,
+}
+
+/// The hub's side of the broker: events go to the hub while it exists.
+struct Events(Weak<Hub>);
+
+impl EventHandler for Events {
+    fn on_event(&self, ev: Event) {
+        if let Some(hub) = self.0.upgrade() {
+            hub.on_event(ev);
+        }
+    }
+
+    fn on_reconnect(&self) -> BoxFuture<'static, ()> {
+        let hub = self.0.upgrade();
+        Box::pin(async move {
+            if let Some(hub) = hub {
+                hub.catch_up().await;
+            }
+        })
+    }
+}
+
+impl Hub {
+    /// A node on its own, over `store`.
+    pub fn new(config: Arc<Config>, store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Arc<Hub> {
+        Hub::build(config, Backends::single(store), metrics, Flusher::start())
+    }
+
+    pub fn with_backends(
+        config: Arc<Config>,
+        backends: Backends,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Hub> {
+        Hub::build(config, backends, metrics, Flusher::start())
+    }
+
+    fn build(
+        config: Arc<Config>,
+        b: Backends,
+        metrics: Arc<Metrics>,
+        flusher: Arc<Flusher>,
+    ) -> Arc<Hub> {
+        let log: Box<dyn MessageLog> = match b.log {
+            Log::Journal(journal) => Box::new(local_log::LocalLog::new(journal, &flusher)),
+            Log::Shared(shared) => Box::new(shared_log::SharedLogRef(shared)),
+        };
+        let hub = Arc::new(Hub {
+            config,
+            metrics,
+            history: b.history,
+            log,
+            broker: b.broker,
+            registry: b.registry,
+            presence: b.presence,
+            conns: Mutex::default(),
+            users: Mutex::default(),
+            rooms: Mutex::default(),
+            inflight: Mutex::default(),
+            next_conn: AtomicU64::new(1),
+            flusher,
+        });
+        hub.broker.subscribe(Arc::new(Events(Arc::downgrade(&hub))));
+        hub
+    }
+
+    /// Names the history this hub reads (see `History::epoch`).
+    pub fn epoch(&self) -> String {
+        self.history.epoch()
+    }
+
+    /// At shutdown: makes what was appended durable and leaves the other nodes.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.log.flush().await {
+            tracing::error!(cause = %e, "store flush failed at shutdown");
+        }
+        self.broker.close().await;
+    }
+
+    /// Registers a new WebSocket connection (so shutdown can reach it).
+    pub fn open_conn(&self, sock: TcpStream) -> Arc<Conn> {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let bounds = Bounds {
+            frames: self.config.outbound_queue,
+            bytes: self.config.outbound_queue_bytes,
+            stall: self.config.outbound_stall,
+        };
+        let conn = Arc::new(Conn::new(
+            id,
+            sock,
+            bounds,
+            self.flusher.clone(),
+            self.metrics.clone(),
+        ));
+        let mut conns = lock(&self.conns);
+        if let Some(reason) = conns.closing_all {
+            // Its handshake was under way when shutdown began: it closes as soon as it runs.
+            conn.close(reason);
+        }
+        conns.open.insert(id, conn.clone());
+        conn
+    }
+
+    pub fn close_conn(&self, id: ConnId) {
+        lock(&self.conns).open.remove(&id);
+    }
+
+    /// Asks every open connection, and every one registered from now on, to close with
+    /// `reason` (shutdown).
+    pub fn close_all(&self, reason: CloseReason) {
+        let mut conns = lock(&self.conns);
+        conns.closing_all = Some(reason);
+        for c in conns.open.values() {
+            c.close(reason);
+        }
+    }
+
+    pub fn open_connections(&self) -> usize {
+        lock(&self.conns).open.len()
+    }
+
+    fn store_call<T>(&self, r: Result<T, StoreError>) -> Result<T, RequestError> {
+        r.map_err(|e| {
+            Metrics::inc(&self.metrics.store_errors);
+            tracing::warn!(cause = %e, "store operation failed");
+            RequestError::Store(e)
+        })
+    }
+}

@@ -1,0 +1,124 @@
+//! Sending a message: resolve the target, check idempotency, then hand it to the log.
+
+use super::idempotency::InflightGuard;
+use super::room::Room;
+use super::users::Peer;
+use super::Hub;
+use crate::error::{RequestError, StoreError};
+use crate::util::lock;
+use async_trait::async_trait;
+use shared::{ClientMsgId, MessageId, MessageText, Nickname, RoomName, Timestamp};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// What a successful send returns to its sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckInfo {
+    pub id: MessageId,
+    pub ts: Timestamp,
+    pub duplicate: bool,
+}
+
+/// A send under way: done already, or waiting for the store (see `Hub::begin_publish`).
+pub enum Publishing {
+    Done(AckInfo),
+    Storing(Pin<Box<dyn Future<Output = Result<AckInfo, RequestError>> + Send>>),
+}
+
+pub enum Target {
+    Room(RoomName),
+    User(Nickname),
+}
+
+/// A resolved target.
+pub(super) enum Dest {
+    /// A room the sender is in.
+    Room(Arc<Room>, RoomName),
+    /// A user online on some node, and the connections of this node that get the copies.
+    User(Nickname, Vec<Peer>),
+}
+
+/// A send, resolved and made the only one of its client id in flight.
+pub(super) struct Outbound {
+    pub from: Peer,
+    pub dest: Dest,
+    pub text: MessageText,
+    pub client_id: Option<ClientMsgId>,
+    pub guard: Option<InflightGuard>,
+}
+
+/// Where a message gets its id and is kept: `LocalLog` (this node) or `SharedLogRef`.
+#[async_trait]
+pub(super) trait MessageLog: Send + Sync {
+    /// Assigns the id and hands the message on; the rest (stored, delivered, acked) may come
+    /// back as a future.
+    async fn begin(&self, hub: &Arc<Hub>, send: Outbound) -> Result<Publishing, RequestError>;
+    /// Makes everything appended durable (shutdown).
+    async fn flush(&self) -> Result<(), StoreError>;
+}
+
+impl Hub {
+    /// Sends a message and waits until it is stored (and delivered, in order).
+    pub async fn publish(
+        self: &Arc<Self>,
+        from: &Peer,
+        target: Target,
+        text: MessageText,
+        client_id: Option<ClientMsgId>,
+    ) -> Result<AckInfo, RequestError> {
+        match self.begin_publish(from, target, text, client_id).await? {
+            Publishing::Done(ack) => Ok(ack),
+            Publishing::Storing(rest) => rest.await,
+        }
+    }
+
+    /// Sends a message: resolves the target (membership, or a user online on some node),
+    /// makes it the only send of its client id in flight, and hands it to the message log.
+    /// With a `client_id`, a resend of an id already stored (or being stored right now by an
+    /// earlier connection) returns the original ack and stores and delivers nothing.
+    pub async fn begin_publish(
+        self: &Arc<Self>,
+        from: &Peer,
+        target: Target,
+        text: MessageText,
+        client_id: Option<ClientMsgId>,
+    ) -> Result<Publishing, RequestError> {
+        let dest = match target {
+            Target::Room(name) => {
+                let room = self
+                    .existing_room(name.as_str())
+                    .filter(|r| lock(&r.state).members.contains_key(&from.conn.id))
+                    .ok_or_else(|| RequestError::NotInRoom(name.to_string()))?;
+                Dest::Room(room, name)
+            }
+            Target::User(to) => {
+                let here = self.user(&to);
+                let online = here.is_some() || self.store_call(self.registry.online(&to).await)?;
+                if !online {
+                    return Err(RequestError::UnknownUser(to.to_string()));
+                }
+                let mut peers: Vec<Peer> = here.into_iter().collect();
+                if to != from.nick {
+                    peers.push(from.clone());
+                }
+                Dest::User(to, peers)
+            }
+        };
+        let guard = match &client_id {
+            Some(cid) => match self.begin_idempotent(&from.nick, cid).await {
+                Ok(guard) => Some(guard),
+                Err(ack) => return Ok(Publishing::Done(ack)),
+            },
+            None => None,
+        };
+        let send = Outbound {
+            from: from.clone(),
+            dest,
+            text,
+            client_id,
+            guard,
+        };
+        self.log.begin(self, send).await
+    }
+}

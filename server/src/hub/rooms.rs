@@ -1,0 +1,254 @@
+//! Joining, leaving, typing, listing rooms and reading history.
+
+use super::room::{Member, Room, RoomState};
+use super::users::Peer;
+use super::Hub;
+use crate::broker::{Event, Joined};
+use crate::error::RequestError;
+use crate::store::StoredMessage;
+use crate::util::lock;
+use futures_util::future::BoxFuture;
+use shared::{ChatMessage, MessageId, RoomInfo, RoomName, ServerMessage};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+impl Hub {
+    pub(super) async fn room(&self, key: &str, is_room: bool) -> Result<Arc<Room>, RequestError> {
+        if let Some(r) = lock(&self.rooms).get(key) {
+            return Ok(r.clone());
+        }
+        if is_room && lock(&self.rooms).len() >= self.config.max_rooms {
+            return Err(RequestError::TooManyRooms(self.config.max_rooms));
+        }
+        let last = self.store_call(self.history.last_id(key).await)?;
+        let mut rooms = lock(&self.rooms);
+        let room = rooms.entry(key.to_string()).or_insert_with(|| {
+            Arc::new_cyclic(|me| Room {
+                key: key.to_string(),
+                state: Mutex::new(RoomState {
+                    assigned: last,
+                    settled: last,
+                    job: Some((me.clone(), self.flusher.clone())),
+                    ..Default::default()
+                }),
+                cycle: Mutex::default(),
+            })
+        });
+        Ok(room.clone())
+    }
+
+    pub(super) fn existing_room(&self, key: &str) -> Option<Arc<Room>> {
+        lock(&self.rooms).get(key).cloned()
+    }
+
+    fn page_limit(&self, limit: Option<u32>) -> usize {
+        let max = self.config.history_page.max(1);
+        limit.map_or(max, |l| l.clamp(1, max.max(200))) as usize
+    }
+
+    /// Joins `peer` to `room`: replies `joined` (members, and history: the latest page, or
+    /// exactly the messages after `after`), then live messages; tells the others.
+    pub async fn join(
+        &self,
+        peer: &Peer,
+        room_name: &RoomName,
+        after: Option<MessageId>,
+    ) -> Result<(), RequestError> {
+        let room = self.room(room_name.as_str(), true).await?;
+        let watermark = {
+            let mut st = lock(&room.state);
+            if !st.members.contains_key(&peer.conn.id) {
+                st.add_member(Member {
+                    peer: peer.clone(),
+                    joining: Some(Vec::new()),
+                    since: 0,
+                });
+                st.joining += 1;
+            } else if let Some(m) = st.members.get_mut(&peer.conn.id) {
+                if m.joining.is_none() {
+                    m.joining = Some(Vec::new());
+                    st.joining += 1;
+                    st.targets = None;
+                }
+            }
+            st.settled
+        };
+        match self.store_call(self.presence.join(room_name, &peer.nick).await) {
+            Ok(Some(size)) if !peer.legacy && size <= self.config.presence_limit => {
+                self.broker.publish(Event::Presence {
+                    room: room_name.to_string(),
+                    nick: peer.nick.to_string(),
+                    joined: true,
+                });
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.leave(peer, room_name);
+                return Err(e);
+            }
+        }
+        if peer.legacy {
+            self.finish_join(&room, peer, None);
+            return Ok(());
+        }
+        let page = match after {
+            Some(a) => {
+                self.history
+                    .after(&room.key, a, watermark, self.page_limit(None).max(500))
+                    .await
+            }
+            None => {
+                self.history
+                    .before(&room.key, watermark + 1, self.config.history_page as usize)
+                    .await
+            }
+        };
+        let page = match self.store_call(page) {
+            Ok(p) => p,
+            Err(e) => {
+                self.leave(peer, room_name);
+                return Err(e);
+            }
+        };
+        let limit = self.config.presence_limit;
+        let members = match self.store_call(self.presence.members(room_name, limit).await) {
+            Ok(m) => m,
+            Err(e) => {
+                self.leave(peer, room_name);
+                return Err(e);
+            }
+        };
+        let joined = ServerMessage::Joined {
+            room: room_name.clone(),
+            members,
+            history: page
+                .messages
+                .iter()
+                .filter_map(StoredMessage::to_chat)
+                .collect(),
+            has_more: page.has_more,
+        };
+        self.finish_join(&room, peer, Some(joined));
+        Ok(())
+    }
+
+    fn finish_join(&self, room: &Room, peer: &Peer, joined: Option<ServerMessage>) {
+        let mut st = lock(&room.state);
+        let posted = st.posted;
+        let Some(m) = st.members.get_mut(&peer.conn.id) else {
+            return;
+        };
+        if let Some(j) = joined {
+            peer.conn.reply(&j);
+        }
+        let Some(buffered) = m.joining.take() else {
+            return;
+        };
+        for f in buffered {
+            peer.deliver(&f);
+        }
+        // Posts so far reached it with the join; it gets the next ones from the flusher.
+        m.since = posted;
+        st.joining -= 1;
+        st.targets = None;
+    }
+
+    /// Removes `peer` from a room and tells the others. Returns whether it was a member.
+    pub fn leave(&self, peer: &Peer, room_name: &RoomName) -> bool {
+        let Some(room) = self.existing_room(room_name.as_str()) else {
+            return false;
+        };
+        let last_here = {
+            let mut st = lock(&room.state);
+            let Some(gone) = st.remove_member(peer.conn.id) else {
+                return false;
+            };
+            if gone.joining.is_some() {
+                st.joining -= 1;
+            }
+            st.targets = None;
+            !st.has_nick(&peer.nick, peer.conn.id)
+        };
+        if last_here {
+            let left = self.presence.leave(room_name, &peer.nick);
+            self.after_leave(left, peer.legacy, room_name, peer);
+        }
+        true
+    }
+
+    /// Announces a leave once presence has it: at once when it answers at once (a node on
+    /// its own), else from a task.
+    fn after_leave(
+        &self,
+        mut left: BoxFuture<'static, Joined>,
+        demo: bool,
+        room_name: &RoomName,
+        peer: &Peer,
+    ) {
+        let (broker, limit) = (self.broker.clone(), self.config.presence_limit);
+        let ev = Event::Presence {
+            room: room_name.to_string(),
+            nick: peer.nick.to_string(),
+            joined: false,
+        };
+        let announce = move |r: Joined| match r {
+            Ok(Some(size)) if !demo && size < limit => broker.publish(ev),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(cause = %e, "presence leave failed"),
+        };
+        let noop = futures_util::task::noop_waker_ref();
+        match left.as_mut().poll(&mut Context::from_waker(noop)) {
+            Poll::Ready(r) => announce(r),
+            Poll::Pending => {
+                tokio::spawn(async move { announce(left.await) });
+            }
+        }
+    }
+
+    /// Relays a typing event to the room's other members.
+    pub fn typing(&self, peer: &Peer, room_name: &RoomName) -> Result<(), RequestError> {
+        let member = self
+            .existing_room(room_name.as_str())
+            .is_some_and(|r| lock(&r.state).members.contains_key(&peer.conn.id));
+        if !member {
+            return Err(RequestError::NotInRoom(room_name.to_string()));
+        }
+        self.broker.publish(Event::Typing {
+            room: room_name.to_string(),
+            nick: peer.nick.to_string(),
+        });
+        Ok(())
+    }
+
+    pub async fn list_rooms(&self) -> Result<Vec<RoomInfo>, RequestError> {
+        self.store_call(self.presence.rooms().await)
+    }
+
+    /// A page of a room's history (older than `before`, newer than `after`, or the latest).
+    pub async fn history(
+        &self,
+        room_name: &RoomName,
+        before: Option<MessageId>,
+        after: Option<MessageId>,
+        limit: Option<u32>,
+    ) -> Result<(Vec<ChatMessage>, bool), RequestError> {
+        let room = self.room(room_name.as_str(), true).await?;
+        let watermark = lock(&room.state).settled;
+        let limit = self.page_limit(limit);
+        let page = match after {
+            Some(a) => self.history.after(&room.key, a, watermark, limit).await,
+            None => {
+                let b = before.unwrap_or(MessageId::MAX).min(watermark + 1);
+                self.history.before(&room.key, b, limit).await
+            }
+        };
+        let page = self.store_call(page)?;
+        Ok((
+            page.messages
+                .iter()
+                .filter_map(StoredMessage::to_chat)
+                .collect(),
+            page.has_more,
+        ))
+    }
+}

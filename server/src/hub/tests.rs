@@ -1,0 +1,410 @@
+use super::room::{Member, PendingId, RoomState};
+use super::*;
+use crate::outbound::Job;
+use crate::store::MemoryStore;
+use shared::{ChatMessage, MessageText, RoomName, ServerMessage};
+use std::sync::Arc;
+
+/// A hub whose flusher never runs: what each connection was handed stays in its queue.
+fn hub() -> Arc<Hub> {
+    Hub::build(
+        Arc::new(Config::default()),
+        Backends::single(Arc::new(MemoryStore::new(100))),
+        Arc::new(Metrics::default()),
+        Flusher::paused(),
+    )
+}
+
+/// A connection over a real loopback socket (the client end is kept open, unread).
+async fn conn(hub: &Hub) -> (Arc<Conn>, TcpStream) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let client = TcpStream::connect(l.local_addr().expect("addr"))
+        .await
+        .expect("connect");
+    let (server, _) = l.accept().await.expect("accept");
+    (hub.open_conn(server), client)
+}
+
+async fn user(hub: &Hub, nick: &str, legacy: bool) -> (Peer, TcpStream) {
+    let (c, client) = conn(hub).await;
+    let (p, _) = hub
+        .register(&c, Nickname::new(nick).expect("nick"), legacy, None)
+        .await
+        .expect("register");
+    hub.join(&p, &RoomName::default_room(), None)
+        .await
+        .expect("join");
+    (p, client)
+}
+
+/// The text of every frame `client` has been sent so far.
+async fn texts(client: &mut TcpStream) -> Vec<String> {
+    crate::outbound::tests::frames_so_far(client)
+        .await
+        .into_iter()
+        .map(|(op, payload)| {
+            assert_eq!(op, 1, "a text frame");
+            String::from_utf8(payload).expect("utf-8")
+        })
+        .collect()
+}
+
+/// Which of `texts` each client got, in order (by the `text` field).
+async fn got(clients: &mut [TcpStream], texts_sent: &[&str]) -> Vec<Vec<String>> {
+    let mut all = Vec::new();
+    for c in clients.iter_mut() {
+        let frames = texts(c).await;
+        all.push(
+            frames
+                .iter()
+                .filter_map(|f| {
+                    texts_sent
+                        .iter()
+                        .find(|t| f.contains(&format!(r#""text":"{t}""#)))
+                        .map(|t| t.to_string())
+                })
+                .collect(),
+        );
+    }
+    all
+}
+
+/// A room keeps its members' nicknames counted per connection: the member list of
+/// `joined`, the presence checks and the room list's counts read it, and it follows every
+/// join and leave, including a nickname on two connections (a resume, while the old
+/// connection is still in the room).
+#[tokio::test]
+async fn a_room_counts_each_nickname_over_its_connections() {
+    let hub = hub();
+    let mut st = RoomState::default();
+    let member = |peer: &Peer| Member {
+        peer: peer.clone(),
+        joining: None,
+        since: 0,
+    };
+    let mut peers = Vec::new();
+    for nick in ["carol", "alice", "bob", "alice"] {
+        let (c, _client) = conn(&hub).await;
+        peers.push(Peer {
+            conn: c,
+            nick: Nickname::new(nick).expect("nick"),
+            legacy: false,
+        });
+    }
+    let names = |st: &RoomState, limit| -> Vec<String> {
+        st.nicks(limit).iter().map(|n| n.to_string()).collect()
+    };
+    for p in &peers {
+        st.add_member(member(p));
+    }
+    assert_eq!(names(&st, 10), ["alice", "bob", "carol"]);
+    assert_eq!(names(&st, 2), ["alice", "bob"], "the first ones, in order");
+    assert_eq!(st.nicks.len(), 3, "what the room list counts");
+    let (alice1, alice2, bob) = (&peers[1], &peers[3], &peers[2]);
+    assert!(
+        st.has_nick(&alice1.nick, alice1.conn.id),
+        "alice's other connection"
+    );
+    assert!(
+        !st.has_nick(&bob.nick, bob.conn.id),
+        "bob has one connection"
+    );
+    // Added again (no second count), then one of alice's connections leaves.
+    st.add_member(member(bob));
+    assert!(!st.has_nick(&bob.nick, bob.conn.id));
+    assert!(st.remove_member(alice1.conn.id).is_some());
+    assert!(st.remove_member(alice1.conn.id).is_none(), "already gone");
+    assert_eq!(
+        names(&st, 10),
+        ["alice", "bob", "carol"],
+        "alice is still in"
+    );
+    assert!(!st.has_nick(&alice2.nick, alice2.conn.id));
+    assert!(
+        st.has_nick(&alice2.nick, alice1.conn.id),
+        "seen from a non-member"
+    );
+    st.remove_member(alice2.conn.id);
+    st.remove_member(bob.conn.id);
+    assert_eq!(names(&st, 10), ["carol"]);
+    assert!(!st.has_nick(&alice2.nick, alice1.conn.id));
+}
+
+/// The SQLite store puts an early answer's fsync off until the flusher reports that it
+/// went idle: without that report a send's ack would wait for the store's deadline (an
+/// hour here).
+#[tokio::test]
+async fn the_flusher_going_idle_lets_the_store_fsync_so_a_send_is_acked() {
+    let dir = std::env::temp_dir().join(format!("chat-hub-idle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let keep = crate::store::Retention {
+        per_channel: 0,
+        max_age: None,
+    };
+    let hour = std::time::Duration::from_secs(3600);
+    let store = crate::store::SqliteStore::open_with(&dir, keep, true, hour).expect("open");
+    let hub = Hub::build(
+        Arc::new(Config::default()),
+        Backends::single(Arc::new(store)),
+        Arc::new(Metrics::default()),
+        Flusher::start(),
+    );
+    let (alice, _a) = user(&hub, "alice", false).await;
+    let (_bob, mut b) = user(&hub, "bob", false).await;
+    let text = MessageText::new("hello").expect("text");
+    let ack = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        hub.publish(&alice, Target::Room(RoomName::default_room()), text, None),
+    )
+    .await
+    .expect("acked once the flusher went idle")
+    .expect("publish");
+    assert!(!ack.duplicate);
+    assert!(texts(&mut b)
+        .await
+        .iter()
+        .any(|t| t.contains(r#""text":"hello""#)));
+    drop(hub);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_post_made_during_a_cycle_reaches_the_members_after_the_cursor_in_that_cycle() {
+    let hub = hub();
+    let mut peers = Vec::new();
+    let mut clients = Vec::new();
+    for i in 0..7 {
+        let (p, c) = user(&hub, &format!("u{i}"), false).await;
+        peers.push(p);
+        clients.push(c);
+    }
+    hub.flusher.run_pass();
+    for c in &mut clients {
+        texts(c).await;
+    }
+    let room = hub.existing_room("general").expect("room");
+    let say = |text: &'static str| {
+        let (hub, peer) = (&hub, &peers[0]);
+        async move {
+            let text = MessageText::new(text).expect("text");
+            hub.publish(peer, Target::Room(RoomName::default_room()), text, None)
+                .await
+                .expect("publish");
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+    say("a").await;
+    assert!(room.run(), "a step of 3 members, 7 to go");
+    assert_eq!(
+        got(&mut clients, &["a", "b"]).await,
+        [
+            s(&["a"]),
+            s(&["a"]),
+            s(&["a"]),
+            vec![],
+            vec![],
+            vec![],
+            vec![]
+        ]
+    );
+    // Posted while the cycle runs: the next steps take it along.
+    say("b").await;
+    assert!(room.run());
+    assert!(room.run(), "the first step's members still lack b");
+    assert_eq!(
+        got(&mut clients, &["a", "b"]).await,
+        [
+            vec![],
+            vec![],
+            vec![],
+            s(&["a", "b"]),
+            s(&["a", "b"]),
+            s(&["a", "b"]),
+            s(&["a", "b"])
+        ]
+    );
+    assert!(room.run());
+    assert_eq!(
+        got(&mut clients, &["a", "b"]).await,
+        [
+            s(&["b"]),
+            s(&["b"]),
+            s(&["b"]),
+            vec![],
+            vec![],
+            vec![],
+            vec![]
+        ]
+    );
+    assert!(room.run());
+    assert!(!room.run(), "everyone has everything: the cycle ends");
+    assert!(lock(&room.cycle).log.is_empty(), "sent posts are let go");
+    assert!(!lock(&room.state).flushing);
+    assert_eq!(
+        got(&mut clients, &["a", "b"]).await,
+        vec![Vec::<String>::new(); 7]
+    );
+    // The next post starts a new cycle and reaches everyone once.
+    say("c").await;
+    while room.run() {}
+    assert_eq!(got(&mut clients, &["c"]).await, vec![s(&["c"]); 7]);
+}
+
+#[tokio::test]
+async fn a_broadcast_is_posted_once_and_each_member_gets_its_protocols_form() {
+    let hub = hub();
+    let mut peers = Vec::new();
+    let mut clients = Vec::new();
+    for (i, legacy) in [false, false, true, true].into_iter().enumerate() {
+        let (p, c) = user(&hub, &format!("u{i}"), legacy).await;
+        peers.push(p);
+        clients.push(c);
+    }
+    hub.flusher.run_pass();
+    for c in &mut clients {
+        texts(c).await;
+    }
+    for (from, text) in [(0, "hi"), (2, "yo"), (0, "ok")] {
+        let text = MessageText::new(text).expect("text");
+        hub.publish(
+            &peers[from],
+            Target::Room(RoomName::default_room()),
+            text,
+            None,
+        )
+        .await
+        .expect("publish");
+    }
+    let room = hub.existing_room("general").expect("room");
+    assert_eq!(
+        lock(&room.state).outbox.len(),
+        3,
+        "one post per message, whatever the room's size"
+    );
+    hub.flusher.run_pass();
+    assert!(lock(&room.state).outbox.is_empty());
+    let mut got = Vec::new();
+    for c in &mut clients {
+        got.push(texts(c).await);
+    }
+    for typed in &got[..2] {
+        assert_eq!(typed.len(), 3, "{typed:?}");
+        assert!(
+            typed[0].starts_with(r#"{"type":"message""#) && typed[0].contains(r#""text":"hi""#)
+        );
+        assert!(typed[1].contains(r#""sender":"u2""#) && typed[1].contains(r#""text":"yo""#));
+        assert!(typed[2].contains(r#""text":"ok""#));
+    }
+    // A demo-protocol sender does not get its own message back: it is sent the pieces of
+    // the pass's buffer around it.
+    assert_eq!(
+        got[2],
+        vec![
+            r#"{"sender":"u0","msg":"hi"}"#,
+            r#"{"sender":"u0","msg":"ok"}"#
+        ]
+    );
+    assert_eq!(
+        got[3],
+        vec![
+            r#"{"sender":"u0","msg":"hi"}"#,
+            r#"{"sender":"u2","msg":"yo"}"#,
+            r#"{"sender":"u0","msg":"ok"}"#
+        ]
+    );
+}
+
+#[test]
+fn each_form_is_encoded_on_first_use_only() {
+    let f = Fanout::event(ServerMessage::Message(ChatMessage {
+        id: 7,
+        room: RoomName::default_room(),
+        sender: Nickname::new("ann").expect("nick"),
+        text: MessageText::new("say \"hi\"").expect("text"),
+        ts: 1,
+    }));
+    let demo = f.legacy().expect("a chat message has a demo form");
+    assert_eq!(&demo[2..], br#"{"sender":"ann","msg":"say \"hi\""}"#);
+    assert!(
+        f.typed.get().is_none(),
+        "no typed receiver asked: not encoded"
+    );
+    assert!(std::str::from_utf8(&f.typed()[2..])
+        .expect("utf-8")
+        .starts_with(r#"{"type":"message","id":7"#));
+    let ev = Fanout::event(ServerMessage::Typing {
+        room: RoomName::default_room(),
+        nick: Nickname::new("ann").expect("nick"),
+        expires_in_ms: 1,
+    });
+    assert!(ev.legacy().is_none(), "demo users get chat messages only");
+}
+
+#[tokio::test]
+async fn a_member_who_joins_while_posts_wait_gets_each_message_once() {
+    let hub = hub();
+    let (a, mut a_client) = user(&hub, "a", false).await;
+    let say = |text: &'static str| {
+        hub.publish(
+            &a,
+            Target::Room(RoomName::default_room()),
+            MessageText::new(text).expect("text"),
+            None,
+        )
+    };
+    say("one").await.expect("publish");
+    // Posted, not yet sent, when b joins: b gets "one" in its history only.
+    let (_b, mut b_client) = user(&hub, "b", false).await;
+    say("two").await.expect("publish");
+    hub.flusher.run_pass();
+    let count = |got: &[String], text: &str| {
+        got.iter()
+            .filter(|t| t.contains(&format!(r#""text":"{text}""#)))
+            .count()
+    };
+    let got_a = texts(&mut a_client).await;
+    assert_eq!((count(&got_a, "one"), count(&got_a, "two")), (1, 1));
+    let got_b = texts(&mut b_client).await;
+    assert!(got_b[0].starts_with(r#"{"type":"joined""#), "{got_b:?}");
+    assert_eq!(
+        (count(&got_b, "one"), count(&got_b, "two")),
+        (1, 1),
+        "{got_b:?}"
+    );
+    assert!(got_b.last().is_some_and(|t| t.contains(r#""text":"two""#)));
+}
+
+#[tokio::test]
+async fn a_cancelled_publish_does_not_stall_the_room() {
+    let hub = hub();
+    let room = hub.room("general", true).await.expect("room");
+    {
+        let id = {
+            let mut st = lock(&room.state);
+            st.assigned += 1;
+            st.assigned
+        };
+        let _pending = PendingId {
+            room: room.clone(),
+            id,
+            queue_cap: 8,
+            done: false,
+        };
+        // Dropped here without settling, as a cancelled task would.
+    }
+    let (p, mut client) = user(&hub, "a", false).await;
+    let ack = hub
+        .publish(
+            &p,
+            Target::Room(RoomName::default_room()),
+            MessageText::new("x").expect("t"),
+            None,
+        )
+        .await;
+    assert_eq!(ack.expect("ack").id, 2);
+    hub.flusher.run_pass();
+    let got = texts(&mut client).await;
+    assert!(got.last().expect("a frame").contains("\"id\":2"), "{got:?}");
+}
