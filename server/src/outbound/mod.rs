@@ -1,0 +1,17 @@
+//! A connection's outbound side: a bounded queue of encoded frames, written to the socket by
+//! whoever has something to send, never by a task per connection.
+//! - `frame`: server frames; `conn`: [`Conn`], a connection's queue and state, and [`Bounds`].
+//! - `flusher`: the [`Flusher`]'s passes, which run [`Job`]s and write scheduled connections.
+//! - `socket`: [`SocketIo`], the socket as tungstenite sees it; `tests`: reading frames back.
+
+mod conn;
+mod flusher;
+mod frame;
+mod socket;
+#[cfg(test)]
+pub(crate) mod tests;
+
+pub use conn::{Bounds, Conn, ConnId};
+pub use flusher::{Flusher, Job};
+pub use frame::{close_frame, json_frame, ping_frame};
+pub use socket::SocketIo;
