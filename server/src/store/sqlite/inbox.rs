@@ -1,0 +1,135 @@
+//! The writer's inbox: appends and flushes queue here for the writer thread, which sleeps on
+//! it when there is nothing to do; the hub reports here when its deliveries are done.
+
+use crate::error::StoreError;
+use crate::store::{Appended, StoredMessage};
+use crate::util::lock;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{AcqRel, Release};
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+pub(super) struct Append {
+    pub(super) msg: StoredMessage,
+    /// The outcome, and the message back: it is freed where it was allocated (the runtime),
+    /// which keeps the allocator's per-thread caches warm on both sides.
+    /// With the number of the group that committed it (what `wait_durable` waits for).
+    pub(super) done: oneshot::Sender<(Result<Appended, StoreError>, StoredMessage, u64)>,
+}
+
+pub(super) enum Op {
+    Append(Append),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The writer's inbox. Appends only wake the writer when it sleeps with nothing to do: while
+/// it commits (an fsync, mostly), what arrives piles up here and becomes the next group.
+#[derive(Default)]
+pub(super) struct Inbox {
+    state: Mutex<InboxState>,
+    wake: Condvar,
+    /// The writer has put off an fsync until the hub's deliveries are done (see `writer`).
+    wants_idle: AtomicBool,
+}
+
+#[derive(Default)]
+struct InboxState {
+    ops: Vec<Op>,
+    /// The writer waits on `wake`.
+    sleeping: bool,
+    closed: bool,
+    /// The hub went idle since the writer last asked (`expect_idle`).
+    idle: bool,
+}
+
+impl Inbox {
+    pub(super) fn send(&self, op: Op) -> Result<(), StoreError> {
+        let mut st = lock(&self.state);
+        if st.closed {
+            return Err(StoreError::Unavailable("the store is closed".into()));
+        }
+        st.ops.push(op);
+        if st.sleeping {
+            st.sleeping = false;
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Everything queued, waiting for something first; `None` once closed and empty.
+    pub(super) fn take(&self, into: &mut Vec<Op>) -> Option<()> {
+        let mut st = lock(&self.state);
+        while st.ops.is_empty() {
+            if st.closed {
+                return None;
+            }
+            st.sleeping = true;
+            st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        std::mem::swap(into, &mut st.ops);
+        Some(())
+    }
+
+    /// `take`, but waiting only until `deadline` or until the hub goes idle; whatever is
+    /// queued then (perhaps nothing). `None` once closed and empty.
+    pub(super) fn take_until(&self, into: &mut Vec<Op>, deadline: Instant) -> Option<()> {
+        let mut st = lock(&self.state);
+        while st.ops.is_empty() && !st.idle {
+            if st.closed {
+                return None;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            st.sleeping = true;
+            st = self
+                .wake
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            st.sleeping = false;
+        }
+        std::mem::swap(into, &mut st.ops);
+        Some(())
+    }
+
+    /// Adds whatever is queued to `into`, without waiting.
+    pub(super) fn take_queued(&self, into: &mut Vec<Op>) {
+        into.append(&mut lock(&self.state).ops);
+    }
+
+    /// From now on, `idle` reports whether the hub went idle.
+    pub(super) fn expect_idle(&self) {
+        lock(&self.state).idle = false;
+        self.wants_idle.store(true, Release);
+    }
+
+    pub(super) fn no_idle_wanted(&self) {
+        self.wants_idle.store(false, Release);
+    }
+
+    /// Whether the hub went idle since `expect_idle`.
+    pub(super) fn idle(&self) -> bool {
+        lock(&self.state).idle
+    }
+
+    /// The hub's deliveries are done: wakes a writer that waits for that.
+    pub(super) fn hub_idle(&self) {
+        if !self.wants_idle.swap(false, AcqRel) {
+            return;
+        }
+        let mut st = lock(&self.state);
+        st.idle = true;
+        if st.sleeping {
+            st.sleeping = false;
+            self.wake.notify_one();
+        }
+    }
+
+    pub(super) fn close(&self) {
+        let mut st = lock(&self.state);
+        st.closed = true;
+        self.wake.notify_one();
+    }
+}

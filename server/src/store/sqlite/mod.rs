@@ -1,0 +1,262 @@
+//! The embedded default store: SQLite in WAL mode under the data directory.
+//!
+//! Writes go through one dedicated writer thread that commits in groups: it takes every append
+//! waiting in its queue, inserts them in one transaction and commits it to the WAL, where a
+//! crash of this process cannot lose it. With full sync it then fsyncs the WAL; acks wait for
+//! that fsync (`wait_durable`). A small group is answered before its fsync, so the hub
+//! delivers it meanwhile, and the fsync waits until the hub has delivered it (or at most
+//! `SYNC_DEFER_MAX`): on a shared core its I/O wake-ups would otherwise interrupt that very
+//! fan-out. A big group is answered after its fsync. Many concurrent senders share one commit,
+//! and the async runtime never blocks on disk. Reads use a separate connection (WAL lets them
+//! run beside the writer) on Tokio's blocking pool.
+//!
+//! - `schema.rs`: opening connections, pragmas, migrations.
+//! - `inbox.rs`: the writer's inbox (appends and flushes on their way to the writer).
+//! - `writer.rs`: the writer thread: group commits, answers, retention.
+//! - `wal.rs`: the WAL's fsync and the synced mark that `wait_durable` waits for.
+//! - here: the store itself, its reads and the `History` and `Journal` impls.
+
+mod inbox;
+mod schema;
+mod wal;
+mod writer;
+
+use super::{Appended, History, Journal, Page, StoredMessage};
+use crate::error::StoreError;
+use crate::util::lock;
+use async_trait::async_trait;
+use inbox::{Append, Inbox, Op};
+use rusqlite::{params, Connection};
+use schema::err;
+use shared::{ClientMsgId, MessageId, MessageText, Nickname};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use wal::{SyncState, Wal};
+
+/// How long history is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Messages kept per room or conversation (0: no cap).
+    pub per_channel: u64,
+    /// Messages older than this are deleted (None: kept forever).
+    pub max_age: Option<Duration>,
+}
+
+pub struct SqliteStore {
+    epoch: String,
+    inbox: Arc<Inbox>,
+    sync: Arc<SyncState>,
+    reader: Arc<Mutex<Connection>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) `<data_dir>/chat.db`. A missing directory is created; a directory
+    /// that cannot be used or a database that is not ours is a clear error, never overwritten.
+    pub fn open(
+        data_dir: &Path,
+        retention: Retention,
+        sync_full: bool,
+    ) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, retention, sync_full, writer::SYNC_DEFER_MAX)
+    }
+
+    /// `open`, with the longest an early answer's fsync waits for the hub (`SYNC_DEFER_MAX`).
+    pub(crate) fn open_with(
+        data_dir: &Path,
+        retention: Retention,
+        sync_full: bool,
+        sync_defer_max: Duration,
+    ) -> Result<Self, StoreError> {
+        if data_dir.exists() && !data_dir.is_dir() {
+            return Err(StoreError::Unavailable(format!(
+                "data directory {} exists and is not a directory",
+                data_dir.display()
+            )));
+        }
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let path: PathBuf = data_dir.join("chat.db");
+        let wconn = schema::open_writer(&path)?;
+        let epoch = schema::epoch(&wconn)?;
+        let ids = writer::load_client_ids(&wconn).map_err(err)?;
+        let reader = schema::open_reader(&path)?;
+
+        let inbox = Arc::new(Inbox::default());
+        let sync = Arc::new(SyncState::new());
+        let wal = sync_full.then(|| Wal::new(&path));
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn({
+                let (inbox, sync) = (inbox.clone(), sync.clone());
+                move || writer::run(wconn, &inbox, &sync, wal, retention, ids, sync_defer_max)
+            })
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            epoch,
+            inbox,
+            sync,
+            reader: Arc::new(Mutex::new(reader)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn send(&self, op: Op) -> Result<(), StoreError> {
+        self.inbox.send(op)
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = lock(&reader);
+            f(&conn).map_err(err)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("reader task failed: {e}")))?
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the inbox ends the writer after it commits what it holds.
+        self.inbox.close();
+        if let Some(t) = lock(&self.thread).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn row_to_message(channel: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+    let bad = |i: usize, e: shared::ValidationError| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    };
+    let id: i64 = r.get(0)?;
+    let sender: String = r.get(1)?;
+    let text: String = r.get(2)?;
+    let client_id: Option<String> = r.get(4)?;
+    Ok(StoredMessage {
+        channel: channel.to_string(),
+        id: id as MessageId,
+        sender: Nickname::new(sender).map_err(|e| bad(1, e))?,
+        text: MessageText::new(text).map_err(|e| bad(2, e))?,
+        ts: r.get(3)?,
+        client_id: client_id
+            .map(ClientMsgId::new)
+            .transpose()
+            .map_err(|e| bad(4, e))?,
+    })
+}
+
+#[async_trait]
+impl History for SqliteStore {
+    async fn last_id(&self, channel: &str) -> Result<MessageId, StoreError> {
+        let channel = channel.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT max(id) FROM messages WHERE channel = ?1")?
+                .query_row([channel], |r| r.get::<_, Option<i64>>(0))
+                .map(|v| v.unwrap_or(0) as MessageId)
+        })
+        .await
+    }
+
+    async fn after(
+        &self,
+        channel: &str,
+        after: MessageId,
+        upto: MessageId,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let channel = channel.to_string();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, sender, text, ts, client_id FROM messages
+                 WHERE channel = ?1 AND id > ?2 AND id <= ?3 ORDER BY id ASC LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    channel,
+                    after as i64,
+                    upto.min(i64::MAX as u64) as i64,
+                    limit as i64 + 1
+                ],
+                |r| row_to_message(&channel, r),
+            )?;
+            let messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Page::from_overfetch(messages, limit, false))
+        })
+        .await
+    }
+
+    async fn before(
+        &self,
+        channel: &str,
+        before: MessageId,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let channel = channel.to_string();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, sender, text, ts, client_id FROM messages
+                 WHERE channel = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    channel,
+                    before.min(i64::MAX as u64) as i64,
+                    limit as i64 + 1
+                ],
+                |r| row_to_message(&channel, r),
+            )?;
+            let messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Page::from_overfetch(messages, limit, true))
+        })
+        .await
+    }
+
+    fn epoch(&self) -> String {
+        self.epoch.clone()
+    }
+}
+
+#[async_trait]
+impl Journal for SqliteStore {
+    async fn append(&self, msg: StoredMessage) -> Result<Appended, StoreError> {
+        self.append_marked(msg).await.map(|(a, _)| a)
+    }
+
+    async fn append_marked(&self, msg: StoredMessage) -> Result<(Appended, u64), StoreError> {
+        let (done, rx) = oneshot::channel();
+        self.send(Op::Append(Append { msg, done }))?;
+        let (outcome, _msg, mark) = rx
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?;
+        outcome.map(|a| (a, mark))
+    }
+
+    async fn wait_durable(&self, mark: u64) -> Result<(), StoreError> {
+        self.sync.wait_durable(mark).await
+    }
+
+    fn deliveries_idle(&self) {
+        self.inbox.hub_idle();
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Op::Flush(tx))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

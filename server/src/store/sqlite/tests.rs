@@ -1,0 +1,400 @@
+use super::schema::{open_conn, MIGRATIONS};
+use super::wal::Wal;
+use super::writer::prune;
+use super::*;
+use crate::util::now_ms;
+
+fn msg(channel: &str, id: u64, cid: Option<&str>) -> StoredMessage {
+    StoredMessage {
+        channel: channel.into(),
+        id,
+        sender: Nickname::new("a").expect("nick"),
+        text: MessageText::new(format!("m{id}")).expect("text"),
+        ts: now_ms(),
+        client_id: cid.map(|c| ClientMsgId::new(c).expect("cid")),
+    }
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("chat-sqlite-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+const KEEP: Retention = Retention {
+    per_channel: 0,
+    max_age: None,
+};
+
+#[tokio::test]
+async fn persists_pages_and_client_ids_across_reopen() {
+    let dir = tmpdir("reopen");
+    {
+        let s = SqliteStore::open(&dir, KEEP, true).expect("open");
+        for id in 1..=10 {
+            s.append(msg("general", id, Some(&format!("c{id}"))))
+                .await
+                .expect("append");
+        }
+        s.append(msg("dm:a:b", 1, None)).await.expect("append");
+    }
+    let epoch = SqliteStore::open(&dir, KEEP, true).expect("reopen").epoch();
+    let s = SqliteStore::open(&dir, KEEP, true).expect("reopen");
+    assert_eq!(s.epoch(), epoch, "the epoch is stored with the history");
+    assert_eq!(epoch.len(), 32);
+    assert_eq!(s.last_id("general").await.expect("last"), 10);
+    assert_eq!(s.last_id("nowhere").await.expect("last"), 0);
+    let p = s.before("general", 11, 3).await.expect("page");
+    assert_eq!(
+        p.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![8, 9, 10]
+    );
+    assert!(p.has_more);
+    let p = s.after("general", 7, 9, 10).await.expect("page");
+    assert_eq!(
+        p.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![8, 9]
+    );
+    assert!(!p.has_more);
+    // A resend of client id c4, even under another id and channel, is recognised.
+    match s
+        .append(msg("other", 99, Some("c4")))
+        .await
+        .expect("append")
+    {
+        Appended::Duplicate(a) => assert_eq!((a.channel.as_str(), a.id), ("general", 4)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.last_id("other").await.expect("last"), 0);
+}
+
+#[tokio::test]
+async fn concurrent_appends_share_commits() {
+    let dir = tmpdir("group");
+    let s = Arc::new(SqliteStore::open(&dir, KEEP, true).expect("open"));
+    let (senders, each) = (20, 20);
+    let mut tasks = Vec::new();
+    for ch in 0..senders {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut marks = Vec::new();
+            for id in 1..=each {
+                let (_, mark) = s
+                    .append_marked(msg(&format!("room{ch}"), id, None))
+                    .await
+                    .expect("append");
+                marks.push(mark);
+            }
+            marks
+        }));
+    }
+    // An append's mark is the number of the group commit (one transaction) that stored it.
+    let mut commits = std::collections::HashSet::new();
+    for t in tasks {
+        commits.extend(t.await.expect("task"));
+    }
+    for ch in 0..senders {
+        assert_eq!(s.last_id(&format!("room{ch}")).await.expect("last"), each);
+    }
+    let appends = (senders * each) as usize;
+    assert!(
+        commits.len() <= appends / 2,
+        "{appends} concurrent appends took {} commits",
+        commits.len()
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn an_append_is_written_before_it_is_fsynced_and_the_mark_says_when() {
+    for full in [true, false] {
+        let dir = tmpdir(&format!("durable-{full}"));
+        let s = SqliteStore::open(&dir, KEEP, full).expect("open");
+        let mut last = 0;
+        for id in 1..=3 {
+            let (stored, mark) = s
+                .append_marked(msg("general", id, None))
+                .await
+                .expect("append");
+            assert!(matches!(stored, Appended::Stored));
+            assert!(
+                mark > last,
+                "each group gets the next number: {mark} after {last}"
+            );
+            last = mark;
+            tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
+                .await
+                .expect("the fsync follows")
+                .expect("durable");
+        }
+        // Committed, so readable (the reader is another connection) as soon as answered.
+        let page = s.after("general", 0, 10, 10).await.expect("read");
+        assert_eq!(page.messages.len(), 3);
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    // The fsync held back (it waits for the hub, which never reports idle here, or an hour):
+    // the answered append is in the WAL and readable, its mark is not synced, and
+    // `wait_durable` returns once the fsync has published the mark, not before.
+    let dir = tmpdir("durable-held");
+    let hour = Duration::from_secs(3600);
+    let s = SqliteStore::open_with(&dir, KEEP, true, hour).expect("open");
+    let (stored, mark) = s
+        .append_marked(msg("general", 1, None))
+        .await
+        .expect("append");
+    assert!(matches!(stored, Appended::Stored));
+    let wal = Wal::new(&dir.join("chat.db"));
+    let in_wal = std::fs::metadata(&wal.path).expect("the WAL").len();
+    assert!(in_wal > 0, "answered before it was written to the WAL");
+    assert_eq!(s.last_id("general").await.expect("last"), 1);
+    let synced = s.sync.synced();
+    assert!(
+        synced < mark,
+        "mark {mark} synced ({synced}) before its fsync"
+    );
+    let early = tokio::time::timeout(Duration::from_millis(300), s.wait_durable(mark)).await;
+    assert!(
+        early.is_err(),
+        "wait_durable({mark}) returned before the fsync"
+    );
+    s.deliveries_idle();
+    tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
+        .await
+        .expect("the fsync follows")
+        .expect("durable");
+    let synced = s.sync.synced();
+    assert!(
+        synced >= mark,
+        "wait_durable({mark}) returned at synced {synced}"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn an_early_answer_is_fsynced_once_the_hub_is_idle_and_its_ack_waits_for_that() {
+    let dir = tmpdir("defer");
+    let hour = Duration::from_secs(3600);
+    let s = SqliteStore::open_with(&dir, KEEP, true, hour).expect("open");
+    let (stored, mark) = s
+        .append_marked(msg("general", 1, Some("c1")))
+        .await
+        .expect("append");
+    assert!(matches!(stored, Appended::Stored));
+    // Answered, so deliverable and readable at once; not durable until the hub is idle.
+    assert_eq!(s.last_id("general").await.expect("last"), 1);
+    let early = tokio::time::timeout(Duration::from_millis(300), s.wait_durable(mark)).await;
+    assert!(early.is_err(), "fsynced before the hub went idle");
+    s.deliveries_idle();
+    tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
+        .await
+        .expect("the fsync follows the hub's idle")
+        .expect("durable");
+    // A resend of a stored client id has nothing to deliver: its fsync does not wait.
+    let (dup, mark) = s
+        .append_marked(msg("general", 9, Some("c1")))
+        .await
+        .expect("resend");
+    assert!(matches!(dup, Appended::Duplicate(_)));
+    tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
+        .await
+        .expect("a resend's fsync does not wait for the hub")
+        .expect("durable");
+    // A flush does not wait for the hub: it fsyncs what was put off.
+    let (_, mark) = s
+        .append_marked(msg("general", 2, None))
+        .await
+        .expect("append");
+    tokio::time::timeout(Duration::from_secs(10), s.flush())
+        .await
+        .expect("flushed")
+        .expect("flush");
+    s.wait_durable(mark).await.expect("durable after a flush");
+    // Nor does closing: the writer fsyncs what was put off before it exits.
+    let (_, mark) = s
+        .append_marked(msg("general", 3, None))
+        .await
+        .expect("append");
+    let sync = s.sync.clone();
+    drop(s);
+    assert!(sync.synced() >= mark, "closed without its fsync");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn when_the_hub_never_goes_idle_the_fsync_runs_at_its_deadline() {
+    let dir = tmpdir("defer-deadline");
+    let s = SqliteStore::open_with(&dir, KEEP, true, Duration::from_millis(50)).expect("open");
+    for id in 1..=3 {
+        let (_, mark) = s
+            .append_marked(msg("general", id, None))
+            .await
+            .expect("append");
+        tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
+            .await
+            .expect("durable by the deadline, with no word from the hub")
+            .expect("durable");
+    }
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_new_database_gets_16_kib_pages_and_keeps_them_across_restarts() {
+    let dir = tmpdir("page-size");
+    let page_size = || {
+        let c = Connection::open(dir.join("chat.db")).expect("open");
+        c.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+            .expect("page_size")
+    };
+    let s = SqliteStore::open(&dir, KEEP, false).expect("open");
+    s.append(msg("general", 1, None)).await.expect("append");
+    drop(s);
+    assert_eq!(page_size(), 16384);
+    let s = SqliteStore::open(&dir, KEEP, false).expect("reopen");
+    s.append(msg("general", 2, None)).await.expect("append");
+    let page = s.after("general", 0, 10, 10).await.expect("read");
+    assert_eq!(page.messages.len(), 2);
+    drop(s);
+    assert_eq!(page_size(), 16384);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn retention_caps_rooms_and_ages() {
+    let dir = tmpdir("retention");
+    let s = SqliteStore::open(&dir, KEEP, false).expect("open");
+    for id in 1..=10 {
+        s.append(msg("general", id, None)).await.expect("append");
+    }
+    let mut old = msg("old", 1, None);
+    old.ts = 1000;
+    s.append(old).await.expect("append");
+    s.flush().await.expect("flush");
+    let conn = open_conn(&dir.join("chat.db")).expect("conn");
+    let n = prune(
+        &conn,
+        Retention {
+            per_channel: 4,
+            max_age: Some(Duration::from_secs(3600)),
+        },
+    )
+    .expect("prune");
+    assert_eq!(n, 7);
+    let p = s.before("general", u64::MAX, 100).await.expect("page");
+    assert_eq!(
+        p.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![7, 8, 9, 10]
+    );
+    assert_eq!(s.last_id("old").await.expect("last"), 0);
+}
+
+#[tokio::test]
+async fn a_resend_within_one_group_is_a_duplicate() {
+    let dir = tmpdir("samegroup");
+    let s = SqliteStore::open(&dir, KEEP, true).expect("open");
+    let (a, b) = tokio::join!(
+        s.append(msg("general", 1, Some("same"))),
+        s.append(msg("general", 2, Some("same")))
+    );
+    let outcomes = [a.expect("append"), b.expect("append")];
+    assert_eq!(outcomes[0], Appended::Stored);
+    match &outcomes[1] {
+        Appended::Duplicate(ack) => assert_eq!(ack.id, 1),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.last_id("general").await.expect("last"), 1);
+}
+
+#[tokio::test]
+async fn migrating_a_version_2_database_keeps_its_client_ids() {
+    let dir = tmpdir("v2");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    {
+        let c = Connection::open(dir.join("chat.db")).expect("open");
+        c.execute_batch(MIGRATIONS[0]).expect("v1");
+        c.execute_batch(MIGRATIONS[1]).expect("v2");
+        c.execute_batch(
+            "PRAGMA user_version = 2;
+             INSERT INTO messages VALUES ('general', 1, 'a', 'one', 10, 'c1');
+             INSERT INTO messages VALUES ('general', 2, 'a', 'two', 20, NULL);
+             INSERT INTO messages VALUES ('dm:a:b', 1, 'a', 'three', 30, 'c3');",
+        )
+        .expect("rows");
+    }
+    let s = SqliteStore::open(&dir, KEEP, true).expect("migrated");
+    for (cid, channel, id) in [("c1", "general", 1), ("c3", "dm:a:b", 1)] {
+        match s
+            .append(msg("general", 9, Some(cid)))
+            .await
+            .expect("append")
+        {
+            Appended::Duplicate(a) => assert_eq!((a.channel.as_str(), a.id), (channel, id)),
+            other => panic!("{cid}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        s.append(msg("general", 3, Some("new")))
+            .await
+            .expect("append"),
+        Appended::Stored
+    );
+    drop(s);
+    let c = Connection::open(dir.join("chat.db")).expect("open");
+    let (version, index): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version),
+                    (SELECT count(*) FROM sqlite_master
+                     WHERE name IN ('messages_client_id', 'sends'))",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("query");
+    assert_eq!((version, index), (MIGRATIONS.len() as i64, 0));
+    let s = SqliteStore::open(&dir, KEEP, true).expect("reopen");
+    match s
+        .append(msg("general", 4, Some("new")))
+        .await
+        .expect("append")
+    {
+        Appended::Duplicate(a) => assert_eq!(a.id, 3),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn refuses_foreign_or_corrupt_files_without_touching_them() {
+    let dir = tmpdir("corrupt");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let db = dir.join("chat.db");
+    let garbage = b"this is not a database, and it must stay exactly like this".repeat(100);
+    std::fs::write(&db, &garbage).expect("write");
+    let e = SqliteStore::open(&dir, KEEP, true).err().expect("refused");
+    assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
+    assert_eq!(std::fs::read(&db).expect("read"), garbage);
+
+    let dir2 = tmpdir("foreign");
+    std::fs::create_dir_all(&dir2).expect("mkdir");
+    let c = Connection::open(dir2.join("chat.db")).expect("open");
+    c.execute_batch("CREATE TABLE mine (x); INSERT INTO mine VALUES (1);")
+        .expect("create");
+    drop(c);
+    let e = SqliteStore::open(&dir2, KEEP, true).err().expect("refused");
+    assert!(e.to_string().contains("refusing"), "{e}");
+
+    let dir3 = tmpdir("newer");
+    std::fs::create_dir_all(&dir3).expect("mkdir");
+    let c = Connection::open(dir3.join("chat.db")).expect("open");
+    c.execute_batch("PRAGMA user_version = 99;")
+        .expect("pragma");
+    drop(c);
+    let e = SqliteStore::open(&dir3, KEEP, true).err().expect("refused");
+    assert!(e.to_string().contains("newer"), "{e}");
+
+    let file = tmpdir("notadir");
+    std::fs::write(&file, "x").expect("write");
+    let e = SqliteStore::open(&file, KEEP, true).err().expect("refused");
+    assert!(e.to_string().contains("not a directory"), "{e}");
+}

@@ -1,0 +1,325 @@
+//! The writer thread: takes groups from the inbox, commits each in one transaction, answers
+//! its appends, fsyncs the WAL and publishes the mark; applies retention now and then.
+
+use super::inbox::{Append, Inbox, Op};
+use super::wal::{SyncState, Wal};
+use super::Retention;
+use crate::error::StoreError;
+use crate::store::client_ids::{ClientIds, CLIENT_ID_WINDOW};
+use crate::store::{Appended, StoredAck, StoredMessage};
+use crate::util::now_ms;
+use rusqlite::{params, Connection};
+use shared::{ClientMsgId, MessageId, Nickname};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Largest group committed at once.
+const MAX_GROUP: usize = 4096;
+
+/// How long a busy writer waits for the rest of a group (see `run`).
+const GATHER_WAIT: Duration = Duration::from_micros(200);
+
+/// Groups up to this size are answered (and so delivered) before their fsync; bigger ones
+/// after it, together with their acks.
+const EARLY_ANSWER_MAX: usize = 8;
+/// Longest an fsync of early-answered groups waits for the hub to deliver them (see `run`).
+pub(super) const SYNC_DEFER_MAX: Duration = Duration::from_millis(20);
+/// How often the writer applies retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(30);
+
+/// The client ids of the newest `CLIENT_ID_WINDOW` messages that have one, oldest first, as
+/// the writer's idempotency window.
+pub(super) fn load_client_ids(conn: &Connection) -> rusqlite::Result<ClientIds> {
+    let mut rows: Vec<(String, String, StoredAck)> = conn
+        .prepare(
+            "SELECT sender, client_id, channel, id, ts FROM messages
+             WHERE client_id IS NOT NULL ORDER BY seq DESC LIMIT ?1",
+        )?
+        .query_map([CLIENT_ID_WINDOW as i64], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                StoredAck {
+                    channel: r.get(2)?,
+                    id: r.get::<_, i64>(3)? as MessageId,
+                    ts: r.get(4)?,
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.reverse();
+    let mut ids = ClientIds::new(CLIENT_ID_WINDOW);
+    let mut unreadable = 0;
+    for (sender, cid, ack) in rows {
+        match (Nickname::new(sender), ClientMsgId::new(cid)) {
+            (Ok(sender), Ok(cid)) => {
+                ids.insert(sender, cid, ack);
+            }
+            _ => unreadable += 1,
+        }
+    }
+    if unreadable > 0 {
+        tracing::warn!(
+            unreadable,
+            "skipped unreadable entries of the idempotency window"
+        );
+    }
+    Ok(ids)
+}
+
+/// The writer thread: commits, answers and fsyncs until the inbox is closed and empty.
+pub(super) fn run(
+    mut conn: Connection,
+    inbox: &Inbox,
+    sync: &SyncState,
+    mut wal: Option<Wal>,
+    retention: Retention,
+    mut ids: ClientIds,
+    sync_defer_max: Duration,
+) {
+    let mut last_prune = Instant::now();
+    let mut written = 0u64;
+    let mut ops: Vec<Op> = Vec::new();
+    let mut group: Vec<Append> = Vec::new();
+    let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut answers: Vec<Answer> = Vec::new();
+    let mut later: Vec<Answer> = Vec::new();
+    // How many ops the last wake-up took. What arrives while one commit runs forms the next
+    // group by itself, and a lone message is committed at once; only after a big group (over
+    // EARLY_ANSWER_MAX), when fewer are queued than it held, the writer waits GATHER_WAIT for
+    // the rest of its senders (below).
+    let mut last_group = 0;
+    // Groups answered early and not yet fsynced: their fsync waits until the hub has
+    // delivered them, or until this deadline.
+    let mut deferred: Option<Instant> = None;
+    // Some of those groups hold stored messages, which the hub delivers.
+    let mut deliverable = false;
+    loop {
+        let got = match deferred {
+            None => inbox.take(&mut ops),
+            Some(deadline) => inbox.take_until(&mut ops, deadline),
+        };
+        if got.is_none() {
+            break;
+        }
+        if last_group > EARLY_ANSWER_MAX && ops.len() < last_group {
+            // Busy: the senders of the last group are sending again, one by one as their acks
+            // reach them. A moment's wait lets them form one group again, and one fsync
+            // (a fixed cost, whatever it covers) serves them all.
+            std::thread::sleep(GATHER_WAIT);
+            inbox.take_queued(&mut ops);
+        }
+        if !ops.is_empty() {
+            last_group = ops.len();
+        }
+        let mut ops = ops.drain(..).peekable();
+        while ops.peek().is_some() {
+            for op in ops.by_ref() {
+                match op {
+                    Op::Append(a) => group.push(a),
+                    Op::Flush(f) => flushes.push(f),
+                }
+                if group.len() >= MAX_GROUP {
+                    break;
+                }
+            }
+            if group.is_empty() {
+                continue;
+            }
+            written += 1;
+            // A small group (the store is not busy) is answered now, so the hub delivers it
+            // before the fsync, and acks after it. A big one (the store is busy) is answered
+            // after the fsync: its acks are then ready with the answer, one wake-up per send
+            // instead of two, which is what a busy store's throughput needs.
+            let now = wal.is_none() || group.len() <= EARLY_ANSWER_MAX;
+            commit_group(&mut conn, &mut group, written, &mut ids, &mut answers);
+            if now {
+                // Only a stored message has deliveries to wait for (a resend of a stored
+                // one, or a failed group, has none: the hub would not go idle for it).
+                if wal.is_some() && answers.iter().any(|a| matches!(a.1, Ok(Appended::Stored))) {
+                    inbox.expect_idle();
+                    deliverable = true;
+                }
+                answer(&mut answers);
+            } else {
+                later.append(&mut answers);
+            }
+        }
+        drop(ops);
+        if deliverable && later.is_empty() && flushes.is_empty() && written > sync.synced() {
+            // Only early answers wait for this fsync. On a shared core its I/O wake-ups would
+            // interrupt the fan-out of the very messages just answered: it waits until the hub
+            // has delivered them (it goes idle) or, when the hub stays busy, for
+            // `sync_defer_max`. The acks wait for it either way.
+            let deadline = *deferred.get_or_insert_with(|| Instant::now() + sync_defer_max);
+            if !inbox.idle() && Instant::now() < deadline {
+                continue;
+            }
+        }
+        deferred = None;
+        deliverable = false;
+        inbox.no_idle_wanted();
+        if !sync_and_publish(&mut wal, written, inbox, sync) {
+            return;
+        }
+        answer(&mut later);
+        for f in flushes.drain(..) {
+            let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+            let _ = f.send(());
+        }
+        if last_prune.elapsed() >= PRUNE_EVERY {
+            last_prune = Instant::now();
+            if let Err(e) = prune(&conn, retention) {
+                tracing::warn!(cause = %e, "retention pass failed");
+            }
+        }
+    }
+    if written > sync.synced() && !sync_and_publish(&mut wal, written, inbox, sync) {
+        return;
+    }
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/// fsyncs the WAL (with full sync) and publishes `written` as durable. False when the fsync
+/// failed: the store has stopped.
+fn sync_and_publish(wal: &mut Option<Wal>, written: u64, inbox: &Inbox, sync: &SyncState) -> bool {
+    if let Some(w) = wal {
+        if let Err(e) = w.sync() {
+            // Pages that failed to reach the disk may be gone from the cache too: nothing
+            // written from here on can be called durable. Stop; waiters get an error.
+            tracing::error!(cause = %e, "fsync of the WAL failed; the store stops");
+            inbox.close();
+            sync.fail();
+            return false;
+        }
+    }
+    sync.publish(written);
+    true
+}
+
+/// An append's outcome, ready to be sent to the one waiting for it.
+type Answer = (
+    oneshot::Sender<(Result<Appended, StoreError>, StoredMessage, u64)>,
+    Result<Appended, StoreError>,
+    StoredMessage,
+    u64,
+);
+
+fn answer(answers: &mut Vec<Answer>) {
+    for (done, outcome, msg, mark) in answers.drain(..) {
+        let _ = done.send((outcome, msg, mark));
+    }
+}
+
+/// Commits `group` (number `mark`) in one transaction and adds each append's outcome to
+/// `answers`.
+fn commit_group(
+    conn: &mut Connection,
+    group: &mut Vec<Append>,
+    mark: u64,
+    ids: &mut ClientIds,
+    answers: &mut Vec<Answer>,
+) {
+    if group.is_empty() {
+        return;
+    }
+    let mut remembered = 0;
+    let result = commit(conn, group, ids, &mut remembered);
+    if result.is_err() {
+        // Nothing of the group was stored: its client ids must not look stored either.
+        ids.forget_newest(remembered);
+    }
+    match result {
+        Ok(outcomes) => {
+            answers.extend(
+                group
+                    .drain(..)
+                    .zip(outcomes)
+                    .map(|(a, o)| (a.done, Ok(o), a.msg, mark)),
+            );
+        }
+        Err(e) => {
+            tracing::error!(cause = %e, "group commit failed");
+            answers.extend(
+                group
+                    .drain(..)
+                    .map(|a| (a.done, Err(StoreError::Unavailable(e.clone())), a.msg, mark)),
+            );
+        }
+    }
+}
+
+/// Inserts a group in one transaction. A message whose sender already stored its client id
+/// (within the window) is not inserted; its outcome names the original. Client ids the group
+/// adds to `ids` are counted in `remembered`.
+fn commit(
+    conn: &mut Connection,
+    group: &[Append],
+    ids: &mut ClientIds,
+    remembered: &mut usize,
+) -> Result<Vec<Appended>, String> {
+    let e = |e: rusqlite::Error| e.to_string();
+    let tx = conn.transaction().map_err(e)?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO messages (channel, id, sender, text, ts, client_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(e)?;
+        for a in group {
+            let m = &a.msg;
+            if let Some(cid) = &m.client_id {
+                let ack = StoredAck {
+                    channel: m.channel.clone(),
+                    id: m.id,
+                    ts: m.ts,
+                };
+                if let Some(original) = ids.remember(m.sender.clone(), cid.clone(), ack) {
+                    outcomes.push(Appended::Duplicate(original));
+                    continue;
+                }
+                // Counted before the insert: if it fails, the group is forgotten whole.
+                *remembered += 1;
+            }
+            insert
+                .execute(params![
+                    m.channel,
+                    m.id as i64,
+                    m.sender.as_str(),
+                    m.text.as_str(),
+                    m.ts,
+                    m.client_id.as_ref().map(|c| c.as_str())
+                ])
+                .map_err(e)?;
+            outcomes.push(Appended::Stored);
+        }
+    }
+    tx.commit().map_err(e)?;
+    Ok(outcomes)
+}
+
+/// Applies retention: the per-channel cap and the age limit. Returns how many messages were
+/// deleted.
+pub(super) fn prune(conn: &Connection, retention: Retention) -> rusqlite::Result<usize> {
+    let mut deleted = 0;
+    if let Some(age) = retention.max_age {
+        let cutoff = now_ms() - age.as_millis() as i64;
+        deleted += conn.execute("DELETE FROM messages WHERE ts < ?1", [cutoff])?;
+    }
+    if retention.per_channel > 0 {
+        let channels: Vec<String> = conn
+            .prepare("SELECT channel FROM messages GROUP BY channel HAVING count(*) > ?1")?
+            .query_map([retention.per_channel as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for ch in channels {
+            deleted += conn.execute(
+                "DELETE FROM messages WHERE channel = ?1 AND id <= (
+                    SELECT id FROM messages WHERE channel = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                params![ch, retention.per_channel as i64],
+            )?;
+        }
+    }
+    Ok(deleted)
+}
