@@ -1,4 +1,4 @@
-//! The root component: starts the session service once, re-renders on each snapshot it
+//! The root component: starts the driver service once, re-renders on each snapshot it
 //! publishes, and lays out the login form or the chat (conversations, members, messages,
 //! composer).
 
@@ -6,7 +6,7 @@ use crate::components::room_list::{direct_entry, Entry};
 use crate::components::{
     Composer, Login, MemberList, MessageList, RoomList, Status, TypingIndicator,
 };
-use crate::services::session::{now_ms, Session};
+use crate::services::driver::{now_ms, Driver};
 use crate::services::socket::chat_url;
 use crate::state::{Action, ChatState, Connection, Paging, Target};
 use std::rc::Rc;
@@ -25,18 +25,18 @@ impl PartialEq for Snapshot {
 #[function_component(App)]
 pub fn app() -> Html {
     let snapshot = use_state(|| Snapshot(Rc::new(ChatState::new(1, now_ms()))));
-    let session = {
+    let driver = {
         let setter = snapshot.setter();
         use_memo((), move |_| {
-            Session::new(chat_url(), move |state| setter.set(Snapshot(state)))
+            Driver::new(chat_url(), move |state| setter.set(Snapshot(state)))
         })
     };
     let nav_open = use_state(|| false);
     let state = &*snapshot.0;
 
     let dispatch = {
-        let session = session.clone();
-        Callback::from(move |action: Action| session.dispatch(action))
+        let driver = driver.clone();
+        Callback::from(move |action: Action| driver.dispatch(action))
     };
     let on_retry_connect = dispatch.reform(|()| Action::RetryNow);
     let status = html! {

@@ -4,9 +4,9 @@
 //! - [`state`]: the whole client state and its reducer (actions in, effects out). No browser
 //!   calls, so `cargo test` covers it on the host.
 //! - [`services`]: I/O. [`services::socket`] wraps the browser `WebSocket`;
-//!   [`services::session`] feeds the reducer and carries out its effects (socket, timers).
+//!   [`services::driver`] feeds the reducer and carries out its effects (socket, timers).
 //! - [`components`]: one function component per file; they get data and callbacks as props.
-//! - [`app`]: the root component: starts the session and lays the components out.
+//! - [`app`]: the root component: starts the driver and lays the components out.
 
 pub mod app;
 pub mod components;

@@ -1,11 +1,11 @@
 //! Components and services in a real browser (headless Chromium through wasm-bindgen-test):
 //! text stays text, the login form shows the server's reason, Enter sends, the socket reports a
-//! refused connection, and the session turns that into a message on the login form.
+//! refused connection, and the driver turns that into a message on the login form.
 #![cfg(target_arch = "wasm32")]
 
 use client_wasm::components::message_list::clock;
 use client_wasm::components::{Composer, Login, MessageList, Status};
-use client_wasm::services::session::Session;
+use client_wasm::services::driver::Driver;
 use client_wasm::services::socket::{chat_url, Socket, SocketEvent};
 use client_wasm::state::{group_lines, Action, ChatState, Connection, Line, LineStatus};
 use gloo_timers::future::TimeoutFuture;
@@ -66,13 +66,21 @@ fn text_of(el: &Element, selector: &str) -> String {
 
 #[wasm_bindgen_test]
 async fn message_text_renders_as_text_not_html() {
-    let line = Line {
-        key: "1".into(),
-        text: XSS.into(),
-        ts: 1_764_000_000_000,
-        status: LineStatus::Delivered,
-    };
-    let groups = group_lines(vec![("mallory".into(), line)], "alice");
+    let texts = [XSS, "<b>bold</b> &amp; <i>x</i>"];
+    let lines = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let line = Line {
+                key: i.to_string(),
+                text: (*text).into(),
+                ts: 1_764_000_000_000,
+                status: LineStatus::Delivered,
+            };
+            ("mallory".to_string(), line)
+        })
+        .collect();
+    let groups = group_lines(lines, "alice");
     let props = yew::props!(client_wasm::components::message_list::MessageListProps {
         groups,
         on_older: Callback::noop(),
@@ -81,10 +89,24 @@ async fn message_text_renders_as_text_not_html() {
     });
     let (el, _app) = mount::<MessageList>(props);
     settle().await;
-    assert_eq!(text_of(&el, ".msg .text"), XSS);
+    let spans = el.query_selector_all(".msg .text").expect("query");
+    let shown: Vec<String> = (0..spans.length())
+        .filter_map(|i| spans.item(i))
+        .map(|n| n.text_content().unwrap_or_default())
+        .collect();
+    assert_eq!(shown, texts, "{}", el.inner_html());
     assert_eq!(text_of(&el, ".sender"), "mallory");
+    // The markup made no element: each text span holds one text node.
+    for i in 0..spans.length() {
+        let span = spans.item(i).expect("span");
+        assert_eq!(span.child_nodes().length(), 1, "{}", el.inner_html());
+        assert_eq!(
+            span.first_child().map(|c| c.node_type()),
+            Some(web_sys::Node::TEXT_NODE)
+        );
+    }
     assert!(
-        el.query_selector("img").expect("query").is_none(),
+        el.query_selector("img, b, i").expect("query").is_none(),
         "{}",
         el.inner_html()
     );
@@ -244,13 +266,13 @@ async fn socket_reports_a_refused_connection_as_1006() {
 }
 
 #[wasm_bindgen_test]
-async fn session_turns_an_unreachable_server_into_a_login_error() {
+async fn driver_turns_an_unreachable_server_into_a_login_error() {
     let latest: Rc<RefCell<Option<Rc<ChatState>>>> = Rc::new(RefCell::new(None));
     let l = latest.clone();
-    let session = Session::new("ws://127.0.0.1:9/chat".into(), move |s| {
+    let driver = Driver::new("ws://127.0.0.1:9/chat".into(), move |s| {
         *l.borrow_mut() = Some(s)
     });
-    session.dispatch(Action::Connect {
+    driver.dispatch(Action::Connect {
         nick: "alice".into(),
     });
     let connecting = latest.borrow().as_ref().map(|s| s.connection.clone());

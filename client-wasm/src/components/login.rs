@@ -6,7 +6,7 @@ use yew::prelude::*;
 
 #[derive(Properties, PartialEq)]
 pub struct LoginProps {
-    /// Prefills the box (the nickname of the last session).
+    /// Prefills the box (the nickname last used on this page).
     #[prop_or_default]
     pub nick: String,
     /// Why the last attempt failed.

@@ -1,4 +1,5 @@
-//! I/O outside the components: the socket, and the session that drives the reducer.
+//! I/O outside the components: the socket, and the driver that runs the reducer and carries out
+//! its effects.
 
-pub mod session;
+pub mod driver;
 pub mod socket;

@@ -1,4 +1,4 @@
-//! The browser `WebSocket`, reduced to what the session needs: open, send text, close, and one
+//! The browser `WebSocket`, reduced to what the driver needs: open, send text, close, and one
 //! callback for everything that happens to it.
 
 use wasm_bindgen::closure::Closure;
@@ -18,7 +18,7 @@ pub enum SocketEvent {
 }
 
 /// An open (or opening) socket. Dropping it detaches the handlers and closes it, so a replaced
-/// socket can never report into the session again.
+/// socket can never report into the driver again.
 pub struct Socket {
     ws: WebSocket,
     _on_open: Closure<dyn FnMut()>,

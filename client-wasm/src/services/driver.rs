@@ -1,4 +1,4 @@
-//! Runs the reducer in the browser: user actions, socket events and timers go in as
+//! Drives the reducer in the browser: user actions, socket events and timers go in as
 //! [`Action`]s, one at a time; the [`Effect`]s that come out are carried out here (open or close
 //! the socket, send frames, arm the reconnect timer); each change is published to the UI as a
 //! new snapshot.
@@ -15,9 +15,9 @@ pub fn now_ms() -> i64 {
     js_sys::Date::now() as i64
 }
 
-/// A handle on the running session; clones share it.
+/// A handle on the running driver; clones share it.
 #[derive(Clone)]
-pub struct Session {
+pub struct Driver {
     inner: Rc<RefCell<Inner>>,
 }
 
@@ -34,12 +34,12 @@ struct Inner {
     busy: bool,
 }
 
-impl Session {
-    /// A session talking to `url`; `publish` gets a snapshot after every visible change.
-    pub fn new(url: String, publish: impl Fn(Rc<ChatState>) + 'static) -> Session {
+impl Driver {
+    /// A driver talking to `url`; `publish` gets a snapshot after every visible change.
+    pub fn new(url: String, publish: impl Fn(Rc<ChatState>) + 'static) -> Driver {
         let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
         let state = ChatState::new(seed ^ now_ms() as u64, now_ms());
-        let session = Session {
+        let driver = Driver {
             inner: Rc::new(RefCell::new(Inner {
                 published: state.version,
                 state,
@@ -52,14 +52,14 @@ impl Session {
                 busy: false,
             })),
         };
-        let weak = Rc::downgrade(&session.inner);
+        let weak = Rc::downgrade(&driver.inner);
         let tick = Interval::new(1_000, move || {
             if let Some(inner) = weak.upgrade() {
-                Session { inner }.dispatch(Action::Tick);
+                Driver { inner }.dispatch(Action::Tick);
             }
         });
-        session.inner.borrow_mut().tick = Some(tick);
-        session
+        driver.inner.borrow_mut().tick = Some(tick);
+        driver
     }
 
     /// The current state (for a first render).
@@ -115,7 +115,7 @@ impl Session {
                     let Some(inner) = weak.upgrade() else {
                         return;
                     };
-                    Session { inner }.dispatch(match event {
+                    Driver { inner }.dispatch(match event {
                         SocketEvent::Open => Action::Opened,
                         SocketEvent::Text(text) => Action::Received(text),
                         SocketEvent::Closed { code, reason } => Action::Closed { code, reason },
@@ -143,7 +143,7 @@ impl Session {
                 let weak = Rc::downgrade(&self.inner);
                 let timer = Timeout::new(delay_ms, move || {
                     if let Some(inner) = weak.upgrade() {
-                        Session { inner }.dispatch(Action::ReconnectDue);
+                        Driver { inner }.dispatch(Action::ReconnectDue);
                     }
                 });
                 self.inner.borrow_mut().reconnect = Some(timer);

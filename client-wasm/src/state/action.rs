@@ -1,0 +1,60 @@
+//! The reducer's inputs and outputs: an [`Action`] is something the user did, something the
+//! socket said, or a timer firing; an [`Effect`] is I/O the driver carries out for the reducer.
+
+use super::Target;
+use shared::{ClientMessage, ClientMsgId, RoomName};
+
+/// What the user or the outside world did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// The login form: connect as this nickname.
+    Connect {
+        nick: String,
+    },
+    /// The user leaves on purpose; no reconnecting.
+    Disconnect,
+    Select(Target),
+    /// Join a room, creating it if nobody has yet.
+    Join(String),
+    Leave(RoomName),
+    /// Post this text to the conversation on screen.
+    Send(String),
+    /// Resend a message the server refused.
+    Retry(ClientMsgId),
+    /// Give up on a message the server refused.
+    Discard(ClientMsgId),
+    /// A keystroke in the composer.
+    Typing,
+    LoadOlder,
+    RefreshRooms,
+    /// Skip the rest of the reconnect wait.
+    RetryNow,
+    DismissNotice,
+    /// The socket opened.
+    Opened,
+    /// A text frame arrived.
+    Received(String),
+    /// The socket closed (1006 when there was no close frame).
+    Closed {
+        code: u16,
+        reason: String,
+    },
+    /// The reconnect timer fired.
+    ReconnectDue,
+    /// One-second clock, for expiring typing indicators and the reconnect countdown.
+    Tick,
+}
+
+/// What the driver must do for the reducer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Open a new socket to the chat endpoint, dropping any previous one.
+    Open,
+    Send(ClientMessage),
+    /// Close the socket (the user disconnected).
+    Close,
+    ScheduleReconnect {
+        delay_ms: u32,
+    },
+    CancelReconnect,
+}

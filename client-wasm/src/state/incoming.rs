@@ -1,0 +1,330 @@
+//! Server frames applied to the state: joins and history pages merged by id (so resends and
+//! overlapping pages never show a message twice), new messages and unread counts, acks that
+//! empty the outbox, presence, typing, and errors.
+
+use super::{ChatState, DirectThread, Effect, Paging, Room, Target};
+use shared::{
+    ChatMessage, ClientMessage, ClientMsgId, DirectMessage, ErrorCode, MessageId, Nickname,
+    PresenceState, RoomName, ServerMessage, Timestamp,
+};
+use std::rc::Rc;
+
+/// Messages kept in memory per conversation; older ones are paged in again on request.
+pub const MAX_KEPT_MESSAGES: usize = 2_000;
+
+/// Inserts `item` into `list` (sorted by `id`) unless its id is there already.
+fn insert_by_id<T>(list: &mut Vec<T>, item: T, id: impl Fn(&T) -> MessageId) -> bool {
+    let key = id(&item);
+    match list.binary_search_by_key(&key, &id) {
+        Ok(_) => false,
+        Err(pos) => {
+            list.insert(pos, item);
+            true
+        }
+    }
+}
+
+/// Keeps memory bounded; returns whether anything was dropped.
+fn trim_oldest<T>(list: &mut Vec<T>) -> bool {
+    if list.len() > MAX_KEPT_MESSAGES {
+        let extra = list.len() - MAX_KEPT_MESSAGES;
+        list.drain(..extra);
+        true
+    } else {
+        false
+    }
+}
+
+impl ChatState {
+    /// A text frame from the server.
+    pub(super) fn received(&mut self, text: &str, fx: &mut Vec<Effect>) -> bool {
+        match serde_json::from_str::<ServerMessage>(text) {
+            Ok(msg) => self.receive(msg, fx),
+            // A frame this client cannot read (a newer server?) is skipped, not fatal.
+            Err(_) => false,
+        }
+    }
+
+    fn receive(&mut self, msg: ServerMessage, fx: &mut Vec<Effect>) -> bool {
+        match msg {
+            ServerMessage::Welcome {
+                nick,
+                default_room,
+                resume_token,
+                epoch,
+                limits,
+                ..
+            } => self.welcome(nick, default_room, resume_token, epoch, limits, fx),
+            ServerMessage::Joined {
+                room,
+                members,
+                history,
+                has_more,
+            } => self.joined(room, members, history, has_more, fx),
+            ServerMessage::Left { room } => {
+                // Usually removed already when the user clicked leave.
+                self.rooms.remove(&room);
+                if self.active == Some(Target::Room(room)) {
+                    self.active = self.rooms.keys().next().cloned().map(Target::Room);
+                }
+                fx.push(Effect::Send(ClientMessage::ListRooms));
+                true
+            }
+            ServerMessage::Rooms { rooms } => {
+                self.directory = rooms;
+                true
+            }
+            ServerMessage::Message(m) => self.message(m),
+            ServerMessage::Direct(d) => self.direct(d),
+            ServerMessage::Ack {
+                client_id, id, ts, ..
+            } => self.ack(&client_id, id, ts),
+            ServerMessage::Presence { room, nick, state } => {
+                let Some(room) = self.rooms.get_mut(&room) else {
+                    return false;
+                };
+                let room = Rc::make_mut(room);
+                match state {
+                    PresenceState::Joined => {
+                        room.members.insert(nick);
+                    }
+                    PresenceState::Left => {
+                        room.typing.remove(&nick);
+                        room.members.remove(&nick);
+                    }
+                }
+                true
+            }
+            ServerMessage::Typing {
+                room,
+                nick,
+                expires_in_ms,
+            } => {
+                if self.is_me(&nick) {
+                    return false;
+                }
+                let until = self.now + i64::from(expires_in_ms);
+                let Some(room) = self.rooms.get_mut(&room) else {
+                    return false;
+                };
+                Rc::make_mut(room).typing.insert(nick, until);
+                true
+            }
+            ServerMessage::History {
+                room,
+                messages,
+                has_more,
+            } => self.history(room, messages, has_more, fx),
+            ServerMessage::Error {
+                code,
+                message,
+                client_id,
+            } => {
+                self.error(code, message, client_id);
+                true
+            }
+        }
+    }
+
+    /// Our join confirmed, with the members and the newest history (or, when resuming, what
+    /// came after our last message); the outbox's messages for the room go now.
+    fn joined(
+        &mut self,
+        name: RoomName,
+        members: Vec<Nickname>,
+        history: Vec<ChatMessage>,
+        has_more: bool,
+        fx: &mut Vec<Effect>,
+    ) -> bool {
+        let page = self.page();
+        let first_join = !self.rooms.contains_key(&name);
+        let room = Rc::make_mut(
+            self.rooms
+                .entry(name.clone())
+                .or_insert_with(|| Rc::new(Room::new(name.clone()))),
+        );
+        room.members = members.into_iter().collect();
+        room.joined = true;
+        for m in history.into_iter().filter(|m| m.room == name) {
+            insert_by_id(&mut room.messages, m, |m| m.id);
+        }
+        if trim_oldest(&mut room.messages) {
+            room.has_older = true;
+        }
+        if room.paging == Paging::Resume {
+            if has_more {
+                // More was missed than one page holds: keep paging forward.
+                fx.push(Effect::Send(ClientMessage::History {
+                    room: name.clone(),
+                    before: None,
+                    after: room.last_id(),
+                    limit: Some(page),
+                }));
+            } else {
+                room.paging = Paging::Idle;
+            }
+        } else {
+            room.has_older = has_more;
+            room.paging = Paging::Idle;
+        }
+        if first_join && self.active.is_none() {
+            self.active = Some(Target::Room(name.clone()));
+        }
+        let target = Target::Room(name);
+        for p in self
+            .pending
+            .iter()
+            .filter(|p| p.target == target && p.failed.is_none())
+        {
+            fx.extend(self.send_frame(p).map(Effect::Send));
+        }
+        fx.push(Effect::Send(ClientMessage::ListRooms));
+        true
+    }
+
+    /// A history page: the next part of a resume, or an older page the user asked for.
+    fn history(
+        &mut self,
+        name: RoomName,
+        messages: Vec<ChatMessage>,
+        has_more: bool,
+        fx: &mut Vec<Effect>,
+    ) -> bool {
+        let page = self.page();
+        let Some(room) = self.rooms.get_mut(&name) else {
+            return false;
+        };
+        let room = Rc::make_mut(room);
+        let got_any = !messages.is_empty();
+        for m in messages.into_iter().filter(|m| m.room == name) {
+            insert_by_id(&mut room.messages, m, |m| m.id);
+        }
+        match room.paging {
+            Paging::Resume => {
+                if has_more && got_any {
+                    fx.push(Effect::Send(ClientMessage::History {
+                        room: name,
+                        before: None,
+                        after: room.last_id(),
+                        limit: Some(page),
+                    }));
+                } else {
+                    room.paging = Paging::Idle;
+                }
+                if trim_oldest(&mut room.messages) {
+                    room.has_older = true;
+                }
+            }
+            Paging::Older | Paging::Idle => {
+                // Pages the user asked for are kept even past the cap.
+                room.has_older = has_more;
+                room.paging = Paging::Idle;
+            }
+        }
+        true
+    }
+
+    /// A room message; counts as unread unless it is ours or its room is on screen.
+    fn message(&mut self, m: ChatMessage) -> bool {
+        let mine = self.is_me(&m.sender);
+        let active = self.active.as_ref() == Some(&Target::Room(m.room.clone()));
+        let Some(room) = self.rooms.get_mut(&m.room) else {
+            return false;
+        };
+        let room = Rc::make_mut(room);
+        room.typing.remove(&m.sender);
+        if !insert_by_id(&mut room.messages, m, |m| m.id) {
+            return false;
+        }
+        if trim_oldest(&mut room.messages) {
+            room.has_older = true;
+        }
+        if !mine && !active {
+            room.unread += 1;
+        }
+        true
+    }
+
+    /// A direct message to or from us (ours from another tab too), in the thread with the peer.
+    fn direct(&mut self, d: DirectMessage) -> bool {
+        let mine = self.is_me(&d.from);
+        let peer = if mine { d.to.clone() } else { d.from.clone() };
+        let active = self.active.as_ref() == Some(&Target::Direct(peer.clone()));
+        let thread = Rc::make_mut(
+            self.directs
+                .entry(peer.clone())
+                .or_insert_with(|| Rc::new(DirectThread::new(peer))),
+        );
+        if !insert_by_id(&mut thread.messages, d, |m| m.id) {
+            return false;
+        }
+        trim_oldest(&mut thread.messages);
+        if !mine && !active {
+            thread.unread += 1;
+        }
+        true
+    }
+
+    /// The server stored our message as `id`. It leaves the outbox and joins the conversation
+    /// (unless the broadcast copy got there first: ids dedupe).
+    fn ack(&mut self, client_id: &ClientMsgId, id: MessageId, ts: Timestamp) -> bool {
+        let Some(i) = self.pending.iter().position(|p| &p.client_id == client_id) else {
+            return false;
+        };
+        let p = self.pending.remove(i);
+        let Some(me) = self.nick.clone() else {
+            return true;
+        };
+        match p.target {
+            Target::Room(room) => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    let msg = ChatMessage {
+                        id,
+                        room,
+                        sender: me,
+                        text: p.text,
+                        ts,
+                    };
+                    insert_by_id(&mut Rc::make_mut(r).messages, msg, |m| m.id);
+                }
+            }
+            Target::Direct(peer) => {
+                let thread = Rc::make_mut(
+                    self.directs
+                        .entry(peer.clone())
+                        .or_insert_with(|| Rc::new(DirectThread::new(peer.clone()))),
+                );
+                let msg = DirectMessage {
+                    id,
+                    from: me,
+                    to: peer,
+                    text: p.text,
+                    ts,
+                };
+                insert_by_id(&mut thread.messages, msg, |m| m.id);
+            }
+        }
+        true
+    }
+
+    /// An `error` frame: fatal ones end the login, one naming a pending message marks it
+    /// failed, the rest become a notice.
+    fn error(&mut self, code: ErrorCode, message: String, client_id: Option<ClientMsgId>) {
+        match code {
+            // The server closes right after these; reconnecting would get the same answer.
+            ErrorCode::NickTaken | ErrorCode::InvalidNick | ErrorCode::UnsupportedProtocol => {
+                self.fatal = true;
+                self.login_error = Some(message);
+                return;
+            }
+            _ => {}
+        }
+        if let Some(client_id) = client_id {
+            if let Some(p) = self.pending.iter_mut().find(|p| p.client_id == client_id) {
+                p.failed = Some(message);
+                return;
+            }
+        }
+        self.notice = Some(message);
+    }
+}

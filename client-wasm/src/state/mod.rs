@@ -1,0 +1,79 @@
+//! The client's whole state and its reducer: [`ChatState::apply`] takes one [`Action`] (something
+//! the user did, something the socket said, or a timer firing) and returns the [`Effect`]s the
+//! driver service must carry out (open the socket, send a frame, schedule a reconnect).
+//!
+//! No browser calls here: time and randomness come in from outside, so every rule (backoff,
+//! resume, resend, dedupe, unread counts) is tested with plain `cargo test` on the host.
+//!
+//! Layout, in the order a message travels:
+//! - `action`: [`Action`] in, [`Effect`] out.
+//! - `model`: [`ChatState`] and what it holds (connection, conversations, outbox).
+//! - `lifecycle`: connect, `hello` and `welcome`, closes, reconnect backoff, the clock tick.
+//! - `outgoing`: what the user sends: join, leave, messages through the outbox, typing, pages.
+//! - `incoming`: server frames merged into the state.
+//! - `view`: what the screen shows: the open conversation, message groups, who is typing.
+
+mod action;
+mod incoming;
+mod lifecycle;
+mod model;
+mod outgoing;
+mod view;
+
+pub use action::{Action, Effect};
+pub use incoming::MAX_KEPT_MESSAGES;
+pub use lifecycle::{backoff_ms, RECONNECT_BASE_MS, RECONNECT_MAX_MS, ROOM_LIST_REFRESH_MS};
+pub use model::{ChatState, Connection, DirectThread, Paging, Pending, Room, Target};
+pub use outgoing::TYPING_THROTTLE_MS;
+pub use view::{group_lines, Group, Line, LineStatus, GROUP_GAP_MS};
+
+use shared::{ClientMessage, Timestamp};
+
+impl ChatState {
+    /// Applies one action and returns what the driver must do. `version` goes up when the
+    /// screen should change.
+    pub fn apply(&mut self, action: Action, now: Timestamp) -> Vec<Effect> {
+        let before = self.now;
+        self.now = now;
+        let mut fx = Vec::new();
+        let changed = match action {
+            Action::Connect { nick } => self.connect(&nick, &mut fx),
+            Action::Disconnect => self.disconnect(&mut fx),
+            Action::Select(target) => self.select(target),
+            Action::Join(name) => self.join(&name, &mut fx),
+            Action::Leave(name) => self.leave(name, &mut fx),
+            Action::Send(text) => self.send(&text, &mut fx),
+            Action::Retry(client_id) => self.retry(&client_id, &mut fx),
+            Action::Discard(client_id) => self.discard(&client_id),
+            Action::Typing => {
+                self.typing(&mut fx);
+                false
+            }
+            Action::LoadOlder => self.load_older(&mut fx),
+            Action::RefreshRooms => {
+                self.refresh_rooms(&mut fx);
+                false
+            }
+            Action::RetryNow | Action::ReconnectDue => self.retry_connect(&mut fx),
+            Action::DismissNotice => self.notice.take().is_some(),
+            Action::Opened => {
+                self.opened(&mut fx);
+                false
+            }
+            Action::Received(text) => self.received(&text, &mut fx),
+            Action::Closed { code, reason } => self.closed(code, &reason, &mut fx),
+            Action::Tick => self.tick(before, &mut fx),
+        };
+        if changed {
+            self.version += 1;
+        }
+        // Whoever asked for the listing, the periodic refresh counts from now.
+        if fx
+            .iter()
+            .any(|e| matches!(e, Effect::Send(ClientMessage::ListRooms)))
+        {
+            self.last_room_list = now;
+        }
+        fx
+    }
+}

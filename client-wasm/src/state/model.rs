@@ -1,0 +1,241 @@
+//! What the client holds: the connection status, the conversations (rooms and direct threads),
+//! the outbox of unacknowledged messages, and the seeded randomness behind jitter and client ids.
+
+use shared::{
+    ChatMessage, ClientMsgId, DirectMessage, Limits, MessageId, MessageText, Nickname, RoomInfo,
+    RoomName, Timestamp, DEFAULT_ROOM,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+/// Page size asked for when the server has not told its own (`welcome.limits.history_page`).
+const DEFAULT_PAGE: u32 = 50;
+
+/// Where the connection stands, as the status badge shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    /// Not connected and not trying: before the first connect, after the user disconnected, or
+    /// after a close that reconnecting would not fix (nickname taken, replaced, ...).
+    Offline,
+    /// A socket is opening or the `hello` is on its way.
+    Connecting { attempt: u32 },
+    /// `welcome` received on the current socket.
+    Online,
+    /// Waiting to try again at `retry_at` (ms since the epoch).
+    Reconnecting { attempt: u32, retry_at: Timestamp },
+}
+
+/// A conversation: a room or a direct thread with one user.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    Room(RoomName),
+    Direct(Nickname),
+}
+
+/// A message sent but not acknowledged yet. It is resent with the same `client_id` after a
+/// reconnect, so the server stores it once however often it arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub client_id: ClientMsgId,
+    pub target: Target,
+    pub text: MessageText,
+    /// The server refused it (say, the user is not online); shown with retry and discard.
+    pub failed: Option<String>,
+}
+
+/// Which history request is outstanding for a room, so `has_more` can be read the right way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    Idle,
+    /// Catching up after a reconnect: asked for messages after our last seen id.
+    Resume,
+    /// Asked for an older page.
+    Older,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub name: RoomName,
+    pub members: BTreeSet<Nickname>,
+    /// Sorted by id, no id twice.
+    pub messages: Vec<ChatMessage>,
+    pub unread: u32,
+    /// Who is typing, and until when.
+    pub typing: BTreeMap<Nickname, Timestamp>,
+    /// The server confirmed the join on the current connection.
+    pub joined: bool,
+    /// Older messages exist on the server.
+    pub has_older: bool,
+    pub paging: Paging,
+}
+
+impl Room {
+    pub(super) fn new(name: RoomName) -> Self {
+        Self {
+            name,
+            members: BTreeSet::new(),
+            messages: Vec::new(),
+            unread: 0,
+            typing: BTreeMap::new(),
+            joined: false,
+            has_older: false,
+            paging: Paging::Idle,
+        }
+    }
+
+    /// The id to resume from: the newest message we hold.
+    pub fn last_id(&self) -> Option<MessageId> {
+        self.messages.last().map(|m| m.id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectThread {
+    pub peer: Nickname,
+    /// Sorted by id, no id twice.
+    pub messages: Vec<DirectMessage>,
+    pub unread: u32,
+}
+
+impl DirectThread {
+    pub(super) fn new(peer: Nickname) -> Self {
+        Self {
+            peer,
+            messages: Vec::new(),
+            unread: 0,
+        }
+    }
+}
+
+/// Everything the UI shows. Cloning is cheap: conversations sit behind `Rc` and are copied only
+/// when they change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatState {
+    /// The nickname we log in as (and, once welcomed, the server's spelling of it).
+    pub nick: Option<Nickname>,
+    /// A `welcome` arrived since the user last pressed connect: the chat view is on screen.
+    pub welcomed: bool,
+    pub connection: Connection,
+    /// Shown next to the nickname box: why the server refused us.
+    pub login_error: Option<String>,
+    /// Shown above the conversation until dismissed.
+    pub notice: Option<String>,
+    pub limits: Option<Limits>,
+    pub default_room: RoomName,
+    pub rooms: BTreeMap<RoomName, Rc<Room>>,
+    pub directs: BTreeMap<Nickname, Rc<DirectThread>>,
+    /// The server's room listing (name and member count).
+    pub directory: Vec<RoomInfo>,
+    pub active: Option<Target>,
+    /// Sent and not yet acknowledged, oldest first.
+    pub pending: Vec<Pending>,
+    /// The clock as of the last action.
+    pub now: Timestamp,
+    pub(super) resume_token: Option<String>,
+    /// The server's history epoch from the last `welcome`: a different one means ids started
+    /// over, so what we hold no longer lines up with the server's ids.
+    pub(super) epoch: Option<String>,
+    /// The server said not to reconnect (nickname taken, ...): the coming close is final.
+    pub(super) fatal: bool,
+    /// Prefix of our client ids, unique per page load so a reload never reuses an id.
+    id_prefix: String,
+    next_seq: u64,
+    rng: u64,
+    /// When we last sent `typing` per room, for the throttle.
+    pub(super) last_typing: BTreeMap<RoomName, Timestamp>,
+    pub(super) last_room_list: Timestamp,
+    /// Bumped on every change the screen should see.
+    pub version: u64,
+}
+
+impl ChatState {
+    /// A fresh state. `seed` feeds jitter and client ids (`Math.random()` in the browser).
+    pub fn new(seed: u64, now: Timestamp) -> Self {
+        let mut state = Self {
+            nick: None,
+            welcomed: false,
+            connection: Connection::Offline,
+            login_error: None,
+            notice: None,
+            limits: None,
+            default_room: RoomName::new(DEFAULT_ROOM).unwrap_or_else(|_| unreachable!()),
+            rooms: BTreeMap::new(),
+            directs: BTreeMap::new(),
+            directory: Vec::new(),
+            active: None,
+            pending: Vec::new(),
+            now,
+            resume_token: None,
+            epoch: None,
+            fatal: false,
+            id_prefix: String::new(),
+            next_seq: 1,
+            rng: seed | 1,
+            last_typing: BTreeMap::new(),
+            last_room_list: now,
+            version: 0,
+        };
+        // Time plus randomness: unique across reloads and across tabs.
+        state.id_prefix = format!("c{:x}{:06x}", now.max(0), state.random_u64() & 0xff_ffff);
+        state
+    }
+
+    /// Another user on this page: nothing of the previous one carries over except the client
+    /// id sequence, so no id is ever reused.
+    pub(super) fn start_over(&mut self, nick: Nickname) {
+        let (seed, now, seq, id_prefix) = (
+            self.random_u64(),
+            self.now,
+            self.next_seq,
+            self.id_prefix.clone(),
+        );
+        *self = ChatState::new(seed, now);
+        self.next_seq = seq;
+        self.id_prefix = id_prefix;
+        self.nick = Some(nick);
+    }
+
+    /// xorshift64*: plenty for jitter and id suffixes.
+    fn random_u64(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub(super) fn random01(&mut self) -> f64 {
+        (self.random_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub(super) fn next_client_id(&mut self) -> ClientMsgId {
+        let id = format!("{}-{}", self.id_prefix, self.next_seq);
+        self.next_seq += 1;
+        ClientMsgId::new(id).unwrap_or_else(|_| unreachable!("hex and digits are printable"))
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.connection == Connection::Online
+    }
+
+    /// History page size: the server's, or ours until it has told us.
+    pub(super) fn page(&self) -> u32 {
+        self.limits
+            .as_ref()
+            .map_or(DEFAULT_PAGE, |l| l.history_page.max(1))
+    }
+
+    pub(super) fn is_me(&self, nick: &Nickname) -> bool {
+        self.nick.as_ref() == Some(nick)
+    }
+}
+
+/// A validation error as a sentence for the screen: capital first letter, full stop.
+pub(super) fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}

@@ -1,0 +1,180 @@
+//! What the screen shows: which conversation is open (opening one clears its unread count),
+//! the message list as groups of lines, who is typing, and the reconnect countdown.
+
+use super::{ChatState, Connection, DirectThread, Room, Target};
+use shared::{ClientMsgId, MessageId, MessageText, Timestamp};
+use std::rc::Rc;
+
+/// Consecutive messages of one sender closer than this share one header.
+pub const GROUP_GAP_MS: i64 = 5 * 60 * 1000;
+
+/// A run of consecutive messages from one sender, shown under one header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub sender: String,
+    pub ts: Timestamp,
+    pub mine: bool,
+    pub lines: Vec<Line>,
+}
+
+/// One message as the message list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Stable key: the server id, or the client id while pending.
+    pub key: String,
+    pub text: String,
+    pub ts: Timestamp,
+    pub status: LineStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineStatus {
+    Delivered,
+    Pending {
+        client_id: ClientMsgId,
+    },
+    Failed {
+        client_id: ClientMsgId,
+        reason: String,
+    },
+}
+
+impl ChatState {
+    /// Opens a conversation; a direct thread is created on first use.
+    pub(super) fn select(&mut self, target: Target) -> bool {
+        match &target {
+            Target::Room(name) => match self.rooms.get_mut(name) {
+                Some(room) => {
+                    if room.unread > 0 {
+                        Rc::make_mut(room).unread = 0;
+                    }
+                }
+                None => return false,
+            },
+            Target::Direct(peer) => {
+                let thread = self
+                    .directs
+                    .entry(peer.clone())
+                    .or_insert_with(|| Rc::new(DirectThread::new(peer.clone())));
+                if thread.unread > 0 {
+                    Rc::make_mut(thread).unread = 0;
+                }
+            }
+        }
+        self.active = Some(target);
+        true
+    }
+
+    /// The chat view (rather than the login form) is on screen.
+    pub fn in_chat(&self) -> bool {
+        self.welcomed && self.connection != Connection::Offline
+    }
+
+    /// Seconds left before the next reconnect attempt, rounded up.
+    pub fn retry_in_secs(&self) -> Option<i64> {
+        match self.connection {
+            Connection::Reconnecting { retry_at, .. } => {
+                Some(((retry_at - self.now).max(0) + 999) / 1000)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn active_room(&self) -> Option<&Room> {
+        match &self.active {
+            Some(Target::Room(name)) => self.rooms.get(name).map(|r| &**r),
+            _ => None,
+        }
+    }
+
+    /// Nicknames typing in the active room, except us.
+    pub fn typing_names(&self) -> Vec<String> {
+        self.active_room().map_or_else(Vec::new, |room| {
+            room.typing
+                .iter()
+                .filter(|(_, until)| **until > self.now)
+                .map(|(nick, _)| nick.to_string())
+                .collect()
+        })
+    }
+
+    /// The active conversation as the message list shows it: delivered messages grouped by
+    /// sender, then our pending ones.
+    pub fn groups(&self) -> Vec<Group> {
+        let me = self.nick.as_ref().map(|n| n.as_str()).unwrap_or_default();
+        let mut delivered: Vec<(String, Line)> = Vec::new();
+        match &self.active {
+            Some(Target::Room(name)) => {
+                if let Some(room) = self.rooms.get(name) {
+                    for m in &room.messages {
+                        delivered.push((m.sender.to_string(), delivered_line(m.id, &m.text, m.ts)));
+                    }
+                }
+            }
+            Some(Target::Direct(peer)) => {
+                if let Some(thread) = self.directs.get(peer) {
+                    for m in &thread.messages {
+                        delivered.push((m.from.to_string(), delivered_line(m.id, &m.text, m.ts)));
+                    }
+                }
+            }
+            None => {}
+        }
+        for p in self
+            .pending
+            .iter()
+            .filter(|p| Some(&p.target) == self.active.as_ref())
+        {
+            let status = match &p.failed {
+                None => LineStatus::Pending {
+                    client_id: p.client_id.clone(),
+                },
+                Some(reason) => LineStatus::Failed {
+                    client_id: p.client_id.clone(),
+                    reason: reason.clone(),
+                },
+            };
+            let line = Line {
+                key: p.client_id.to_string(),
+                text: p.text.to_string(),
+                ts: self.now,
+                status,
+            };
+            delivered.push((me.to_string(), line));
+        }
+        group_lines(delivered, me)
+    }
+}
+
+fn delivered_line(id: MessageId, text: &MessageText, ts: Timestamp) -> Line {
+    Line {
+        key: id.to_string(),
+        text: text.to_string(),
+        ts,
+        status: LineStatus::Delivered,
+    }
+}
+
+/// Groups consecutive lines of one sender that are less than [`GROUP_GAP_MS`] apart.
+pub fn group_lines(lines: Vec<(String, Line)>, me: &str) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for (sender, line) in lines {
+        match groups.last_mut() {
+            Some(g)
+                if g.sender == sender
+                    && g.lines
+                        .last()
+                        .is_some_and(|l| line.ts - l.ts < GROUP_GAP_MS) =>
+            {
+                g.lines.push(line);
+            }
+            _ => groups.push(Group {
+                mine: sender == me,
+                sender,
+                ts: line.ts,
+                lines: vec![line],
+            }),
+        }
+    }
+    groups
+}

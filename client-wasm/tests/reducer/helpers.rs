@@ -1,0 +1,118 @@
+//! Frames built from the shared types, and a client already online in `general`.
+
+use client_wasm::state::*;
+use shared::*;
+
+pub const T0: i64 = 1_764_000_000_000;
+
+pub fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/../shared/tests/fixtures/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .trim()
+        .to_string()
+}
+
+pub fn room(s: &str) -> RoomName {
+    RoomName::new(s).expect("room")
+}
+pub fn nick(s: &str) -> Nickname {
+    Nickname::new(s).expect("nick")
+}
+
+pub fn welcome(nick: &str, token: &str) -> String {
+    welcome_epoch(nick, token, "e1")
+}
+
+pub fn welcome_epoch(nick: &str, token: &str, epoch: &str) -> String {
+    format!(
+        r#"{{"type":"welcome","nick":"{nick}","protocol":1,"default_room":"general","resume_token":"{token}","epoch":"{epoch}","limits":{{"max_message_bytes":16384,"max_text_bytes":4000,"history_page":50,"rate_per_sec":10,"rate_burst":20}}}}"#
+    )
+}
+
+pub fn msg_json(id: u64, room: &str, sender: &str, text: &str) -> String {
+    ServerMessage::Message(ChatMessage {
+        id,
+        room: RoomName::new(room).expect("room"),
+        sender: nick(sender),
+        text: MessageText::new(text).expect("text"),
+        ts: T0 + id as i64,
+    })
+    .to_json()
+}
+
+pub fn joined_json(
+    room: &str,
+    members: &[&str],
+    history: &[(u64, &str, &str)],
+    has_more: bool,
+) -> String {
+    ServerMessage::Joined {
+        room: RoomName::new(room).expect("room"),
+        members: members.iter().map(|m| nick(m)).collect(),
+        history: history
+            .iter()
+            .map(|(id, sender, text)| ChatMessage {
+                id: *id,
+                room: RoomName::new(room).expect("room"),
+                sender: nick(sender),
+                text: MessageText::new(*text).expect("text"),
+                ts: T0 + *id as i64,
+            })
+            .collect(),
+        has_more,
+    }
+    .to_json()
+}
+
+pub fn ack_json(client_id: &ClientMsgId, id: u64, duplicate: bool) -> String {
+    ServerMessage::Ack {
+        client_id: client_id.clone(),
+        id,
+        ts: T0 + id as i64,
+        duplicate,
+    }
+    .to_json()
+}
+
+pub fn sent(fx: &[Effect]) -> Vec<ClientMessage> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A state logged in as `me`, in `general` with alice and bob, holding messages 1 and 2.
+pub fn online(me: &str) -> ChatState {
+    let mut s = ChatState::new(7, T0);
+    assert_eq!(
+        s.apply(Action::Connect { nick: me.into() }, T0),
+        vec![Effect::CancelReconnect, Effect::Open]
+    );
+    s.apply(Action::Opened, T0);
+    s.apply(Action::Received(welcome(me, "tok1")), T0);
+    s.apply(
+        Action::Received(joined_json(
+            "general",
+            &["alice", "bob"],
+            &[(1, "bob", "one"), (2, "bob", "two")],
+            false,
+        )),
+        T0,
+    );
+    assert!(s.is_online());
+    s
+}
+
+pub fn room_ids(s: &ChatState, name: &str) -> Vec<u64> {
+    s.rooms[name].messages.iter().map(|m| m.id).collect()
+}
+
+pub fn pending_id(s: &ChatState, i: usize) -> ClientMsgId {
+    s.pending[i].client_id.clone()
+}
