@@ -14,6 +14,10 @@ bash scripts/setup.sh test
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "layout: ARCHITECTURE.md's path table, file sizes, import circles"
+python3 scripts/check-layout.py --self-test
+python3 scripts/check-layout.py
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 

@@ -2,6 +2,7 @@
 //! `UPDATE_GOLDEN=1 cargo test -p shared` rewrites them; review the diff before committing.
 
 use shared::*;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 fn nick(s: &str) -> Nickname {
@@ -234,11 +235,204 @@ fn legacy_frame_is_the_demos() {
     check("legacy_message", m.to_json());
 }
 
+/// Lists every variant of an enum with the name of its fixture (for messages) or its wire value,
+/// as an exhaustive `match`: a variant added to the enum without a line here is a compile error
+/// (E0004, "non-exhaustive patterns: `&ClientMessage::Foo` not covered") pointing at this list.
+/// Also yields the list itself as a constant, so a test can check each name against the fixtures.
+macro_rules! kinds {
+    (fn $kind:ident(&$ty:ty) -> $all:ident { $($pat:pat => $name:literal,)+ }) => {
+        fn $kind(value: &$ty) -> &'static str {
+            match value {
+                $($pat => $name,)+
+            }
+        }
+        const $all: &[&str] = &[$($name),+];
+    };
+}
+
+/// The same for enums of unit variants, listed with their wire values.
+macro_rules! unit_kinds {
+    (fn $kind:ident($ty:ident) -> $out:ty, $all:ident { $($variant:ident => $wire:expr,)+ }) => {
+        fn $kind(value: $ty) -> $out {
+            match value {
+                $($ty::$variant => $wire,)+
+            }
+        }
+        const $all: &[$ty] = &[$($ty::$variant),+];
+    };
+}
+
+// Each message kind's fixture is the case of that name in `client_cases`/`server_cases` (and the
+// file `tests/fixtures/<name>.json`); more cases of a kind are named `<name>_<something>`.
+kinds! {
+    fn client_kind(&ClientMessage) -> CLIENT_KINDS {
+        ClientMessage::Hello { .. } => "client_hello",
+        ClientMessage::Join { .. } => "client_join",
+        ClientMessage::Leave { .. } => "client_leave",
+        ClientMessage::ListRooms => "client_list_rooms",
+        ClientMessage::Send { .. } => "client_send",
+        ClientMessage::Direct { .. } => "client_direct",
+        ClientMessage::Typing { .. } => "client_typing",
+        ClientMessage::History { .. } => "client_history",
+    }
+}
+
+kinds! {
+    fn server_kind(&ServerMessage) -> SERVER_KINDS {
+        ServerMessage::Welcome { .. } => "server_welcome",
+        ServerMessage::Joined { .. } => "server_joined",
+        ServerMessage::Left { .. } => "server_left",
+        ServerMessage::Rooms { .. } => "server_rooms",
+        ServerMessage::Message(_) => "server_message",
+        ServerMessage::Direct(_) => "server_direct",
+        ServerMessage::Ack { .. } => "server_ack",
+        ServerMessage::Presence { .. } => "server_presence",
+        ServerMessage::Typing { .. } => "server_typing",
+        ServerMessage::History { .. } => "server_history",
+        ServerMessage::Error { .. } => "server_error",
+    }
+}
+
+// Values inside messages: their JSON strings are wire bytes too.
+unit_kinds! {
+    fn error_code_wire(ErrorCode) -> &'static str, ERROR_CODES {
+        BadJson => "bad_json",
+        UnknownType => "unknown_type",
+        InvalidMessage => "invalid_message",
+        UnsupportedProtocol => "unsupported_protocol",
+        HelloRequired => "hello_required",
+        AlreadyHello => "already_hello",
+        NickTaken => "nick_taken",
+        InvalidNick => "invalid_nick",
+        NotInRoom => "not_in_room",
+        UnknownUser => "unknown_user",
+        TooManyRooms => "too_many_rooms",
+        RateLimited => "rate_limited",
+        StoreUnavailable => "store_unavailable",
+        Internal => "internal",
+    }
+}
+
+unit_kinds! {
+    fn presence_wire(PresenceState) -> &'static str, PRESENCE_STATES {
+        Joined => "joined",
+        Left => "left",
+    }
+}
+
+// Close reasons travel in close frames: the code and the reason text.
+unit_kinds! {
+    fn close_wire(CloseReason) -> (u16, &'static str), CLOSE_REASONS {
+        Normal => (1000, "normal"),
+        GoingAway => (1001, "going_away"),
+        ProtocolError => (1002, "protocol_error"),
+        UnsupportedData => (1003, "unsupported_data"),
+        InvalidPayload => (1007, "invalid_payload"),
+        PolicyViolation => (1008, "rate_limited"),
+        MessageTooBig => (1009, "message_too_big"),
+        InternalError => (1011, "internal_error"),
+        TryAgainLater => (1013, "try_again_later"),
+        NickTaken => (4001, "nick_taken"),
+        InvalidNick => (4002, "invalid_nick"),
+        HandshakeTimeout => (4003, "handshake_timeout"),
+        IdleTimeout => (4004, "idle_timeout"),
+        Replaced => (4005, "replaced"),
+        UnsupportedProtocol => (4006, "unsupported_protocol"),
+        SlowConsumer => (4008, "slow_consumer"),
+    }
+}
+
+fn read_fixture(name: &str) -> String {
+    let path = fixture(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("message kind `{name}` has no fixture {path:?}: {e}"));
+    text.trim_end_matches('\n').to_string()
+}
+
 #[test]
 fn every_message_kind_has_a_fixture() {
+    let client = client_cases();
+    let server = server_cases();
+    // Every kind has a case of its own name, and its fixture decodes to that kind.
+    for &kind in CLIENT_KINDS {
+        assert!(
+            client.iter().any(|(name, _)| *name == kind),
+            "ClientMessage kind `{kind}` has no case named `{kind}` in client_cases()"
+        );
+        let decoded = decode_client(&read_fixture(kind)).expect(kind);
+        assert_eq!(client_kind(&decoded), kind, "fixture {kind}.json");
+    }
+    for &kind in SERVER_KINDS {
+        assert!(
+            server.iter().any(|(name, _)| *name == kind),
+            "ServerMessage kind `{kind}` has no case named `{kind}` in server_cases()"
+        );
+        let decoded: ServerMessage = serde_json::from_str(&read_fixture(kind)).expect(kind);
+        assert_eq!(server_kind(&decoded), kind, "fixture {kind}.json");
+    }
+    // Every case is named after its kind (`client_hello_resume` is a `client_hello`).
+    let named = |name: &str, kind: &str| name == kind || name.starts_with(&format!("{kind}_"));
+    for (name, value) in &client {
+        let kind = client_kind(value);
+        assert!(named(name, kind), "case `{name}` holds a `{kind}`");
+    }
+    for (name, value) in &server {
+        let kind = server_kind(value);
+        assert!(named(name, kind), "case `{name}` holds a `{kind}`");
+    }
+    // The fixture files are exactly the cases: none missing, none left over.
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let count = std::fs::read_dir(dir).expect("fixtures dir").count();
-    assert_eq!(count, client_cases().len() + server_cases().len() + 1);
+    let files: BTreeSet<String> = std::fs::read_dir(dir)
+        .expect("fixtures dir")
+        .map(|entry| {
+            let name = entry.expect("fixture entry").file_name();
+            let name = name.to_str().expect("UTF-8 file name");
+            name.strip_suffix(".json").unwrap_or(name).to_string()
+        })
+        .collect();
+    let cases: BTreeSet<String> = client
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(server.iter().map(|(name, _)| *name))
+        .chain(["legacy_message"])
+        .map(String::from)
+        .collect();
+    assert_eq!(files, cases, "tests/fixtures/*.json against the cases");
+}
+
+#[test]
+fn every_error_code_and_presence_state_has_its_wire_string() {
+    for &code in ERROR_CODES {
+        let wire = error_code_wire(code);
+        assert_eq!(
+            serde_json::to_string(&code).expect("encode"),
+            format!("\"{wire}\"")
+        );
+        let back: ErrorCode = serde_json::from_str(&format!("\"{wire}\"")).expect(wire);
+        assert_eq!(back, code);
+    }
+    for &state in PRESENCE_STATES {
+        let wire = presence_wire(state);
+        assert_eq!(
+            serde_json::to_string(&state).expect("encode"),
+            format!("\"{wire}\"")
+        );
+        let back: PresenceState = serde_json::from_str(&format!("\"{wire}\"")).expect(wire);
+        assert_eq!(back, state);
+    }
+}
+
+#[test]
+fn every_close_reason_has_its_code_and_label() {
+    for &reason in CLOSE_REASONS {
+        let (code, label) = close_wire(reason);
+        assert_eq!((reason.code(), reason.label()), (code, label), "{reason:?}");
+        assert!(
+            CloseReason::ALL.contains(&reason),
+            "CloseReason::ALL lacks {reason:?}"
+        );
+    }
+    assert_eq!(CloseReason::ALL.len(), CLOSE_REASONS.len());
 }
 
 #[test]
