@@ -7,11 +7,11 @@
 use crate::hub::{Conn, Hub};
 use crate::metrics::Metrics;
 use crate::outbound::{close_frame, ping_frame, SocketIo};
+use crate::protocol::{Flow, Protocol};
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use shared::CloseReason;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,29 +26,8 @@ const CLOSE_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub type Ws = WebSocketStream<SocketIo>;
 
-/// What a protocol session decides after one text frame.
-pub enum Flow {
-    Continue,
-    Close(CloseReason),
-    /// Go on reading, and drive this to its end meanwhile (a send waiting for the store).
-    Pending(Pin<Box<dyn Future<Output = ()> + Send>>),
-}
-
 /// Sends of one connection waiting for the store at once; beyond it, reading pauses.
 const MAX_PENDING: usize = 64;
-
-/// A protocol spoken over the connection: the typed chat protocol or the demo's.
-pub trait Session: Send {
-    /// Handles one text frame.
-    fn on_text(&mut self, text: &str) -> impl Future<Output = Flow> + Send;
-    /// Whether the session has started (hello accepted): before that, the handshake timeout
-    /// applies instead of the idle timeout.
-    fn started(&self) -> bool;
-    /// Answers a frame refused by the rate limit.
-    fn on_rate_limited(&mut self);
-    /// Cleans up (leave rooms, release the nickname).
-    fn end(&mut self);
-}
 
 /// Per-connection token bucket.
 pub struct RateLimiter {
@@ -103,7 +82,7 @@ enum End {
     Closing,
 }
 
-/// Runs a WebSocket connection to the end with `session`: reads frames, keeps the heartbeat
+/// Runs a WebSocket connection to the end with `protocol`: reads frames, keeps the heartbeat
 /// and the idle and handshake timeouts, writes when the socket was full, and closes.
 ///
 /// This future is what every idle connection holds, so it is kept small: an `async move`
@@ -113,11 +92,11 @@ enum End {
     clippy::manual_async_fn,
     reason = "an async fn would store its arguments twice"
 )]
-pub fn run<S: Session>(
+pub fn run<S: Protocol>(
     mut ws: Ws,
     hub: Arc<Hub>,
     conn: Arc<Conn>,
-    mut session: S,
+    mut protocol: S,
 ) -> impl Future<Output = ()> + Send {
     async move {
         let metrics = hub.metrics.clone();
@@ -151,13 +130,13 @@ pub fn run<S: Session>(
                 Some(()) = pending.next(), if !pending.is_empty() => {}
                 _ = &mut timer => {
                     let now = Instant::now();
-                    let deadline = if session.started() {
+                    let deadline = if protocol.started() {
                         last_read + cfg.idle_timeout
                     } else {
                         opened + cfg.handshake_timeout
                     };
                     if now >= deadline {
-                        conn.close(if session.started() {
+                        conn.close(if protocol.started() {
                             CloseReason::IdleTimeout
                         } else {
                             CloseReason::HandshakeTimeout
@@ -179,7 +158,7 @@ pub fn run<S: Session>(
                             match limiter.check() {
                                 // Boxed: the handler's state lives only while a frame is
                                 // handled, not in every idle connection's task.
-                                Ok(()) => match Box::pin(session.on_text(text.as_str())).await {
+                                Ok(()) => match Box::pin(protocol.on_text(text.as_str())).await {
                                     Flow::Continue => None,
                                     Flow::Close(r) => Some(r),
                                     Flow::Pending(f) => {
@@ -191,7 +170,7 @@ pub fn run<S: Session>(
                                     Some(CloseReason::PolicyViolation)
                                 }
                                 Err(_) => {
-                                    session.on_rate_limited();
+                                    protocol.on_rate_limited();
                                     None
                                 }
                             }
@@ -219,7 +198,7 @@ pub fn run<S: Session>(
             while pending.next().await.is_some() {}
         }))
         .await;
-        session.end();
+        protocol.end();
         if !matches!(end, End::Closing) {
             conn.close(CloseReason::Normal);
         }
@@ -258,8 +237,8 @@ pub fn run<S: Session>(
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::legacy::LegacySession;
-    use crate::session::ChatSession;
+    use crate::protocol::DemoProtocol;
+    use crate::protocol::TypedProtocol;
     use crate::store::MemoryStore;
     use tokio_tungstenite::tungstenite::protocol::Role;
 
@@ -293,12 +272,12 @@ mod tests {
             ws(&conn).await,
             hub.clone(),
             conn.clone(),
-            ChatSession::new(hub.clone(), conn.clone()),
+            TypedProtocol::new(hub.clone(), conn.clone()),
         );
-        // A nickname that is refused: the session holds nobody, which does not change its size.
-        let legacy_session = LegacySession::start(hub.clone(), &conn, "").await;
-        let legacy = run(ws(&conn).await, hub.clone(), conn.clone(), legacy_session);
-        let sizes = [std::mem::size_of_val(&chat), std::mem::size_of_val(&legacy)];
+        // A nickname that is refused: the protocol holds nobody, which does not change its size.
+        let demo_protocol = DemoProtocol::start(hub.clone(), &conn, "").await;
+        let demo = run(ws(&conn).await, hub.clone(), conn.clone(), demo_protocol);
+        let sizes = [std::mem::size_of_val(&chat), std::mem::size_of_val(&demo)];
         assert!(
             sizes.iter().all(|&s| s <= 1088),
             "task futures: {sizes:?} bytes"

@@ -178,7 +178,7 @@ pub fn origin_allowed(origin: Option<&str>, host: Option<&str>, extra: &[String]
 /// Maps a request path to a file under `root`, refusing anything that could leave it.
 pub fn static_path(root: &Path, request_path: &str) -> Option<PathBuf> {
     let path = request_path.split(['?', '#']).next().unwrap_or("/");
-    let decoded = crate::legacy::percent_decode(path)?;
+    let decoded = crate::protocol::percent_decode(path)?;
     if decoded.contains('\0') || decoded.contains('\\') {
         return None;
     }

@@ -1,18 +1,22 @@
 //! The chat hub: a Tokio + tokio-tungstenite server for the protocol in the `shared` crate.
 //!
-//! Layout:
-//! - [`config`]: command-line flags with environment twins.
+//! Layout, in the order a message travels:
 //! - `server`: the accept loop and routing of the one port (WebSocket, `/healthz`, `/metrics`,
-//!   the web client's files); [`run`] and [`serve`] are the entry points.
-//! - `http`: request heads, the upgrade answer, static files, the Origin allowlist.
+//!   the web client's files); [`run`] and [`serve`] are the entry points. `http`: request
+//!   heads, the upgrade answer, static files, the Origin allowlist.
 //! - `connection`: one WebSocket's task: reading, heartbeat, limits, the close handshake.
-//! - `outbound`: a connection's bounded queue of encoded frames and the flusher that writes
-//!   them (one `writev` per connection per pass, no task per delivery).
-//! - `session`: the typed protocol on `/chat`; `legacy`: the demo protocol on `/ws/<nick>`.
-//! - [`hub`]: users, rooms, ordered fan-out, idempotent sends.
-//! - [`store`]: the storage trait and its implementations.
-//! - [`metrics`]: counters for `/metrics`; `shutdown`: the signal future.
+//! - `protocol`: what the connection speaks: `typed` on `/chat`, `demo` on `/ws/<nick>`.
+//! - [`hub`]: users, rooms, idempotent sends, per-room order and fan-out.
+//! - [`store`]: history ([`store::History`]) and appends ([`store::Journal`]), in SQLite or
+//!   memory.
+//! - `outbound`: each connection's bounded queue of encoded frames and the flusher that
+//!   writes them (one vectored send per connection per pass, no task per delivery).
+//! - [`broker`]: the seams to other nodes (events, nickname claims, presence, a shared log)
+//!   and their single-node implementations; [`cluster`]: the same on Redis.
+//! - [`config`]: flags with environment twins; [`metrics`]: counters for `/metrics`;
+//!   `shutdown`: the signal future; `util`: the lock, random ids, the clock.
 
+pub mod backends;
 pub mod broker;
 pub mod cluster;
 pub mod config;
@@ -20,11 +24,10 @@ mod connection;
 pub mod error;
 mod http;
 pub mod hub;
-mod legacy;
 pub mod metrics;
 mod outbound;
+mod protocol;
 mod server;
-mod session;
 pub mod shutdown;
 pub mod store;
 mod util;

@@ -2,16 +2,15 @@
 
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::connection::{self, Session};
+use crate::connection;
 use crate::error::StoreError;
 use crate::http::{self, HeadError, Request};
 use crate::hub::{Backends, Conn, Hub, Log};
-use crate::legacy::LegacySession;
 use crate::metrics::Metrics;
 use crate::outbound::SocketIo;
-use crate::session::ChatSession;
+use crate::protocol::{DemoProtocol, Protocol, TypedProtocol};
 use crate::store;
-use shared::{CloseReason, CHAT_PATH, LEGACY_PATH_PREFIX};
+use shared::{CloseReason, CHAT_PATH, DEMO_PATH_PREFIX};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,11 +63,11 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<O
                     let hub = hub.clone();
                     match limit.clone().try_acquire_owned() {
                         Ok(permit) => {
-                            let slot = Slot {
+                            let admission = Admission {
                                 _permit: permit,
                                 _done: done_tx.clone(),
                             };
-                            tokio::spawn(handle(stream, hub, slot));
+                            tokio::spawn(handle(stream, hub, admission));
                         }
                         Err(_) => {
                             Metrics::inc(&hub.metrics.connections_rejected_cap);
@@ -123,7 +122,7 @@ pub fn ws_config(cfg: &Config) -> WebSocketConfig {
 
 /// A connection's place under the connection limit, held until the connection ends; shutdown
 /// waits for every one of them.
-struct Slot {
+struct Admission {
     _permit: OwnedSemaphorePermit,
     _done: mpsc::Sender<()>,
 }
@@ -131,7 +130,7 @@ struct Slot {
 /// Serves one accepted connection: a plain HTTP request, or the WebSocket handshake. An
 /// upgraded connection goes on in a task of its own, so what it holds for its lifetime is
 /// only what the session needs: the handshake's state (request head, HTTP futures) is freed.
-async fn handle(mut stream: TcpStream, hub: Arc<Hub>, slot: Slot) {
+async fn handle(mut stream: TcpStream, hub: Arc<Hub>, admission: Admission) {
     let _ = stream.set_nodelay(true);
     if hub.config.socket_unsent_limit > 0 {
         let _ =
@@ -153,7 +152,7 @@ async fn handle(mut stream: TcpStream, hub: Arc<Hub>, slot: Slot) {
         }
     };
     if req.is_websocket_upgrade() {
-        upgrade(stream, req, hub, slot).await;
+        upgrade(stream, req, hub, admission).await;
     } else {
         plain_http(stream, req, hub).await;
     }
@@ -161,7 +160,7 @@ async fn handle(mut stream: TcpStream, hub: Arc<Hub>, slot: Slot) {
 
 enum Endpoint {
     Chat,
-    Legacy(String),
+    Demo(String),
 }
 
 fn endpoint(path: &str) -> Option<Endpoint> {
@@ -169,11 +168,11 @@ fn endpoint(path: &str) -> Option<Endpoint> {
     if path == CHAT_PATH {
         return Some(Endpoint::Chat);
     }
-    let nick = path.strip_prefix(LEGACY_PATH_PREFIX)?;
-    (!nick.is_empty() && !nick.contains('/')).then(|| Endpoint::Legacy(nick.to_string()))
+    let nick = path.strip_prefix(DEMO_PATH_PREFIX)?;
+    (!nick.is_empty() && !nick.contains('/')).then(|| Endpoint::Demo(nick.to_string()))
 }
 
-async fn upgrade(mut stream: TcpStream, req: Request, hub: Arc<Hub>, slot: Slot) {
+async fn upgrade(mut stream: TcpStream, req: Request, hub: Arc<Hub>, admission: Admission) {
     let Some(endpoint) = endpoint(&req.path) else {
         return http::respond_text(
             &mut stream,
@@ -234,27 +233,27 @@ async fn upgrade(mut stream: TcpStream, req: Request, hub: Arc<Hub>, slot: Slot)
     .await;
     match endpoint {
         Endpoint::Chat => {
-            let session = ChatSession::new(hub.clone(), conn.clone());
-            spawn_session(ws, hub, conn, session, slot);
+            let protocol = TypedProtocol::new(hub.clone(), conn.clone());
+            spawn_protocol(ws, hub, conn, protocol, admission);
         }
-        Endpoint::Legacy(nick) => {
-            let session = LegacySession::start(hub.clone(), &conn, &nick).await;
-            spawn_session(ws, hub, conn, session, slot);
+        Endpoint::Demo(nick) => {
+            let protocol = DemoProtocol::start(hub.clone(), &conn, &nick).await;
+            spawn_protocol(ws, hub, conn, protocol, admission);
         }
     }
 }
 
-/// Runs an upgraded connection in a task of its own, holding its `slot` until it ends.
-fn spawn_session<S: Session + 'static>(
+/// Runs an upgraded connection in a task of its own, holding its `admission` (connection permit) until it ends.
+fn spawn_protocol<S: Protocol + 'static>(
     ws: connection::Ws,
     hub: Arc<Hub>,
     conn: Arc<Conn>,
-    session: S,
-    slot: Slot,
+    protocol: S,
+    admission: Admission,
 ) {
     tokio::spawn(async move {
-        connection::run(ws, hub, conn, session).await;
-        drop(slot);
+        connection::run(ws, hub, conn, protocol).await;
+        drop(admission);
     });
 }
 

@@ -5,7 +5,7 @@
 //! Layout:
 //! - [`types`]: validated newtypes (nickname, room name, message text, client message id), so the
 //!   server and the client enforce the same limits.
-//! - [`protocol`]: the typed client and server messages (JSON, tagged by `"type"`), the legacy
+//! - [`protocol`]: the typed client and server messages (JSON, tagged by `"type"`), the demo
 //!   `{"sender","msg"}` frame of the demo protocol, error codes and decoding with classified errors.
 //! - [`close`]: close reasons with their WebSocket close codes and whether a client should reconnect.
 
@@ -15,9 +15,8 @@ pub mod types;
 
 pub use close::CloseReason;
 pub use protocol::{
-    decode_client, ChatMessage, ClientMessage, DecodeError, DirectMessage, ErrorCode,
-    LegacyMessage, Limits, MessageId, PresenceState, RoomInfo, ServerMessage, Timestamp,
-    PROTOCOL_VERSION,
+    decode_client, ChatMessage, ClientMessage, DecodeError, DemoMessage, DirectMessage, ErrorCode,
+    Limits, MessageId, PresenceState, RoomInfo, ServerMessage, Timestamp, PROTOCOL_VERSION,
 };
 pub use types::{ClientMsgId, MessageText, Nickname, RoomName, ValidationError};
 
@@ -26,4 +25,4 @@ pub const DEFAULT_ROOM: &str = "general";
 /// Path of the typed chat WebSocket.
 pub const CHAT_PATH: &str = "/chat";
 /// Prefix of the demo-compatible WebSocket: `/ws/<nickname>`.
-pub const LEGACY_PATH_PREFIX: &str = "/ws/";
+pub const DEMO_PATH_PREFIX: &str = "/ws/";

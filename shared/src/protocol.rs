@@ -198,11 +198,12 @@ pub enum ErrorCode {
     Internal,
 }
 
-/// The demo protocol's frame: what a `/ws/<nickname>` user receives.
+/// The demo protocol's frame: what a `/ws/<nickname>` user receives. `S` is `&str` where the
+/// fields are borrowed for encoding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LegacyMessage {
-    pub sender: String,
-    pub msg: String,
+pub struct DemoMessage<S = String> {
+    pub sender: S,
+    pub msg: S,
 }
 
 /// A client frame that could not be decoded, classified for the `error` reply.
@@ -295,7 +296,7 @@ impl ClientMessage {
     }
 }
 
-impl LegacyMessage {
+impl<S: Serialize> DemoMessage<S> {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
     }

@@ -227,12 +227,12 @@ fn server_messages_match_golden_bytes_and_round_trip() {
 }
 
 #[test]
-fn legacy_frame_is_the_demos() {
-    let m = LegacyMessage {
+fn demo_frame_is_the_demos() {
+    let m: DemoMessage = DemoMessage {
         sender: "alice".into(),
         msg: "hi \"you\"".into(),
     };
-    check("legacy_message", m.to_json());
+    check("demo_message", m.to_json());
 }
 
 /// Lists every variant of an enum with the name of its fixture (for messages) or its wire value,
@@ -394,7 +394,7 @@ fn every_message_kind_has_a_fixture() {
         .iter()
         .map(|(name, _)| *name)
         .chain(server.iter().map(|(name, _)| *name))
-        .chain(["legacy_message"])
+        .chain(["demo_message"])
         .map(String::from)
         .collect();
     assert_eq!(files, cases, "tests/fixtures/*.json against the cases");

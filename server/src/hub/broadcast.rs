@@ -2,7 +2,7 @@
 
 use crate::outbound::json_frame;
 use bytes::Bytes;
-use shared::ServerMessage;
+use shared::{DemoMessage, ServerMessage};
 use std::sync::{Arc, OnceLock};
 
 /// A broadcast event, encoded once as a WebSocket frame on first use: the same bytes go to
@@ -11,14 +11,7 @@ use std::sync::{Arc, OnceLock};
 pub struct Fanout {
     msg: ServerMessage,
     pub(super) typed: OnceLock<Bytes>,
-    pub(super) legacy: OnceLock<Bytes>,
-}
-
-/// The demo protocol's message, `{"sender","msg"}`, borrowed for encoding.
-#[derive(serde::Serialize)]
-struct LegacyRef<'a> {
-    sender: &'a str,
-    msg: &'a str,
+    pub(super) demo: OnceLock<Bytes>,
 }
 
 impl Fanout {
@@ -26,7 +19,7 @@ impl Fanout {
         Arc::new(Fanout {
             msg,
             typed: OnceLock::new(),
-            legacy: OnceLock::new(),
+            demo: OnceLock::new(),
         })
     }
 
@@ -36,23 +29,23 @@ impl Fanout {
     }
 
     /// The frame a receiver of this protocol gets, if it gets this event at all.
-    pub(crate) fn frame(&self, legacy: bool) -> Option<&Bytes> {
-        if legacy {
-            self.legacy()
+    pub(crate) fn frame(&self, demo: bool) -> Option<&Bytes> {
+        if demo {
+            self.demo()
         } else {
             Some(self.typed())
         }
     }
 
     /// The demo's `{"sender","msg"}` frame: chat messages only (room and direct).
-    pub fn legacy(&self) -> Option<&Bytes> {
+    pub fn demo(&self) -> Option<&Bytes> {
         let (sender, text) = match &self.msg {
             ServerMessage::Message(m) => (&m.sender, &m.text),
             ServerMessage::Direct(d) => (&d.from, &d.text),
             _ => return None,
         };
-        Some(self.legacy.get_or_init(|| {
-            json_frame(&LegacyRef {
+        Some(self.demo.get_or_init(|| {
+            json_frame(&DemoMessage {
                 sender: sender.as_str(),
                 msg: text.as_str(),
             })

@@ -30,13 +30,14 @@ pub use broadcast::Fanout;
 pub use publish::{AckInfo, Publishing, Target};
 pub use users::{Peer, RegisterError};
 
-use crate::broker::memory::{LocalBroker, LocalPresence, LocalRegistry};
-use crate::broker::{Broker, Event, EventHandler, Presence, Registry, SharedLog};
+pub use crate::backends::{Backends, Log};
+
+use crate::broker::{Broker, Event, EventHandler, Presence, Registry};
 use crate::config::Config;
 use crate::error::{RequestError, StoreError};
 use crate::metrics::Metrics;
 use crate::outbound::{Bounds, Flusher};
-use crate::store::{History, Journal, Store};
+use crate::store::{History, Store};
 use crate::util::lock;
 use futures_util::future::BoxFuture;
 use idempotency::{InflightKey, InflightResult};
@@ -49,37 +50,6 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use users::UserEntry;
-
-/// Where messages get their ids and are kept.
-pub enum Log {
-    /// This node assigns ids; the journal keeps the messages.
-    Journal(Arc<dyn Journal>),
-    /// A log shared with other nodes assigns ids, keeps the messages and publishes them.
-    Shared(Arc<dyn SharedLog>),
-}
-
-/// What a hub stands on: the history it reads, the log it appends to, and the seams to the
-/// other nodes.
-pub struct Backends {
-    pub history: Arc<dyn History>,
-    pub log: Log,
-    pub broker: Arc<dyn Broker>,
-    pub registry: Arc<dyn Registry>,
-    pub presence: Arc<dyn Presence>,
-}
-
-impl Backends {
-    /// A node on its own, over `store`.
-    pub fn single(store: Arc<dyn Store>) -> Backends {
-        Backends {
-            history: store.clone().history(),
-            log: Log::Journal(store.journal()),
-            broker: Arc::new(LocalBroker::default()),
-            registry: Arc::new(LocalRegistry::default()),
-            presence: Arc::new(LocalPresence::default()),
-        }
-    }
-}
 
 /// The open WebSocket connections, and whether all of them were asked to close (shutdown):
 /// one registered after that is closed at once, so none slips between the two.

@@ -74,7 +74,7 @@ impl Hub {
             st.settled
         };
         match self.store_call(self.presence.join(room_name, &peer.nick).await) {
-            Ok(Some(size)) if !peer.legacy && size <= self.config.presence_limit => {
+            Ok(Some(size)) if !peer.demo && size <= self.config.presence_limit => {
                 self.broker.publish(Event::Presence {
                     room: room_name.to_string(),
                     nick: peer.nick.to_string(),
@@ -87,7 +87,7 @@ impl Hub {
                 return Err(e);
             }
         }
-        if peer.legacy {
+        if peer.demo {
             self.finish_join(&room, peer, None);
             return Ok(());
         }
@@ -171,7 +171,7 @@ impl Hub {
         };
         if last_here {
             let left = self.presence.leave(room_name, &peer.nick);
-            self.after_leave(left, peer.legacy, room_name, peer);
+            self.after_leave(left, peer.demo, room_name, peer);
         }
         true
     }

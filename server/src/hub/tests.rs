@@ -27,10 +27,10 @@ async fn conn(hub: &Hub) -> (Arc<Conn>, TcpStream) {
     (hub.open_conn(server), client)
 }
 
-async fn user(hub: &Hub, nick: &str, legacy: bool) -> (Peer, TcpStream) {
+async fn user(hub: &Hub, nick: &str, demo: bool) -> (Peer, TcpStream) {
     let (c, client) = conn(hub).await;
     let (p, _) = hub
-        .register(&c, Nickname::new(nick).expect("nick"), legacy, None)
+        .register(&c, Nickname::new(nick).expect("nick"), demo, None)
         .await
         .expect("register");
     hub.join(&p, &RoomName::default_room(), None)
@@ -90,7 +90,7 @@ async fn a_room_counts_each_nickname_over_its_connections() {
         peers.push(Peer {
             conn: c,
             nick: Nickname::new(nick).expect("nick"),
-            legacy: false,
+            demo: false,
         });
     }
     let names = |st: &RoomState, limit| -> Vec<String> {
@@ -257,8 +257,8 @@ async fn a_broadcast_is_posted_once_and_each_member_gets_its_protocols_form() {
     let hub = hub();
     let mut peers = Vec::new();
     let mut clients = Vec::new();
-    for (i, legacy) in [false, false, true, true].into_iter().enumerate() {
-        let (p, c) = user(&hub, &format!("u{i}"), legacy).await;
+    for (i, demo) in [false, false, true, true].into_iter().enumerate() {
+        let (p, c) = user(&hub, &format!("u{i}"), demo).await;
         peers.push(p);
         clients.push(c);
     }
@@ -325,7 +325,7 @@ fn each_form_is_encoded_on_first_use_only() {
         text: MessageText::new("say \"hi\"").expect("text"),
         ts: 1,
     }));
-    let demo = f.legacy().expect("a chat message has a demo form");
+    let demo = f.demo().expect("a chat message has a demo form");
     assert_eq!(&demo[2..], br#"{"sender":"ann","msg":"say \"hi\""}"#);
     assert!(
         f.typed.get().is_none(),
@@ -339,7 +339,7 @@ fn each_form_is_encoded_on_first_use_only() {
         nick: Nickname::new("ann").expect("nick"),
         expires_in_ms: 1,
     });
-    assert!(ev.legacy().is_none(), "demo users get chat messages only");
+    assert!(ev.demo().is_none(), "demo users get chat messages only");
 }
 
 #[tokio::test]

@@ -14,12 +14,12 @@ pub struct Peer {
     pub conn: Arc<Conn>,
     pub nick: Nickname,
     /// Speaks the demo protocol: receives only chat messages, as `{"sender","msg"}`.
-    pub legacy: bool,
+    pub demo: bool,
 }
 
 impl Peer {
     pub(crate) fn deliver(&self, f: &Arc<Fanout>) {
-        if let Some(frame) = f.frame(self.legacy) {
+        if let Some(frame) = f.frame(self.demo) {
             self.conn.push(frame.clone());
         }
     }
@@ -45,13 +45,13 @@ impl Hub {
         &self,
         conn: &Arc<Conn>,
         nick: Nickname,
-        legacy: bool,
+        demo: bool,
         resume_token: Option<&str>,
     ) -> Result<(Peer, String), RegisterError> {
         let peer = Peer {
             conn: conn.clone(),
             nick: nick.clone(),
-            legacy,
+            demo,
         };
         let token = random_hex();
         {

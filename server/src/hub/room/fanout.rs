@@ -30,7 +30,7 @@ pub(crate) struct Recipient {
     /// The connection's id, copied: a pass walks the ids without touching each `Conn`.
     pub(crate) id: ConnId,
     pub(crate) conn: Arc<Conn>,
-    pub(crate) legacy: bool,
+    pub(crate) demo: bool,
     pub(crate) nick: Nickname,
     pub(crate) since: u64,
 }
@@ -40,13 +40,13 @@ impl Recipient {
     pub(crate) fn frame<'a>(&self, post: &'a Post) -> Option<&'a Bytes> {
         let skipped = post.seq <= self.since
             || match &post.skip {
-                Skip::DemoSender(n) => self.legacy && *n == self.nick,
+                Skip::DemoSender(n) => self.demo && *n == self.nick,
                 Skip::Nick(n) => *n == self.nick,
             };
         if skipped {
             None
         } else {
-            post.fanout.frame(self.legacy)
+            post.fanout.frame(self.demo)
         }
     }
 }
@@ -59,8 +59,8 @@ pub(crate) struct Concat {
 }
 
 impl Concat {
-    pub(crate) fn new(posts: &[Post], legacy: bool) -> Concat {
-        let frames: Vec<Option<&Bytes>> = posts.iter().map(|p| p.fanout.frame(legacy)).collect();
+    pub(crate) fn new(posts: &[Post], demo: bool) -> Concat {
+        let frames: Vec<Option<&Bytes>> = posts.iter().map(|p| p.fanout.frame(demo)).collect();
         let mut buf = BytesMut::with_capacity(frames.iter().flatten().map(|f| f.len()).sum());
         let ranges = frames
             .iter()
@@ -165,8 +165,7 @@ impl Job for Room {
                 }
                 continue;
             }
-            let c =
-                concat[usize::from(t.legacy)].get_or_insert_with(|| Concat::new(posts, t.legacy));
+            let c = concat[usize::from(t.demo)].get_or_insert_with(|| Concat::new(posts, t.demo));
             runs.clear();
             let mut run: Option<std::ops::Range<usize>> = None;
             for (&due, range) in due.iter().zip(&c.ranges[from..]) {

@@ -144,7 +144,7 @@ impl RoomState {
                     .map(|m| Recipient {
                         id: m.peer.conn.id,
                         conn: m.peer.conn.clone(),
-                        legacy: m.peer.legacy,
+                        demo: m.peer.demo,
                         nick: m.peer.nick.clone(),
                         since: m.since,
                     })
@@ -160,7 +160,7 @@ impl Member {
     /// While joining: keeps a live event for after the history.
     pub(crate) fn buffer(&mut self, f: &Arc<Fanout>, queue_cap: usize) {
         match &mut self.joining {
-            Some(_) if f.frame(self.peer.legacy).is_none() => {}
+            Some(_) if f.frame(self.peer.demo).is_none() => {}
             Some(buf) if buf.len() >= queue_cap => self.peer.conn.close(CloseReason::SlowConsumer),
             Some(buf) => buf.push(f.clone()),
             None => {}

@@ -66,7 +66,7 @@ impl RoomState {
                 for d in ready {
                     let own =
                         matches!(&d.targets, Targets::Room { sender } if *sender == m.peer.nick);
-                    if !(m.peer.legacy && own) {
+                    if !(m.peer.demo && own) {
                         m.buffer(&d.fanout, queue_cap);
                     }
                 }

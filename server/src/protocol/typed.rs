@@ -1,6 +1,6 @@
 //! The typed chat protocol on `/chat`: `hello` first, then rooms, messages, presence, history.
 
-use crate::connection::{Flow, Session};
+use super::{Flow, Protocol};
 use crate::error::RequestError;
 use crate::hub::{AckInfo, Conn, Hub, Peer, Publishing, RegisterError, Target};
 use crate::metrics::Metrics;
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::Instant;
 
-pub struct ChatSession {
+pub struct TypedProtocol {
     hub: Arc<Hub>,
     conn: Arc<Conn>,
     peer: Option<Peer>,
@@ -20,9 +20,9 @@ pub struct ChatSession {
     rooms: HashMap<RoomName, Option<Instant>>,
 }
 
-impl ChatSession {
+impl TypedProtocol {
     pub fn new(hub: Arc<Hub>, conn: Arc<Conn>) -> Self {
-        ChatSession {
+        TypedProtocol {
             hub,
             conn,
             peer: None,
@@ -242,7 +242,7 @@ fn ack(hub: &Hub, conn: &Arc<Conn>, r: Result<AckInfo, RequestError>, client_id:
     }
 }
 
-impl Session for ChatSession {
+impl Protocol for TypedProtocol {
     async fn on_text(&mut self, text: &str) -> Flow {
         let msg = match decode_client(text) {
             Ok(m) => m,

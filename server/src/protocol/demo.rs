@@ -5,13 +5,13 @@
 //! The demo protocol has no error frame: text the typed protocol would refuse (blank, over the
 //! size limit, control characters) is dropped and logged, and a flood is closed with 1008.
 
-use crate::connection::{Flow, Session};
+use super::{Flow, Protocol};
 use crate::error::RequestError;
 use crate::hub::{Conn, Hub, Peer, Publishing, RegisterError, Target};
 use shared::{CloseReason, MessageText, Nickname, RoomName};
 use std::sync::Arc;
 
-pub struct LegacySession {
+pub struct DemoProtocol {
     hub: Arc<Hub>,
     peer: Option<Peer>,
     room: RoomName,
@@ -35,12 +35,12 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-impl LegacySession {
+impl DemoProtocol {
     /// Registers the user and joins the default room. On a bad or taken nickname the
     /// connection is asked to close (4002, 4001) and the session holds nobody.
     pub async fn start(hub: Arc<Hub>, conn: &Arc<Conn>, raw_nick: &str) -> Self {
         let room = RoomName::default_room();
-        let mut session = LegacySession {
+        let mut session = DemoProtocol {
             hub: hub.clone(),
             peer: None,
             room: room.clone(),
@@ -69,7 +69,7 @@ impl LegacySession {
     }
 }
 
-impl Session for LegacySession {
+impl Protocol for DemoProtocol {
     async fn on_text(&mut self, text: &str) -> Flow {
         let Some(peer) = self.peer.clone() else {
             return Flow::Close(CloseReason::InternalError);

@@ -9,7 +9,7 @@ use shared::ServerMessage;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-async fn legacy(s: &TestServer, nick: &str) -> Client {
+async fn demo(s: &TestServer, nick: &str) -> Client {
     Client::open(&s.url(&format!("/ws/{nick}"))).await
 }
 
@@ -26,8 +26,8 @@ fn sender_msg(frame: &str) -> (String, String) {
 #[tokio::test]
 async fn demo_clients_chat_and_share_the_default_room_with_typed_clients() {
     let s = TestServer::start().await;
-    let mut alice = legacy(&s, "alice").await;
-    let mut bob = legacy(&s, "bob").await;
+    let mut alice = demo(&s, "alice").await;
+    let mut bob = demo(&s, "bob").await;
     let (mut typed, _) = s.join("carol", "general").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -68,7 +68,7 @@ async fn demo_clients_chat_and_share_the_default_room_with_typed_clients() {
 #[tokio::test]
 async fn demo_messages_land_in_history() {
     let s = TestServer::start().await;
-    let mut alice = legacy(&s, "alice").await;
+    let mut alice = demo(&s, "alice").await;
     alice.send_text("remember me").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (_c, j) = s.join("carol", "general").await;
@@ -87,10 +87,10 @@ async fn demo_messages_land_in_history() {
 #[tokio::test]
 async fn demo_nickname_clash_closes_4001_instead_of_replacing() {
     let s = TestServer::start().await;
-    let mut first = legacy(&s, "alice").await;
-    let mut second = legacy(&s, "alice").await;
+    let mut first = demo(&s, "alice").await;
+    let mut second = demo(&s, "alice").await;
     assert_eq!(second.expect_close().await, 4001);
-    let mut bob = legacy(&s, "bob").await;
+    let mut bob = demo(&s, "bob").await;
     bob.send_text("still there?").await;
     assert_eq!(
         sender_msg(&first.recv_text().await),
@@ -102,9 +102,9 @@ async fn demo_nickname_clash_closes_4001_instead_of_replacing() {
 #[tokio::test]
 async fn demo_invalid_nickname_closes_4002_and_percent_escapes_decode() {
     let s = TestServer::start().await;
-    let mut bad = legacy(&s, "a%20b").await;
+    let mut bad = demo(&s, "a%20b").await;
     assert_eq!(bad.expect_close().await, 4002);
-    let mut ok = legacy(&s, "%C3%A9lodie").await;
+    let mut ok = demo(&s, "%C3%A9lodie").await;
     let (mut typed, _) = s.join("carol", "general").await;
     ok.send_text("bonjour").await;
     let m = typed
@@ -117,8 +117,8 @@ async fn demo_invalid_nickname_closes_4002_and_percent_escapes_decode() {
 #[tokio::test]
 async fn demo_blank_text_is_dropped_and_connection_lives() {
     let s = TestServer::start().await;
-    let mut alice = legacy(&s, "alice").await;
-    let mut bob = legacy(&s, "bob").await;
+    let mut alice = demo(&s, "alice").await;
+    let mut bob = demo(&s, "bob").await;
     alice.send_text("   ").await;
     alice.send_text("real").await;
     assert_eq!(

@@ -1,0 +1,38 @@
+//! What a hub stands on: the history it reads, the log it appends to, and the seams to the
+//! other nodes. `server::run` picks them (one node, or Redis); the hub holds only the traits.
+
+use crate::broker::memory::{LocalBroker, LocalPresence, LocalRegistry};
+use crate::broker::{Broker, Presence, Registry, SharedLog};
+use crate::store::{History, Journal, Store};
+use std::sync::Arc;
+
+/// Where messages get their ids and are kept.
+pub enum Log {
+    /// This node assigns ids; the journal keeps the messages.
+    Journal(Arc<dyn Journal>),
+    /// A log shared with other nodes assigns ids, keeps the messages and publishes them.
+    Shared(Arc<dyn SharedLog>),
+}
+
+/// What a hub stands on: the history it reads, the log it appends to, and the seams to the
+/// other nodes.
+pub struct Backends {
+    pub history: Arc<dyn History>,
+    pub log: Log,
+    pub broker: Arc<dyn Broker>,
+    pub registry: Arc<dyn Registry>,
+    pub presence: Arc<dyn Presence>,
+}
+
+impl Backends {
+    /// A node on its own, over `store`.
+    pub fn single(store: Arc<dyn Store>) -> Backends {
+        Backends {
+            history: store.clone().history(),
+            log: Log::Journal(store.journal()),
+            broker: Arc::new(LocalBroker::default()),
+            registry: Arc::new(LocalRegistry::default()),
+            presence: Arc::new(LocalPresence::default()),
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The protocols a chat connection speaks: `typed.rs`, the JSON protocol of the `shared`
+//! crate on `/chat`, and `demo.rs`, the classic demo's on `/ws/<nickname>`. The connection's
+//! task (`crate::connection`) drives one of them.
+
+mod demo;
+mod typed;
+
+pub use demo::DemoProtocol;
+pub use typed::TypedProtocol;
+
+pub(crate) use demo::percent_decode;
+
+use shared::CloseReason;
+use std::future::Future;
+use std::pin::Pin;
+
+/// What a protocol decides after one text frame.
+pub enum Flow {
+    Continue,
+    Close(CloseReason),
+    /// Go on reading, and drive this to its end meanwhile (a send waiting for the store).
+    Pending(Pin<Box<dyn Future<Output = ()> + Send>>),
+}
+
+/// A protocol spoken over the connection: the typed chat protocol or the demo's.
+pub trait Protocol: Send {
+    /// Handles one text frame.
+    fn on_text(&mut self, text: &str) -> impl Future<Output = Flow> + Send;
+    /// Whether the protocol has started (hello accepted): before that, the handshake timeout
+    /// applies instead of the idle timeout.
+    fn started(&self) -> bool;
+    /// Answers a frame refused by the rate limit.
+    fn on_rate_limited(&mut self);
+    /// Cleans up (leave rooms, release the nickname).
+    fn end(&mut self);
+}
