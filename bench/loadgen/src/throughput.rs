@@ -12,8 +12,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::conn::{self, Proto, Stamp, Step, Target};
-use crate::room::end_label;
+use crate::conn::{self, end_label, Proto, Stamp, Step, Target};
 use crate::stats::{self, CpuMark, CpuUse, LatencySummary, ServerProc};
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,161 @@
+//! Connecting a client: its loopback source address, the node of the chat it goes to, the
+//! upgrade, and the login of either protocol.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::ValueEnum;
+use nix::sys::socket::{setsockopt, sockopt};
+use tokio::net::TcpSocket;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::socket::STAMP_ARRIVALS;
+use super::{close_label, Ws};
+
+/// Loopback source addresses used: 127.0.0.2 ... 127.0.0.(1 + SOURCE_ADDRS). Each has its own
+/// ephemeral port range, so repeated runs of 10k connections never run out of ports, even with
+/// the previous run's sockets still in TIME_WAIT.
+const SOURCE_ADDRS: usize = 200;
+
+/// The room every client of the typed protocol joins (the demo endpoint's shared room).
+pub(super) const ROOM: &str = "general";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proto {
+    /// `/ws/<nick>`: send plain text, others receive `{"sender","msg"}`.
+    Demo,
+    /// `/chat`: hello, join `general`, `send {room,text,client_id}`, receive `{"type":"message"}`.
+    Typed,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub proto: Proto,
+}
+
+fn source_addr(slot: usize) -> IpAddr {
+    let n = 2 + (slot % SOURCE_ADDRS) as u32;
+    IpAddr::V4(Ipv4Addr::from(0x7f00_0000 | n))
+}
+
+static READ_BUFFER: OnceLock<usize> = OnceLock::new();
+
+/// Bytes a client asks of each read (default 16 KiB); its receive buffer is at least that big,
+/// so receivers that get one small message per read (fan-out) use a smaller one, which keeps 10k
+/// of them cheap. A larger message still fits: the buffer grows to `MAX_MESSAGE`.
+pub fn set_read_buffer(bytes: usize) {
+    let _ = READ_BUFFER.set(bytes);
+}
+
+fn read_chunk() -> usize {
+    READ_BUFFER.get().copied().unwrap_or(16 * 1024)
+}
+
+static EXTRA_SERVERS: OnceLock<Vec<SocketAddr>> = OnceLock::new();
+
+/// Further nodes of the chat; `connect` spreads clients over them and `Target::addr`.
+pub fn set_extra_servers(addrs: Vec<SocketAddr>) {
+    let _ = EXTRA_SERVERS.set(addrs);
+}
+
+fn node_for(target: &Target, slot: usize) -> SocketAddr {
+    let extra = EXTRA_SERVERS.get().map_or(&[][..], Vec::as_slice);
+    match slot % (extra.len() + 1) {
+        0 => target.addr,
+        i => extra[i - 1],
+    }
+}
+
+/// Connects client number `slot` as `nick`, and logs in. `rcvbuf` shrinks the socket's receive
+/// buffer (set before connecting, so the advertised window is small from the start).
+pub(super) async fn connect(
+    target: Target,
+    slot: usize,
+    nick: &str,
+    rcvbuf: Option<u32>,
+) -> Result<Ws> {
+    let socket = TcpSocket::new_v4()?;
+    socket
+        .bind(SocketAddr::new(source_addr(slot), 0))
+        .context("bind source address")?;
+    if let Some(size) = rcvbuf {
+        socket.set_recv_buffer_size(size)?;
+    }
+    let stream = socket
+        .connect(node_for(&target, slot))
+        .await
+        .context("tcp connect")?;
+    // Browsers and most clients disable Nagle; without it a lone 100-byte send can wait for an ACK.
+    stream.set_nodelay(true)?;
+    let stamped = STAMP_ARRIVALS.load(std::sync::atomic::Ordering::Relaxed);
+    if stamped {
+        // The kernel stamps each segment as it reaches this socket (see `Ws::arrived_ns`).
+        setsockopt(&stream, sockopt::ReceiveTimestampns, &true).context("SO_TIMESTAMPNS")?;
+    }
+    let path = match target.proto {
+        Proto::Demo => format!("/ws/{nick}"),
+        Proto::Typed => "/chat".to_owned(),
+    };
+    let host = target.addr.to_string();
+    let ws = Ws::handshake(stream, &host, &path, read_chunk(), stamped)
+        .await
+        .context("websocket handshake")?;
+    if target.proto == Proto::Typed {
+        let hello = serde_json::json!({"type": "hello", "nick": nick, "protocol": 1});
+        ws.send(Message::text(hello.to_string())).await?;
+        expect_type(&ws, "welcome").await?;
+        let join = serde_json::json!({"type": "join", "room": ROOM});
+        ws.send(Message::text(join.to_string())).await?;
+        expect_type(&ws, "joined").await?;
+    }
+    Ok(ws)
+}
+
+/// Reads frames until one of type `want`; an `error` frame or a close fails the login.
+async fn expect_type(ws: &Ws, want: &str) -> Result<()> {
+    let needle = format!("\"type\":\"{want}\"");
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => {
+                let s = t.as_str();
+                if s.contains(&needle) {
+                    return Ok(());
+                }
+                if s.contains("\"type\":\"error\"") {
+                    bail!("server refused login: {}", truncate(s, 200));
+                }
+            }
+            Some(Ok(Message::Close(frame))) => {
+                bail!("closed during login: {}", close_label(frame.as_ref()))
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(anyhow!(e).context("during login")),
+            None => bail!("connection ended during login"),
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Connect/login with a deadline, so one stuck handshake cannot hold a scenario.
+pub async fn connect_timeout(
+    target: Target,
+    slot: usize,
+    nick: &str,
+    rcvbuf: Option<u32>,
+    limit: Duration,
+) -> Result<Ws> {
+    match tokio::time::timeout(limit, connect(target, slot, nick, rcvbuf)).await {
+        Ok(r) => r,
+        Err(_) => bail!("connect+login took over {limit:?}"),
+    }
+}
