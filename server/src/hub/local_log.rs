@@ -40,7 +40,7 @@ impl MessageLog for LocalLog {
     /// left (waiting for the journal, then delivering and acking) comes back as a future, so
     /// a connection reads its next message meanwhile and a sender's messages share group
     /// commits.
-    async fn begin(&self, hub: &Arc<Hub>, send: Outbound) -> Result<Publishing, RequestError> {
+    async fn begin(&self, hub: &Arc<Hub>, send: Outbound<'_>) -> Result<Publishing, RequestError> {
         let Outbound {
             from,
             dest,
@@ -57,7 +57,7 @@ impl MessageLog for LocalLog {
             st.assigned += 1;
             (st.assigned, now_ms())
         };
-        let slot = PendingId {
+        let pending = PendingId {
             room: room.clone(),
             id,
             queue_cap: hub.config.outbound_queue,
@@ -102,20 +102,20 @@ impl MessageLog for LocalLog {
         let first = append.as_mut().poll(&mut Context::from_waker(
             futures_util::task::noop_waker_ref(),
         ));
-        let hub_ = hub.clone();
+        let owner = hub.clone();
         // Stored (where a crash of this process cannot lose it): the room delivers it, in id
         // order. The ack waits until it is durable (see `after_delivery`).
         let finish =
             move |r: Result<(Appended, u64), StoreError>| -> (Result<(AckInfo, u64), RequestError>, Drain) {
-                match hub_.store_call(r) {
+                match owner.store_call(r) {
                     Ok((Appended::Stored, mark)) => {
-                        Metrics::inc(&hub_.metrics.messages_stored);
+                        Metrics::inc(&owner.metrics.messages_stored);
                         let ack = AckInfo {
                             id,
                             ts,
                             duplicate: false,
                         };
-                        (Ok((ack, mark)), slot.record(Some(delivery)))
+                        (Ok((ack, mark)), pending.record(Some(delivery)))
                     }
                     Ok((Appended::Duplicate(original), mark)) => {
                         // Stored before (perhaps before a restart): this id stays a hole.
@@ -124,9 +124,9 @@ impl MessageLog for LocalLog {
                             ts: original.ts,
                             duplicate: true,
                         };
-                        (Ok((ack, mark)), slot.record(None))
+                        (Ok((ack, mark)), pending.record(None))
                     }
-                    Err(e) => (Err(e), slot.record(None)),
+                    Err(e) => (Err(e), pending.record(None)),
                 }
             };
         let hub = hub.clone();

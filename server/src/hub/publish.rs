@@ -40,8 +40,8 @@ pub(super) enum Dest {
 }
 
 /// A send, resolved and made the only one of its client id in flight.
-pub(super) struct Outbound {
-    pub from: Peer,
+pub(super) struct Outbound<'a> {
+    pub from: &'a Peer,
     pub dest: Dest,
     pub text: MessageText,
     pub client_id: Option<ClientMsgId>,
@@ -53,7 +53,7 @@ pub(super) struct Outbound {
 pub(super) trait MessageLog: Send + Sync {
     /// Assigns the id and hands the message on; the rest (stored, delivered, acked) may come
     /// back as a future.
-    async fn begin(&self, hub: &Arc<Hub>, send: Outbound) -> Result<Publishing, RequestError>;
+    async fn begin(&self, hub: &Arc<Hub>, send: Outbound<'_>) -> Result<Publishing, RequestError>;
     /// Makes everything appended durable (shutdown).
     async fn flush(&self) -> Result<(), StoreError>;
 }
@@ -113,7 +113,7 @@ impl Hub {
             None => None,
         };
         let send = Outbound {
-            from: from.clone(),
+            from,
             dest,
             text,
             client_id,

@@ -16,7 +16,7 @@ pub(super) struct SharedLogRef(pub(super) Arc<dyn SharedLog>);
 
 #[async_trait]
 impl MessageLog for SharedLogRef {
-    async fn begin(&self, hub: &Arc<Hub>, send: Outbound) -> Result<Publishing, RequestError> {
+    async fn begin(&self, hub: &Arc<Hub>, send: Outbound<'_>) -> Result<Publishing, RequestError> {
         let ts = now_ms();
         let (channel, to) = match &send.dest {
             Dest::Room(room, _) => (room.key.clone(), None),

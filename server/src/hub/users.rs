@@ -28,7 +28,7 @@ impl Peer {
 #[derive(Debug, PartialEq, Eq)]
 pub enum RegisterError {
     NickTaken,
-    /// The registry could not be asked (Redis unavailable).
+    /// The registry could not be asked (its backend is unavailable).
     Unavailable,
 }
 

@@ -39,7 +39,7 @@ pub(crate) struct RoomState {
     pub(crate) settled: MessageId,
     /// Completed appends waiting for lower ids; `None` for a failed one.
     pub(crate) pending: BTreeMap<MessageId, Option<Delivery>>,
-    /// Cluster mode: a task is fetching a gap from the shared history.
+    /// A task is fetching a gap in the shared log's ids from history.
     pub(crate) filling: bool,
     /// Members still joining (their live messages are buffered, not posted to them).
     pub(crate) joining: usize,
