@@ -31,7 +31,7 @@ impl Backends {
             history: store.clone().history(),
             log: Log::Journal(store.journal()),
             broker: Arc::new(LocalBroker::default()),
-            registry: Arc::new(LocalRegistry::default()),
+            registry: Arc::new(LocalRegistry),
             presence: Arc::new(LocalPresence::default()),
         }
     }

@@ -45,39 +45,24 @@ impl Broker for LocalBroker {
     }
 }
 
-/// Nicknames held by this node, with their resume tokens.
-#[derive(Default)]
-pub struct LocalRegistry {
-    held: Mutex<HashMap<Nickname, String>>,
-}
+/// A node on its own: no other node holds a name (this node's own users are the hub's).
+pub struct LocalRegistry;
 
 #[async_trait]
 impl Registry for LocalRegistry {
     async fn claim(
         &self,
-        nick: &Nickname,
-        token: &str,
-        resume: Option<&str>,
+        _nick: &Nickname,
+        _token: &str,
+        _resume: Option<&str>,
     ) -> Result<Claim, StoreError> {
-        let mut held = lock(&self.held);
-        Ok(match held.get(nick) {
-            Some(kept) if resume == Some(kept.as_str()) => Claim::TakenOver {
-                token: kept.clone(),
-            },
-            Some(_) => Claim::Taken,
-            None => {
-                held.insert(nick.clone(), token.to_string());
-                Claim::New
-            }
-        })
+        Ok(Claim::New)
     }
 
-    fn release(&self, nick: &Nickname) {
-        lock(&self.held).remove(nick);
-    }
+    fn release(&self, _nick: &Nickname) {}
 
-    async fn online(&self, nick: &Nickname) -> Result<bool, StoreError> {
-        Ok(lock(&self.held).contains_key(nick))
+    async fn online(&self, _nick: &Nickname) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }
 
@@ -157,21 +142,5 @@ mod tests {
         );
         let members = p.members(&room, 10).await.expect("members");
         assert_eq!(members, vec![nick("b")]);
-    }
-
-    #[tokio::test]
-    async fn a_held_name_is_taken_over_only_with_its_token() {
-        let r = LocalRegistry::default();
-        assert_eq!(r.claim(&nick("a"), "t1", None).await.ok(), Some(Claim::New));
-        assert_eq!(
-            r.claim(&nick("a"), "t2", Some("x")).await.ok(),
-            Some(Claim::Taken)
-        );
-        assert_eq!(
-            r.claim(&nick("a"), "t2", Some("t1")).await.ok(),
-            Some(Claim::TakenOver { token: "t1".into() })
-        );
-        r.release(&nick("a"));
-        assert_eq!(r.online(&nick("a")).await.ok(), Some(false));
     }
 }

@@ -72,11 +72,11 @@ pub enum Claim {
     },
 }
 
-/// Who holds a nickname, across nodes.
+/// Who holds a nickname on the other nodes (this node's own users are the hub's).
 #[async_trait]
 pub trait Registry: Send + Sync {
     /// Claims `nick` for this node with `token`, or takes it over with the `resume` token of
-    /// the session that holds it (whose node is told to close it).
+    /// the session that holds it on another node (which is told to close it).
     async fn claim(
         &self,
         nick: &Nickname,
@@ -85,7 +85,8 @@ pub trait Registry: Send + Sync {
     ) -> Result<Claim, StoreError>;
     /// Releases a nickname this node holds.
     fn release(&self, nick: &Nickname);
-    /// Whether `nick` is held by a live node.
+    /// Whether `nick` is held by a live node (this one included where the backend records
+    /// it; the hub asks only after its own users).
     async fn online(&self, nick: &Nickname) -> Result<bool, StoreError>;
 }
 
