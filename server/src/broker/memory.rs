@@ -1,7 +1,7 @@
 //! The seams for a node on its own: events go straight back to this node's hub, and names and
 //! memberships live in this process.
 
-use super::{Broker, Claim, Event, EventHandler, Joined, Presence, Registry};
+use super::{Broker, Change, Claim, Event, EventHandler, Presence, Registry};
 use crate::error::StoreError;
 use crate::util::{lock, random_hex};
 use async_trait::async_trait;
@@ -73,14 +73,14 @@ pub struct LocalPresence {
 }
 
 impl Presence for LocalPresence {
-    fn join(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Joined> {
+    fn join(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Change> {
         let mut rooms = lock(&self.rooms);
         let members = rooms.entry(room.clone()).or_default();
         let added = members.insert(nick.clone());
         ready(Ok(added.then_some(members.len()))).boxed()
     }
 
-    fn leave(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Joined> {
+    fn leave(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Change> {
         let mut rooms = lock(&self.rooms);
         let changed = rooms
             .get_mut(room)

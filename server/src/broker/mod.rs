@@ -95,10 +95,10 @@ pub trait Registry: Send + Sync {
 /// a quick leave and join of one user cannot swap.
 pub trait Presence: Send + Sync {
     /// Records `nick` in `room`. `Some(members)`: it was not there before.
-    fn join(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Joined>;
+    fn join(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Change>;
     /// Removes `nick` from `room` (its last connection on this node left). `Some(members)`:
     /// it was there.
-    fn leave(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Joined>;
+    fn leave(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Change>;
     /// The first `limit` members of `room`, by name.
     fn members(
         &self,
@@ -110,7 +110,7 @@ pub trait Presence: Send + Sync {
 }
 
 /// What a presence change did: `Some(members after it)` when it changed anything.
-pub type Joined = Result<Option<usize>, StoreError>;
+pub type Change = Result<Option<usize>, StoreError>;
 
 /// A message for the shared log.
 pub struct Outgoing<'a> {

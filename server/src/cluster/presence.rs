@@ -1,14 +1,14 @@
 //! Room memberships: `chat:members:<room>` maps nickname to node; `chat:rooms` lists rooms.
 
 use super::{members_key, unavailable, Cluster, RELEASE_LUA, ROOMS};
-use crate::broker::{Joined, Presence};
+use crate::broker::{Change, Presence};
 use crate::error::StoreError;
 use futures_util::future::{BoxFuture, FutureExt};
 use redis::{AsyncCommands, Script};
 use shared::{Nickname, RoomInfo, RoomName};
 
 impl Presence for Cluster {
-    fn join(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Joined> {
+    fn join(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Change> {
         let (mut c, node) = (self.conn(), self.node.clone());
         let (key, room, nick) = (
             members_key(room.as_str()),
@@ -28,7 +28,7 @@ impl Presence for Cluster {
         .boxed()
     }
 
-    fn leave(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Joined> {
+    fn leave(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Change> {
         let (mut c, node) = (self.conn(), self.node.clone());
         let (key, nick) = (members_key(room.as_str()), nick.to_string());
         async move {

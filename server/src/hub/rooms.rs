@@ -3,7 +3,7 @@
 use super::room::{Member, Room, RoomState};
 use super::users::Peer;
 use super::Hub;
-use crate::broker::{Event, Joined};
+use crate::broker::{Change, Event};
 use crate::error::RequestError;
 use crate::store::StoredMessage;
 use crate::util::lock;
@@ -171,27 +171,21 @@ impl Hub {
         };
         if last_here {
             let left = self.presence.leave(room_name, &peer.nick);
-            self.after_leave(left, peer.demo, room_name, peer);
+            self.after_leave(left, room_name, peer);
         }
         true
     }
 
     /// Announces a leave once presence has it: at once when it answers at once (a node on
     /// its own), else from a task.
-    fn after_leave(
-        &self,
-        mut left: BoxFuture<'static, Joined>,
-        demo: bool,
-        room_name: &RoomName,
-        peer: &Peer,
-    ) {
-        let (broker, limit) = (self.broker.clone(), self.config.presence_limit);
+    fn after_leave(&self, mut left: BoxFuture<'static, Change>, room_name: &RoomName, peer: &Peer) {
+        let (broker, limit, demo) = (self.broker.clone(), self.config.presence_limit, peer.demo);
         let ev = Event::Presence {
             room: room_name.to_string(),
             nick: peer.nick.to_string(),
             joined: false,
         };
-        let announce = move |r: Joined| match r {
+        let announce = move |r: Change| match r {
             Ok(Some(size)) if !demo && size < limit => broker.publish(ev),
             Ok(_) => {}
             Err(e) => tracing::warn!(cause = %e, "presence leave failed"),

@@ -79,7 +79,7 @@ impl Hub {
         let ours = users.get(&nick).is_some_and(|e| e.peer.conn.id == conn.id);
         match claimed {
             Ok(Claim::New) if ours => Ok((peer, token)),
-            Ok(Claim::TakenOver { token: kept, .. }) if ours => {
+            Ok(Claim::TakenOver { token: kept }) if ours => {
                 if let Some(e) = users.get_mut(&nick) {
                     e.resume_token = kept.clone();
                 }
@@ -88,9 +88,6 @@ impl Hub {
             other => {
                 if ours {
                     users.remove(&nick);
-                } else if matches!(other, Ok(Claim::New | Claim::TakenOver { .. })) {
-                    // The connection went away while its claim was on the way.
-                    self.registry.release(&nick);
                 }
                 match other {
                     Err(e) => {
