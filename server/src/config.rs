@@ -43,9 +43,10 @@ pub struct Config {
     #[arg(long, env = "CHAT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Directory of the built web client, served at `/` (index.html) and below.
-    #[arg(long, env = "CHAT_STATIC_DIR", default_value = "dist")]
-    pub static_dir: PathBuf,
+    /// Serve the web client from this directory (a `trunk` build, say) instead of the copy
+    /// embedded in the binary. `.gz` and `.br` files beside a file are its precompressed forms.
+    #[arg(long, env = "CHAT_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
 
     /// Message store: `sqlite` (durable, under --data-dir) or `memory` (lost on restart).
     #[arg(long, env = "CHAT_STORE", value_enum, default_value = "sqlite")]
@@ -73,9 +74,50 @@ pub struct Config {
     #[arg(long, env = "CHAT_SQLITE_SYNC_FULL", default_value_t = true, action = clap::ArgAction::Set)]
     pub sqlite_sync_full: bool,
 
-    /// Maximum simultaneous connections (HTTP and WebSocket); past it, new ones get HTTP 503.
+    /// Maximum simultaneous WebSocket connections; past it, new upgrades get HTTP 503.
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
+
+    /// Maximum simultaneous plain-HTTP connections (files, /healthz, /metrics, and every
+    /// connection still in its request head), counted apart from the WebSocket ones; past it,
+    /// new ones get HTTP 503.
+    #[arg(long, env = "CHAT_MAX_HTTP_CONNECTIONS", default_value_t = 1024)]
+    pub max_http_connections: usize,
+
+    /// Connections (WebSocket and HTTP) one client address may hold at once; IPv6 addresses
+    /// count per /64. 0: no limit.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 1000)]
+    pub max_connections_per_ip: usize,
+
+    /// New connections per second one client address may open, sustained (IPv6 per /64).
+    /// 0: no limit.
+    #[arg(long, env = "CHAT_HANDSHAKE_RATE_PER_IP", default_value_t = 50)]
+    pub handshake_rate_per_ip: u32,
+
+    /// New connections one client address may open at once above the sustained rate.
+    #[arg(long, env = "CHAT_HANDSHAKE_BURST_PER_IP", default_value_t = 1000)]
+    pub handshake_burst_per_ip: u32,
+
+    /// Reverse proxies (addresses or CIDR blocks, comma-separated) whose `X-Forwarded-For` is
+    /// believed: the client is the right-most address in it that is not a trusted proxy.
+    #[arg(long, env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Host names (or `name:port`) requests may be addressed to, comma-separated; checked on
+    /// every request against DNS rebinding. Always allowed: localhost names and loopback
+    /// addresses; when not bound to loopback, also any IP address. `*` allows every host
+    /// (unsafe: a page on any domain that resolves to this server can use it).
+    #[arg(long, env = "CHAT_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// Plain HTTP: how long a kept-alive connection may wait for its next request.
+    #[arg(long, env = "CHAT_HTTP_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub http_idle_timeout: Duration,
+
+    /// Plain HTTP: how long a response write may make no progress (a client that does not
+    /// read) before the connection is dropped.
+    #[arg(long, env = "CHAT_HTTP_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub http_write_timeout: Duration,
 
     /// Largest accepted WebSocket message or frame, in bytes; larger ones close with 1009.
     #[arg(long, env = "CHAT_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024)]

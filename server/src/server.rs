@@ -297,6 +297,9 @@ async fn plain_http(mut stream: TcpStream, req: Request, hub: Arc<Hub>) {
             )
             .await
         }
-        _ => http::serve_static(&mut stream, &hub.config.static_dir, &req).await,
+        _ => {
+            let dir = hub.config.static_dir.clone().unwrap_or_else(|| "dist".into());
+            http::serve_static(&mut stream, &dir, &req).await
+        }
     }
 }

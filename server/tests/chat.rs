@@ -646,7 +646,7 @@ async fn pipelined_sends_keep_their_order_through_sqlite_group_commits() {
     let store = Arc::new(SqliteStore::open(&dir, keep, true).expect("open sqlite"));
     let cfg = server::Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
-        static_dir: std::env::temp_dir().join("chat-test-no-dist"),
+        static_dir: Some(std::env::temp_dir().join("chat-test-no-dist")),
         rate_per_sec: 0,
         ..server::Config::default()
     };

@@ -80,7 +80,7 @@ async fn healthz_and_metrics() {
 #[tokio::test]
 async fn serves_the_client_files_with_content_types() {
     let dir = dist();
-    let s = TestServer::with(|c| c.static_dir = dir.clone()).await;
+    let s = TestServer::with(|c| c.static_dir = Some(dir.clone())).await;
     let (head, body) = get_path(s.addr, "/").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(head.contains("Content-Type: text/html; charset=utf-8"));
@@ -108,7 +108,7 @@ async fn serves_the_client_files_with_content_types() {
 #[tokio::test]
 async fn no_path_traversal() {
     let dir = dist();
-    let s = TestServer::with(|c| c.static_dir = dir.clone()).await;
+    let s = TestServer::with(|c| c.static_dir = Some(dir.clone())).await;
     for path in [
         "/../chat-http-secret.txt",
         "/%2e%2e/chat-http-secret.txt",

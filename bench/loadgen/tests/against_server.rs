@@ -12,7 +12,7 @@ use server::{Config, Hub};
 async fn start() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let cfg = Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
-        static_dir: std::env::temp_dir().join("loadgen-test-no-dist"),
+        static_dir: Some(std::env::temp_dir().join("loadgen-test-no-dist")),
         rate_per_sec: 1_000_000,
         rate_burst: 1_000_000,
         ..Config::default()

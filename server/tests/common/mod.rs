@@ -56,7 +56,7 @@ impl TestServer {
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut cfg = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
-            static_dir: std::env::temp_dir().join("chat-test-no-dist"),
+            static_dir: Some(std::env::temp_dir().join("chat-test-no-dist")),
             ..Config::default()
         };
         tweak(&mut cfg);
