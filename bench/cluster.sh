@@ -26,7 +26,8 @@ start_node() { # $1 = extra args
   local log; log=$(mktemp -p "$TMP")
   # shellcheck disable=SC2086
   CHAT_MAX_CONNECTIONS=20000 CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 RUST_LOG=error \
-    taskset -c 0 "$TARGET/release/server" --listen 127.0.0.1:0 --data-dir "$TMP/data-$RANDOM" $1 > "$log" 2>&1 &
+    taskset -c 0 "$TARGET/release/server" --listen 127.0.0.1:0 --data-dir "$TMP/data-$RANDOM" \
+      --max-connections-per-ip 0 --handshake-rate-per-ip 0 $1 > "$log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 200); do grep -q listening "$log" && break; sleep 0.05; done
   NODE=$(sed -n 's#listening on http://##p' "$log")

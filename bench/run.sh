@@ -166,8 +166,10 @@ start_peer() {
     floor) (exec taskset -c 0 "$BIN/floor-hub" --listen "127.0.0.1:$port") >"$logf" 2>&1 & ;;
     ours|ours-typed)
       # Limits meant for hostile clients are lifted so the benchmark measures the hub: the
-      # load generator's senders are far above a person's rate, and 10k receivers + 1 sender
-      # exceed the default connection cap. Queue sizes and everything else stay at defaults.
+      # load generator's senders are far above a person's rate, 10k receivers + 1 sender
+      # exceed the default connection cap, and they all come from one address (loopback is
+      # not exempt from the per-address limits). Queue sizes and everything else stay at
+      # defaults.
       # A fresh data directory per start: the load generator reuses nicknames and client ids
       # from run to run, and a store that remembered them would (rightly) treat every send of a
       # later run as an idempotent resend, acked and not delivered again.
@@ -175,7 +177,8 @@ start_peer() {
       # shellcheck disable=SC2086
       (export CHAT_MAX_CONNECTIONS=20000 CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 \
           CHAT_DATA_DIR="$OUT/logs/data" RUST_LOG="${RUST_LOG:-warn}"
-       exec taskset -c 0 "$BIN/server" --listen "127.0.0.1:$port" ${OUR_SERVER_ARGS:-}) >"$logf" 2>&1 & ;;
+       exec taskset -c 0 "$BIN/server" --listen "127.0.0.1:$port" \
+         --max-connections-per-ip 0 --handshake-rate-per-ip 0 ${OUR_SERVER_ARGS:-}) >"$logf" 2>&1 & ;;
   esac
   SERVER_PID=$!
   local i

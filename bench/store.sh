@@ -25,7 +25,8 @@ for store in memory sqlite; do
       for run in $(seq "$RUNS"); do
         rm -rf "$TMP/data"
         taskset -c 0 "$TARGET/release/server" --listen 127.0.0.1:0 --store "$store" --data-dir "$TMP/data" \
-          --rate-per-sec 0 --static-dir "$TMP" > "$TMP/out" 2>/dev/null &
+          --rate-per-sec 0 --max-connections-per-ip 0 --handshake-rate-per-ip 0 --static-dir "$TMP" \
+          > "$TMP/out" 2>/dev/null &
         PID=$!
         for _ in $(seq 100); do grep -q listening "$TMP/out" 2>/dev/null && break; sleep 0.05; done
         ADDR=$(sed -n 's#listening on http://##p' "$TMP/out")
