@@ -93,7 +93,7 @@ impl HostPolicy {
 
     /// Whether a request whose Host header (or :authority) is `host` may be served. Always
     /// allowed: `localhost`, names ending in `.localhost`, loopback addresses (127.0.0.0/8,
-    /// [::1]); when the server listens on a non-loopback address (0.0.0.0, a LAN address…),
+    /// `[::1]`); when the server listens on a non-loopback address (0.0.0.0, a LAN address…),
     /// also ANY IP-literal host (an IP literal cannot be rebound by DNS); otherwise only the
     /// configured names. None (no Host header) → false.
     ///

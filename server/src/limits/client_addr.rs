@@ -58,7 +58,7 @@ pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
 /// The client behind `peer`: `peer` itself unless it is a trusted proxy; then the right-most
 /// address in the X-Forwarded-For values (all header values in order, each comma-separated)
 /// that is not a trusted proxy. Unparseable entries (garbage, "unknown", ports like
-/// "1.2.3.4:5", "[::1]:5" — accept those forms by stripping the port; refuse garbage) stop the
+/// `1.2.3.4:5`, `[::1]:5` — accept those forms by stripping the port; refuse garbage) stop the
 /// walk: the client is then the last trusted hop seen (never an attacker-chosen value). If
 /// every entry is trusted, the left-most one.
 ///

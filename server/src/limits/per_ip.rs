@@ -5,10 +5,11 @@
 //! tries to grow, so it holds only entries that still limit something: an address with open
 //! connections, or whose bucket is still refilling. An entry whose last connection closes with
 //! its bucket full is removed then and there; the rest are swept when the table has doubled
-//! since the last sweep, which costs O(1) per new address amortised. The table therefore stays
-//! within about twice (the addresses holding connections + new connections per second ÷
-//! `rate_per_sec`), since an address's entry outlives its connections by at most its
-//! connections ÷ `rate_per_sec` seconds.
+//! since the last sweep (and at least [`MIN_SWEEP`] big), which costs O(1) per new address
+//! amortised. Each connection keeps its address's entry alive for at most 1 ÷ `rate_per_sec`
+//! seconds past its close, so the table stays under about twice the larger of `MIN_SWEEP` and
+//! (addresses holding connections + new connections per second ÷ `rate_per_sec`), however
+//! many addresses an attacker has.
 //!
 //! Time is `tokio::time::Instant`: in production the same clock as `std::time::Instant`, and
 //! tests can pause and advance it instead of sleeping.
