@@ -4,6 +4,7 @@
 //! - `server`: the accept loop and routing of the one port (WebSocket, `/healthz`, `/metrics`,
 //!   the web client's files); [`run`] and [`serve`] are the entry points. `http`: request
 //!   heads, the upgrade answer, static files, the Origin allowlist.
+//! - [`limits`]: connections and their rate per client address, seen through trusted proxies.
 //! - `connection`: one WebSocket's task: reading, heartbeat, limits, the close handshake.
 //! - `protocol`: what the connection speaks: `typed` on `/chat`, `demo` on `/ws/<nick>`.
 //! - [`hub`]: users, rooms, idempotent sends, per-room order and fan-out.
@@ -24,6 +25,7 @@ mod connection;
 pub mod error;
 mod http;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 mod outbound;
 mod protocol;
