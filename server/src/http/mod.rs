@@ -1,6 +1,8 @@
 //! The HTTP side of the one port: reading a request head, the WebSocket upgrade answer,
 //! `/healthz`, `/metrics` and the web client's files.
 
+pub mod assets;
+
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
