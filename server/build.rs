@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
 
 const ENV_DIR: &str = "CHAT_EMBED_DIR";
 const OUTPUT: &str = "embedded_assets.rs";
@@ -103,15 +104,18 @@ fn walk(dir: &Path, prefix: &str, found: &mut Vec<Entry>) {
 }
 
 /// `path.<ext>` when it exists and is not older than `path` (older is stale: the original
-/// was rebuilt after it was compressed).
+/// was rebuilt after it was compressed). Seconds are compared: gzip and brotli give the form
+/// the original's mtime, but brotli only to the second.
 fn sibling(path: &Path, ext: &str) -> Option<String> {
     let mut name = path.as_os_str().to_owned();
     name.push(".");
     name.push(ext);
     let sib = PathBuf::from(name);
-    let original = fs::metadata(path).and_then(|m| m.modified()).ok()?;
-    let meta = fs::metadata(&sib).ok()?;
-    if !meta.is_file() || meta.modified().ok()? < original {
+    let secs = |p: &Path| -> Option<u64> {
+        let modified = fs::metadata(p).and_then(|m| m.modified()).ok()?;
+        Some(modified.duration_since(UNIX_EPOCH).ok()?.as_secs())
+    };
+    if !sib.is_file() || secs(&sib)? < secs(path)? {
         return None;
     }
     absolute(&sib)

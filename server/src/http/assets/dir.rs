@@ -88,15 +88,24 @@ fn probe(root: &Path, rel: &str) -> Option<Found> {
         let mut name = requested.clone().into_os_string();
         name.push(".");
         name.push(ext);
-        on_disk(&root, Path::new(&name)).filter(
-            |s| !matches!((s.stamp.modified, identity.stamp.modified), (Some(s), Some(i)) if s < i),
-        )
+        on_disk(&root, Path::new(&name)).filter(|s| !stale(s.stamp, identity.stamp))
     };
     Some(Found {
         gzip: sibling("gz"),
         brotli: sibling("br"),
         identity,
     })
+}
+
+/// Whether a compressed form is older than its original, in whole seconds: gzip and brotli
+/// give the form the original's mtime, but brotli only to the second.
+fn stale(form: Stamp, original: Stamp) -> bool {
+    let secs = |s: Stamp| {
+        s.modified
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+    };
+    matches!((secs(form), secs(original)), (Some(f), Some(o)) if f < o)
 }
 
 /// `path` if it is a regular file that, symlinks followed, is still inside `root` (which is

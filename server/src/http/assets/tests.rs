@@ -131,6 +131,25 @@ async fn a_stale_sibling_is_ignored() {
 }
 
 #[tokio::test]
+async fn a_sibling_stamped_to_the_second_is_current() {
+    // brotli copies the original's mtime without its fraction of a second.
+    let dir = dist("second");
+    let second = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let set = |name: &str, t: SystemTime| {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(dir.join(name))
+            .expect("open");
+        f.set_modified(t).expect("set mtime");
+    };
+    set(WASM, second + Duration::from_millis(700));
+    set(&format!("{WASM}.br"), second);
+    let assets = Assets::new(Some(&dir));
+    let got = get(&assets, &format!("/{WASM}"), &[("accept-encoding", "br")]).await;
+    assert_eq!(got.header(CONTENT_ENCODING), Some("br"));
+}
+
+#[tokio::test]
 async fn if_none_match_answers_304_per_form() {
     let assets = Assets::new(Some(&dist("etag")));
     let path = format!("/{WASM}");
