@@ -27,8 +27,10 @@ fn main() {
     if !chosen && !dir.exists() {
         // Cargo reruns a build script on every build while a path it watches is missing, and
         // the rerun recompiles this crate: an empty dist/ (ignored by git) keeps a fresh
-        // clone's builds incremental, and trunk fills it later.
+        // clone's builds incremental, and trunk fills it later. Dated in the past, creating
+        // it is not itself a change that reruns this script.
         let _ = fs::create_dir_all(&dir);
+        let _ = fs::File::open(&dir).and_then(|d| d.set_modified(UNIX_EPOCH));
     }
     // Cargo scans a directory recursively: any file trunk writes there reruns this script.
     println!("cargo:rerun-if-changed={}", dir.display());
@@ -83,7 +85,8 @@ fn walk(dir: &Path, prefix: &str, found: &mut Vec<Entry>) {
         }
         let path = entry.path();
         let url = format!("{prefix}/{name}");
-        if path.is_dir() {
+        // Only real directories are entered: a symlinked one could loop back.
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
             walk(&path, &url, found);
         } else if path.is_file() {
             let Some(identity) = absolute(&path) else {
