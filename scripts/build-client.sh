@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds the release web client into dist/ (trunk offline, wasm-opt on) and prints the gzip
-# size of the wasm and the JS glue. The server serves dist/ at `/` (--static-dir dist).
+# Builds the release web client into dist/ (trunk offline, wasm-opt on), writes a .gz and a
+# .br beside each .wasm, .js, .css and .html (the server sends them to clients that accept
+# them), and prints the gzip size of the wasm and the JS glue. The server build embeds dist/
+# (rebuild the server after this), or serves it directly with --static-dir dist.
 #   scripts/build-client.sh            release build into $ROOT/dist
 #   DIST=/some/dir scripts/build-client.sh
-# Needs the toolchain of `scripts/setup.sh run` (trunk, wasm-bindgen, wasm-opt).
+# Needs the toolchain of `scripts/setup.sh run` (trunk, wasm-bindgen, wasm-opt, brotli).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$ROOT/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
@@ -15,7 +17,7 @@ DIST=${DIST:-$ROOT/dist}
 # apply to this build only; the server's release build keeps the workspace profile.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 
-for tool in trunk wasm-bindgen wasm-opt; do
+for tool in trunk wasm-bindgen wasm-opt gzip brotli; do
   command -v "$tool" >/dev/null || { echo "build-client: $tool missing: run scripts/setup.sh run" >&2; exit 1; }
 done
 
@@ -23,6 +25,18 @@ cd "$ROOT"
 # trunk --offline also makes cargo offline: have every crate in the local registry first.
 cargo fetch --quiet
 trunk build --release --offline --dist "$DIST" index.html
+
+# Precompressed forms at the highest levels: compressed once here, sent many times; dot
+# entries (trunk's staging area) are skipped. -n keeps names and times out of the gzip header
+# (same input, same bytes); -k keeps the original; -f replaces an earlier build's forms. Both
+# tools give a form its original's mtime, which the server checks: a form older than its
+# original is stale and ignored.
+find "$DIST" -mindepth 1 -name '.*' -prune -o \
+  -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' -o -name '*.html' \) -print0 |
+  while IFS= read -r -d '' f; do
+    gzip -9 -n -k -f "$f"
+    brotli -q 11 -k -f "$f"
+  done
 
 total=0
 for f in "$DIST"/*.wasm "$DIST"/*.js; do

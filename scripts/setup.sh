@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing the project needs, skipping whatever is already there.
-#   scripts/setup.sh run    toolchain for the web client (wasm target, trunk, wasm-bindgen, wasm-opt)
+#   scripts/setup.sh run    toolchain for the web client (wasm target, trunk, wasm-bindgen, wasm-opt,
+#                           brotli for its precompressed files)
 #   scripts/setup.sh test   the above, plus Chromium + chromedriver, redis-server, playwright-core
 # Versions are pinned to what works on these machines (see ARCHITECTURE.md, "Toolchain").
 set -euo pipefail
@@ -43,6 +44,9 @@ if ! (have wasm-bindgen && wasm-bindgen --version | grep -q "$WASM_BINDGEN_VERSI
   # --locked fails against the registry mirror (a locked dependency version is missing).
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
+
+# build-client.sh writes a .br beside each file of the client; gzip is part of every Debian.
+have brotli || apt_install brotli
 
 need_npm=0
 [ -x "$ROOT/tools/node_modules/.bin/wasm-opt" ] || need_npm=1

@@ -35,5 +35,7 @@ pub mod store;
 mod util;
 
 pub use config::Config;
+#[doc(hidden)]
+pub use http::assets::embedded_file_count as embedded_client_files;
 pub use hub::Hub;
 pub use server::{run, serve};
