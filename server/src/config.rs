@@ -35,6 +35,14 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// A network in CIDR form, or one address (a /32 or /128).
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("bad address or network `{s}` (try 10.0.0.1 or 10.0.0.0/8)"))
+}
+
 /// A real-time chat hub: the web client, the chat WebSocket, /healthz and /metrics on one port.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "server", version, about, long_about = None)]
@@ -100,7 +108,7 @@ pub struct Config {
 
     /// Reverse proxies (addresses or CIDR blocks, comma-separated) whose `X-Forwarded-For` is
     /// believed: the client is the right-most address in it that is not a trusted proxy.
-    #[arg(long, env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(long, env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Host names (or `name:port`) requests may be addressed to, comma-separated; checked on
@@ -109,10 +117,6 @@ pub struct Config {
     /// (unsafe: a page on any domain that resolves to this server can use it).
     #[arg(long, env = "CHAT_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
-
-    /// Plain HTTP: how long a kept-alive connection may wait for its next request.
-    #[arg(long, env = "CHAT_HTTP_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
-    pub http_idle_timeout: Duration,
 
     /// Plain HTTP: how long a response write may make no progress (a client that does not
     /// read) before the connection is dropped.
@@ -166,7 +170,8 @@ pub struct Config {
     #[arg(long, env = "CHAT_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
-    /// Time allowed for the HTTP request head, and then for the chat `hello` (4003).
+    /// Time allowed for each HTTP request head (a kept-alive connection waiting for its next
+    /// request included), and then for the chat `hello` (4003).
     #[arg(long, env = "CHAT_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub handshake_timeout: Duration,
 
@@ -228,6 +233,13 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("x").is_err());
         assert!(parse_duration("5h").is_err());
+        assert_eq!(
+            parse_net("10.0.0.1"),
+            Ok("10.0.0.1/32".parse().expect("net"))
+        );
+        assert_eq!(parse_net("fd00::/8"), Ok("fd00::/8".parse().expect("net")));
+        assert!(parse_net("10.0.0.0/33").is_err());
+        assert!(parse_net("proxy").is_err());
     }
 
     #[test]

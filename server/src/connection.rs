@@ -263,7 +263,7 @@ mod tests {
             WebSocketStream::from_raw_socket(
                 SocketIo::new(conn.clone()),
                 Role::Server,
-                Some(crate::server::ws_config(&hub.config)),
+                Some(crate::http::ws_config(&hub.config)),
             )
         };
         let (server, _) = l.accept().await.expect("accept");

@@ -17,6 +17,7 @@
 //! - [`config`]: flags with environment twins; [`metrics`]: counters for `/metrics`;
 //!   `shutdown`: the signal future; `util`: the lock, random ids, the clock.
 
+pub mod admission;
 pub mod backends;
 pub mod broker;
 pub mod cluster;

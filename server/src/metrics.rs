@@ -11,6 +11,11 @@ pub struct Metrics {
     pub connections_total: AtomicU64,
     pub connections_rejected_cap: AtomicU64,
     pub connections_rejected_origin: AtomicU64,
+    pub connections_rejected_http_cap: AtomicU64,
+    pub connections_rejected_per_ip: AtomicU64,
+    pub connections_rejected_rate: AtomicU64,
+    pub requests_rejected_host: AtomicU64,
+    pub http_write_timeouts: AtomicU64,
     pub http_requests: AtomicU64,
     pub messages_in: AtomicU64,
     pub messages_out: AtomicU64,
@@ -54,8 +59,33 @@ impl Metrics {
         );
         counter(
             "chat_connections_rejected_total",
-            "Connections refused at the connection cap (HTTP 503).",
+            "WebSocket upgrades refused at the connection cap (HTTP 503).",
             self.connections_rejected_cap.load(Relaxed),
+        );
+        counter(
+            "chat_http_connections_rejected_total",
+            "Connections refused at the plain-HTTP connection cap (HTTP 503).",
+            self.connections_rejected_http_cap.load(Relaxed),
+        );
+        counter(
+            "chat_per_ip_rejected_total",
+            "Connections refused because their address held its limit of connections (HTTP 503).",
+            self.connections_rejected_per_ip.load(Relaxed),
+        );
+        counter(
+            "chat_rate_rejected_total",
+            "Connections refused because their address opened them too fast (HTTP 429).",
+            self.connections_rejected_rate.load(Relaxed),
+        );
+        counter(
+            "chat_host_rejected_total",
+            "Requests refused because their Host is not allowed (HTTP 403).",
+            self.requests_rejected_host.load(Relaxed),
+        );
+        counter(
+            "chat_http_write_timeouts_total",
+            "HTTP connections dropped because a response made no progress for --http-write-timeout.",
+            self.http_write_timeouts.load(Relaxed),
         );
         counter(
             "chat_origin_rejected_total",

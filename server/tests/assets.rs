@@ -44,7 +44,8 @@ impl Server {
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
         let mut t = TcpStream::connect(&self.addr).expect("connect");
         t.set_read_timeout(Some(WAIT)).expect("timeout");
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+        let mut req =
+            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }

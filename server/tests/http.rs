@@ -19,14 +19,19 @@ async fn get(addr: std::net::SocketAddr, request: &str) -> (String, Vec<u8>) {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .expect("head end");
+    // Header names are case-insensitive (hyper writes them in lower case): compare in lower case.
     (
-        String::from_utf8_lossy(&buf[..split]).into_owned(),
+        String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase(),
         buf[split + 4..].to_vec(),
     )
 }
 
 async fn get_path(addr: std::net::SocketAddr, path: &str) -> (String, Vec<u8>) {
-    get(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")).await
+    get(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+    )
+    .await
 }
 
 fn dist() -> PathBuf {
@@ -48,14 +53,14 @@ fn dist() -> PathBuf {
 async fn healthz_and_metrics() {
     let s = TestServer::start().await;
     let (head, body) = get_path(s.addr, "/healthz").await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
     assert_eq!(body, b"ok\n");
     let mut c = s.connect("alice").await;
     c.join("general", None).await;
     c.say("general", "count me").await;
     c.recv().await;
     let (head, body) = get_path(s.addr, "/metrics").await;
-    assert!(head.starts_with("HTTP/1.1 200"));
+    assert!(head.starts_with("http/1.1 200"));
     assert!(head.contains("text/plain; version=0.0.4"));
     let body = String::from_utf8(body).expect("utf8");
     for line in [
@@ -82,9 +87,9 @@ async fn serves_the_client_files_with_content_types() {
     let dir = dist();
     let s = TestServer::with(|c| c.static_dir = Some(dir.clone())).await;
     let (head, body) = get_path(s.addr, "/").await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("Content-Type: text/html; charset=utf-8"));
-    assert!(head.contains("Cache-Control: no-cache"));
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-type: text/html; charset=utf-8"));
+    assert!(head.contains("cache-control: no-cache"));
     assert!(String::from_utf8_lossy(&body).contains("<title>chat</title>"));
     for (path, ctype) in [
         ("/app-1a2b.js", "text/javascript"),
@@ -93,14 +98,18 @@ async fn serves_the_client_files_with_content_types() {
         ("/index.html?x=1", "text/html"),
     ] {
         let (head, _) = get_path(s.addr, path).await;
-        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
+        assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
         assert!(
-            head.contains(&format!("Content-Type: {ctype}")),
+            head.contains(&format!("content-type: {ctype}")),
             "{path}: {head}"
         );
     }
-    let (head, body) = get(s.addr, "HEAD /app-1a2b.js HTTP/1.1\r\nHost: x\r\n\r\n").await;
-    assert!(head.starts_with("HTTP/1.1 200") && head.contains("Content-Length: 14"));
+    let (head, body) = get(
+        s.addr,
+        "HEAD /app-1a2b.js HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 200") && head.contains("content-length: 14"));
     assert!(body.is_empty());
     s.stop().await;
 }
@@ -118,7 +127,7 @@ async fn no_path_traversal() {
     ] {
         let (head, body) = get_path(s.addr, path).await;
         assert!(
-            head.starts_with("HTTP/1.1 400") || head.starts_with("HTTP/1.1 404"),
+            head.starts_with("http/1.1 400") || head.starts_with("http/1.1 404"),
             "{path}: {head}"
         );
         assert!(!String::from_utf8_lossy(&body).contains("secret"), "{path}");
@@ -133,7 +142,7 @@ async fn no_path_traversal() {
     )
     .expect("symlink");
     let (head, _) = get_path(s.addr, "/escape.txt").await;
-    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    assert!(head.starts_with("http/1.1 404"), "{head}");
     s.stop().await;
 }
 
@@ -142,34 +151,34 @@ async fn bad_requests() {
     let s = TestServer::start().await;
     let (head, _) = get(
         s.addr,
-        "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "POST /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
     )
     .await;
-    assert!(head.starts_with("HTTP/1.1 405"), "{head}");
+    assert!(head.starts_with("http/1.1 405"), "{head}");
     let (head, _) = get(s.addr, "NOT HTTP AT ALL\r\n\r\n").await;
-    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
-    let huge = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(10_000));
+    assert!(head.starts_with("http/1.1 400"), "{head}");
+    let huge = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(20_000));
     let (head, _) = get(s.addr, &huge).await;
-    assert!(head.starts_with("HTTP/1.1 431"), "{head}");
+    assert!(head.starts_with("http/1.1 431"), "{head}");
     let (head, _) = get_path(s.addr, "/chat").await;
-    assert!(head.starts_with("HTTP/1.1 426"), "{head}");
+    assert!(head.starts_with("http/1.1 426"), "{head}");
     let (head, body) = get_path(s.addr, "/").await;
-    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    assert!(head.starts_with("http/1.1 404"), "{head}");
     assert!(String::from_utf8_lossy(&body).contains("not built"));
     let (head, _) = get(
         s.addr,
-        "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: x\r\nSec-WebSocket-Version: 8\r\n\r\n",
+        "GET /chat HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: x\r\nSec-WebSocket-Version: 8\r\n\r\n",
     )
     .await;
     assert!(
-        head.starts_with("HTTP/1.1 426") && head.contains("Sec-WebSocket-Version: 13"),
+        head.starts_with("http/1.1 426") && head.contains("sec-websocket-version: 13"),
         "{head}"
     );
     let (head, _) = get(
         s.addr,
-        "GET /elsewhere HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: x\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        "GET /elsewhere HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: x\r\nSec-WebSocket-Version: 13\r\n\r\n",
     )
     .await;
-    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    assert!(head.starts_with("http/1.1 404"), "{head}");
     s.stop().await;
 }

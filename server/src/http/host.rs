@@ -6,13 +6,6 @@
 //! What gives the attack away is the Host header: it still says `evil.example`. So a request
 //! is served only when its Host is a name this server answers to, or one that no DNS can
 //! rebind: `localhost` names (browsers resolve them to loopback themselves) and IP literals.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the request path does not call HostPolicy yet; once it does, this fails: delete it"
-    )
-)]
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

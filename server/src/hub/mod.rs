@@ -190,6 +190,12 @@ impl Hub {
         }
     }
 
+    /// The open connections, for tests that look at their sockets.
+    #[cfg(test)]
+    pub(crate) fn conns_for_test(&self) -> Vec<Arc<Conn>> {
+        lock(&self.conns).open.values().cloned().collect()
+    }
+
     pub fn open_connections(&self) -> usize {
         lock(&self.conns).open.len()
     }

@@ -77,6 +77,12 @@ pub struct Bounds {
 }
 
 impl Conn {
+    /// The socket, for tests that check its options.
+    #[cfg(test)]
+    pub(crate) fn socket(&self) -> &TcpStream {
+        &self.sock
+    }
+
     pub fn new(
         id: ConnId,
         sock: TcpStream,

@@ -10,7 +10,6 @@
 //! (the chosen form and the request's headers to a response).
 
 // The HTTP service is what calls `Assets`; until it is wired to it, only the tests do.
-#![allow(dead_code)]
 
 mod cache;
 mod cache_control;
