@@ -24,10 +24,15 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "shared compiles for wasm32"
 cargo check -p shared --target wasm32-unknown-unknown
 
+step "release web client into dist/ (the server's build embeds it)"
+bash scripts/build-client.sh
+
 step "cargo test (host: protocol, server against real sockets, client reducer, bench tools)"
-cargo test --workspace --no-fail-fast
+# The server binary under test embeds the client just built: its test must find it there.
+CHAT_EXPECT_EMBEDDED=1 cargo test --workspace --no-fail-fast
 
 step "browser tests (wasm-bindgen-test in Chromium, Playwright end to end)"
-bash scripts/test-browser.sh
+cargo build -p server --quiet
+SKIP_BUILD=1 bash scripts/test-browser.sh
 
 step "all tests passed"

@@ -59,7 +59,7 @@ impl Metrics {
         );
         counter(
             "chat_connections_rejected_total",
-            "WebSocket upgrades refused at the connection cap (HTTP 503).",
+            "Connections refused at the connection caps: WebSocket sessions, or all open connections (HTTP 503).",
             self.connections_rejected_cap.load(Relaxed),
         );
         counter(

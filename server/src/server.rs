@@ -84,6 +84,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<O
         }
     }
     drop(listener);
+    edge.close_http();
     drop(edge);
     tracing::info!(open = hub.open_connections(), "shutting down");
     hub.close_all(CloseReason::GoingAway);

@@ -146,3 +146,38 @@ fn bind_failure_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot listen on"), "{err}");
 }
+
+/// A kept-alive HTTP connection (a browser keeps one after loading the page) does not hold
+/// the shutdown until its idle timeout or the grace: it is closed, and the server exits.
+#[tokio::test]
+async fn kept_alive_http_connections_do_not_hold_shutdown() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut child, addr) = spawn_binary(&[
+        "--shutdown-grace",
+        "60s",
+        "--handshake-timeout",
+        "60s",
+        "--store",
+        "memory",
+    ]);
+    let mut t = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    t.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(WAIT, t.read(&mut buf))
+        .await
+        .expect("answer")
+        .expect("read");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    signal(&child, "-TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    let n = tokio::time::timeout(WAIT, t.read(&mut buf))
+        .await
+        .expect("closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the kept connection was closed");
+}

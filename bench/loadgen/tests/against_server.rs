@@ -13,6 +13,9 @@ async fn start() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let cfg = Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
         static_dir: Some(std::env::temp_dir().join("loadgen-test-no-dist")),
+        // Loopback is not exempt from the per-address limits: tests lift them explicitly.
+        max_connections_per_ip: 0,
+        handshake_rate_per_ip: 0,
         rate_per_sec: 1_000_000,
         rate_burst: 1_000_000,
         ..Config::default()

@@ -33,6 +33,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -55,6 +56,8 @@ pub struct Edge {
     pub assets: Assets,
     pub hosts: HostPolicy,
     pub gate: Gate,
+    /// Turns true at shutdown: kept-alive connections then close after their current answer.
+    closing: watch::Sender<bool>,
 }
 
 impl Edge {
@@ -69,7 +72,13 @@ impl Edge {
             assets,
             hosts,
             gate,
+            closing: watch::Sender::new(false),
         })
+    }
+
+    /// Asks every plain-HTTP connection to close once its current answer is written.
+    pub fn close_http(&self) {
+        self.closing.send_replace(true);
     }
 }
 
@@ -122,10 +131,17 @@ pub async fn serve_connection(stream: TcpStream, edge: Arc<Edge>, admission: Con
             HeaderValue::from_static("nosniff"),
         ))
         .service_fn(route);
-    let _ = builder
+    let mut closing = edge.closing.subscribe();
+    let conn = builder
         .serve_connection(io, TowerToHyperService::new(service))
-        .with_upgrades()
-        .await;
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = closing.wait_for(|closing| *closing) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
 }
 
 /// The request log line's fields: who asked for what (the response adds status and latency).

@@ -4,10 +4,10 @@
 use super::{origin, text, Body, Edge, Io};
 use crate::admission::{ConnAdmission, SessionAdmission};
 use crate::connection;
-use crate::hub::Hub;
+use crate::hub::{Conn, Hub};
 use crate::metrics::Metrics;
 use crate::outbound::SocketIo;
-use crate::protocol::{DemoProtocol, TypedProtocol};
+use crate::protocol::{DemoProtocol, Protocol, TypedProtocol};
 use http::header::{
     HeaderValue, CONNECTION, RETRY_AFTER, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
     SEC_WEBSOCKET_VERSION, UPGRADE,
@@ -133,7 +133,7 @@ pub fn ws_config(cfg: &crate::Config) -> WebSocketConfig {
 }
 
 /// Takes the raw socket back from hyper (with the bytes it read past the request head) and
-/// runs the session on it, holding `admission` until it ends.
+/// starts the session on it, which holds `admission` until it ends.
 async fn session(
     on_upgrade: OnUpgrade,
     hub: Arc<Hub>,
@@ -143,19 +143,20 @@ async fn session(
     let Ok(upgraded) = on_upgrade.await else {
         return;
     };
-    let parts = match upgraded.downcast::<Io>() {
-        Ok(parts) => parts,
-        Err(_) => {
-            tracing::error!("upgraded connection is not the server's socket type; dropped");
-            return;
-        }
+    let Ok(hyper::upgrade::Parts { io, read_buf, .. }) = upgraded.downcast::<Io>() else {
+        tracing::error!("upgraded connection is not the server's socket type; dropped");
+        return;
     };
-    let stream = parts.io.into_inner().into_inner();
+    // `read_buf` shares hyper's whole read buffer (8 KiB): copy out the few bytes read past
+    // the head and free it now, not when the session ends (that doubled idle memory).
+    let early = read_buf.to_vec();
+    drop(read_buf);
+    let stream = io.into_inner().into_inner();
     tune(&stream, &hub);
     let conn = hub.open_conn(stream);
     let ws = WebSocketStream::from_partially_read(
         SocketIo::new(conn.clone()),
-        parts.read_buf.to_vec(),
+        early,
         Role::Server,
         Some(ws_config(&hub.config)),
     )
@@ -163,14 +164,28 @@ async fn session(
     match endpoint {
         Endpoint::Chat => {
             let protocol = TypedProtocol::new(hub.clone(), conn.clone());
-            connection::run(ws, hub, conn, protocol).await;
+            spawn_session(ws, hub, conn, protocol, admission);
         }
         Endpoint::Demo(nick) => {
             let protocol = DemoProtocol::start(hub.clone(), &conn, &nick).await;
-            connection::run(ws, hub, conn, protocol).await;
+            spawn_session(ws, hub, conn, protocol, admission);
         }
     }
-    drop(admission);
+}
+
+/// Runs the session in a task of its own, sized for its protocol alone: what an idle
+/// connection holds is only that (the handshake's task, with its states, ends here).
+fn spawn_session<S: Protocol + 'static>(
+    ws: connection::Ws,
+    hub: Arc<Hub>,
+    conn: Arc<Conn>,
+    protocol: S,
+    admission: SessionAdmission,
+) {
+    tokio::spawn(async move {
+        connection::run(ws, hub, conn, protocol).await;
+        drop(admission);
+    });
 }
 
 /// Past the handshake the kernel may hold only a little unsent data for this socket, so a

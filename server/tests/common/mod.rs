@@ -19,11 +19,23 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const WAIT: Duration = Duration::from_secs(5);
 
 /// Starts the real `server` binary on 127.0.0.1:0 with `args`; returns the process and the
-/// address it printed (`listening on http://…`).
+/// address it printed (`listening on http://…`). Loopback is not exempt from the per-address
+/// limits: unless `args` set them, they are lifted here, explicitly.
 pub fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
     use std::io::BufRead;
+    let unlimited: &[&str] = if args.iter().any(|a| a.ends_with("-per-ip")) {
+        &[]
+    } else {
+        &[
+            "--max-connections-per-ip",
+            "0",
+            "--handshake-rate-per-ip",
+            "0",
+        ]
+    };
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
         .args(["--listen", "127.0.0.1:0"])
+        .args(unlimited)
         .args(args)
         .env("RUST_LOG", "error")
         .stdout(std::process::Stdio::piped())
@@ -57,6 +69,9 @@ impl TestServer {
         let mut cfg = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             static_dir: Some(std::env::temp_dir().join("chat-test-no-dist")),
+            // Loopback is not exempt from the per-address limits: tests lift them explicitly.
+            max_connections_per_ip: 0,
+            handshake_rate_per_ip: 0,
             ..Config::default()
         };
         tweak(&mut cfg);

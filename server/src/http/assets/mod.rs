@@ -9,8 +9,6 @@
 //! (`If-None-Match`), `content_type` and `cache_control` (headers by file name), `respond`
 //! (the chosen form and the request's headers to a response).
 
-// The HTTP service is what calls `Assets`; until it is wired to it, only the tests do.
-
 mod cache;
 mod cache_control;
 mod content_type;
