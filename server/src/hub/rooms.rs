@@ -226,14 +226,21 @@ impl Hub {
         after: Option<MessageId>,
         limit: Option<u32>,
     ) -> Result<(Vec<ChatMessage>, bool), RequestError> {
-        let room = self.room(room_name.as_str(), true).await?;
-        let watermark = lock(&room.state).settled;
+        // Reading creates nothing: a room in memory bounds the page at what it has settled
+        // (appended messages not yet delivered stay out); without one, nothing is in flight
+        // here and the store has it all.
+        let key = room_name.as_str();
+        let watermark = self
+            .existing_room(key)
+            .map_or(MessageId::MAX, |room| lock(&room.state).settled);
         let limit = self.page_limit(limit);
         let page = match after {
-            Some(a) => self.history.after(&room.key, a, watermark, limit).await,
+            Some(a) => self.history.after(key, a, watermark, limit).await,
             None => {
-                let b = before.unwrap_or(MessageId::MAX).min(watermark + 1);
-                self.history.before(&room.key, b, limit).await
+                let b = before
+                    .unwrap_or(MessageId::MAX)
+                    .min(watermark.saturating_add(1));
+                self.history.before(key, b, limit).await
             }
         };
         let page = self.store_call(page)?;
