@@ -57,7 +57,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub hub: Arc<Hub>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    task: Option<JoinHandle<Result<(), server::error::StoreError>>>,
 }
 
 impl TestServer {
