@@ -1,4 +1,4 @@
-//! The accept loop: one port for the WebSocket endpoints, `/healthz`, `/metrics` and files.
+//! The accept loop: one port for the WebSocket endpoints, `/healthz`, `/readyz`, `/metrics` and files.
 
 use crate::admission::Refused;
 use crate::cluster::Cluster;
@@ -72,6 +72,10 @@ pub async fn serve(
     let mut failure = None;
     loop {
         tokio::select! {
+            // Shutdown first: its first poll installs the signal handlers (`shutdown::signal`),
+            // which must happen before any request is answered, or a SIGTERM right after the
+            // first answer would kill the process instead of stopping it.
+            biased;
             _ = &mut shutdown => break,
             reason = &mut store_failed => {
                 tracing::error!(cause = %reason, "the store stopped for good; closing every client and exiting");
