@@ -1,9 +1,9 @@
 //! The chat hub: a Tokio + tokio-tungstenite server for the protocol in the `shared` crate.
 //!
 //! Layout, in the order a message travels:
-//! - `server`: the accept loop and routing of the one port (WebSocket, `/healthz`, `/metrics`,
-//!   the web client's files); [`run`] and [`serve`] are the entry points. `http`: request
-//!   heads, the upgrade answer, static files, the Origin allowlist.
+//! - `server`: the accept loop and routing of the one port (WebSocket, `/healthz`, `/readyz`,
+//!   `/metrics`, the web client's files); [`run`] and [`serve`] are the entry points. `http`:
+//!   request heads, the upgrade answer, static files, the Origin allowlist.
 //! - [`limits`]: connections and their rate per client address, seen through trusted proxies.
 //! - `connection`: one WebSocket's task: reading, heartbeat, limits, the close handshake.
 //! - `protocol`: what the connection speaks: `typed` on `/chat`, `demo` on `/ws/<nick>`.

@@ -1,8 +1,9 @@
-//! The accept loop: one port for the WebSocket endpoints, `/healthz`, `/metrics` and files.
+//! The accept loop: one port for the WebSocket endpoints, `/healthz`, `/readyz`, `/metrics` and files.
 
 use crate::admission::Refused;
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::error::StoreError;
 use crate::http::{self, Edge};
 use crate::hub::{Backends, Hub, Log};
 use crate::metrics::Metrics;
@@ -40,19 +41,25 @@ pub async fn run(
         }
         None => Hub::new(config.clone(), store::open(&config).await?, metrics),
     };
-    serve(listener, hub, shutdown).await;
+    serve(listener, hub, shutdown).await?;
     Ok(())
 }
 
 /// Serves `listener` with `hub` until `shutdown` resolves; then stops accepting, closes every
 /// client with 1001, waits for them up to the configured grace, and flushes the store and
-/// leaves the cluster.
-pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<Output = ()>) {
+/// leaves the cluster. If the store stops for good first, every client is closed with 1011
+/// instead and the error says why: a process that can store nothing should exit, so that a
+/// supervisor restarts it, rather than accept sends it can only refuse.
+pub async fn serve(
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StoreError> {
     let edge = match Edge::new(hub.clone()) {
         Ok(edge) => Arc::new(edge),
         Err(e) => {
             tracing::error!(cause = %e, "bad --allowed-hosts; not serving");
-            return;
+            return Ok(());
         }
     };
     tracing::info!("{}", edge.assets.describe());
@@ -60,9 +67,21 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<O
     // Every connection and session holds a clone of `done_tx`; `recv()` ends when all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
+    let store_failed = hub.store_failed();
+    tokio::pin!(store_failed);
+    let mut failure = None;
     loop {
         tokio::select! {
+            // Shutdown first: its first poll installs the signal handlers (`shutdown::signal`),
+            // which must happen before any request is answered, or a SIGTERM right after the
+            // first answer would kill the process instead of stopping it.
+            biased;
             _ = &mut shutdown => break,
+            reason = &mut store_failed => {
+                tracing::error!(cause = %reason, "the store stopped for good; closing every client and exiting");
+                failure = Some(reason);
+                break;
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     Metrics::inc(&hub.metrics.connections_total);
@@ -87,7 +106,10 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<O
     edge.close_http();
     drop(edge);
     tracing::info!(open = hub.open_connections(), "shutting down");
-    hub.close_all(CloseReason::GoingAway);
+    hub.close_all(match failure {
+        Some(_) => CloseReason::InternalError,
+        None => CloseReason::GoingAway,
+    });
     drop(done_tx);
     if tokio::time::timeout(hub.config.shutdown_grace, done_rx.recv())
         .await
@@ -99,6 +121,12 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<O
         );
     }
     hub.shutdown().await;
+    match failure {
+        Some(reason) => Err(StoreError::Unavailable(format!(
+            "the store stopped for good: {reason}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Turns a connection away before any HTTP is read: a fixed answer, written within a second

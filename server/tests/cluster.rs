@@ -487,3 +487,57 @@ fn redis_unavailable_at_start_is_a_clear_error() {
     assert!(err.contains("redis"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `/readyz` follows Redis: 503 with a reason while it is down, 200 again once it is back
+/// (the connection manager reconnects by itself); `/healthz` stays 200 throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_redis_down_and_back() {
+    let mut redis = Redis::start("readyz");
+    let node = Node::start(&redis);
+    let addr = node.addr.clone();
+    let ask = move |path: &'static str| {
+        let addr = addr.clone();
+        async move {
+            tokio::task::spawn_blocking(move || http_get(&addr, path))
+                .await
+                .expect("join")
+        }
+    };
+    assert_eq!(ask("/readyz").await, (200, "{\"ready\":true}\n".into()));
+
+    let (port, dir) = (redis.port, redis.dir.clone());
+    redis.kill();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let body = loop {
+        let (status, body) = ask("/readyz").await;
+        if status == 503 {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still ready with Redis down: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["ready"], false, "{body}");
+    assert!(
+        v["reason"].as_str().is_some_and(|r| r.contains("redis")),
+        "{body}"
+    );
+    assert_eq!(ask("/healthz").await.0, 200, "still alive");
+
+    std::mem::forget(std::mem::replace(&mut redis, Redis::start_on(port, dir)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = ask("/readyz").await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready after Redis came back: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

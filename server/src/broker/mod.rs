@@ -137,4 +137,6 @@ pub enum Published {
 #[async_trait]
 pub trait SharedLog: Send + Sync {
     async fn append(&self, msg: Outgoing<'_>) -> Result<Published, StoreError>;
+    /// Whether appends can succeed now (`/readyz`); the error says why not.
+    async fn ready(&self) -> Result<(), String>;
 }

@@ -16,6 +16,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// How long `/readyz` waits for Redis to answer: a load balancer's probe should not hang.
+const READY_PING_TIMEOUT: Duration = Duration::from_millis(1000);
+
 const PUBLISH_LUA: &str = r"
 local cid = ARGV[5]
 if cid ~= '' then
@@ -129,6 +132,22 @@ impl Broker for Cluster {
 
 #[async_trait]
 impl SharedLog for Cluster {
+    /// A PING, asked anew on each call: cheap, and never stale. The connection manager
+    /// reconnects on its own, so a Redis that comes back is seen at the next call.
+    async fn ready(&self) -> Result<(), String> {
+        let mut conn = self.conn.clone();
+        let cmd = redis::cmd("PING");
+        let ping = cmd.query_async::<String>(&mut conn);
+        match tokio::time::timeout(READY_PING_TIMEOUT, ping).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("redis: {e}")),
+            Err(_) => Err(format!(
+                "redis did not answer a PING within {} ms",
+                READY_PING_TIMEOUT.as_millis()
+            )),
+        }
+    }
+
     async fn append(&self, msg: Outgoing<'_>) -> Result<Published, StoreError> {
         let Outgoing {
             channel,

@@ -1,5 +1,6 @@
-//! What each request gets: the Host check first, then the WebSocket handshake, `/healthz`,
-//! `/metrics`, or a file of the web client.
+//! What each request gets: the Host check first, then the WebSocket handshake, `/healthz`
+//! (the process answers), `/readyz` (it can store messages), `/metrics`, or a file of the web
+//! client.
 
 use super::{text, upgrade, Body, Edge};
 use crate::admission::ConnAdmission;
@@ -43,6 +44,7 @@ pub async fn route(edge: &Edge, conn: &ConnAdmission, req: Request<Incoming>) ->
     }
     match req.uri().path() {
         "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" => readiness(edge).await,
         "/metrics" => {
             let mut res = text(StatusCode::OK, edge.hub.metrics.render());
             res.headers_mut().insert(
@@ -61,4 +63,20 @@ pub async fn route(edge: &Edge, conn: &ConnAdmission, req: Request<Incoming>) ->
                 .await
         }
     }
+}
+
+/// `/readyz`: 200 when sends can be stored now, 503 with the reason when they cannot (the
+/// store stopped, Redis is unreachable), so a load balancer sends clients elsewhere.
+async fn readiness(edge: &Edge) -> Response<Body> {
+    let (status, body) = match edge.hub.ready().await {
+        Ok(()) => (StatusCode::OK, serde_json::json!({ "ready": true })),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "ready": false, "reason": reason }),
+        ),
+    };
+    let mut res = text(status, format!("{body}\n"));
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
 }

@@ -270,6 +270,9 @@ mod tests {
 
         drop(t);
         let _ = stop.send(());
-        server.await.expect("server stops");
+        server
+            .await
+            .expect("server stops")
+            .expect("the store did not fail");
     }
 }

@@ -180,4 +180,12 @@ impl MessageLog for LocalLog {
     async fn flush(&self) -> Result<(), StoreError> {
         self.journal.flush().await
     }
+
+    async fn ready(&self) -> Result<(), String> {
+        self.journal.ready().await
+    }
+
+    async fn failed(&self) -> String {
+        self.journal.failed().await
+    }
 }

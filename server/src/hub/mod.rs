@@ -144,6 +144,17 @@ impl Hub {
         self.history.epoch()
     }
 
+    /// Whether sends can be stored now (`/readyz`); the error says why not.
+    pub async fn ready(&self) -> Result<(), String> {
+        self.log.ready().await
+    }
+
+    /// Resolves, with the reason, once nothing can be stored again by this process (the
+    /// SQLite writer stopped after a failed fsync): the server then closes and exits.
+    pub async fn store_failed(&self) -> String {
+        self.log.failed().await
+    }
+
     /// At shutdown: makes what was appended durable and leaves the other nodes.
     pub async fn shutdown(&self) {
         if let Err(e) = self.log.flush().await {

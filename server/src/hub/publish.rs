@@ -56,6 +56,10 @@ pub(super) trait MessageLog: Send + Sync {
     async fn begin(&self, hub: &Arc<Hub>, send: Outbound<'_>) -> Result<Publishing, RequestError>;
     /// Makes everything appended durable (shutdown).
     async fn flush(&self) -> Result<(), StoreError>;
+    /// Whether sends can be stored now; the error says why not.
+    async fn ready(&self) -> Result<(), String>;
+    /// Resolves, with the reason, once nothing can be stored again (see `Journal::failed`).
+    async fn failed(&self) -> String;
 }
 
 impl Hub {

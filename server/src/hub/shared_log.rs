@@ -39,6 +39,15 @@ impl MessageLog for SharedLogRef {
     async fn flush(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    async fn ready(&self) -> Result<(), String> {
+        self.0.ready().await
+    }
+
+    /// Redis coming back is normal (the connection reconnects): never a reason to exit.
+    async fn failed(&self) -> String {
+        std::future::pending().await
+    }
 }
 
 fn ack(

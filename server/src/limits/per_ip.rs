@@ -381,7 +381,7 @@ mod tests {
 
     fn distinct(i: u32) -> IpAddr {
         // Alternate families so both key kinds are exercised; each IPv6 one in its own /64.
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))
         } else {
             let prefix = (0x2001_0db8_u128 << 96) | (u128::from(i) << 64);

@@ -141,6 +141,15 @@ pub trait Journal: Send + Sync + 'static {
     fn deliveries_idle(&self) {}
     /// Makes everything appended durable (called at shutdown).
     async fn flush(&self) -> Result<(), StoreError>;
+    /// Whether appends can succeed now (`/readyz`); the error says why not.
+    async fn ready(&self) -> Result<(), String> {
+        Ok(())
+    }
+    /// Resolves, with the reason, once the store has stopped for good (the SQLite writer after
+    /// a failed fsync): nothing will be stored again by this process. Never, by default.
+    async fn failed(&self) -> String {
+        std::future::pending().await
+    }
 }
 
 /// A store of one node: both halves, over the same messages.

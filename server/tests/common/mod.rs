@@ -6,6 +6,7 @@ use server::metrics::Metrics;
 use server::store::{MemoryStore, Store};
 use server::{Config, Hub};
 use shared::{ClientMessage, MessageText, Nickname, RoomName, ServerMessage};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,11 +54,32 @@ pub fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
     (child, addr)
 }
 
+/// One blocking GET with `Host: localhost`, closed after the answer: (status code, body).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut t = std::net::TcpStream::connect(addr).expect("connect");
+    t.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        t,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut got = String::new();
+    t.read_to_string(&mut got).expect("read the answer");
+    let status = got
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {got}"));
+    let body = got.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub hub: Arc<Hub>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    task: Option<JoinHandle<Result<(), server::error::StoreError>>>,
 }
 
 impl TestServer {

@@ -69,7 +69,7 @@ fn drive(conn: &Arc<Conn>) -> tokio::task::JoinHandle<()> {
 
 fn size(i: usize) -> usize {
     // Sizes cross the 7-bit, 16-bit and 64-bit length forms.
-    if i % 100 == 0 {
+    if i.is_multiple_of(100) {
         70_000
     } else {
         (i * 37) % 300

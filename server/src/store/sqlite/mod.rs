@@ -10,12 +10,14 @@
 //! and the async runtime never blocks on disk. Reads use a separate connection (WAL lets them
 //! run beside the writer) on Tokio's blocking pool.
 //!
+//! - `dir_lock.rs`: one server per data directory.
 //! - `schema.rs`: opening connections, pragmas, migrations.
 //! - `inbox.rs`: the writer's inbox (appends and flushes on their way to the writer).
 //! - `writer.rs`: the writer thread: group commits, answers, retention.
 //! - `wal.rs`: the WAL's fsync and the synced mark that `wait_durable` waits for.
 //! - here: the store itself, its reads and the `History` and `Journal` impls.
 
+mod dir_lock;
 mod inbox;
 mod schema;
 mod wal;
@@ -25,6 +27,7 @@ use super::{Appended, History, Journal, Page, StoredMessage};
 use crate::error::StoreError;
 use crate::util::lock;
 use async_trait::async_trait;
+use dir_lock::DirLock;
 use inbox::{Append, Inbox, Op};
 use rusqlite::{params, Connection};
 use schema::err;
@@ -50,6 +53,8 @@ pub struct SqliteStore {
     sync: Arc<SyncState>,
     reader: Arc<Mutex<Connection>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Released after the writer has stopped (fields drop after `Drop::drop`).
+    _lock: DirLock,
 }
 
 impl SqliteStore {
@@ -82,6 +87,7 @@ impl SqliteStore {
                 data_dir.display()
             ))
         })?;
+        let lock = DirLock::acquire(data_dir)?;
         let path: PathBuf = data_dir.join("chat.db");
         let wconn = schema::open_writer(&path)?;
         let epoch = schema::epoch(&wconn)?;
@@ -104,6 +110,7 @@ impl SqliteStore {
             sync,
             reader: Arc::new(Mutex::new(reader)),
             thread: Mutex::new(Some(thread)),
+            _lock: lock,
         })
     }
 
@@ -255,6 +262,17 @@ impl Journal for SqliteStore {
         self.send(Op::Flush(tx))?;
         rx.await
             .map_err(|_| StoreError::Unavailable("the writer stopped".into()))
+    }
+
+    async fn ready(&self) -> Result<(), String> {
+        match self.sync.stopped_reason() {
+            Some(reason) => Err(format!("the store has stopped: {reason}")),
+            None => Ok(()),
+        }
+    }
+
+    async fn failed(&self) -> String {
+        self.sync.stopped().await
     }
 }
 

@@ -398,3 +398,46 @@ fn refuses_foreign_or_corrupt_files_without_touching_them() {
     let e = SqliteStore::open(&file, KEEP, true).err().expect("refused");
     assert!(e.to_string().contains("not a directory"), "{e}");
 }
+
+#[test]
+fn a_second_store_on_the_same_directory_is_refused_until_the_first_closes() {
+    let dir = tmpdir("locked");
+    let first = SqliteStore::open(&dir, KEEP, true).expect("open");
+    let e = SqliteStore::open(&dir, KEEP, true)
+        .err()
+        .expect("the second is refused");
+    let want = format!(
+        "data directory {} is in use by another server (pid {})",
+        dir.display(),
+        std::process::id()
+    );
+    assert!(e.to_string().contains(&want), "{e}");
+    drop(first);
+    SqliteStore::open(&dir, KEEP, true).expect("free again once the first is closed");
+}
+
+/// A real fault, no hook: the writer opens the WAL by name for its first fsync, so a WAL
+/// unlinked under SQLite (which keeps writing to its open descriptor) makes that fsync fail,
+/// as a disk that stops taking writes would.
+#[tokio::test]
+async fn a_failed_fsync_makes_the_store_unready_and_reports_it_for_good() {
+    let dir = tmpdir("fsync-fails");
+    let s = SqliteStore::open(&dir, KEEP, true).expect("open");
+    assert_eq!(s.ready().await, Ok(()));
+    let wal = dir.join("chat.db-wal");
+    assert!(wal.exists(), "SQLite keeps its WAL from the open on");
+    std::fs::remove_file(&wal).expect("unlink the WAL");
+
+    let (_, mark) = s.append_marked(msg("r", 1, None)).await.expect("committed");
+    assert!(s.wait_durable(mark).await.is_err(), "not durable");
+    let reason = tokio::time::timeout(Duration::from_secs(5), s.failed())
+        .await
+        .expect("the failure is reported");
+    assert!(reason.contains("fsync"), "{reason}");
+    let unready = s.ready().await.expect_err("not ready any more");
+    assert!(unready.contains("fsync"), "{unready}");
+    assert!(
+        s.append(msg("r", 2, None)).await.is_err(),
+        "stopped for good"
+    );
+}

@@ -47,6 +47,8 @@ pub(super) struct SyncState {
     synced: watch::Sender<u64>,
     /// An fsync failed: nothing is durable any more (`synced` is then `u64::MAX`).
     failed: AtomicBool,
+    /// Why the writer stopped for good, once it has (`Journal::ready`, `Journal::failed`).
+    stopped: watch::Sender<Option<String>>,
 }
 
 impl SyncState {
@@ -54,6 +56,7 @@ impl SyncState {
         SyncState {
             synced: watch::Sender::new(0),
             failed: Default::default(),
+            stopped: watch::Sender::new(None),
         }
     }
 
@@ -67,10 +70,30 @@ impl SyncState {
         self.synced.send_replace(written);
     }
 
-    /// An fsync failed: every wait ends, with an error.
-    pub(super) fn fail(&self) {
+    /// An fsync failed: every wait ends, with an error, and the store reports `reason`.
+    pub(super) fn fail(&self, reason: String) {
         self.failed.store(true, Release);
         self.synced.send_replace(u64::MAX);
+        self.stopped.send_replace(Some(reason));
+    }
+
+    /// Why the writer stopped for good, if it has.
+    pub(super) fn stopped_reason(&self) -> Option<String> {
+        self.stopped.borrow().clone()
+    }
+
+    /// Resolves once the writer has stopped for good, with the reason.
+    pub(super) async fn stopped(&self) -> String {
+        let mut rx = self.stopped.subscribe();
+        let reason = match rx.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone(),
+            // The sender lives as long as `self`: not reached while anyone can wait here.
+            Err(_) => None,
+        };
+        match reason {
+            Some(reason) => reason,
+            None => std::future::pending().await,
+        }
     }
 
     /// Waits until group `mark` is on disk (`Journal::wait_durable`).

@@ -189,7 +189,7 @@ fn sync_and_publish(wal: &mut Option<Wal>, written: u64, inbox: &Inbox, sync: &S
             // written from here on can be called durable. Stop; waiters get an error.
             tracing::error!(cause = %e, "fsync of the WAL failed; the store stops");
             inbox.close();
-            sync.fail();
+            sync.fail(format!("fsync of the WAL failed: {e}"));
             return false;
         }
     }
