@@ -25,6 +25,7 @@ pub mod config;
 mod connection;
 pub mod error;
 mod http;
+pub mod nick_key;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
