@@ -28,6 +28,7 @@ mod http;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod nick_key;
 mod outbound;
 mod protocol;
 mod server;

@@ -540,4 +540,35 @@ async fn readyz_follows_redis_down_and_back() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_spellings_of_a_nickname_are_taken_across_nodes() {
+    let redis = Redis::start("nickkey");
+    let a = Node::start(&redis);
+    let b = Node::start(&redis);
+    let mut alice = a.join("Alice", "general").await;
+    let mut bob = b.join("bob", "general").await;
+    // "alice" claims the same key; "аlice" (Cyrillic а) mixes scripts and looks like her.
+    for clash in ["alice", "аlice"] {
+        let mut imposter = Client::open(&b.url()).await;
+        match imposter.hello(clash).await {
+            ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::NickTaken, "{clash}"),
+            other => panic!("{clash}: {other:?}"),
+        }
+        assert_eq!(imposter.expect_close().await, 4001);
+    }
+    // Node B's users see her as she typed herself, and reach her by another spelling.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    alice.say("general", "hi").await;
+    assert_eq!(next_message(&mut bob).await.sender.as_str(), "Alice");
+    bob.send(&ClientMessage::Direct {
+        to: nick("alice"),
+        text: text("psst"),
+        client_id: ClientMsgId::new("dm1").expect("cid"),
+    })
+    .await;
+    let d = alice
+        .recv_until(|m| matches!(m, ServerMessage::Direct(_)))
+        .await;
+    assert!(matches!(d, ServerMessage::Direct(ref d) if d.from.as_str() == "bob"));
 }

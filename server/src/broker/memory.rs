@@ -3,6 +3,7 @@
 
 use super::{Broker, Change, Claim, Event, EventHandler, Presence, Registry};
 use crate::error::StoreError;
+use crate::nick_key::NickKey;
 use crate::util::{lock, random_hex};
 use async_trait::async_trait;
 use futures_util::future::{ready, BoxFuture, FutureExt};
@@ -52,6 +53,7 @@ pub struct LocalRegistry;
 impl Registry for LocalRegistry {
     async fn claim(
         &self,
+        _key: &NickKey,
         _nick: &Nickname,
         _token: &str,
         _resume: Option<&str>,
@@ -59,9 +61,9 @@ impl Registry for LocalRegistry {
         Ok(Claim::New)
     }
 
-    fn release(&self, _nick: &Nickname) {}
+    fn release(&self, _key: &NickKey) {}
 
-    async fn online(&self, _nick: &Nickname) -> Result<bool, StoreError> {
+    async fn online(&self, _key: &NickKey) -> Result<bool, StoreError> {
         Ok(false)
     }
 }

@@ -7,6 +7,7 @@
 pub mod memory;
 
 use crate::error::StoreError;
+use crate::nick_key::NickKey;
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -75,19 +76,21 @@ pub enum Claim {
 /// Who holds a nickname on the other nodes (this node's own users are the hub's).
 #[async_trait]
 pub trait Registry: Send + Sync {
-    /// Claims `nick` for this node with `token`, or takes it over with the `resume` token of
-    /// the session that holds it on another node (which is told to close it).
+    /// Claims `key` (the key of `nick`, which names the user to other nodes) for this node
+    /// with `token`, or takes it over with the `resume` token of the session that holds it on
+    /// another node (which is told to close it).
     async fn claim(
         &self,
+        key: &NickKey,
         nick: &Nickname,
         token: &str,
         resume: Option<&str>,
     ) -> Result<Claim, StoreError>;
     /// Releases a nickname this node holds.
-    fn release(&self, nick: &Nickname);
-    /// Whether `nick` is held by a live node (this one included where the backend records
-    /// it; the hub asks only after its own users).
-    async fn online(&self, nick: &Nickname) -> Result<bool, StoreError>;
+    fn release(&self, key: &NickKey);
+    /// Whether a nickname with `key` is held by a live node (this one included where the
+    /// backend records it; the hub asks only after its own users).
+    async fn online(&self, key: &NickKey) -> Result<bool, StoreError>;
 }
 
 /// Who is in which room, across nodes. The update of `join` and `leave` takes effect when

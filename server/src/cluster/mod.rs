@@ -11,9 +11,10 @@
 //! - **Fan-out**: every node subscribes to the bus and delivers to its own members. Ids of a
 //!   channel are contiguous, so a node that sees a jump (a message it missed while its
 //!   subscription was down) fills the gap from the stream first.
-//! - **Users and presence**: `chat:users` maps nickname to `node|resume-token`; room member
-//!   hashes map nickname to node. Each node refreshes a heartbeat key; a node whose heartbeat
-//!   expired has its users removed (and `left` published) by a live node.
+//! - **Users and presence**: `chat:users` maps a nickname's key (`NickKey`) to
+//!   `node|resume-token`; room member hashes map nickname to node. Each node refreshes a
+//!   heartbeat key; a node whose heartbeat expired has its users removed (and `left`
+//!   published) by a live node.
 //!
 //! Redis must persist (AOF) for history to survive a Redis restart.
 

@@ -1,8 +1,10 @@
-//! Nickname claims: `chat:users` maps a nickname to `node|resume-token`.
+//! Nickname claims: `chat:users` maps a nickname's [`NickKey`] to `node|resume-token`, so
+//! nicknames that cannot be told apart are one claim across nodes.
 
 use super::{bus, node_key, unavailable, Cluster, RELEASE_LUA, USERS};
 use crate::broker::{Claim, Event, Registry};
 use crate::error::StoreError;
+use crate::nick_key::NickKey;
 use async_trait::async_trait;
 use redis::{AsyncCommands, Script};
 use shared::Nickname;
@@ -25,13 +27,14 @@ return {1}
 impl Registry for Cluster {
     async fn claim(
         &self,
+        key: &NickKey,
         nick: &Nickname,
         token: &str,
         resume: Option<&str>,
     ) -> Result<Claim, StoreError> {
         let r: Vec<String> = Script::new(CLAIM_LUA)
             .key(USERS)
-            .arg(nick.as_str())
+            .arg(key.as_str())
             .arg(&self.node)
             .arg(token)
             .arg(resume.unwrap_or(""))
@@ -57,12 +60,12 @@ impl Registry for Cluster {
     }
 
     /// Releases a nickname held by this node.
-    fn release(&self, nick: &Nickname) {
-        let (mut c, node, nick) = (self.conn(), self.node.clone(), nick.to_string());
+    fn release(&self, key: &NickKey) {
+        let (mut c, node, key) = (self.conn(), self.node.clone(), key.as_str().to_owned());
         tokio::spawn(async move {
             let released = Script::new(RELEASE_LUA)
                 .key(USERS)
-                .arg(&nick)
+                .arg(&key)
                 .arg(&node)
                 .invoke_async::<i64>(&mut c)
                 .await;
@@ -72,11 +75,11 @@ impl Registry for Cluster {
         });
     }
 
-    /// Whether `nick` is connected to any live node.
-    async fn online(&self, nick: &Nickname) -> Result<bool, StoreError> {
+    /// Whether a nickname with `key` is connected to any live node.
+    async fn online(&self, key: &NickKey) -> Result<bool, StoreError> {
         let v: Option<String> = self
             .conn()
-            .hget(USERS, nick.as_str())
+            .hget(USERS, key.as_str())
             .await
             .map_err(unavailable)?;
         let Some(node) = v.as_deref().and_then(|v| v.split('|').next()) else {

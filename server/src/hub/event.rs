@@ -5,6 +5,7 @@ use super::broadcast::Fanout;
 use super::room::{Delivery, Room};
 use super::Hub;
 use crate::broker::Event;
+use crate::nick_key::NickKey;
 use crate::util::lock;
 use shared::{
     ChatMessage, CloseReason, DirectMessage, MessageId, MessageText, Nickname, PresenceState,
@@ -39,7 +40,7 @@ impl Hub {
                     });
                     let f = Fanout::event(ev);
                     let mut targets = vec![to.clone()];
-                    if sender != to {
+                    if NickKey::of(&sender) != NickKey::of(&to) {
                         targets.push(sender);
                     }
                     for nick in targets {

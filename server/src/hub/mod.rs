@@ -36,6 +36,7 @@ use crate::broker::{Broker, Event, EventHandler, Presence, Registry};
 use crate::config::Config;
 use crate::error::{RequestError, StoreError};
 use crate::metrics::Metrics;
+use crate::nick_key::NickKey;
 use crate::outbound::{Bounds, Flusher};
 use crate::store::{History, Store};
 use crate::util::lock;
@@ -43,7 +44,7 @@ use futures_util::future::BoxFuture;
 use idempotency::{InflightKey, InflightResult};
 use publish::MessageLog;
 use room::Room;
-use shared::{CloseReason, Nickname};
+use shared::CloseReason;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -69,7 +70,7 @@ pub struct Hub {
     registry: Arc<dyn Registry>,
     presence: Arc<dyn Presence>,
     conns: Mutex<Conns>,
-    users: Mutex<HashMap<Nickname, UserEntry>>,
+    users: Mutex<HashMap<NickKey, UserEntry>>,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     inflight: Mutex<HashMap<InflightKey, watch::Receiver<InflightResult>>>,
     next_conn: AtomicU64,

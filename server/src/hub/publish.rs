@@ -5,6 +5,7 @@ use super::room::Room;
 use super::users::Peer;
 use super::Hub;
 use crate::error::{RequestError, StoreError};
+use crate::nick_key::NickKey;
 use crate::util::lock;
 use async_trait::async_trait;
 use shared::{ClientMsgId, MessageId, MessageText, Nickname, RoomName, Timestamp};
@@ -97,13 +98,17 @@ impl Hub {
                 Dest::Room(room, name)
             }
             Target::User(to) => {
+                let key = NickKey::of(&to);
                 let here = self.user(&to);
-                let online = here.is_some() || self.store_call(self.registry.online(&to).await)?;
+                let online = here.is_some() || self.store_call(self.registry.online(&key).await)?;
                 if !online {
                     return Err(RequestError::UnknownUser(to.to_string()));
                 }
+                // Addressed as the recipient shows itself where this node knows it ("alice"
+                // typed for "Alice" reaches, and names, "Alice").
+                let to = here.as_ref().map_or(to, |p| p.nick.clone());
                 let mut peers: Vec<Peer> = here.into_iter().collect();
-                if to != from.nick {
+                if key != NickKey::of(&from.nick) {
                     peers.push(from.clone());
                 }
                 Dest::User(to, peers)

@@ -2,7 +2,7 @@ use super::room::{Member, PendingId, RoomState};
 use super::*;
 use crate::outbound::Job;
 use crate::store::MemoryStore;
-use shared::{ChatMessage, MessageText, RoomName, ServerMessage};
+use shared::{ChatMessage, MessageText, Nickname, RoomName, ServerMessage};
 use std::sync::Arc;
 
 /// A hub whose flusher never runs: what each connection was handed stays in its queue.

@@ -3,6 +3,7 @@
 use super::broadcast::Fanout;
 use super::Hub;
 use crate::broker::Claim;
+use crate::nick_key::{check_scripts, NickKey};
 use crate::outbound::Conn;
 use crate::util::{lock, random_hex};
 use shared::{CloseReason, Nickname};
@@ -27,7 +28,10 @@ impl Peer {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum RegisterError {
+    /// Another user holds a nickname with the same [`NickKey`].
     NickTaken,
+    /// The nickname mixes scripts (see [`check_scripts`]) and looks like nobody's present.
+    InvalidNick,
     /// The registry could not be asked (its backend is unavailable).
     Unavailable,
 }
@@ -40,7 +44,7 @@ pub(super) struct UserEntry {
 impl Hub {
     /// Claims `nick` for `conn`. A matching `resume_token` takes over the user's own older
     /// session (closed with 4005), on this node or another; anything else on a taken nickname
-    /// is refused.
+    /// is refused. Nicknames are told apart by their [`NickKey`]; `nick` is kept as typed.
     pub async fn register(
         &self,
         conn: &Arc<Conn>,
@@ -48,6 +52,10 @@ impl Hub {
         demo: bool,
         resume_token: Option<&str>,
     ) -> Result<(Peer, String), RegisterError> {
+        let key = NickKey::of(&nick);
+        if check_scripts(&nick).is_err() {
+            return Err(self.mixed_script_refusal(&key).await);
+        }
         let peer = Peer {
             conn: conn.clone(),
             nick: nick.clone(),
@@ -56,7 +64,7 @@ impl Hub {
         let token = random_hex();
         {
             let mut users = lock(&self.users);
-            if let Some(existing) = users.get_mut(&nick) {
+            if let Some(existing) = users.get_mut(&key) {
                 let owns = resume_token.is_some_and(|t| t == existing.resume_token);
                 if !owns || existing.peer.conn.id == conn.id {
                     return Err(RegisterError::NickTaken);
@@ -67,27 +75,27 @@ impl Hub {
             }
             // Reserved here first, so two local connections cannot both claim it below.
             users.insert(
-                nick.clone(),
+                key.clone(),
                 UserEntry {
                     peer: peer.clone(),
                     resume_token: token.clone(),
                 },
             );
         }
-        let claimed = self.registry.claim(&nick, &token, resume_token).await;
+        let claimed = self.registry.claim(&key, &nick, &token, resume_token).await;
         let mut users = lock(&self.users);
-        let ours = users.get(&nick).is_some_and(|e| e.peer.conn.id == conn.id);
+        let ours = users.get(&key).is_some_and(|e| e.peer.conn.id == conn.id);
         match claimed {
             Ok(Claim::New) if ours => Ok((peer, token)),
             Ok(Claim::TakenOver { token: kept }) if ours => {
-                if let Some(e) = users.get_mut(&nick) {
+                if let Some(e) = users.get_mut(&key) {
                     e.resume_token = kept.clone();
                 }
                 Ok((peer, kept))
             }
             other => {
                 if ours {
-                    users.remove(&nick);
+                    users.remove(&key);
                 }
                 match other {
                     Err(e) => {
@@ -100,19 +108,36 @@ impl Hub {
         }
     }
 
-    /// Forgets a user's session, unless another connection has taken it over.
-    pub fn unregister(&self, peer: &Peer) {
-        let mut users = lock(&self.users);
-        if users
-            .get(&peer.nick)
-            .is_some_and(|e| e.peer.conn.id == peer.conn.id)
-        {
-            users.remove(&peer.nick);
-            self.registry.release(&peer.nick);
+    /// A mixed-script nickname is never claimed. It is answered as taken when a user holds
+    /// its key ("аlice", Cyrillic а, while "alice" is here), so the refusal names the clash;
+    /// otherwise as invalid.
+    async fn mixed_script_refusal(&self, key: &NickKey) -> RegisterError {
+        let here = lock(&self.users).contains_key(key);
+        // A registry that cannot answer leaves the nickname refused as invalid, which it is.
+        if here || self.registry.online(key).await.unwrap_or(false) {
+            RegisterError::NickTaken
+        } else {
+            RegisterError::InvalidNick
         }
     }
 
+    /// Forgets a user's session, unless another connection has taken it over.
+    pub fn unregister(&self, peer: &Peer) {
+        let key = NickKey::of(&peer.nick);
+        let mut users = lock(&self.users);
+        if users
+            .get(&key)
+            .is_some_and(|e| e.peer.conn.id == peer.conn.id)
+        {
+            users.remove(&key);
+            self.registry.release(&key);
+        }
+    }
+
+    /// The user holding `nick` here, or a nickname it cannot be told apart from.
     pub fn user(&self, nick: &Nickname) -> Option<Peer> {
-        lock(&self.users).get(nick).map(|e| e.peer.clone())
+        lock(&self.users)
+            .get(&NickKey::of(nick))
+            .map(|e| e.peer.clone())
     }
 }

@@ -55,6 +55,10 @@ impl DemoProtocol {
                 conn.close(CloseReason::NickTaken);
                 return session;
             }
+            Err(RegisterError::InvalidNick) => {
+                conn.close(CloseReason::InvalidNick);
+                return session;
+            }
             Err(RegisterError::Unavailable) => {
                 conn.close(CloseReason::TryAgainLater);
                 return session;

@@ -4,6 +4,7 @@ use super::{Flow, Protocol};
 use crate::error::RequestError;
 use crate::hub::{AckInfo, Conn, Hub, Peer, Publishing, RegisterError, Target};
 use crate::metrics::Metrics;
+use crate::nick_key::MixedScripts;
 use shared::{
     decode_client, ClientMessage, ClientMsgId, CloseReason, ErrorCode, Limits, Nickname, RoomName,
     ServerMessage, PROTOCOL_VERSION,
@@ -78,6 +79,10 @@ impl TypedProtocol {
                     None,
                 );
                 Flow::Close(CloseReason::NickTaken)
+            }
+            Err(RegisterError::InvalidNick) => {
+                self.error(ErrorCode::InvalidNick, MixedScripts.to_string(), None);
+                Flow::Close(CloseReason::InvalidNick)
             }
             Err(RegisterError::Unavailable) => {
                 self.error(
