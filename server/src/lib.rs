@@ -24,6 +24,8 @@ pub mod cluster;
 pub mod config;
 mod connection;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 pub mod hub;
 pub mod limits;

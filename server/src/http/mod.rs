@@ -32,6 +32,7 @@ use hyper_util::service::TowerToHyperService;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -93,6 +94,17 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     res
 }
 
+/// hyper's HTTP/1 connection settings: the head must arrive within `head_timeout` and fit in
+/// [`MAX_HEAD`] bytes. The fuzz target of request heads uses the same settings.
+pub(crate) fn http1_builder(head_timeout: Duration) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(head_timeout)
+        .max_buf_size(MAX_HEAD);
+    builder
+}
+
 /// Serves one accepted connection until it closes, fails its deadlines, or becomes a WebSocket
 /// session (which then goes on in a task of its own).
 pub async fn serve_connection(stream: TcpStream, edge: Arc<Edge>, admission: ConnAdmission) {
@@ -103,11 +115,7 @@ pub async fn serve_connection(stream: TcpStream, edge: Arc<Edge>, admission: Con
         config.http_write_timeout,
         edge.hub.metrics.clone(),
     ));
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.handshake_timeout)
-        .max_buf_size(MAX_HEAD);
+    let builder = http1_builder(config.handshake_timeout);
     let peer = admission.peer;
     let admission = Arc::new(admission);
     let route = {

@@ -14,8 +14,8 @@ mod cache_control;
 mod content_type;
 mod dir;
 mod embedded;
-mod encoding;
-mod etag;
+pub(crate) mod encoding;
+pub(crate) mod etag;
 mod path;
 mod respond;
 #[cfg(test)]
