@@ -540,6 +540,7 @@ async fn readyz_follows_redis_down_and_back() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_spellings_of_a_nickname_are_taken_across_nodes() {

@@ -2,14 +2,14 @@
 
 use super::publish::AckInfo;
 use super::Hub;
-use crate::nick_key::NickKey;
 use crate::util::lock;
 use shared::{ClientMsgId, Nickname};
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// By the sender's key: a resumed session may spell its nickname differently.
-pub(crate) type InflightKey = (NickKey, ClientMsgId);
+/// By the nickname as registered, like the store's record of finished sends. (Not by its
+/// uniqueness key: computing that costs microseconds, and this runs on every send.)
+pub(crate) type InflightKey = (Nickname, ClientMsgId);
 pub(crate) type InflightResult = Option<Result<AckInfo, ()>>;
 
 /// Removes an in-flight idempotency entry however the send ends.
@@ -45,7 +45,7 @@ impl Hub {
         nick: &Nickname,
         cid: &ClientMsgId,
     ) -> Result<InflightGuard, AckInfo> {
-        let key = (NickKey::of(nick), cid.clone());
+        let key = (nick.clone(), cid.clone());
         loop {
             let waiting = {
                 let mut inflight = lock(&self.inflight);
