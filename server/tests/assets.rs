@@ -20,14 +20,8 @@ struct Server {
 
 impl Server {
     fn start(static_dir: Option<&Path>) -> Server {
-        let mut args = vec![
-            "--store",
-            "memory",
-            "--max-connections-per-ip",
-            "0",
-            "--handshake-rate-per-ip",
-            "0",
-        ];
+        // `spawn_binary` lifts the per-address limits.
+        let mut args = vec!["--store", "memory"];
         let dir = static_dir.map(|d| d.to_str().expect("UTF-8 temp path").to_string());
         if let Some(dir) = &dir {
             args.extend(["--static-dir", dir]);

@@ -11,14 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-const OPEN: &[&str] = &[
-    "--store",
-    "memory",
-    "--max-connections-per-ip",
-    "0",
-    "--handshake-rate-per-ip",
-    "0",
-];
+/// Memory store; `spawn_binary` lifts the per-address limits unless a test sets them.
+const OPEN: &[&str] = &["--store", "memory"];
 
 struct Server {
     child: Child,
@@ -423,6 +417,12 @@ async fn requests_are_logged() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
         .args(["--listen", "127.0.0.1:0"])
         .args(OPEN)
+        .args([
+            "--max-connections-per-ip",
+            "0",
+            "--handshake-rate-per-ip",
+            "0",
+        ])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())

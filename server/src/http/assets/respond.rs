@@ -85,8 +85,8 @@ impl Reply {
     }
 }
 
-/// A plain-text answer (errors, the "not built" notice); HEAD gets the head alone. Not
-/// cached: a 404 for `/` must not outlive the build that fixes it.
+/// A plain-text answer (errors, the "not built" notice): the edge's own, with the length
+/// kept for HEAD and no caching: a 404 for `/` must not outlive the build that fixes it.
 pub fn text(
     status: StatusCode,
     message: impl Into<String>,
@@ -99,13 +99,8 @@ pub fn text(
     } else {
         message
     };
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
+    let mut response = crate::http::text(status, body);
     let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(CONTENT_LENGTH, len.into());
