@@ -118,6 +118,7 @@ pub fn app() -> Html {
     let members = room.map(|r| r.members.iter().cloned().collect::<Vec<_>>());
     let has_older = room.is_some_and(|r| r.has_older);
     let loading_older = room.is_some_and(|r| r.paging == Paging::Older);
+    let gap = room.is_some_and(|r| r.gap_after.is_some());
     let toggle_nav = {
         let nav_open = nav_open.clone();
         move |_| nav_open.set(!*nav_open)
@@ -157,7 +158,7 @@ pub fn app() -> Html {
                         <button type="button" class="link" onclick={dismiss}>{ "dismiss" }</button>
                     </div>
                 }
-                <MessageList groups={state.groups()} {has_older} {loading_older} {empty_hint}
+                <MessageList groups={state.groups()} {has_older} {loading_older} {gap} {empty_hint}
                     on_older={dispatch.reform(|()| Action::LoadOlder)}
                     on_retry={dispatch.reform(Action::Retry)}
                     on_discard={dispatch.reform(Action::Discard)} />

@@ -149,7 +149,8 @@ pub fn run<S: Protocol>(
                     }
                     timer.as_mut().reset(deadline.min(next_ping));
                 }
-                frame = ws.next(), if pending.len() < MAX_PENDING => {
+                // A page reply not yet written whole holds reading back (`Conn::reply_page`).
+                frame = ws.next(), if pending.len() < MAX_PENDING && !conn.page_unsent() => {
                     last_read = Instant::now();
                     let reason = match frame {
                         None => break End::Gone,

@@ -114,7 +114,7 @@ async fn unsupported_protocol_version_closes_4006() {
 async fn requests_before_hello_are_refused() {
     let s = TestServer::start().await;
     let mut c = Client::open(&s.url("/chat")).await;
-    c.send(&ClientMessage::ListRooms).await;
+    c.send(&ClientMessage::ListRooms { after: None }).await;
     assert!(matches!(
         c.recv().await,
         ServerMessage::Error {
@@ -361,11 +361,11 @@ async fn room_list_counts_members() {
     let (mut a, _) = s.join("alice", "general").await;
     a.join("rust", None).await;
     let (_b, _) = s.join("bob", "rust").await;
-    a.send(&ClientMessage::ListRooms).await;
+    a.send(&ClientMessage::ListRooms { after: None }).await;
     let r = a
         .recv_until(|m| matches!(m, ServerMessage::Rooms { .. }))
         .await;
-    let ServerMessage::Rooms { rooms } = r else {
+    let ServerMessage::Rooms { rooms, .. } = r else {
         unreachable!()
     };
     let v: Vec<(String, u32)> = rooms

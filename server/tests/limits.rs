@@ -378,7 +378,8 @@ async fn heartbeat_keeps_live_clients_and_idle_timeout_closes_dead_ones() {
     // A live client answers pings (tungstenite does so while reading) and stays.
     let mut live = s.connect("live").await;
     live.expect_silence(Duration::from_millis(1200)).await;
-    live.send(&shared::ClientMessage::ListRooms).await;
+    live.send(&shared::ClientMessage::ListRooms { after: None })
+        .await;
     assert!(matches!(live.recv().await, ServerMessage::Rooms { .. }));
     // A client that stops reading (no pongs) is closed with 4004.
     let mut dead = s.connect("dead").await;

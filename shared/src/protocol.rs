@@ -37,7 +37,12 @@ pub enum ClientMessage {
     Leave {
         room: RoomName,
     },
-    ListRooms,
+    /// A page of the rooms someone is in, by name: the first, or those named after `after`
+    /// (the last name of the previous page).
+    ListRooms {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<RoomName>,
+    },
     /// Post to a room the client has joined. `client_id` makes the send idempotent.
     Send {
         room: RoomName,
@@ -125,8 +130,10 @@ pub enum ServerMessage {
         epoch: String,
         limits: Limits,
     },
-    /// Answer to `join`: current members and history (recent, or everything after `after`).
+    /// Answer to `join`: current members and history (recent, or what follows `after`).
     /// `has_more` says older (recent mode) or newer (resume mode) messages remain to page.
+    /// Like every page (`history`, `rooms`), it fits a byte budget under the server's
+    /// outbound bound, and the server reads nothing more from the client until it is sent.
     Joined {
         room: RoomName,
         members: Vec<Nickname>,
@@ -136,8 +143,14 @@ pub enum ServerMessage {
     Left {
         room: RoomName,
     },
+    /// A page of the room listing: the `after` of the request, echoed (none for the first
+    /// page); `has_more`: rooms named after the last one remain.
     Rooms {
         rooms: Vec<RoomInfo>,
+        #[serde(default)]
+        has_more: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<RoomName>,
     },
     Message(ChatMessage),
     Direct(DirectMessage),
@@ -346,7 +359,11 @@ mod tests {
     fn unit_variant_decodes() {
         assert_eq!(
             decode_client(r#"{"type":"list_rooms"}"#),
-            Ok(ClientMessage::ListRooms)
+            Ok(ClientMessage::ListRooms { after: None })
         );
+        assert!(matches!(
+            decode_client(r#"{"type":"list_rooms","after":"b"}"#),
+            Ok(ClientMessage::ListRooms { after: Some(_) })
+        ));
     }
 }

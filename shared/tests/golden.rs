@@ -61,7 +61,16 @@ fn client_cases() -> Vec<(&'static str, ClientMessage)> {
             },
         ),
         ("client_leave", ClientMessage::Leave { room: room("rust") }),
-        ("client_list_rooms", ClientMessage::ListRooms),
+        (
+            "client_list_rooms",
+            ClientMessage::ListRooms { after: None },
+        ),
+        (
+            "client_list_rooms_after",
+            ClientMessage::ListRooms {
+                after: Some(room("general")),
+            },
+        ),
         (
             "client_send",
             ClientMessage::Send {
@@ -132,6 +141,16 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
                     name: room("general"),
                     members: 2,
                 }],
+                has_more: true,
+                after: None,
+            },
+        ),
+        (
+            "server_rooms_after",
+            ServerMessage::Rooms {
+                rooms: vec![],
+                has_more: false,
+                after: Some(room("general")),
             },
         ),
         ("server_message", ServerMessage::Message(msg())),
@@ -269,7 +288,7 @@ kinds! {
         ClientMessage::Hello { .. } => "client_hello",
         ClientMessage::Join { .. } => "client_join",
         ClientMessage::Leave { .. } => "client_leave",
-        ClientMessage::ListRooms => "client_list_rooms",
+        ClientMessage::ListRooms { .. } => "client_list_rooms",
         ClientMessage::Send { .. } => "client_send",
         ClientMessage::Direct { .. } => "client_direct",
         ClientMessage::Typing { .. } => "client_typing",

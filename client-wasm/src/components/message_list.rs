@@ -15,6 +15,9 @@ pub struct MessageListProps {
     pub has_older: bool,
     #[prop_or_default]
     pub loading_older: bool,
+    /// Catching up was cut short: messages between the ones shown and older ones are missing.
+    #[prop_or_default]
+    pub gap: bool,
     /// Shown when there is nothing yet.
     #[prop_or_default]
     pub empty_hint: String,
@@ -67,6 +70,13 @@ pub fn message_list(props: &MessageListProps) -> Html {
             }
         })
     };
+    let gap = props.gap.then(|| {
+        html! {
+            <p class="gap" id="gap" role="note">
+                { "You missed more messages than are shown here. Load older ones to read them." }
+            </p>
+        }
+    });
     let older = (props.has_older || props.loading_older).then(|| {
         let cb = props.on_older.clone();
         html! {
@@ -120,6 +130,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
     html! {
         <div class="messages" ref={scroller} {onscroll} tabindex="0" aria-label="Messages">
             { for older }
+            { for gap }
             if props.groups.is_empty() {
                 <p class="empty">{ props.empty_hint.clone() }</p>
             }

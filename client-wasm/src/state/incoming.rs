@@ -5,12 +5,17 @@
 use super::{ChatState, DirectThread, Effect, Paging, Room, Target};
 use shared::{
     ChatMessage, ClientMessage, ClientMsgId, DirectMessage, ErrorCode, MessageId, Nickname,
-    PresenceState, RoomName, ServerMessage, Timestamp,
+    PresenceState, RoomInfo, RoomName, ServerMessage, Timestamp,
 };
 use std::rc::Rc;
 
 /// Messages kept in memory per conversation; older ones are paged in again on request.
 pub const MAX_KEPT_MESSAGES: usize = 2_000;
+/// Messages a catch-up after a reconnect fetches at most. Past it, what was held is dropped
+/// and the latest page is shown below a gap marker, with "load older" to go back.
+pub const RESUME_CAP: usize = MAX_KEPT_MESSAGES;
+/// Rooms of the listing fetched at most (in pages).
+pub const MAX_DIRECTORY: usize = 2_000;
 
 /// Inserts `item` into `list` (sorted by `id`) unless its id is there already.
 fn insert_by_id<T>(list: &mut Vec<T>, item: T, id: impl Fn(&T) -> MessageId) -> bool {
@@ -33,6 +38,33 @@ fn trim_oldest<T>(list: &mut Vec<T>) -> bool {
     } else {
         false
     }
+}
+
+/// After a page of a catch-up: ask for the next one, or, past [`RESUME_CAP`], drop what is
+/// held and ask for the latest page, marking the gap; or, caught up, stop.
+fn catch_up(room: &mut Room, more: bool, page: u32, fx: &mut Vec<Effect>) {
+    if !more {
+        room.paging = Paging::Idle;
+        return;
+    }
+    if room.caught_up >= RESUME_CAP {
+        room.messages.clear();
+        room.gap_after = room.resume_from.or(room.gap_after);
+        room.paging = Paging::Latest;
+        fx.push(Effect::Send(ClientMessage::History {
+            room: room.name.clone(),
+            before: None,
+            after: None,
+            limit: Some(page),
+        }));
+        return;
+    }
+    fx.push(Effect::Send(ClientMessage::History {
+        room: room.name.clone(),
+        before: None,
+        after: room.last_id(),
+        limit: Some(page),
+    }));
 }
 
 impl ChatState {
@@ -67,13 +99,14 @@ impl ChatState {
                 if self.active == Some(Target::Room(room)) {
                     self.active = self.rooms.keys().next().cloned().map(Target::Room);
                 }
-                fx.push(Effect::Send(ClientMessage::ListRooms));
+                self.ask_rooms(fx);
                 true
             }
-            ServerMessage::Rooms { rooms } => {
-                self.directory = rooms;
-                true
-            }
+            ServerMessage::Rooms {
+                rooms,
+                has_more,
+                after,
+            } => self.rooms_page(rooms, has_more, after, fx),
             ServerMessage::Message(m) => self.message(m),
             ServerMessage::Direct(d) => self.direct(d),
             ServerMessage::Ack {
@@ -145,6 +178,7 @@ impl ChatState {
         );
         room.members = members.into_iter().collect();
         room.joined = true;
+        let got = history.len();
         for m in history.into_iter().filter(|m| m.room == name) {
             insert_by_id(&mut room.messages, m, |m| m.id);
         }
@@ -152,17 +186,8 @@ impl ChatState {
             room.has_older = true;
         }
         if room.paging == Paging::Resume {
-            if has_more {
-                // More was missed than one page holds: keep paging forward.
-                fx.push(Effect::Send(ClientMessage::History {
-                    room: name.clone(),
-                    before: None,
-                    after: room.last_id(),
-                    limit: Some(page),
-                }));
-            } else {
-                room.paging = Paging::Idle;
-            }
+            room.caught_up += got;
+            catch_up(room, has_more, page, fx);
         } else {
             room.has_older = has_more;
             room.paging = Paging::Idle;
@@ -178,7 +203,34 @@ impl ChatState {
         {
             fx.extend(self.send_frame(p).map(Effect::Send));
         }
-        fx.push(Effect::Send(ClientMessage::ListRooms));
+        self.ask_rooms(fx);
+        true
+    }
+
+    /// A page of the room listing: the first replaces the directory, the next ones (named by
+    /// the `after` they answer) extend it, until the server has no more or the directory is
+    /// full. A page that does not follow what is held (an older listing's) is dropped.
+    fn rooms_page(
+        &mut self,
+        rooms: Vec<RoomInfo>,
+        has_more: bool,
+        after: Option<RoomName>,
+        fx: &mut Vec<Effect>,
+    ) -> bool {
+        match after {
+            None => self.directory.clear(),
+            Some(a) if self.directory.last().map(|r| &r.name) == Some(&a) => {}
+            Some(_) => return false,
+        }
+        let room = MAX_DIRECTORY.saturating_sub(self.directory.len());
+        self.directory.extend(rooms.into_iter().take(room));
+        if has_more && self.directory.len() < MAX_DIRECTORY {
+            if let Some(last) = self.directory.last() {
+                fx.push(Effect::Send(ClientMessage::ListRooms {
+                    after: Some(last.name.clone()),
+                }));
+            }
+        }
         true
     }
 
@@ -195,28 +247,29 @@ impl ChatState {
             return false;
         };
         let room = Rc::make_mut(room);
-        let got_any = !messages.is_empty();
+        let got = messages.len();
+        let oldest = messages.first().map(|m| m.id);
         for m in messages.into_iter().filter(|m| m.room == name) {
             insert_by_id(&mut room.messages, m, |m| m.id);
         }
         match room.paging {
             Paging::Resume => {
-                if has_more && got_any {
-                    fx.push(Effect::Send(ClientMessage::History {
-                        room: name,
-                        before: None,
-                        after: room.last_id(),
-                        limit: Some(page),
-                    }));
-                } else {
-                    room.paging = Paging::Idle;
-                }
+                room.caught_up += got;
+                catch_up(room, has_more && got > 0, page, fx);
                 if trim_oldest(&mut room.messages) {
                     room.has_older = true;
                 }
             }
-            Paging::Older | Paging::Idle => {
-                // Pages the user asked for are kept even past the cap.
+            Paging::Older | Paging::Idle | Paging::Latest => {
+                // Pages the user asked for are kept even past the cap. An older page that
+                // reaches what was seen before a cut-short catch-up closes the gap.
+                if room
+                    .gap_after
+                    .is_some_and(|g| !has_more || oldest.is_none_or(|o| o <= g + 1))
+                    && room.paging == Paging::Older
+                {
+                    room.gap_after = None;
+                }
                 room.has_older = has_more;
                 room.paging = Paging::Idle;
             }

@@ -112,6 +112,7 @@ impl ChatState {
                 let room = Rc::make_mut(room);
                 room.messages.clear();
                 room.has_older = false;
+                room.gap_after = None;
                 room.unread = 0;
             }
             for thread in self.directs.values_mut() {
@@ -141,17 +142,20 @@ impl ChatState {
         // Rejoin every room, asking only for what we missed; room sends wait for the joins.
         for (name, room) in self.rooms.iter_mut() {
             let after = room.last_id();
-            Rc::make_mut(room).paging = if after.is_some() {
+            let room = Rc::make_mut(room);
+            room.paging = if after.is_some() {
                 Paging::Resume
             } else {
                 Paging::Idle
             };
+            room.caught_up = 0;
+            room.resume_from = after;
             fx.push(Effect::Send(ClientMessage::Join {
                 room: name.clone(),
                 after,
             }));
         }
-        fx.push(Effect::Send(ClientMessage::ListRooms));
+        self.ask_rooms(fx);
         for p in self.pending.iter_mut() {
             p.failed = None;
         }
@@ -229,7 +233,7 @@ impl ChatState {
         let now = self.now;
         let mut changed = false;
         if self.is_online() && now - self.last_room_list >= ROOM_LIST_REFRESH_MS {
-            fx.push(Effect::Send(ClientMessage::ListRooms));
+            self.ask_rooms(fx);
         }
         for room in self.rooms.values_mut() {
             if room.typing.values().any(|until| *until <= now) {

@@ -21,7 +21,7 @@ mod outgoing;
 mod view;
 
 pub use action::{Action, Effect};
-pub use incoming::MAX_KEPT_MESSAGES;
+pub use incoming::{MAX_DIRECTORY, MAX_KEPT_MESSAGES, RESUME_CAP};
 pub use lifecycle::{backoff_ms, RECONNECT_BASE_MS, RECONNECT_MAX_MS, ROOM_LIST_REFRESH_MS};
 pub use model::{ChatState, Connection, DirectThread, Paging, Pending, Room, Target};
 pub use outgoing::TYPING_THROTTLE_MS;
@@ -70,7 +70,7 @@ impl ChatState {
         // Whoever asked for the listing, the periodic refresh counts from now.
         if fx
             .iter()
-            .any(|e| matches!(e, Effect::Send(ClientMessage::ListRooms)))
+            .any(|e| matches!(e, Effect::Send(ClientMessage::ListRooms { after: None })))
         {
             self.last_room_list = now;
         }

@@ -51,6 +51,9 @@ pub enum Paging {
     Resume,
     /// Asked for an older page.
     Older,
+    /// Catching up passed [`RESUME_CAP`](super::incoming::RESUME_CAP): what was held is
+    /// dropped, and the latest page is asked for, below a gap marker.
+    Latest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +70,14 @@ pub struct Room {
     /// Older messages exist on the server.
     pub has_older: bool,
     pub paging: Paging,
+    /// Messages fetched by the catch-up under way (see `Paging::Resume`).
+    pub caught_up: usize,
+    /// The newest id held when the catch-up began: what the user had seen.
+    pub resume_from: Option<MessageId>,
+    /// Catching up was cut short: messages after this id (the last one seen before) and
+    /// before the oldest held were skipped. Shown as a gap marker above "load older" until
+    /// older pages reach it.
+    pub gap_after: Option<MessageId>,
 }
 
 impl Room {
@@ -80,6 +91,9 @@ impl Room {
             joined: false,
             has_older: false,
             paging: Paging::Idle,
+            caught_up: 0,
+            resume_from: None,
+            gap_after: None,
         }
     }
 
@@ -124,7 +138,7 @@ pub struct ChatState {
     pub default_room: RoomName,
     pub rooms: BTreeMap<RoomName, Rc<Room>>,
     pub directs: BTreeMap<Nickname, Rc<DirectThread>>,
-    /// The server's room listing (name and member count).
+    /// The server's room listing (name and member count), up to `MAX_DIRECTORY` rooms.
     pub directory: Vec<RoomInfo>,
     pub active: Option<Target>,
     /// Sent and not yet acknowledged, oldest first.

@@ -181,7 +181,12 @@ impl ChatState {
     /// Asks for the room listing (the time is noted by [`ChatState::apply`]).
     pub(super) fn refresh_rooms(&self, fx: &mut Vec<Effect>) {
         if self.is_online() {
-            fx.push(Effect::Send(ClientMessage::ListRooms));
+            self.ask_rooms(fx);
         }
+    }
+
+    /// Asks for the first page of the room listing (the next pages follow as it comes).
+    pub(super) fn ask_rooms(&self, fx: &mut Vec<Effect>) {
+        fx.push(Effect::Send(ClientMessage::ListRooms { after: None }));
     }
 }

@@ -293,7 +293,7 @@ fn reconnect_rejoins_after_last_seen_resends_and_dedupes() {
                 room: room("general"),
                 after: Some(3)
             },
-            ClientMessage::ListRooms
+            ClientMessage::ListRooms { after: None }
         ]
     );
 
@@ -314,7 +314,7 @@ fn reconnect_rejoins_after_last_seen_resends_and_dedupes() {
     assert_eq!(resent.len(), 3, "{resent:?}");
     assert!(matches!(&resent[0], ClientMessage::Send { client_id, .. } if *client_id == in_flight));
     assert!(matches!(&resent[1], ClientMessage::Send { client_id, .. } if *client_id == offline));
-    assert_eq!(resent[2], ClientMessage::ListRooms);
+    assert_eq!(resent[2], ClientMessage::ListRooms { after: None });
 
     // The server dedups the resend and stores the offline one.
     s.apply(Action::Received(ack_json(&in_flight, 4, true)), T0 + 2000);
@@ -420,7 +420,7 @@ fn room_listing_is_refreshed_while_online() {
     let mut s = online("carol");
     assert!(sent(&s.apply(Action::Tick, T0 + 1_000)).is_empty());
     let fx = s.apply(Action::Tick, T0 + ROOM_LIST_REFRESH_MS + 1);
-    assert_eq!(sent(&fx), vec![ClientMessage::ListRooms]);
+    assert_eq!(sent(&fx), vec![ClientMessage::ListRooms { after: None }]);
     assert!(sent(&s.apply(Action::Tick, T0 + ROOM_LIST_REFRESH_MS + 2_000)).is_empty());
     s.apply(
         Action::Closed {

@@ -7,4 +7,5 @@ mod helpers;
 mod incoming;
 mod lifecycle;
 mod outgoing;
+mod paging;
 mod view;

@@ -8,7 +8,7 @@ use crate::util::{lock, random_hex};
 use async_trait::async_trait;
 use futures_util::future::{ready, BoxFuture, FutureExt};
 use shared::{Nickname, RoomInfo, RoomName};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Hands each event to this node's hub, at once.
@@ -71,7 +71,8 @@ impl Registry for LocalRegistry {
 /// Room memberships of this node's users, by name.
 #[derive(Default)]
 pub struct LocalPresence {
-    rooms: Mutex<HashMap<RoomName, BTreeSet<Nickname>>>,
+    /// Only rooms someone is in: the last to leave removes the entry.
+    rooms: Mutex<BTreeMap<RoomName, BTreeSet<Nickname>>>,
 }
 
 impl Presence for LocalPresence {
@@ -87,6 +88,9 @@ impl Presence for LocalPresence {
         let changed = rooms
             .get_mut(room)
             .and_then(|m| m.remove(nick).then_some(m.len()));
+        if changed == Some(0) {
+            rooms.remove(room);
+        }
         ready(Ok(changed)).boxed()
     }
 
@@ -103,17 +107,25 @@ impl Presence for LocalPresence {
         ready(Ok(names)).boxed()
     }
 
-    fn rooms(&self) -> BoxFuture<'static, Result<Vec<RoomInfo>, StoreError>> {
+    fn rooms(
+        &self,
+        after: Option<RoomName>,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<(Vec<RoomInfo>, bool), StoreError>> {
+        use std::ops::Bound::{Excluded, Unbounded};
         let rooms = lock(&self.rooms);
+        let from = after.map_or(Unbounded, Excluded);
         let mut out: Vec<RoomInfo> = rooms
-            .iter()
+            .range((from, Unbounded))
+            .take(limit + 1)
             .map(|(name, m)| RoomInfo {
                 name: name.clone(),
                 members: m.len() as u32,
             })
             .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        ready(Ok(out)).boxed()
+        let more = out.len() > limit;
+        out.truncate(limit);
+        ready(Ok((out, more))).boxed()
     }
 }
 

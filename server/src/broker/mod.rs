@@ -108,8 +108,13 @@ pub trait Presence: Send + Sync {
         room: &RoomName,
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<Nickname>, StoreError>>;
-    /// Every room anyone joined, by name, with its member count.
-    fn rooms(&self) -> BoxFuture<'static, Result<Vec<RoomInfo>, StoreError>>;
+    /// Rooms someone is in, by name, with their member counts: at most `limit` of those named
+    /// after `after`, and whether more follow.
+    fn rooms(
+        &self,
+        after: Option<RoomName>,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<(Vec<RoomInfo>, bool), StoreError>>;
 }
 
 /// What a presence change did: `Some(members after it)` when it changed anything.

@@ -69,21 +69,38 @@ impl Presence for Cluster {
         .boxed()
     }
 
-    fn rooms(&self) -> BoxFuture<'static, Result<Vec<RoomInfo>, StoreError>> {
+    fn rooms(
+        &self,
+        after: Option<RoomName>,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<(Vec<RoomInfo>, bool), StoreError>> {
         let mut c = self.conn();
         async move {
             let names: Vec<String> = c.smembers(ROOMS).await.map_err(unavailable)?;
-            let mut out = Vec::new();
-            for n in names {
-                let Ok(name) = RoomName::new(n) else { continue };
-                let members: u32 = c
-                    .hlen(members_key(name.as_str()))
-                    .await
-                    .map_err(unavailable)?;
-                out.push(RoomInfo { name, members });
+            let mut names: Vec<RoomName> = names
+                .into_iter()
+                .filter_map(|n| RoomName::new(n).ok())
+                .filter(|n| after.as_ref().is_none_or(|a| n > a))
+                .collect();
+            names.sort();
+            let more = names.len() > limit;
+            names.truncate(limit);
+            if names.is_empty() {
+                return Ok((Vec::new(), more));
             }
-            out.sort_by(|a, b| a.name.cmp(&b.name));
-            Ok(out)
+            let mut pipe = redis::pipe();
+            for n in &names {
+                pipe.hlen(members_key(n.as_str()));
+            }
+            let sizes: Vec<u32> = pipe.query_async(&mut c).await.map_err(unavailable)?;
+            // A room everyone left stays in the set; it is not listed.
+            let out = names
+                .into_iter()
+                .zip(sizes)
+                .filter(|(_, members)| *members > 0)
+                .map(|(name, members)| RoomInfo { name, members })
+                .collect();
+            Ok((out, more))
         }
         .boxed()
     }

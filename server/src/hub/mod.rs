@@ -7,6 +7,7 @@
 //! - `room/`: a room's members, its order (`order.rs`) and its fan-out (`fanout.rs`);
 //!   `broadcast.rs`: an event encoded once for every receiver.
 //! - `event.rs`: what the broker brings from other nodes (and this one).
+//! - `page.rs`: page replies (`joined`, `history`, `rooms`) cut to a byte budget.
 //!
 //! Every lock is a `std::sync::Mutex` held for a short, non-blocking section, never across
 //! an `.await`. Lock order: a room's `cycle`, then its `state`; the hub's tables (`conns`,
@@ -16,6 +17,7 @@ mod broadcast;
 mod event;
 mod idempotency;
 mod local_log;
+mod page;
 mod publish;
 mod room;
 mod rooms;

@@ -1,16 +1,19 @@
 //! Joining, leaving, typing, listing rooms and reading history.
 
+use super::page::{self, Keep};
 use super::room::{Member, Room, RoomState};
 use super::users::Peer;
 use super::Hub;
 use crate::broker::{Change, Event};
 use crate::error::RequestError;
-use crate::store::StoredMessage;
 use crate::util::lock;
 use futures_util::future::BoxFuture;
 use shared::{ChatMessage, MessageId, RoomInfo, RoomName, ServerMessage};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+
+/// Most rooms in one page of the listing (fewer when their names pass the byte budget).
+const ROOMS_PAGE: usize = 1000;
 
 impl Hub {
     pub(super) async fn room(&self, key: &str, is_room: bool) -> Result<Arc<Room>, RequestError> {
@@ -118,15 +121,19 @@ impl Hub {
                 return Err(e);
             }
         };
+        let keep = if after.is_some() {
+            Keep::Oldest
+        } else {
+            Keep::Newest
+        };
+        // The members take their share of the budget first (at most `presence_limit` names).
+        let budget = self.page_budget().saturating_sub(page::json_len(&members));
+        let (history, has_more) = page::fit(page, budget, keep);
         let joined = ServerMessage::Joined {
             room: room_name.clone(),
             members,
-            history: page
-                .messages
-                .iter()
-                .filter_map(StoredMessage::to_chat)
-                .collect(),
-            has_more: page.has_more,
+            history,
+            has_more,
         };
         self.finish_join(&room, peer, Some(joined));
         Ok(())
@@ -139,7 +146,7 @@ impl Hub {
             return;
         };
         if let Some(j) = joined {
-            peer.conn.reply(&j);
+            peer.conn.reply_page(&j);
         }
         let Some(buffered) = m.joining.take() else {
             return;
@@ -214,8 +221,19 @@ impl Hub {
         Ok(())
     }
 
-    pub async fn list_rooms(&self) -> Result<Vec<RoomInfo>, RequestError> {
-        self.store_call(self.presence.rooms().await)
+    /// A page of the room listing: rooms named after `after`, within the page budget.
+    pub async fn list_rooms(
+        &self,
+        after: Option<RoomName>,
+    ) -> Result<(Vec<RoomInfo>, bool), RequestError> {
+        let (mut rooms, more) = self.store_call(self.presence.rooms(after, ROOMS_PAGE).await)?;
+        let cut = page::cut(&mut rooms, self.page_budget(), Keep::Oldest);
+        Ok((rooms, more || cut))
+    }
+
+    /// The byte budget of one page reply (see `page`).
+    fn page_budget(&self) -> usize {
+        page::budget(self.config.outbound_queue_bytes)
     }
 
     /// A page of a room's history (older than `before`, newer than `after`, or the latest).
@@ -243,13 +261,11 @@ impl Hub {
                 self.history.before(key, b, limit).await
             }
         };
-        let page = self.store_call(page)?;
-        Ok((
-            page.messages
-                .iter()
-                .filter_map(StoredMessage::to_chat)
-                .collect(),
-            page.has_more,
-        ))
+        let keep = if after.is_some() {
+            Keep::Oldest
+        } else {
+            Keep::Newest
+        };
+        Ok(page::fit(self.store_call(page)?, self.page_budget(), keep))
     }
 }

@@ -11,7 +11,8 @@ use crate::util::lock;
 use bytes::Bytes;
 use shared::{CloseReason, ServerMessage};
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -45,6 +46,27 @@ struct State {
     queue: VecDeque<Bytes>,
     /// Since when the socket has been full with no byte written.
     blocked_since: Option<Instant>,
+    /// Bytes to write before the page reply queued last is out whole (0: none is waiting).
+    page_until: usize,
+    /// That page reply's length: it counts against no bound (see [`Conn::reply_page`]).
+    page_len: usize,
+}
+
+impl State {
+    /// Bytes and frames of the queue that count against the bounds: all but a page reply's.
+    fn counted(&self) -> (usize, usize) {
+        if self.page_until == 0 {
+            return (self.bytes, self.queue.len());
+        }
+        let page = self.page_until.min(self.page_len);
+        (self.bytes - page, self.queue.len() - 1)
+    }
+
+    /// Forgets the page reply (the queue was dropped).
+    fn clear_page(&mut self) {
+        self.page_until = 0;
+        self.page_len = 0;
+    }
 }
 
 /// The hub's handle on one WebSocket connection: its socket, its outbound queue and its close
@@ -63,6 +85,8 @@ pub struct Conn {
     max_bytes: usize,
     max_stall: Duration,
     flusher: Arc<Flusher>,
+    /// Mirrors `State::page_until != 0` for the read loop, which checks it without the lock.
+    page_unsent: AtomicBool,
 }
 
 /// When a connection counts as a slow consumer.
@@ -101,6 +125,8 @@ impl Conn {
                 close: None,
                 sealed: false,
                 blocked_since: None,
+                page_until: 0,
+                page_len: 0,
             }),
             event: Notify::new(),
             max_frames: bounds.frames.max(1),
@@ -108,6 +134,7 @@ impl Conn {
             max_stall: bounds.stall,
             flusher,
             metrics,
+            page_unsent: AtomicBool::new(false),
         }
     }
 
@@ -225,8 +252,9 @@ impl Conn {
     /// Whether `frame` may join the queue: within its bounds, and the socket has not been
     /// full for longer than the stall limit.
     fn fits(&self, st: &State, frame: &Bytes) -> bool {
-        st.queue.len() < self.max_frames
-            && st.bytes + frame.len() <= self.max_bytes
+        let (bytes, frames) = st.counted();
+        frames < self.max_frames
+            && bytes + frame.len() <= self.max_bytes
             && st
                 .blocked_since
                 .is_none_or(|t| t.elapsed() <= self.max_stall)
@@ -235,6 +263,42 @@ impl Conn {
     /// Queues a message to this connection alone.
     pub fn reply(self: &Arc<Self>, msg: &ServerMessage) -> bool {
         self.push(text_frame(&msg.to_json()))
+    }
+
+    /// Queues a page reply (`joined`, `history`, `rooms`): a page is bounded by its own byte
+    /// budget, so it does not count against the slow-consumer bounds, and the connection
+    /// reads nothing more until it is written whole ([`Conn::page_unsent`]): one page at a
+    /// time, however many a client asks for without reading.
+    pub fn reply_page(self: &Arc<Self>, msg: &ServerMessage) -> bool {
+        let frame = text_frame(&msg.to_json());
+        let mut st = lock(&self.state);
+        if st.sealed || st.close.is_some() || st.mode == Mode::Dead {
+            return false;
+        }
+        st.bytes += frame.len();
+        st.page_until = st.bytes;
+        st.page_len = frame.len();
+        self.page_unsent.store(true, Release);
+        st.queue.push_back(frame);
+        if st.mode == Mode::Idle {
+            st.mode = Mode::Scheduled;
+            drop(st);
+            self.flusher.schedule(self.clone());
+        }
+        true
+    }
+
+    /// A page reply is queued and not yet written whole: the connection reads no more frames.
+    pub(crate) fn page_unsent(&self) -> bool {
+        self.page_unsent.load(Acquire)
+    }
+
+    /// The page reply went out whole: reading resumes (the connection's task is woken, as the
+    /// flusher may have been the one writing it).
+    fn page_written(&self, st: &mut State) {
+        st.clear_page();
+        self.page_unsent.store(false, Release);
+        self.event.notify_one();
     }
 
     /// Asks the connection to close with `reason`; the first reason wins.
@@ -288,6 +352,7 @@ impl Conn {
         st.mode = Mode::Dead;
         st.queue.clear();
         st.bytes = 0;
+        st.clear_page();
         self.event.notify_one();
     }
 
@@ -306,6 +371,7 @@ impl Conn {
             let keep = usize::from(st.head_started);
             st.queue.truncate(keep);
             st.bytes = st.queue.iter().map(Bytes::len).sum();
+            st.page_until = st.page_until.min(st.bytes);
         }
         if let Some(f) = close {
             st.bytes += f.len();
@@ -343,6 +409,7 @@ impl Conn {
         st.sealed = true;
         st.queue.clear();
         st.bytes = 0;
+        st.clear_page();
         if st.mode != Mode::Dead {
             st.mode = Mode::Idle;
         }

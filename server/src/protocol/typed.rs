@@ -135,9 +135,13 @@ impl TypedProtocol {
                     self.request_error(RequestError::NotInRoom(room.to_string()), None);
                 }
             }
-            ClientMessage::ListRooms => match hub.list_rooms().await {
-                Ok(rooms) => {
-                    self.conn.reply(&ServerMessage::Rooms { rooms });
+            ClientMessage::ListRooms { after } => match hub.list_rooms(after.clone()).await {
+                Ok((rooms, has_more)) => {
+                    self.conn.reply_page(&ServerMessage::Rooms {
+                        rooms,
+                        has_more,
+                        after,
+                    });
                 }
                 Err(e) => self.request_error(e, None),
             },
@@ -185,7 +189,7 @@ impl TypedProtocol {
                 limit,
             } => match hub.history(&room, before, after, limit).await {
                 Ok((messages, has_more)) => {
-                    self.conn.reply(&ServerMessage::History {
+                    self.conn.reply_page(&ServerMessage::History {
                         room,
                         messages,
                         has_more,

@@ -229,3 +229,53 @@ async fn a_socket_full_for_longer_than_the_stall_limit_closes_the_connection() {
     assert_eq!(conn.close_reason(), Some(CloseReason::SlowConsumer));
     assert!(started.elapsed() >= stall);
 }
+
+/// A page reply bigger than the bound is queued all the same and counts against nothing:
+/// frames after it are measured without it. The connection reads nothing more (`page_unsent`)
+/// until the page is written whole, whoever writes it.
+#[tokio::test]
+async fn a_page_reply_counts_against_no_bound_and_holds_reading_until_written() {
+    let (conn, mut client) = pair(16 * 1024, Some(4096), None).await;
+    let driver = drive(&conn);
+    let big = ServerMessage::Error {
+        code: shared::ErrorCode::Internal,
+        message: "p".repeat(200_000),
+        client_id: None,
+    };
+    assert!(conn.reply_page(&big));
+    assert!(conn.page_unsent(), "a page waits for the socket");
+    // 10 KiB of other frames still fit the 16 KiB bound beside a 200 KB page.
+    for i in 0..10 {
+        assert!(conn.push(text_frame(&format!("{i}:{}", "z".repeat(1000)))));
+    }
+    assert_eq!(conn.close_reason(), None);
+    let frames = read_frames(&mut client, 11).await;
+    assert_eq!(frames.len(), 11);
+    assert_eq!(frames[0].1.len(), big.to_json().len());
+    for _ in 0..100 {
+        if !conn.page_unsent() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!conn.page_unsent(), "the page went out whole");
+    assert_eq!(conn.close_reason(), None);
+    driver.abort();
+}
+
+#[tokio::test]
+async fn frames_past_the_bound_beside_a_page_still_close_the_connection() {
+    let (conn, _client) = pair(16 * 1024, Some(4096), None).await;
+    let big = ServerMessage::Error {
+        code: shared::ErrorCode::Internal,
+        message: "p".repeat(200_000),
+        client_id: None,
+    };
+    assert!(conn.reply_page(&big));
+    let mut queued = 0;
+    while conn.push(text_frame(&"z".repeat(1000))) {
+        queued += 1;
+        assert!(queued < 100, "the bound never closed it");
+    }
+    assert_eq!(conn.close_reason(), Some(CloseReason::SlowConsumer));
+}

@@ -29,7 +29,7 @@ impl Conn {
             self.write_direct(&parts)?
         };
         let mut done = 0;
-        consume(st, sent.min(queued), &mut done);
+        self.consume(st, sent.min(queued), &mut done);
         if done > 0 {
             self.metrics.messages_out.fetch_add(done, Relaxed);
         }
@@ -131,7 +131,7 @@ impl Conn {
                 Ok(0) => return self.fail(st),
                 Ok(written) => {
                     st.blocked_since = None;
-                    consume(st, written, done);
+                    self.consume(st, written, done);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     st.mode = Mode::Blocked;
@@ -148,9 +148,22 @@ impl Conn {
     }
 }
 
-/// Takes `written` bytes off the front of the queue: whole frames leave it (counted in
-/// `done`), a frame written in part stays, started.
-fn consume(st: &mut State, mut written: usize, done: &mut u64) {
+impl Conn {
+    /// Takes `written` bytes off the front of the queue: whole frames leave it (counted in
+    /// `done`), a frame written in part stays, started. A page reply written whole lets the
+    /// connection read again.
+    fn consume(&self, st: &mut State, written: usize, done: &mut u64) {
+        if st.page_until > 0 {
+            st.page_until = st.page_until.saturating_sub(written);
+            if st.page_until == 0 {
+                self.page_written(st);
+            }
+        }
+        take_front(st, written, done);
+    }
+}
+
+fn take_front(st: &mut State, mut written: usize, done: &mut u64) {
     st.bytes -= written;
     while written > 0 {
         let Some(head) = st.queue.front_mut() else {
