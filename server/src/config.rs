@@ -196,9 +196,15 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_ROOMS_PER_CONNECTION", default_value_t = 64)]
     pub max_rooms_per_connection: usize,
 
-    /// Rooms the server holds at once.
+    /// Rooms (and direct conversations) the server holds in memory at once; one nobody is in
+    /// leaves memory, so this bounds rooms in use, not rooms that ever were.
     #[arg(long, env = "CHAT_MAX_ROOMS", default_value_t = 10_000)]
     pub max_rooms: usize,
+
+    /// New rooms one user may create per second, in bursts of `--max-rooms-per-connection`;
+    /// an address gets four times that (0: no limit). Joining a room in memory is free.
+    #[arg(long, env = "CHAT_ROOM_CREATION_RATE", default_value_t = 1.0)]
+    pub room_creation_rate: f64,
 
     /// Minimum interval between two relayed typing events of one user in one room.
     #[arg(long, env = "CHAT_TYPING_INTERVAL", default_value = "2s", value_parser = parse_duration)]

@@ -273,7 +273,7 @@ mod tests {
             ws(&conn).await,
             hub.clone(),
             conn.clone(),
-            TypedProtocol::new(hub.clone(), conn.clone()),
+            TypedProtocol::new(hub.clone(), conn.clone(), None),
         );
         // A nickname that is refused: the protocol holds nobody, which does not change its size.
         let demo_protocol = DemoProtocol::start(hub.clone(), &conn, "").await;

@@ -20,6 +20,8 @@ pub enum RequestError {
     UnknownUser(String),
     #[error("too many rooms: at most {0}")]
     TooManyRooms(usize),
+    #[error("new rooms are created too fast from your nickname or address; retry in a moment")]
+    CreatingTooFast,
     #[error("the message could not be stored; resend it with the same client_id")]
     Store(#[from] StoreError),
 }
@@ -30,6 +32,7 @@ impl RequestError {
             RequestError::NotInRoom(_) => ErrorCode::NotInRoom,
             RequestError::UnknownUser(_) => ErrorCode::UnknownUser,
             RequestError::TooManyRooms(_) => ErrorCode::TooManyRooms,
+            RequestError::CreatingTooFast => ErrorCode::RateLimited,
             RequestError::Store(_) => ErrorCode::StoreUnavailable,
         }
     }

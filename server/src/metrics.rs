@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub connections_open: AtomicI64,
+    /// Rooms and direct conversations held in memory.
+    pub rooms_open: AtomicI64,
     pub connections_total: AtomicU64,
     pub connections_rejected_cap: AtomicU64,
     pub connections_rejected_origin: AtomicU64,
@@ -131,6 +133,11 @@ impl Metrics {
             out,
             "# HELP chat_connections_open Connections open now.\n# TYPE chat_connections_open gauge\nchat_connections_open {}",
             self.connections_open.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP chat_rooms_open Rooms and direct conversations held in memory now.\n# TYPE chat_rooms_open gauge\nchat_rooms_open {}",
+            self.rooms_open.load(Relaxed)
         );
         let _ = writeln!(
             out,

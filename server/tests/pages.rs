@@ -7,16 +7,6 @@ mod common;
 use common::*;
 use shared::{ChatMessage, ClientMessage, ServerMessage};
 
-/// Stops the server when the test ends, passed or not.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Default outbound bound (`--outbound-queue-bytes`).
 const BOUND: usize = 1024 * 1024;
 
@@ -43,8 +33,7 @@ fn ids(h: &[ChatMessage]) -> Vec<u64> {
 /// the rest, in order, on a connection that stays open.
 #[tokio::test]
 async fn a_resume_past_the_outbound_bound_pages_instead_of_closing() {
-    let (child, addr) = spawn_binary(&["--store", "memory", "--rate-per-sec", "0"]);
-    let _server = Server(child);
+    let (_server, addr) = run_binary(&["--store", "memory", "--rate-per-sec", "0"]);
     fill(&addr, 400).await;
     let mut c = Client::open(&format!("ws://{addr}/chat")).await;
     c.hello("reader").await;
@@ -99,8 +88,7 @@ async fn a_resume_past_the_outbound_bound_pages_instead_of_closing() {
 /// in order, and the connection stays open.
 #[tokio::test]
 async fn pages_asked_for_without_reading_come_one_at_a_time() {
-    let (child, addr) = spawn_binary(&["--store", "memory", "--rate-per-sec", "0"]);
-    let _server = Server(child);
+    let (_server, addr) = run_binary(&["--store", "memory", "--rate-per-sec", "0"]);
     fill(&addr, 50).await;
     let mut c = Client::open(&format!("ws://{addr}/chat")).await;
     c.hello("hoarder").await;
@@ -133,10 +121,12 @@ async fn pages_asked_for_without_reading_come_one_at_a_time() {
 /// order.
 #[tokio::test]
 async fn the_room_list_comes_in_pages() {
-    let (child, addr) = spawn_binary(&[
+    let (_server, addr) = run_binary(&[
         "--store",
         "memory",
         "--rate-per-sec",
+        "0",
+        "--room-creation-rate",
         "0",
         "--max-rooms",
         "4000",
@@ -145,7 +135,6 @@ async fn the_room_list_comes_in_pages() {
         "--outbound-queue-bytes",
         "65536",
     ]);
-    let _server = Server(child);
     let mut c = Client::open(&format!("ws://{addr}/chat")).await;
     c.hello("collector").await;
     let names: Vec<String> = (0..3000)

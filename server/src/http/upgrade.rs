@@ -5,6 +5,7 @@ use super::{origin, text, Body, Edge, Io};
 use crate::admission::{ConnAdmission, SessionAdmission};
 use crate::connection;
 use crate::hub::{Conn, Hub};
+use crate::limits::{ip_key, IpKey};
 use crate::metrics::Metrics;
 use crate::outbound::SocketIo;
 use crate::protocol::{DemoProtocol, Protocol, TypedProtocol};
@@ -111,7 +112,14 @@ pub fn start(edge: &Edge, conn: &ConnAdmission, mut req: Request<Incoming>) -> R
         return text(StatusCode::BAD_REQUEST, "bad Sec-WebSocket-Key\n");
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    tokio::spawn(session(on_upgrade, edge.hub.clone(), endpoint, admission));
+    let addr = ip_key(client);
+    tokio::spawn(session(
+        on_upgrade,
+        edge.hub.clone(),
+        endpoint,
+        admission,
+        addr,
+    ));
     let mut res = Response::new(Body::default());
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = res.headers_mut();
@@ -139,6 +147,7 @@ async fn session(
     hub: Arc<Hub>,
     endpoint: Endpoint,
     admission: SessionAdmission,
+    addr: IpKey,
 ) {
     let Ok(upgraded) = on_upgrade.await else {
         return;
@@ -163,7 +172,7 @@ async fn session(
     .await;
     match endpoint {
         Endpoint::Chat => {
-            let protocol = TypedProtocol::new(hub.clone(), conn.clone());
+            let protocol = TypedProtocol::new(hub.clone(), conn.clone(), Some(addr));
             spawn_session(ws, hub, conn, protocol, admission);
         }
         Endpoint::Demo(nick) => {

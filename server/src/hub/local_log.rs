@@ -48,15 +48,27 @@ impl MessageLog for LocalLog {
             client_id,
             guard,
         } = send;
-        let room: Arc<Room> = match &dest {
-            Dest::Room(room, _) => room.clone(),
-            Dest::User(to, _) => hub.room(&dm_channel(&from.nick, to), false).await?,
-        };
-        let (id, ts) = {
+        let (room, id, ts) = loop {
+            let room: Arc<Room> = match &dest {
+                Dest::Room(room, _) => room.clone(),
+                Dest::User(to, _) => hub.room(&dm_channel(&from.nick, to), None).await?,
+            };
             let mut st = lock(&room.state);
+            if st.closed {
+                // Released since it was looked up: a direct conversation is made anew (its
+                // ids continuing from the store); a room was left by everyone, sender included.
+                match &dest {
+                    Dest::Room(_, name) => return Err(RequestError::NotInRoom(name.to_string())),
+                    Dest::User(..) => continue,
+                }
+            }
             st.assigned += 1;
-            (st.assigned, now_ms())
+            let id = st.assigned;
+            drop(st);
+            break (room, id, now_ms());
         };
+        // A direct conversation has no members: it leaves memory once this message is through.
+        let release = matches!(dest, Dest::User(..)).then(|| (hub.clone(), room.clone()));
         let pending = PendingId {
             room: room.clone(),
             id,
@@ -154,6 +166,9 @@ impl MessageLog for LocalLog {
                 let (result, drain) = finish(r);
                 drop(drain);
                 drop(coming);
+                if let Some((hub, room)) = release {
+                    hub.release_if_idle(&room);
+                }
                 let mut rest = Box::pin(after_delivery(result));
                 match rest.as_mut().poll(&mut Context::from_waker(
                     futures_util::task::noop_waker_ref(),
@@ -171,6 +186,9 @@ impl MessageLog for LocalLog {
                     tokio::task::yield_now().await;
                     drop(drain);
                     drop(coming);
+                    if let Some((hub, room)) = release {
+                        hub.release_if_idle(&room);
+                    }
                     after_delivery(result).await
                 })))
             }

@@ -1,6 +1,7 @@
 //! The hub: who is connected, which rooms exist, and fan-out in per-room order.
 //!
-//! - `users.rs`: nicknames held by connections; `rooms.rs`: join, leave, typing, history.
+//! - `users.rs`: nicknames held by connections; `rooms.rs`: join, leave, typing, history;
+//!   `room_table.rs`: which rooms are in memory, made and released.
 //! - `publish.rs`: a send's target and idempotency (`idempotency.rs`), then the message log:
 //!   `local_log.rs` (this node assigns ids, its journal keeps them) or `shared_log.rs`
 //!   (a log shared by several nodes does both).
@@ -20,6 +21,7 @@ mod local_log;
 mod page;
 mod publish;
 mod room;
+mod room_table;
 mod rooms;
 mod shared_log;
 mod users;
@@ -30,6 +32,7 @@ mod tests;
 pub use crate::outbound::{Conn, ConnId};
 pub use broadcast::Fanout;
 pub use publish::{AckInfo, Publishing, Target};
+pub use room_table::Creator;
 pub use users::{Peer, RegisterError};
 
 pub use crate::backends::{Backends, Log};
@@ -74,6 +77,7 @@ pub struct Hub {
     conns: Mutex<Conns>,
     users: Mutex<HashMap<NickKey, UserEntry>>,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
+    creations: room_table::Creations,
     inflight: Mutex<HashMap<InflightKey, watch::Receiver<InflightResult>>>,
     next_conn: AtomicU64,
     flusher: Arc<Flusher>,
@@ -123,7 +127,12 @@ impl Hub {
             Log::Journal(journal) => Box::new(local_log::LocalLog::new(journal, &flusher)),
             Log::Shared(shared) => Box::new(shared_log::SharedLogRef(shared)),
         };
+        let creations = room_table::Creations::new(
+            config.room_creation_rate,
+            u32::try_from(config.max_rooms_per_connection).unwrap_or(u32::MAX),
+        );
         let hub = Arc::new(Hub {
+            creations,
             config,
             metrics,
             history: b.history,

@@ -1,65 +1,45 @@
 //! Joining, leaving, typing, listing rooms and reading history.
 
 use super::page::{self, Keep};
-use super::room::{Member, Room, RoomState};
+use super::room::{Member, Room};
+use super::room_table::Creator;
 use super::users::Peer;
 use super::Hub;
 use crate::broker::{Change, Event};
 use crate::error::RequestError;
+use crate::limits::IpKey;
 use crate::util::lock;
 use futures_util::future::BoxFuture;
 use shared::{ChatMessage, MessageId, RoomInfo, RoomName, ServerMessage};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 /// Most rooms in one page of the listing (fewer when their names pass the byte budget).
 const ROOMS_PAGE: usize = 1000;
 
 impl Hub {
-    pub(super) async fn room(&self, key: &str, is_room: bool) -> Result<Arc<Room>, RequestError> {
-        if let Some(r) = lock(&self.rooms).get(key) {
-            return Ok(r.clone());
-        }
-        if is_room && lock(&self.rooms).len() >= self.config.max_rooms {
-            return Err(RequestError::TooManyRooms(self.config.max_rooms));
-        }
-        let last = self.store_call(self.history.last_id(key).await)?;
-        let mut rooms = lock(&self.rooms);
-        let room = rooms.entry(key.to_string()).or_insert_with(|| {
-            Arc::new_cyclic(|me| Room {
-                key: key.to_string(),
-                state: Mutex::new(RoomState {
-                    assigned: last,
-                    settled: last,
-                    job: Some((me.clone(), self.flusher.clone())),
-                    ..Default::default()
-                }),
-                cycle: Mutex::default(),
-            })
-        });
-        Ok(room.clone())
-    }
-
-    pub(super) fn existing_room(&self, key: &str) -> Option<Arc<Room>> {
-        lock(&self.rooms).get(key).cloned()
-    }
-
     fn page_limit(&self, limit: Option<u32>) -> usize {
         let max = self.config.history_page.max(1);
         limit.map_or(max, |l| l.clamp(1, max.max(200))) as usize
     }
 
-    /// Joins `peer` to `room`: replies `joined` (members, and history: the latest page, or
-    /// exactly the messages after `after`), then live messages; tells the others.
+    /// Joins `peer` (connected from `addr`) to `room`: replies `joined` (members, and
+    /// history: the latest page, or exactly the messages after `after`), then live messages;
+    /// tells the others.
     pub async fn join(
         &self,
         peer: &Peer,
         room_name: &RoomName,
         after: Option<MessageId>,
+        addr: Option<IpKey>,
     ) -> Result<(), RequestError> {
-        let room = self.room(room_name.as_str(), true).await?;
-        let watermark = {
+        let (room, watermark) = loop {
+            let creator = Creator { peer, addr };
+            let room = self.room(room_name.as_str(), Some(creator)).await?;
             let mut st = lock(&room.state);
+            if st.closed {
+                // Released between the lookup and now: the next lookup makes it anew.
+                continue;
+            }
             if !st.members.contains_key(&peer.conn.id) {
                 st.add_member(Member {
                     peer: peer.clone(),
@@ -74,7 +54,9 @@ impl Hub {
                     st.targets = None;
                 }
             }
-            st.settled
+            let settled = st.settled;
+            drop(st);
+            break (room, settled);
         };
         match self.store_call(self.presence.join(room_name, &peer.nick).await) {
             Ok(Some(size)) if !peer.demo && size <= self.config.presence_limit => {
@@ -176,6 +158,7 @@ impl Hub {
             st.targets = None;
             !st.has_nick(&peer.nick, peer.conn.id)
         };
+        self.release_if_idle(&room);
         if last_here {
             let left = self.presence.leave(room_name, &peer.nick);
             self.after_leave(left, room_name, peer);

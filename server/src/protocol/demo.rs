@@ -65,7 +65,7 @@ impl DemoProtocol {
             }
         };
         session.peer = Some(peer.clone());
-        if let Err(e) = hub.join(&peer, &room, None).await {
+        if let Err(e) = hub.join(&peer, &room, None, None).await {
             tracing::warn!(cause = %e, "demo user could not join the default room");
             conn.close(CloseReason::TryAgainLater);
         }

@@ -3,6 +3,7 @@
 use super::{Flow, Protocol};
 use crate::error::RequestError;
 use crate::hub::{AckInfo, Conn, Hub, Peer, Publishing, RegisterError, Target};
+use crate::limits::IpKey;
 use crate::metrics::Metrics;
 use crate::nick_key::MixedScripts;
 use shared::{
@@ -19,15 +20,18 @@ pub struct TypedProtocol {
     peer: Option<Peer>,
     /// Rooms joined, with the time of the last relayed typing event (throttle).
     rooms: HashMap<RoomName, Option<Instant>>,
+    /// The client's address (as a trusted proxy reports it), charged for rooms it creates.
+    addr: Option<IpKey>,
 }
 
 impl TypedProtocol {
-    pub fn new(hub: Arc<Hub>, conn: Arc<Conn>) -> Self {
+    pub fn new(hub: Arc<Hub>, conn: Arc<Conn>, addr: Option<IpKey>) -> Self {
         TypedProtocol {
             hub,
             conn,
             peer: None,
             rooms: HashMap::new(),
+            addr,
         }
     }
 
@@ -121,7 +125,7 @@ impl TypedProtocol {
                     self.request_error(e, None);
                     return Flow::Continue;
                 }
-                match hub.join(&peer, &room, after).await {
+                match hub.join(&peer, &room, after, self.addr).await {
                     Ok(()) => {
                         self.rooms.entry(room).or_insert(None);
                     }

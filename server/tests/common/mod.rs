@@ -54,6 +54,31 @@ pub fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
     (child, addr)
 }
 
+/// A server binary that is killed when the test ends, passed or not.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// [`spawn_binary`], killed when the guard drops.
+pub fn run_binary(args: &[&str]) -> (Running, String) {
+    let (child, addr) = spawn_binary(args);
+    (Running(child), addr)
+}
+
+/// A value of `/metrics` (blocking: call it between awaits only where that is fine).
+pub fn metric(addr: &str, name: &str) -> i64 {
+    let (_, body) = http_get(addr, "/metrics");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name}"))
+}
+
 /// One blocking GET with `Host: localhost`, closed after the answer: (status code, body).
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     let mut t = std::net::TcpStream::connect(addr).expect("connect");

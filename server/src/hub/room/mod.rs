@@ -53,9 +53,24 @@ pub(crate) struct RoomState {
     pub(crate) targets: Option<Arc<Vec<Recipient>>>,
     /// The room itself and the flusher, to hand the room over when something is posted.
     pub(crate) job: Option<(Weak<Room>, Arc<Flusher>)>,
+    /// The room left the hub's table (see `Hub::release_if_idle`): whoever still holds it
+    /// looks it up again rather than assign ids or add members here.
+    pub(crate) closed: bool,
 }
 
 impl RoomState {
+    /// Nobody is in the room and nothing is on its way through it: it can leave memory, and
+    /// come back later with its ids continuing from the store.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.members.is_empty()
+            && self.joining == 0
+            && self.assigned == self.settled
+            && self.pending.is_empty()
+            && !self.filling
+            && self.outbox.is_empty()
+            && !self.flushing
+    }
+
     pub(crate) fn add_member(&mut self, member: Member) {
         let nick = member.peer.nick.clone();
         if let Some(old) = self.members.insert(member.peer.conn.id, member) {
