@@ -195,11 +195,7 @@ impl SharedLog for Cluster {
         let id = parts.next().and_then(|v| v.parse().ok());
         let ch = parts.next();
         match (ch, id, ts) {
-            (Some(ch), Some(id), Some(ts)) => Ok(Published::Duplicate(StoredAck {
-                channel: ch.into(),
-                id,
-                ts,
-            })),
+            (Some(_channel), Some(id), Some(ts)) => Ok(Published::Duplicate(StoredAck { id, ts })),
             _ => Err(StoreError::Corrupt(format!("bad dedup entry {value}"))),
         }
     }

@@ -97,14 +97,10 @@ impl Journal for MemoryStore {
         let mut inner = self.lock();
         if let Some(cid) = &msg.client_id {
             let ack = StoredAck {
-                channel: msg.channel.clone(),
                 id: msg.id,
                 ts: msg.ts,
             };
-            if let Some(original) = inner
-                .client_ids
-                .remember(msg.sender.clone(), cid.clone(), ack)
-            {
+            if let Some(original) = inner.client_ids.remember(&msg.sender, cid, ack) {
                 return Ok(Appended::Duplicate(original));
             }
         }

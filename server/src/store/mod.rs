@@ -54,7 +54,6 @@ pub enum Appended {
 /// Where an earlier send with the same client id was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredAck {
-    pub channel: String,
     pub id: MessageId,
     pub ts: Timestamp,
 }

@@ -32,7 +32,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(30);
 pub(super) fn load_client_ids(conn: &Connection) -> rusqlite::Result<ClientIds> {
     let mut rows: Vec<(String, String, StoredAck)> = conn
         .prepare(
-            "SELECT sender, client_id, channel, id, ts FROM messages
+            "SELECT sender, client_id, id, ts FROM messages
              WHERE client_id IS NOT NULL ORDER BY seq DESC LIMIT ?1",
         )?
         .query_map([CLIENT_ID_WINDOW as i64], |r| {
@@ -40,9 +40,8 @@ pub(super) fn load_client_ids(conn: &Connection) -> rusqlite::Result<ClientIds> 
                 r.get(0)?,
                 r.get(1)?,
                 StoredAck {
-                    channel: r.get(2)?,
-                    id: r.get::<_, i64>(3)? as MessageId,
-                    ts: r.get(4)?,
+                    id: r.get::<_, i64>(2)? as MessageId,
+                    ts: r.get(3)?,
                 },
             ))
         })?
@@ -53,7 +52,7 @@ pub(super) fn load_client_ids(conn: &Connection) -> rusqlite::Result<ClientIds> 
     for (sender, cid, ack) in rows {
         match (Nickname::new(sender), ClientMsgId::new(cid)) {
             (Ok(sender), Ok(cid)) => {
-                ids.insert(sender, cid, ack);
+                ids.insert(&sender, &cid, ack);
             }
             _ => unreadable += 1,
         }
@@ -271,12 +270,8 @@ fn commit(
         for a in group {
             let m = &a.msg;
             if let Some(cid) = &m.client_id {
-                let ack = StoredAck {
-                    channel: m.channel.clone(),
-                    id: m.id,
-                    ts: m.ts,
-                };
-                if let Some(original) = ids.remember(m.sender.clone(), cid.clone(), ack) {
+                let ack = StoredAck { id: m.id, ts: m.ts };
+                if let Some(original) = ids.remember(&m.sender, cid, ack) {
                     outcomes.push(Appended::Duplicate(original));
                     continue;
                 }
