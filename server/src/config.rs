@@ -183,6 +183,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_HISTORY_PAGE", default_value_t = 50)]
     pub history_page: u32,
 
+    /// Client ids the memory store remembers for idempotency (the SQLite store keeps 200,000):
+    /// for tests, which need a window they can fill.
+    #[arg(long, env = "CHAT_CLIENT_ID_WINDOW", default_value_t = crate::store::CLIENT_ID_WINDOW, hide = true)]
+    pub client_id_window: usize,
+
     /// Messages kept per room by the memory store (older ones are dropped).
     #[arg(long, env = "CHAT_MEMORY_RETENTION", default_value_t = 10_000)]
     pub memory_retention: usize,

@@ -684,3 +684,56 @@ async fn pipelined_sends_keep_their_order_through_sqlite_group_commits() {
     s.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One sender flooding fresh client ids pushes only its own out of the idempotency window:
+/// another user's resend, after 3,000 of them in a window of 2,000, is still recognised (it
+/// was stored again, and delivered twice, when the window was shared).
+#[tokio::test]
+async fn a_flood_of_fresh_client_ids_does_not_evict_other_users_ids() {
+    let (_server, addr) = run_binary(&[
+        "--store",
+        "memory",
+        "--rate-per-sec",
+        "0",
+        "--client-id-window",
+        "2000",
+    ]);
+    let url = format!("ws://{addr}/chat");
+    let mut a = Client::open(&url).await;
+    a.hello("careful").await;
+    a.join("general", None).await;
+    let send = ClientMessage::Send {
+        room: room("general"),
+        text: text("once"),
+        client_id: shared::ClientMsgId::new("keep-me").expect("cid"),
+    };
+    a.send(&send).await;
+    let ServerMessage::Ack { id, .. } = a
+        .recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    let mut f = Client::open(&url).await;
+    f.hello("flooder").await;
+    f.join("elsewhere", None).await;
+    for i in 0..3000 {
+        f.say("elsewhere", &format!("f{i}")).await;
+        if i % 100 == 99 {
+            // Keep the flood bounded in flight (pending sends pause reading at 64).
+            f.recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
+                .await;
+        }
+    }
+    f.send(&ClientMessage::ListRooms { after: None }).await;
+    f.recv_until(|m| matches!(m, ServerMessage::Rooms { .. }))
+        .await;
+    a.send(&send).await;
+    let reply = a
+        .recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
+        .await;
+    assert!(
+        matches!(reply, ServerMessage::Ack { id: again, duplicate: true, .. } if again == id),
+        "the resend was stored anew: {reply:?}"
+    );
+}

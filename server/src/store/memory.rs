@@ -23,12 +23,17 @@ pub struct MemoryStore {
 
 impl MemoryStore {
     pub fn new(retention: usize) -> Self {
+        Self::with_window(retention, CLIENT_ID_WINDOW)
+    }
+
+    /// `new`, remembering `window` client ids rather than `CLIENT_ID_WINDOW`.
+    pub fn with_window(retention: usize, window: usize) -> Self {
         MemoryStore {
             retention: retention.max(1),
             epoch: crate::util::random_hex(),
             inner: Mutex::new(Inner {
                 channels: HashMap::new(),
-                client_ids: ClientIds::new(CLIENT_ID_WINDOW),
+                client_ids: ClientIds::new(window),
             }),
         }
     }

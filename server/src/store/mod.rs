@@ -10,6 +10,7 @@ mod client_ids;
 mod memory;
 mod sqlite;
 
+pub use client_ids::CLIENT_ID_WINDOW;
 pub use memory::MemoryStore;
 pub use sqlite::{Retention, SqliteStore};
 
@@ -169,7 +170,10 @@ impl<T: History + Journal> Store for T {
 /// Opens the store the configuration names.
 pub async fn open(config: &crate::Config) -> Result<Arc<dyn Store>, StoreError> {
     match config.store {
-        crate::config::StoreKind::Memory => Ok(Arc::new(MemoryStore::new(config.memory_retention))),
+        crate::config::StoreKind::Memory => Ok(Arc::new(MemoryStore::with_window(
+            config.memory_retention,
+            config.client_id_window,
+        ))),
         crate::config::StoreKind::Sqlite => {
             let retention = Retention {
                 per_channel: config.retention_per_room,
