@@ -69,6 +69,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_REDIS")]
     pub redis: Option<String>,
 
+    /// Redis: refuse to start unless Redis fsyncs every write before answering (`appendonly
+    /// yes`, `appendfsync always`), so that an ack means the message is on Redis's disk.
+    #[arg(long, env = "CHAT_REDIS_DURABLE")]
+    pub redis_durable: bool,
+
     /// SQLite store (and Redis history): messages kept per room or conversation (0: no cap).
     #[arg(long, env = "CHAT_RETENTION_PER_ROOM", default_value_t = 100_000)]
     pub retention_per_room: u64,

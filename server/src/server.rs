@@ -28,7 +28,8 @@ pub async fn run(
     let metrics = Arc::new(Metrics::default());
     let hub = match &config.redis {
         Some(url) => {
-            let cluster = Cluster::connect(url, config.retention_per_room).await?;
+            let cluster =
+                Cluster::connect(url, config.retention_per_room, config.redis_durable).await?;
             tracing::info!(node = %cluster.node, redis = %url, "joined the cluster");
             let backends = Backends {
                 history: cluster.clone(),

@@ -19,6 +19,7 @@
 //! Redis must persist (AOF) for history to survive a Redis restart.
 
 mod bus;
+mod durable;
 mod history;
 mod presence;
 mod registry;
@@ -89,9 +90,14 @@ fn unavailable(e: redis::RedisError) -> StoreError {
 }
 
 impl Cluster {
-    /// Connects to Redis; an unreachable Redis is a clear error.
+    /// Connects to Redis; an unreachable Redis (or, with `durable`, one that does not fsync
+    /// every write) is a clear error.
     /// Starts this node's heartbeat and the publisher of its events.
-    pub async fn connect(url: &str, maxlen: u64) -> Result<Arc<Cluster>, StoreError> {
+    pub async fn connect(
+        url: &str,
+        maxlen: u64,
+        durable: bool,
+    ) -> Result<Arc<Cluster>, StoreError> {
         let client = redis::Client::open(url)
             .map_err(|e| StoreError::Unavailable(format!("bad redis url {url}: {e}")))?;
         let config = redis::aio::ConnectionManagerConfig::new()
@@ -110,6 +116,9 @@ impl Cluster {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        if durable {
+            durable::check(&conn).await?;
+        }
         let node = random_hex();
         let _: Option<String> = redis::cmd("SET")
             .arg("chat:epoch")

@@ -1,5 +1,8 @@
 //! Test support: a real server on 127.0.0.1:0 and real WebSocket clients.
+//! `cluster.rs`: Redis and the nodes of a cluster.
 #![allow(dead_code)]
+
+pub mod cluster;
 
 use futures_util::{SinkExt, StreamExt};
 use server::metrics::Metrics;
