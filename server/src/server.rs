@@ -16,6 +16,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+/// How long a cluster node waits for its first subscription to the bus before it serves.
+const BUS_WAIT: Duration = Duration::from_secs(5);
+
 /// Opens the configured store, then serves `listener` until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
@@ -36,9 +39,14 @@ pub async fn run(
                 log: Log::Shared(cluster.clone()),
                 broker: cluster.clone(),
                 registry: cluster.clone(),
-                presence: cluster,
+                presence: cluster.clone(),
             };
-            Hub::with_backends(config.clone(), backends, metrics)
+            let hub = Hub::with_backends(config.clone(), backends, metrics);
+            // Served only once the node hears the other nodes (or /readyz says it does not).
+            if !cluster.bus_up_within(BUS_WAIT).await {
+                tracing::warn!("the cluster bus is not up yet; serving, but not ready");
+            }
+            hub
         }
         None => Hub::new(config.clone(), store::open(&config).await?, metrics),
     };

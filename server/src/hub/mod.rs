@@ -6,7 +6,8 @@
 //!   (a log shared by several nodes does both).
 //! - `room/`: a room's members, its order (`order.rs`) and its fan-out (`fanout.rs`);
 //!   `broadcast.rs`: an event encoded once for every receiver.
-//! - `event.rs`: what the broker brings from other nodes (and this one).
+//! - `event.rs`: what the broker brings from other nodes (and this one); `recover.rs`: what
+//!   this node writes again after an outage of the cluster backend.
 //!
 //! Every lock is a `std::sync::Mutex` held for a short, non-blocking section, never across
 //! an `.await`. Lock order: a room's `cycle`, then its `state`; the hub's tables (`conns`,
@@ -17,6 +18,7 @@ mod event;
 mod idempotency;
 mod local_log;
 mod publish;
+mod recover;
 mod room;
 mod rooms;
 mod shared_log;
@@ -87,11 +89,12 @@ impl EventHandler for Events {
         }
     }
 
-    fn on_reconnect(&self) -> BoxFuture<'static, ()> {
+    fn on_reconnect(&self) -> BoxFuture<'static, Result<(), StoreError>> {
         let hub = self.0.upgrade();
         Box::pin(async move {
-            if let Some(hub) = hub {
-                hub.catch_up().await;
+            match hub {
+                Some(hub) => hub.recover().await,
+                None => Ok(()),
             }
         })
     }

@@ -37,8 +37,8 @@ pub enum RegisterError {
 }
 
 pub(super) struct UserEntry {
-    peer: Peer,
-    resume_token: String,
+    pub(super) peer: Peer,
+    pub(super) resume_token: String,
 }
 
 impl Hub {
