@@ -348,8 +348,9 @@ async fn killed_pubsub_clients_resubscribe_and_catch_up() {
     assert_recovered(&a, &b, &mut alice, &mut bob, &acked).await;
 }
 
-/// Redis restarted on its port (AOF, so it keeps its data): the nodes reconnect, re-assert
-/// their users, and every acked message is still there.
+/// Redis down for longer than the node TTL, then started again on its port (AOF, so it
+/// keeps its data, but every node key has expired): the nodes reconnect and re-assert their
+/// users, and while they do, neither user's name can be claimed on the other node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_redis_restart_every_node_delivers_and_no_name_is_held_twice() {
     let mut redis = Redis::start("restart2");
@@ -362,6 +363,85 @@ async fn after_a_redis_restart_every_node_delivers_and_no_name_is_held_twice() {
     acked.push(send_acked(&mut bob, "before, from B").await);
     receive_all(&mut alice, &["before, from B".into()]).await;
 
-    redis.restart();
+    redis.kill();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    redis.start_again();
+    let until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < until {
+        for (node, nick) in [(&b, "alice"), (&a, "bob")] {
+            let mut c = Client::open(&node.url()).await;
+            if let ServerMessage::Welcome { .. } = c.hello(nick).await {
+                panic!("{nick} claimed on a second node while the first was recovering");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_recovered(&a, &b, &mut alice, &mut bob, &acked).await;
+}
+
+/// The rules that keep names single through an outage, on `Cluster` itself against a real
+/// Redis: after a cluster-wide outage (no `chat:pulse`, every node key gone), no node hands
+/// out another's name or reaps it, before its first heartbeat and in the grace that starts;
+/// a node cut off alone is reaped, its name can be taken, and when it comes back its
+/// re-assertion reports the name as lost rather than taking it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_survive_a_cluster_wide_outage_and_not_a_lone_nodes() {
+    use server::broker::{Broker, Claim, Registry};
+    use server::cluster::Cluster;
+    use server::nick_key::NickKey;
+
+    let redis = Redis::start("grace");
+    let a = Cluster::connect(&redis.url(), 100, false).await.expect("a");
+    let b = Cluster::connect(&redis.url(), 100, false).await.expect("b");
+    // Stop both nodes' own heartbeats (this drops their keys): the test moves time by hand.
+    a.close().await;
+    b.close().await;
+    let alice = nick("alice");
+    let key = NickKey::of(&alice);
+    assert_eq!(
+        a.claim(&key, &alice, "t1", None).await.expect("redis"),
+        Claim::New
+    );
+    let holder = || redis.cli(&["HGET", "chat:users", key.as_str()]);
+
+    // A cluster-wide outage: every key expired.
+    redis.cli(&["DEL", "chat:pulse", "chat:grace"]);
+    assert_eq!(
+        b.claim(&key, &alice, "t2", None).await.expect("redis"),
+        Claim::Taken
+    );
+    assert!(
+        b.heartbeat().await.expect("heartbeat"),
+        "b's key had lapsed"
+    );
+    assert_eq!(
+        b.reap_dead_nodes().await.expect("redis"),
+        0,
+        "nobody reaped in the grace"
+    );
+    assert_eq!(
+        b.claim(&key, &alice, "t2", None).await.expect("redis"),
+        Claim::Taken
+    );
+    assert!(a.heartbeat().await.expect("redis"), "a's key had lapsed");
+    let lost = a.reassert(vec![(key.clone(), "t1".into())]).await;
+    assert_eq!(lost.expect("redis"), vec![]);
+    assert!(holder().starts_with(&a.node), "{}", holder());
+
+    // Node A alone is cut off: its key lapses while B's pulse goes on.
+    redis.cli(&["DEL", "chat:grace", &format!("chat:node:{}", a.node)]);
+    assert!(!b.heartbeat().await.expect("redis"), "b's key was fresh");
+    b.reap_dead_nodes().await.expect("reap");
+    assert_eq!(
+        b.claim(&key, &alice, "t2", None).await.expect("redis"),
+        Claim::New
+    );
+    assert!(a.heartbeat().await.expect("redis"), "a's key had lapsed");
+    let lost = a.reassert(vec![(key.clone(), "t1".into())]).await;
+    assert_eq!(
+        lost.expect("redis"),
+        vec![key.clone()],
+        "the newer claim wins"
+    );
+    assert!(holder().starts_with(&b.node), "{}", holder());
 }

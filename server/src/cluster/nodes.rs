@@ -6,10 +6,10 @@
 //! key looks expired at once, and the first node back would remove the others' users before
 //! they could refresh. So every heartbeat also refreshes `chat:pulse`, which lapses only when
 //! no node got through for [`PULSE_TTL`] (shorter than a node key can lapse by); the first
-//! heartbeat to find it gone starts a grace (`chat:grace`) in which nobody is reaped and no
-//! nickname of a node in `chat:nodes` is handed to another. Within it every node re-asserts
-//! its users and memberships (`hub/recover.rs`). A node cut off alone is reaped as usual, and
-//! re-asserts whatever was not claimed meanwhile when it comes back.
+//! heartbeat to find it gone starts a grace (`chat:grace`) in which nobody is reaped. Until
+//! then and in the grace, no nickname held by another node is handed over. Within it every
+//! node re-asserts its users and memberships (`hub/recover.rs`). A node cut off alone is
+//! reaped as usual, and re-asserts whatever was not claimed meanwhile when it comes back.
 
 use super::{bus, members_key, node_key, unavailable, Cluster, NODES, ROOMS, USERS};
 use crate::broker::Event;
@@ -27,6 +27,7 @@ const PULSE_TTL: Duration = Duration::from_secs(3);
 /// Time for every node to notice the outage and re-assert its users.
 pub(super) const GRACE: Duration = Duration::from_secs(10);
 pub(super) const GRACE_KEY: &str = "chat:grace";
+pub(super) const PULSE_KEY: &str = "chat:pulse";
 
 /// Refreshes the node's key (1: it had lapsed), adds it to the node set, and starts the grace
 /// when nobody's heartbeat got through for a while.
@@ -59,7 +60,7 @@ impl Cluster {
         let lapsed: i64 = Script::new(HEARTBEAT_LUA)
             .key(node_key(&self.node))
             .key(NODES)
-            .key("chat:pulse")
+            .key(PULSE_KEY)
             .key(GRACE_KEY)
             .arg(&self.node)
             .arg(NODE_TTL.as_secs())

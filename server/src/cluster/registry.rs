@@ -1,9 +1,10 @@
 //! Nickname claims: `chat:users` maps a nickname's [`NickKey`] to `node|resume-token`, so
 //! nicknames that cannot be told apart are one claim across nodes. A claim held by a node
-//! whose heartbeat lapsed is free, except in the grace after a cluster-wide outage
-//! (`nodes.rs`); a node back from an outage writes its claims again (`reassert`).
+//! whose heartbeat lapsed is free, except after a cluster-wide outage: before the first
+//! heartbeat since (no `chat:pulse`) and in the grace it starts (`nodes.rs`). A node back
+//! from an outage writes its claims again (`reassert`).
 
-use super::nodes::GRACE_KEY;
+use super::nodes::{GRACE_KEY, PULSE_KEY};
 use super::{bus, node_key, unavailable, Cluster, RELEASE_LUA, USERS};
 use crate::broker::{Claim, Event, Registry};
 use crate::error::StoreError;
@@ -21,20 +22,24 @@ if cur then
     return {2, node, tok}
   end
   if node ~= ARGV[2] and (redis.call('EXISTS', 'chat:node:' .. node) == 1
-      or redis.call('EXISTS', KEYS[2]) == 1) then return {0} end
+      or redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[3]) == 0) then
+    return {0}
+  end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
 return {1}
 ";
 
-/// Writes each (key, token) of ARGV[2..] for node ARGV[1], unless a live node holds the key
-/// now; returns those keys.
+/// Writes each (key, token) of ARGV[2..] for node ARGV[1], unless another node holds the key
+/// now; returns those keys. Another node got it after this one (this one looked dead, or the
+/// user resumed there and the kick was missed): the newer claim wins, even if its node has
+/// not refreshed its heartbeat since the outage.
 const REASSERT_LUA: &str = r"
 local lost = {}
 for i = 2, #ARGV, 2 do
   local cur = redis.call('HGET', KEYS[1], ARGV[i])
   local node = cur and string.match(cur, '^([^|]*)|')
-  if node and node ~= ARGV[1] and redis.call('EXISTS', 'chat:node:' .. node) == 1 then
+  if node and node ~= ARGV[1] then
     table.insert(lost, ARGV[i])
   else
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[1] .. '|' .. ARGV[i + 1])
@@ -58,6 +63,7 @@ impl Registry for Cluster {
         let r: Vec<String> = Script::new(CLAIM_LUA)
             .key(USERS)
             .key(GRACE_KEY)
+            .key(PULSE_KEY)
             .arg(key.as_str())
             .arg(&self.node)
             .arg(token)

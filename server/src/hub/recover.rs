@@ -12,12 +12,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 impl Hub {
-    /// Re-claims this node's users (a nickname a live node claimed meanwhile ends its session
-    /// here with 4001: a name is never held twice), records their memberships again (telling
+    /// Re-claims this node's users (a nickname another node claimed meanwhile ends its
+    /// session here with 4001: a name is never held twice), records their memberships again (telling
     /// the rooms of those that had been removed), then fills every room's gap from history.
     pub(super) async fn recover(self: &Arc<Self>) -> Result<(), StoreError> {
         let users: Vec<(NickKey, String)> = lock(&self.users)
             .iter()
+            .filter(|(_, e)| e.claimed)
             .map(|(key, e)| (key.clone(), e.resume_token.clone()))
             .collect();
         let lost: HashSet<NickKey> = self.registry.reassert(users).await?.into_iter().collect();

@@ -96,6 +96,11 @@ impl Redis {
     /// Kills Redis (SIGKILL) and starts it again on the same port, over the same directory.
     pub fn restart(&mut self) {
         self.kill();
+        self.start_again();
+    }
+
+    /// Starts a killed Redis again on the same port, over the same directory.
+    pub fn start_again(&mut self) {
         self.child = spawn_redis(self.port, &self.dir, &self.persistence);
     }
 
