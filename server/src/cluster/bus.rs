@@ -21,8 +21,13 @@ use tokio::sync::mpsc;
 const READY_PING_TIMEOUT: Duration = Duration::from_millis(1000);
 /// How often a node publishes its heartbeat on the bus.
 const BEAT_EVERY: Duration = Duration::from_secs(1);
-/// A subscription that carried none of this node's heartbeats for this long is dead.
+/// A subscription that carried none of this node's heartbeats, and nothing else, for this
+/// long is dead.
 const ECHO_TIMEOUT: Duration = Duration::from_secs(3);
+/// A subscription that carries events but none of this node's heartbeats for this long is
+/// dead too (its publishing connection, say). Until then a late echo is taken for a busy
+/// node working through a backlog, which a reconnect and a catch-up would only make longer.
+const BACKLOG_TIMEOUT: Duration = Duration::from_secs(10);
 
 const PUBLISH_LUA: &str = r"
 local cid = ARGV[5]
@@ -117,7 +122,7 @@ async fn listen(
 ) -> &'static str {
     let mut stream = pubsub.into_on_message();
     let mut tick = tokio::time::interval(BEAT_EVERY);
-    let mut echoed = Instant::now();
+    let (mut echoed, mut heard) = (Instant::now(), Instant::now());
     loop {
         let Some(c) = cluster.upgrade() else {
             return "the node is closing";
@@ -127,6 +132,7 @@ async fn listen(
                 let Some(msg) = msg else {
                     return "the subscription closed";
                 };
+                heard = Instant::now();
                 let Ok(payload) = msg.get_payload::<String>() else {
                     continue;
                 };
@@ -141,7 +147,8 @@ async fn listen(
                 }
             }
             _ = tick.tick() => {
-                if echoed.elapsed() > ECHO_TIMEOUT {
+                let silent = echoed.elapsed().min(heard.elapsed()) > ECHO_TIMEOUT;
+                if silent || echoed.elapsed() > BACKLOG_TIMEOUT {
                     return "this node's heartbeat did not come back";
                 }
                 let (mut conn, beat) = (c.conn(), Event::Beat { node: c.node.clone() });
