@@ -71,6 +71,7 @@ pub struct Config {
 
     /// Redis: refuse to start unless Redis fsyncs every write before answering (`appendonly
     /// yes`, `appendfsync always`), so that an ack means the message is on Redis's disk.
+    /// Checked again every 2 s; sends are refused while it does not.
     #[arg(long, env = "CHAT_REDIS_DURABLE")]
     pub redis_durable: bool,
 

@@ -401,18 +401,43 @@ fn redis_durable_refuses_a_redis_without_fsync_always() {
     assert!(err.contains("\"everysec\""), "{err}");
 }
 
-/// Against `appendonly yes` with `appendfsync always`, `--redis-durable` starts and serves.
+/// Against `appendonly yes` with `appendfsync always`, `--redis-durable` starts and serves;
+/// once Redis is reconfigured to fsync once a second, sends are refused (and `/readyz` says
+/// why) until it fsyncs every write again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_durable_starts_on_a_redis_that_fsyncs_every_write() {
     let redis = Redis::start_with("durable-yes", DURABLE);
     let node = Node::start_at(&redis.url(), &["--redis-durable"]);
     let mut alice = node.join("alice", "general").await;
-    alice.say("general", "kept").await;
-    assert!(matches!(
+    let mut send = async |t: &str| {
+        alice.say("general", t).await;
         alice
-            .recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
-            .await,
+            .recv_until(|m| matches!(m, ServerMessage::Ack { .. } | ServerMessage::Error { .. }))
+            .await
+    };
+    assert!(matches!(
+        send("kept").await,
         ServerMessage::Ack { id: 1, .. }
+    ));
+
+    redis.cli(&["CONFIG", "SET", "appendfsync", "everysec"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    match send("refused").await {
+        ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::StoreUnavailable),
+        other => panic!("acked with appendfsync everysec: {other:?}"),
+    }
+    let addr = node.addr.clone();
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(&addr, "/readyz"))
+        .await
+        .expect("join");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("appendfsync always"), "{body}");
+
+    redis.cli(&["CONFIG", "SET", "appendfsync", "always"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(matches!(
+        send("kept again").await,
+        ServerMessage::Ack { .. }
     ));
 }
 

@@ -109,6 +109,7 @@ async fn recover(
     }
     let pubsub = c.subscribe_bus().await?;
     c.heartbeat().await?;
+    c.recheck_durability().await;
     handler.on_reconnect().await?;
     Ok(pubsub)
 }
@@ -215,6 +216,7 @@ impl SharedLog for Cluster {
         if !self.bus_up.load(Ordering::Relaxed) {
             return Err("the cluster bus (redis pub/sub) is down; reconnecting".into());
         }
+        self.durability().map_err(|e| e.to_string())?;
         let mut conn = self.conn();
         let cmd = redis::cmd("PING");
         let ping = cmd.query_async::<String>(&mut conn);
@@ -229,6 +231,7 @@ impl SharedLog for Cluster {
     }
 
     async fn append(&self, msg: Outgoing<'_>) -> Result<Published, StoreError> {
+        self.durability()?;
         let Outgoing {
             channel,
             sender,

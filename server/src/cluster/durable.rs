@@ -1,9 +1,11 @@
 //! `--redis-durable`: Redis must write every command to its append-only file and fsync it
 //! before answering, or an ack could name a message that a Redis host crash loses.
 
+use super::Cluster;
 use crate::error::StoreError;
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 /// Asks Redis (`CONFIG GET`) how it persists; refuses anything but `appendonly yes` with
 /// `appendfsync always`. (`WAITAOF` would say it per write, but needs Redis 7.2.)
@@ -32,4 +34,37 @@ async fn setting(conn: &ConnectionManager, name: &str) -> Result<String, StoreEr
             ))
         })?;
     Ok(got.get(name).cloned().unwrap_or_default())
+}
+
+impl Cluster {
+    /// With `--redis-durable`, checks again (Redis may have been restarted, or reconfigured
+    /// with `CONFIG SET`); appends are refused until Redis fsyncs every write again.
+    pub(super) async fn recheck_durability(&self) {
+        let Some(ok) = &self.durable else { return };
+        match check(&self.conn()).await {
+            Ok(()) => {
+                if !ok.swap(true, Ordering::Relaxed) {
+                    tracing::info!("Redis fsyncs every write again; accepting sends");
+                }
+            }
+            Err(e) => {
+                if ok.swap(false, Ordering::Relaxed) {
+                    tracing::error!(cause = %e, "refusing sends until Redis fsyncs every write");
+                }
+            }
+        }
+    }
+
+    /// `Err` with the reason while `--redis-durable` is set and Redis does not fsync every
+    /// write.
+    pub(super) fn durability(&self) -> Result<(), StoreError> {
+        match &self.durable {
+            Some(ok) if !ok.load(Ordering::Relaxed) => Err(StoreError::Unavailable(
+                "--redis-durable: Redis no longer runs with appendonly yes and appendfsync \
+                 always"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
+    }
 }

@@ -93,6 +93,9 @@ pub struct Cluster {
     bus_up: AtomicBool,
     /// Told when this node's heartbeat key had lapsed: the bus recovers as after an outage.
     lapsed: Notify,
+    /// `--redis-durable`: whether Redis fsyncs every write, as of the last check (at every
+    /// heartbeat); appends are refused while it does not.
+    durable: Option<AtomicBool>,
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
@@ -101,8 +104,8 @@ fn unavailable(e: redis::RedisError) -> StoreError {
 
 impl Cluster {
     /// Connects to Redis; an unreachable Redis (or, with `durable`, one that does not fsync
-    /// every write) is a clear error. Starts this node's heartbeat and the publisher of its
-    /// events.
+    /// every write) is a clear error. Starts this node's heartbeat (which, with `durable`,
+    /// checks Redis's persistence again each time) and the publisher of its events.
     pub async fn connect(
         url: &str,
         maxlen: u64,
@@ -139,6 +142,7 @@ impl Cluster {
             tasks: Mutex::default(),
             bus_up: AtomicBool::new(false),
             lapsed: Notify::new(),
+            durable: durable.then(|| AtomicBool::new(true)),
         });
         cluster.heartbeat().await?;
         let publisher = tokio::spawn(bus::publisher(Arc::downgrade(&cluster), queue));

@@ -160,7 +160,8 @@ impl Cluster {
 }
 
 /// Keeps this node's heartbeat fresh and removes the users of nodes that died. A heartbeat
-/// that finds its own key lapsed has the bus recover (re-assert this node's users).
+/// that finds its own key lapsed has the bus recover (re-assert this node's users). With
+/// `--redis-durable`, checks Redis's persistence again each time.
 pub(super) async fn heartbeat(cluster: Weak<Cluster>) {
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
     loop {
@@ -179,6 +180,7 @@ pub(super) async fn heartbeat(cluster: Weak<Cluster>) {
                 continue;
             }
         }
+        cluster.recheck_durability().await;
         match cluster.reap_dead_nodes().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(memberships = n, "removed users of dead nodes"),
