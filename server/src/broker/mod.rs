@@ -98,8 +98,8 @@ pub trait Registry: Send + Sync {
     /// backend records it; the hub asks only after its own users).
     async fn online(&self, key: &NickKey) -> Result<bool, StoreError>;
     /// Writes this node's claims (key and resume token) again, after an outage in which the
-    /// other nodes may have seen this one dead and removed them. Returns the keys a live node
-    /// claimed meanwhile: their sessions here must end.
+    /// other nodes may have seen this one dead and removed them. Returns the keys another node
+    /// claimed meanwhile (the newer claim wins): their sessions here must end.
     async fn reassert(&self, users: Vec<(NickKey, String)>) -> Result<Vec<NickKey>, StoreError>;
 }
 

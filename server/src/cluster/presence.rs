@@ -92,6 +92,9 @@ impl Presence for Cluster {
     fn reassert(&self, memberships: Vec<(RoomName, Nickname)>) -> BoxFuture<'static, Restored> {
         let (mut c, node) = (self.conn(), self.node.clone());
         async move {
+            if memberships.is_empty() {
+                return Ok(Vec::new());
+            }
             let mut pipe = redis::pipe();
             for (room, nick) in &memberships {
                 let key = members_key(room.as_str());
