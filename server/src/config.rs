@@ -69,6 +69,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_REDIS")]
     pub redis: Option<String>,
 
+    /// Redis: refuse to start unless Redis fsyncs every write before answering (`appendonly
+    /// yes`, `appendfsync always`), so that an ack means the message is on Redis's disk.
+    /// Checked again every 2 s; sends are refused while it does not.
+    #[arg(long, env = "CHAT_REDIS_DURABLE")]
+    pub redis_durable: bool,
+
     /// SQLite store (and Redis history): messages kept per room or conversation (0: no cap).
     #[arg(long, env = "CHAT_RETENTION_PER_ROOM", default_value_t = 100_000)]
     pub retention_per_room: u64,
@@ -185,7 +191,12 @@ pub struct Config {
 
     /// Client ids the memory store remembers for idempotency (the SQLite store keeps 200,000):
     /// for tests, which need a window they can fill.
-    #[arg(long, env = "CHAT_CLIENT_ID_WINDOW", default_value_t = crate::store::CLIENT_ID_WINDOW, hide = true)]
+    #[arg(
+        long,
+        env = "CHAT_CLIENT_ID_WINDOW",
+        default_value_t = 200_000,
+        hide = true
+    )]
     pub client_id_window: usize,
 
     /// Messages kept per room by the memory store (older ones are dropped).

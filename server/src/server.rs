@@ -16,6 +16,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+/// How long a cluster node waits for its first subscription to the bus before it serves.
+const BUS_WAIT: Duration = Duration::from_secs(5);
+
 /// Opens the configured store, then serves `listener` until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
@@ -28,16 +31,22 @@ pub async fn run(
     let metrics = Arc::new(Metrics::default());
     let hub = match &config.redis {
         Some(url) => {
-            let cluster = Cluster::connect(url, config.retention_per_room).await?;
+            let cluster =
+                Cluster::connect(url, config.retention_per_room, config.redis_durable).await?;
             tracing::info!(node = %cluster.node, redis = %url, "joined the cluster");
             let backends = Backends {
                 history: cluster.clone(),
                 log: Log::Shared(cluster.clone()),
                 broker: cluster.clone(),
                 registry: cluster.clone(),
-                presence: cluster,
+                presence: cluster.clone(),
             };
-            Hub::with_backends(config.clone(), backends, metrics)
+            let hub = Hub::with_backends(config.clone(), backends, metrics);
+            // Served only once the node hears the other nodes (or /readyz says it does not).
+            if !cluster.bus_up_within(BUS_WAIT).await {
+                tracing::warn!("the cluster bus is not up yet; serving, but not ready");
+            }
+            hub
         }
         None => Hub::new(config.clone(), store::open(&config).await?, metrics),
     };

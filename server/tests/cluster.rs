@@ -3,128 +3,11 @@
 
 mod common;
 
+use common::cluster::*;
 use common::*;
 use shared::{ClientMessage, ClientMsgId, ErrorCode, PresenceState, ServerMessage};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Redis {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-impl Redis {
-    fn start(tag: &str) -> Redis {
-        let dir = std::env::temp_dir().join(format!("chat-redis-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        Self::start_on(free_port(), dir)
-    }
-
-    /// Persistent (AOF, fsync on every write), so a restart keeps every acked message.
-    fn start_on(port: u16, dir: PathBuf) -> Redis {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server (installed by scripts/setup.sh test)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Redis { child, port, dir }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-struct Node {
-    child: Child,
-    addr: String,
-}
-
-impl Node {
-    fn start(redis: &Redis) -> Node {
-        let url = redis.url();
-        let (child, addr) = spawn_binary(&["--redis", &url, "--rate-per-sec", "0"]);
-        Node { child, addr }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/chat", self.addr)
-    }
-
-    async fn connect(&self, nick: &str) -> (Client, String) {
-        let mut c = Client::open(&self.url()).await;
-        match c.hello(nick).await {
-            ServerMessage::Welcome { resume_token, .. } => (c, resume_token),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    async fn join(&self, nick: &str, room_s: &str) -> Client {
-        let (mut c, _) = self.connect(nick).await;
-        let j = c.join(room_s, None).await;
-        assert!(matches!(j, ServerMessage::Joined { .. }), "{j:?}");
-        c
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn next_message(c: &mut Client) -> shared::ChatMessage {
-    match c
-        .recv_until(|m| matches!(m, ServerMessage::Message(_)))
-        .await
-    {
-        ServerMessage::Message(m) => m,
-        _ => unreachable!(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_node_fanout_has_one_order_and_increasing_ids() {
@@ -486,6 +369,76 @@ fn redis_unavailable_at_start_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("redis"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// `--redis-durable` refuses a Redis that acks before its disk has the write (here Redis's
+/// defaults: no AOF), naming the settings it needs, and exits non-zero.
+#[test]
+fn redis_durable_refuses_a_redis_without_fsync_always() {
+    let redis = Redis::start_with("durable-no", &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--listen", "127.0.0.1:0", "--redis", &redis.url()])
+        .arg("--redis-durable")
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "started against appendonly no");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("appendfsync always"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // `everysec` is not enough either.
+    redis.cli(&["CONFIG", "SET", "appendonly", "yes"]);
+    redis.cli(&["CONFIG", "SET", "appendfsync", "everysec"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--listen", "127.0.0.1:0", "--redis", &redis.url()])
+        .env("CHAT_REDIS_DURABLE", "true")
+        .output()
+        .expect("run");
+    assert!(
+        !out.status.success(),
+        "started against appendfsync everysec"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"everysec\""), "{err}");
+}
+
+/// Against `appendonly yes` with `appendfsync always`, `--redis-durable` starts and serves;
+/// once Redis is reconfigured to fsync once a second, sends are refused (and `/readyz` says
+/// why) until it fsyncs every write again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_durable_starts_on_a_redis_that_fsyncs_every_write() {
+    let redis = Redis::start_with("durable-yes", DURABLE);
+    let node = Node::start_at(&redis.url(), &["--redis-durable"]);
+    let mut alice = node.join("alice", "general").await;
+    let mut send = async |t: &str| {
+        alice.say("general", t).await;
+        alice
+            .recv_until(|m| matches!(m, ServerMessage::Ack { .. } | ServerMessage::Error { .. }))
+            .await
+    };
+    assert!(matches!(
+        send("kept").await,
+        ServerMessage::Ack { id: 1, .. }
+    ));
+
+    redis.cli(&["CONFIG", "SET", "appendfsync", "everysec"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    match send("refused").await {
+        ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::StoreUnavailable),
+        other => panic!("acked with appendfsync everysec: {other:?}"),
+    }
+    let addr = node.addr.clone();
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(&addr, "/readyz"))
+        .await
+        .expect("join");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("appendfsync always"), "{body}");
+
+    redis.cli(&["CONFIG", "SET", "appendfsync", "always"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(matches!(
+        send("kept again").await,
+        ServerMessage::Ack { .. }
+    ));
 }
 
 /// `/readyz` follows Redis: 503 with a reason while it is down, 200 again once it is back

@@ -59,7 +59,9 @@ async fn sender(addr: String, idx: usize, log: Arc<Mutex<SenderLog>>) {
             }
         }
     });
-    for n in 0.. {
+    // At most the idempotency window's share of one sender (its newest 1,000 client ids): the
+    // resends after the restart must all be recognised.
+    for n in 0..1000 {
         let room_s = ROOMS[n % 2];
         let cid = format!("s{idx}-{n}");
         let body = format!("msg {cid}");
@@ -75,9 +77,8 @@ async fn sender(addr: String, idx: usize, log: Arc<Mutex<SenderLog>>) {
         if tx.send(Message::Text(m.to_json().into())).await.is_err() {
             break;
         }
-        if n % 8 == 7 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        // About 1,000 a second at most: still sending when the late kill comes.
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let _ = acks.await;
 }

@@ -1,7 +1,7 @@
 //! The seams for a node on its own: events go straight back to this node's hub, and names and
 //! memberships live in this process.
 
-use super::{Broker, Change, Claim, Event, EventHandler, Presence, Registry};
+use super::{Broker, Change, Claim, Event, EventHandler, Presence, Registry, Restored};
 use crate::error::StoreError;
 use crate::nick_key::NickKey;
 use crate::util::{lock, random_hex};
@@ -66,6 +66,11 @@ impl Registry for LocalRegistry {
     async fn online(&self, _key: &NickKey) -> Result<bool, StoreError> {
         Ok(false)
     }
+
+    /// Nothing to write again: no outage removes what this process holds.
+    async fn reassert(&self, _users: Vec<(NickKey, String)>) -> Result<Vec<NickKey>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Room memberships of this node's users, by name.
@@ -126,6 +131,11 @@ impl Presence for LocalPresence {
         let more = out.len() > limit;
         out.truncate(limit);
         ready(Ok((out, more))).boxed()
+    }
+
+    /// Nothing to write again: no outage removes what this process holds.
+    fn reassert(&self, _memberships: Vec<(RoomName, Nickname)>) -> BoxFuture<'static, Restored> {
+        ready(Ok(Vec::new())).boxed()
     }
 }
 

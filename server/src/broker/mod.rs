@@ -40,13 +40,19 @@ pub enum Event {
     /// The user's session was resumed on another node: `node` must close its copy.
     #[serde(rename = "kick")]
     Kick { nick: String, node: String },
+    /// A node's heartbeat on the bus: the node that published it learns from its echo that
+    /// its subscription still carries events. The broker consumes it; no hub sees it.
+    #[serde(rename = "beat")]
+    Beat { node: String },
 }
 
 /// Where a broker's events go (the hub).
 pub trait EventHandler: Send + Sync {
     fn on_event(&self, ev: Event);
-    /// Events may have been missed (the subscription was down): catch up from history.
-    fn on_reconnect(&self) -> BoxFuture<'static, ()>;
+    /// The subscription was down, or this node looked dead to the others: events may have
+    /// been missed and this node's users and memberships removed. Write them again and catch
+    /// up from history; an error leaves that to the next attempt.
+    fn on_reconnect(&self) -> BoxFuture<'static, Result<(), StoreError>>;
 }
 
 /// Carries events to every node's hub.
@@ -91,6 +97,10 @@ pub trait Registry: Send + Sync {
     /// Whether a nickname with `key` is held by a live node (this one included where the
     /// backend records it; the hub asks only after its own users).
     async fn online(&self, key: &NickKey) -> Result<bool, StoreError>;
+    /// Writes this node's claims (key and resume token) again, after an outage in which the
+    /// other nodes may have seen this one dead and removed them. Returns the keys another node
+    /// claimed meanwhile (the newer claim wins): their sessions here must end.
+    async fn reassert(&self, users: Vec<(NickKey, String)>) -> Result<Vec<NickKey>, StoreError>;
 }
 
 /// Who is in which room, across nodes. The update of `join` and `leave` takes effect when
@@ -115,7 +125,14 @@ pub trait Presence: Send + Sync {
         after: Option<RoomName>,
         limit: usize,
     ) -> BoxFuture<'static, Result<(Vec<RoomInfo>, bool), StoreError>>;
+    /// Records this node's memberships again after an outage (see [`Registry::reassert`]),
+    /// leaving any another node holds. Returns those that were missing, each with its room's
+    /// member count after it.
+    fn reassert(&self, memberships: Vec<(RoomName, Nickname)>) -> BoxFuture<'static, Restored>;
 }
+
+/// Memberships [`Presence::reassert`] found missing and wrote again, with their room's size.
+pub type Restored = Result<Vec<(RoomName, Nickname, usize)>, StoreError>;
 
 /// What a presence change did: `Some(members after it)` when it changed anything.
 pub type Change = Result<Option<usize>, StoreError>;

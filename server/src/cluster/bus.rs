@@ -10,14 +10,24 @@ use crate::util::lock;
 use async_trait::async_trait;
 use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::StreamExt;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, PubSub};
 use redis::{AsyncCommands, Script};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// How long `/readyz` waits for Redis to answer: a load balancer's probe should not hang.
 const READY_PING_TIMEOUT: Duration = Duration::from_millis(1000);
+/// How often a node publishes its heartbeat on the bus.
+const BEAT_EVERY: Duration = Duration::from_secs(1);
+/// A subscription that carried none of this node's heartbeats, and nothing else, for this
+/// long is dead.
+const ECHO_TIMEOUT: Duration = Duration::from_secs(3);
+/// A subscription that carries events but none of this node's heartbeats for this long is
+/// dead too (its publishing connection, say). Until then a late echo is taken for a busy
+/// node working through a backlog, which a reconnect and a catch-up would only make longer.
+const BACKLOG_TIMEOUT: Duration = Duration::from_secs(10);
 
 const PUBLISH_LUA: &str = r"
 local cid = ARGV[5]
@@ -46,56 +56,123 @@ pub(super) async fn publish_now(
         .map_err(unavailable)
 }
 
-/// Publishes this node's events in the order they were queued.
-pub(super) async fn publisher(mut conn: ConnectionManager, mut queue: mpsc::Receiver<Event>) {
+/// Publishes this node's events in the order they were queued, each on the command
+/// connection of the moment.
+pub(super) async fn publisher(cluster: Weak<Cluster>, mut queue: mpsc::Receiver<Event>) {
     while let Some(ev) = queue.recv().await {
+        let Some(mut conn) = cluster.upgrade().map(|c| c.conn()) else {
+            return;
+        };
         if let Err(e) = publish_now(&mut conn, &ev).await {
             tracing::warn!(cause = %e, "publishing a cluster event failed");
         }
     }
 }
 
-/// Hands each bus event to `handler`; when the subscription breaks (Redis restarted, say),
-/// subscribes again with backoff and has the handler catch up from history first.
+/// Hands each bus event to `handler`. When the subscription breaks (Redis restarted, the
+/// client was killed) or goes silent (this node's heartbeat stops coming back), opens new
+/// connections with backoff, subscribes again, and has the handler re-assert this node's
+/// users and catch up from history before it counts as up again.
 async fn subscriber(cluster: Weak<Cluster>, handler: Arc<dyn EventHandler>) {
     let mut backoff = Duration::from_millis(100);
+    let mut fresh = true;
     loop {
         let Some(c) = cluster.upgrade() else { return };
-        let subscribed = c.subscribe().await;
-        drop(c);
-        match subscribed {
+        c.bus_up.store(false, Ordering::Relaxed);
+        match recover(&c, fresh, handler.as_ref()).await {
             Ok(pubsub) => {
                 backoff = Duration::from_millis(100);
-                handler.on_reconnect().await;
-                let mut stream = pubsub.into_on_message();
-                while let Some(msg) = stream.next().await {
-                    let Ok(payload) = msg.get_payload::<String>() else {
-                        continue;
-                    };
-                    match serde_json::from_str::<Event>(&payload) {
-                        Ok(ev) => handler.on_event(ev),
-                        Err(e) => tracing::warn!(cause = %e, "unreadable bus event"),
-                    }
-                }
-                tracing::warn!("cluster bus subscription lost");
+                c.bus_up.store(true, Ordering::Relaxed);
+                drop(c);
+                let why = listen(&cluster, pubsub, handler.as_ref()).await;
+                tracing::warn!(cause = why, "cluster bus lost; reconnecting");
             }
-            Err(e) => tracing::warn!(cause = %e, "cannot subscribe to the cluster bus"),
+            Err(e) => tracing::warn!(cause = %e, "cannot recover the cluster bus"),
         }
+        fresh = false;
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
 }
 
+/// Brings the bus back: a new command connection (the old one may be as silent as the
+/// subscription was; not on the first run, just opened), a new subscription, this node's
+/// heartbeat key, then the handler's re-assertion and catch-up. Events that arrive meanwhile
+/// wait in the subscription.
+async fn recover(
+    c: &Cluster,
+    fresh: bool,
+    handler: &dyn EventHandler,
+) -> Result<PubSub, StoreError> {
+    if !fresh {
+        c.reconnect().await?;
+    }
+    let pubsub = c.subscribe_bus().await?;
+    c.heartbeat().await?;
+    c.recheck_durability().await;
+    handler.on_reconnect().await?;
+    Ok(pubsub)
+}
+
+/// Delivers bus events until the subscription ends or stops carrying this node's heartbeat
+/// (published every [`BEAT_EVERY`], through the same connections as messages); says why.
+async fn listen(
+    cluster: &Weak<Cluster>,
+    pubsub: PubSub,
+    handler: &dyn EventHandler,
+) -> &'static str {
+    let mut stream = pubsub.into_on_message();
+    let mut tick = tokio::time::interval(BEAT_EVERY);
+    let (mut echoed, mut heard) = (Instant::now(), Instant::now());
+    loop {
+        let Some(c) = cluster.upgrade() else {
+            return "the node is closing";
+        };
+        tokio::select! {
+            msg = stream.next() => {
+                let Some(msg) = msg else {
+                    return "the subscription closed";
+                };
+                heard = Instant::now();
+                let Ok(payload) = msg.get_payload::<String>() else {
+                    continue;
+                };
+                match serde_json::from_str::<Event>(&payload) {
+                    Ok(Event::Beat { node }) => {
+                        if node == c.node {
+                            echoed = Instant::now();
+                        }
+                    }
+                    Ok(ev) => handler.on_event(ev),
+                    Err(e) => tracing::warn!(cause = %e, "unreadable bus event"),
+                }
+            }
+            _ = tick.tick() => {
+                let silent = echoed.elapsed().min(heard.elapsed()) > ECHO_TIMEOUT;
+                if silent || echoed.elapsed() > BACKLOG_TIMEOUT {
+                    return "this node's heartbeat did not come back";
+                }
+                let (mut conn, beat) = (c.conn(), Event::Beat { node: c.node.clone() });
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(BEAT_EVERY, publish_now(&mut conn, &beat)).await;
+                });
+            }
+            () = c.lapsed.notified() => return "this node's heartbeat key had lapsed",
+        }
+    }
+}
+
 impl Cluster {
-    /// A pub/sub subscription to the bus (subscribed again by the caller when it ends).
-    async fn subscribe(&self) -> Result<redis::aio::PubSub, StoreError> {
-        let client = redis::Client::open(self.url.as_str()).map_err(unavailable)?;
-        let mut ps = tokio::time::timeout(Duration::from_secs(3), client.get_async_pubsub())
-            .await
-            .map_err(|_| StoreError::Unavailable("redis pubsub connect timed out".into()))?
-            .map_err(unavailable)?;
-        ps.subscribe(BUS).await.map_err(unavailable)?;
-        Ok(ps)
+    /// Waits until the bus is up (subscribed, this node's users re-asserted), at most `within`.
+    pub async fn bus_up_within(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while !self.bus_up.load(Ordering::Relaxed) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 }
 
@@ -132,10 +209,15 @@ impl Broker for Cluster {
 
 #[async_trait]
 impl SharedLog for Cluster {
-    /// A PING, asked anew on each call: cheap, and never stale. The connection manager
+    /// Not while the bus is down or this node has not re-asserted its users since; then a
+    /// PING, asked anew on each call: cheap, and never stale. The connection manager
     /// reconnects on its own, so a Redis that comes back is seen at the next call.
     async fn ready(&self) -> Result<(), String> {
-        let mut conn = self.conn.clone();
+        if !self.bus_up.load(Ordering::Relaxed) {
+            return Err("the cluster bus (redis pub/sub) is down; reconnecting".into());
+        }
+        self.durability().map_err(|e| e.to_string())?;
+        let mut conn = self.conn();
         let cmd = redis::cmd("PING");
         let ping = cmd.query_async::<String>(&mut conn);
         match tokio::time::timeout(READY_PING_TIMEOUT, ping).await {
@@ -149,6 +231,7 @@ impl SharedLog for Cluster {
     }
 
     async fn append(&self, msg: Outgoing<'_>) -> Result<Published, StoreError> {
+        self.durability()?;
         let Outgoing {
             channel,
             sender,

@@ -1,7 +1,8 @@
 //! Scale-out through Redis: several server processes act as one chat. `Cluster` implements
 //! the hub's seams: `bus.rs` the broker and the shared message log, `registry.rs` nickname
-//! claims, `presence.rs` room memberships, `history.rs` history reads; this file connects,
-//! keeps the node's heartbeat and reaps dead nodes.
+//! claims, `presence.rs` room memberships, `history.rs` history reads. `nodes.rs` keeps this
+//! node's heartbeat and reaps dead nodes; `connection.rs` opens the connections to Redis,
+//! `durable.rs` checks Redis's persistence; this file connects.
 //!
 //! - **Ids, history, idempotency**: one Lua script assigns a channel's next id (`INCR`), appends
 //!   the message to the channel's stream (entry id `<id>-0`, capped with `MAXLEN ~`), records the
@@ -10,16 +11,21 @@
 //!   delivers them in that order.
 //! - **Fan-out**: every node subscribes to the bus and delivers to its own members. Ids of a
 //!   channel are contiguous, so a node that sees a jump (a message it missed while its
-//!   subscription was down) fills the gap from the stream first.
+//!   subscription was down) fills the gap from the stream first. Each node also publishes a
+//!   heartbeat on the bus; one whose own heartbeat stops coming back opens new connections,
+//!   subscribes again, re-asserts its users and memberships and catches up from the streams.
 //! - **Users and presence**: `chat:users` maps a nickname's key (`NickKey`) to
 //!   `node|resume-token`; room member hashes map nickname to node. Each node refreshes a
 //!   heartbeat key; a node whose heartbeat expired has its users removed (and `left`
-//!   published) by a live node.
+//!   published) by a live node, except in the grace after a cluster-wide outage (`nodes.rs`).
 //!
 //! Redis must persist (AOF) for history to survive a Redis restart.
 
 mod bus;
+mod connection;
+mod durable;
 mod history;
+mod nodes;
 mod presence;
 mod registry;
 
@@ -27,21 +33,19 @@ use crate::broker::Event;
 use crate::error::StoreError;
 use crate::util::{lock, random_hex};
 use redis::aio::ConnectionManager;
-use redis::{AsyncCommands, Script};
-use std::collections::HashMap;
+use redis::AsyncCommands;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
+
+pub use nodes::{HEARTBEAT_EVERY, NODE_TTL};
 
 pub const BUS: &str = "chat:bus";
 const USERS: &str = "chat:users";
 const ROOMS: &str = "chat:rooms";
 const NODES: &str = "chat:nodes";
 const DEDUP_TTL_SECS: u64 = 7 * 24 * 3600;
-/// A node is dead once its heartbeat key is this old.
-pub const NODE_TTL: Duration = Duration::from_secs(6);
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 
 fn seq_key(ch: &str) -> String {
     format!("chat:seq:{ch}")
@@ -78,10 +82,20 @@ pub struct Cluster {
     pub node: String,
     epoch: String,
     pub url: String,
-    conn: ConnectionManager,
+    client: redis::Client,
+    /// The command connection, replaced when the bus finds it silent (`connection.rs`).
+    conn: Mutex<ConnectionManager>,
     maxlen: u64,
     events: mpsc::Sender<Event>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Whether the bus carries this node's heartbeat back and this node re-asserted its users
+    /// since the last outage: `/readyz` is not ready otherwise.
+    bus_up: AtomicBool,
+    /// Told when this node's heartbeat key had lapsed: the bus recovers as after an outage.
+    lapsed: Notify,
+    /// `--redis-durable`: whether Redis fsyncs every write, as of the last check (at every
+    /// heartbeat); appends are refused while it does not.
+    durable: Option<AtomicBool>,
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
@@ -89,27 +103,23 @@ fn unavailable(e: redis::RedisError) -> StoreError {
 }
 
 impl Cluster {
-    /// Connects to Redis; an unreachable Redis is a clear error.
-    /// Starts this node's heartbeat and the publisher of its events.
-    pub async fn connect(url: &str, maxlen: u64) -> Result<Arc<Cluster>, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad redis url {url}: {e}")))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(3))
-            .set_number_of_retries(2)
-            .set_max_delay(500);
-        let mut conn = tokio::time::timeout(
-            Duration::from_secs(5),
-            client.get_connection_manager_with_config(config),
-        )
-        .await
-        .map_err(|_| StoreError::Unavailable(format!("redis at {url} did not answer")))?
-        .map_err(|e| StoreError::Unavailable(format!("cannot connect to redis at {url}: {e}")))?;
+    /// Connects to Redis; an unreachable Redis (or, with `durable`, one that does not fsync
+    /// every write) is a clear error. Starts this node's heartbeat (which, with `durable`,
+    /// checks Redis's persistence again each time) and the publisher of its events.
+    pub async fn connect(
+        url: &str,
+        maxlen: u64,
+        durable: bool,
+    ) -> Result<Arc<Cluster>, StoreError> {
+        let client = connection::client(url)?;
+        let mut conn = connection::open(&client, url).await?;
         let _: String = redis::cmd("PING")
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        if durable {
+            durable::check(&conn).await?;
+        }
         let node = random_hex();
         let _: Option<String> = redis::cmd("SET")
             .arg("chat:epoch")
@@ -125,125 +135,19 @@ impl Cluster {
             node,
             epoch,
             url: url.to_string(),
-            conn,
+            client,
+            conn: Mutex::new(conn),
             maxlen: maxlen.max(1),
             events,
             tasks: Mutex::default(),
+            bus_up: AtomicBool::new(false),
+            lapsed: Notify::new(),
+            durable: durable.then(|| AtomicBool::new(true)),
         });
         cluster.heartbeat().await?;
-        let publisher = tokio::spawn(bus::publisher(cluster.conn(), queue));
-        let heartbeat = tokio::spawn(heartbeat(Arc::downgrade(&cluster)));
+        let publisher = tokio::spawn(bus::publisher(Arc::downgrade(&cluster), queue));
+        let heartbeat = tokio::spawn(nodes::heartbeat(Arc::downgrade(&cluster)));
         lock(&cluster.tasks).extend([publisher, heartbeat]);
         Ok(cluster)
-    }
-
-    fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
-    }
-
-    pub async fn heartbeat(&self) -> Result<(), StoreError> {
-        let mut c = self.conn();
-        redis::pipe()
-            .set_ex(node_key(&self.node), 1, NODE_TTL.as_secs())
-            .sadd(NODES, &self.node)
-            .query_async::<()>(&mut c)
-            .await
-            .map_err(unavailable)
-    }
-
-    /// Removes the users and memberships of nodes whose heartbeat expired, publishing `left`.
-    /// One node at a time does it (a short lock), so each `left` is published once.
-    pub async fn reap_dead_nodes(&self) -> Result<usize, StoreError> {
-        let mut c = self.conn();
-        let locked: bool = redis::cmd("SET")
-            .arg("chat:reaper")
-            .arg(&self.node)
-            .arg("NX")
-            .arg("EX")
-            .arg(5)
-            .query_async::<Option<String>>(&mut c)
-            .await
-            .map_err(unavailable)?
-            .is_some();
-        if !locked {
-            return Ok(0);
-        }
-        let nodes: Vec<String> = c.smembers(NODES).await.map_err(unavailable)?;
-        let mut dead = Vec::new();
-        for n in nodes {
-            let alive: bool = c.exists(node_key(&n)).await.map_err(unavailable)?;
-            if !alive {
-                dead.push(n);
-            }
-        }
-        let mut removed = 0;
-        if !dead.is_empty() {
-            let rooms: Vec<String> = c.smembers(ROOMS).await.map_err(unavailable)?;
-            for room in rooms {
-                let members: HashMap<String, String> =
-                    c.hgetall(members_key(&room)).await.map_err(unavailable)?;
-                for (nick, node) in members {
-                    if dead.contains(&node) {
-                        let gone: i64 = Script::new(RELEASE_LUA)
-                            .key(members_key(&room))
-                            .arg(&nick)
-                            .arg(&node)
-                            .invoke_async(&mut c)
-                            .await
-                            .map_err(unavailable)?;
-                        if gone == 1 {
-                            removed += 1;
-                            bus::publish_now(
-                                &mut c,
-                                &Event::Presence {
-                                    room: room.clone(),
-                                    nick,
-                                    joined: false,
-                                },
-                            )
-                            .await?;
-                        }
-                    }
-                }
-            }
-            let users: HashMap<String, String> = c.hgetall(USERS).await.map_err(unavailable)?;
-            for (nick, value) in users {
-                let node = value.split('|').next().unwrap_or("");
-                if dead.iter().any(|d| d == node) {
-                    let _: i64 = Script::new(RELEASE_LUA)
-                        .key(USERS)
-                        .arg(&nick)
-                        .arg(node)
-                        .invoke_async(&mut c)
-                        .await
-                        .map_err(unavailable)?;
-                }
-            }
-            for d in &dead {
-                let _: () = c.srem(NODES, d).await.map_err(unavailable)?;
-            }
-        }
-        let _: () = c.del("chat:reaper").await.map_err(unavailable)?;
-        Ok(removed)
-    }
-}
-
-/// Keeps this node's heartbeat fresh and removes the users of nodes that died.
-async fn heartbeat(cluster: Weak<Cluster>) {
-    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
-    loop {
-        tick.tick().await;
-        let Some(cluster) = cluster.upgrade() else {
-            return;
-        };
-        if let Err(e) = cluster.heartbeat().await {
-            tracing::warn!(cause = %e, "cluster heartbeat failed");
-            continue;
-        }
-        match cluster.reap_dead_nodes().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(memberships = n, "removed users of dead nodes"),
-            Err(e) => tracing::warn!(cause = %e, "dead-node cleanup failed"),
-        }
     }
 }

@@ -1,7 +1,7 @@
 //! Room memberships: `chat:members:<room>` maps nickname to node; `chat:rooms` lists rooms.
 
 use super::{members_key, unavailable, Cluster, RELEASE_LUA, ROOMS};
-use crate::broker::{Change, Presence};
+use crate::broker::{Change, Presence, Restored};
 use crate::error::StoreError;
 use futures_util::future::{BoxFuture, FutureExt};
 use redis::{AsyncCommands, Script};
@@ -101,6 +101,33 @@ impl Presence for Cluster {
                 .map(|(name, members)| RoomInfo { name, members })
                 .collect();
             Ok((out, more))
+        }
+        .boxed()
+    }
+
+    /// `HSETNX`: a membership another node holds now stays its.
+    fn reassert(&self, memberships: Vec<(RoomName, Nickname)>) -> BoxFuture<'static, Restored> {
+        let (mut c, node) = (self.conn(), self.node.clone());
+        async move {
+            if memberships.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut pipe = redis::pipe();
+            for (room, nick) in &memberships {
+                let key = members_key(room.as_str());
+                pipe.hset_nx(&key, nick.as_str(), &node)
+                    .sadd(ROOMS, room.as_str())
+                    .ignore()
+                    .hlen(&key);
+            }
+            let answers: Vec<(bool, usize)> =
+                pipe.query_async(&mut c).await.map_err(unavailable)?;
+            Ok(memberships
+                .into_iter()
+                .zip(answers)
+                .filter(|(_, (added, _))| *added)
+                .map(|((room, nick), (_, size))| (room, nick, size))
+                .collect())
         }
         .boxed()
     }

@@ -122,6 +122,7 @@ impl Hub {
                     }
                 }
             }
+            Event::Beat { .. } => {}
         }
     }
 

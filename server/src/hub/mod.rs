@@ -7,7 +7,8 @@
 //!   (a log shared by several nodes does both).
 //! - `room/`: a room's members, its order (`order.rs`) and its fan-out (`fanout.rs`);
 //!   `broadcast.rs`: an event encoded once for every receiver.
-//! - `event.rs`: what the broker brings from other nodes (and this one).
+//! - `event.rs`: what the broker brings from other nodes (and this one); `recover.rs`: what
+//!   this node writes again after an outage of the cluster backend.
 //! - `page.rs`: page replies (`joined`, `history`, `rooms`) cut to a byte budget.
 //!
 //! Every lock is a `std::sync::Mutex` held for a short, non-blocking section, never across
@@ -20,6 +21,7 @@ mod idempotency;
 mod local_log;
 mod page;
 mod publish;
+mod recover;
 mod room;
 mod room_table;
 mod rooms;
@@ -93,11 +95,12 @@ impl EventHandler for Events {
         }
     }
 
-    fn on_reconnect(&self) -> BoxFuture<'static, ()> {
+    fn on_reconnect(&self) -> BoxFuture<'static, Result<(), StoreError>> {
         let hub = self.0.upgrade();
         Box::pin(async move {
-            if let Some(hub) = hub {
-                hub.catch_up().await;
+            match hub {
+                Some(hub) => hub.recover().await,
+                None => Ok(()),
             }
         })
     }

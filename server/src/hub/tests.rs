@@ -467,3 +467,96 @@ async fn a_released_room_is_made_anew_and_a_busy_one_stays() {
         "the old one got nobody"
     );
 }
+
+/// Seams that remember what a recovery wrote again, and report `lost` as claimed elsewhere.
+struct Recorded {
+    lost: Vec<NickKey>,
+    users: Mutex<Vec<NickKey>>,
+    memberships: Mutex<Vec<(RoomName, Nickname)>>,
+    presence: crate::broker::memory::LocalPresence,
+}
+
+#[async_trait::async_trait]
+impl Registry for Recorded {
+    async fn claim(
+        &self,
+        _key: &NickKey,
+        _nick: &Nickname,
+        _token: &str,
+        _resume: Option<&str>,
+    ) -> Result<crate::broker::Claim, StoreError> {
+        Ok(crate::broker::Claim::New)
+    }
+    fn release(&self, _key: &NickKey) {}
+    async fn online(&self, _key: &NickKey) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    async fn reassert(&self, users: Vec<(NickKey, String)>) -> Result<Vec<NickKey>, StoreError> {
+        lock(&self.users).extend(users.into_iter().map(|(k, _)| k));
+        Ok(self.lost.clone())
+    }
+}
+
+impl Presence for Recorded {
+    fn join(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, crate::broker::Change> {
+        self.presence.join(room, nick)
+    }
+    fn leave(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, crate::broker::Change> {
+        self.presence.leave(room, nick)
+    }
+    fn members(
+        &self,
+        room: &RoomName,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<Nickname>, StoreError>> {
+        self.presence.members(room, limit)
+    }
+    fn rooms(
+        &self,
+        after: Option<RoomName>,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<(Vec<shared::RoomInfo>, bool), StoreError>> {
+        self.presence.rooms(after, limit)
+    }
+    fn reassert(
+        &self,
+        memberships: Vec<(RoomName, Nickname)>,
+    ) -> BoxFuture<'static, crate::broker::Restored> {
+        lock(&self.memberships).extend(memberships);
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+}
+
+/// After an outage the hub writes every user and membership again; a user whose name another
+/// node claimed meanwhile is closed with 4001 and its memberships are not written.
+#[tokio::test]
+async fn recovery_reasserts_users_and_closes_those_claimed_elsewhere() {
+    let alice = Nickname::new("alice").expect("nick");
+    let seams = Arc::new(Recorded {
+        lost: vec![NickKey::of(&alice)],
+        users: Mutex::default(),
+        memberships: Mutex::default(),
+        presence: Default::default(),
+    });
+    let mut backends = Backends::single(Arc::new(MemoryStore::new(100)));
+    backends.registry = seams.clone();
+    backends.presence = seams.clone();
+    let hub = Hub::build(
+        Arc::new(Config::default()),
+        backends,
+        Arc::new(Metrics::default()),
+        Flusher::paused(),
+    );
+    let (a, _ca) = user(&hub, "alice", false).await;
+    let (b, _cb) = user(&hub, "bob", false).await;
+    hub.recover().await.expect("recover");
+    let mut users = lock(&seams.users).clone();
+    users.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    assert_eq!(users, [NickKey::of(&alice), NickKey::of(&b.nick)]);
+    assert_eq!(a.conn.close_reason(), Some(CloseReason::NickTaken));
+    assert_eq!(b.conn.close_reason(), None);
+    assert_eq!(
+        *lock(&seams.memberships),
+        [(RoomName::default_room(), b.nick.clone())]
+    );
+}

@@ -37,8 +37,11 @@ pub enum RegisterError {
 }
 
 pub(super) struct UserEntry {
-    peer: Peer,
-    resume_token: String,
+    pub(super) peer: Peer,
+    pub(super) resume_token: String,
+    /// The registry granted the claim (false while it is being asked): only a granted claim
+    /// is written again after an outage.
+    pub(super) claimed: bool,
 }
 
 impl Hub {
@@ -79,6 +82,7 @@ impl Hub {
                 UserEntry {
                     peer: peer.clone(),
                     resume_token: token.clone(),
+                    claimed: false,
                 },
             );
         }
@@ -86,10 +90,16 @@ impl Hub {
         let mut users = lock(&self.users);
         let ours = users.get(&key).is_some_and(|e| e.peer.conn.id == conn.id);
         match claimed {
-            Ok(Claim::New) if ours => Ok((peer, token)),
+            Ok(Claim::New) if ours => {
+                if let Some(e) = users.get_mut(&key) {
+                    e.claimed = true;
+                }
+                Ok((peer, token))
+            }
             Ok(Claim::TakenOver { token: kept }) if ours => {
                 if let Some(e) = users.get_mut(&key) {
                     e.resume_token = kept.clone();
+                    e.claimed = true;
                 }
                 Ok((peer, kept))
             }

@@ -1,5 +1,8 @@
 //! Test support: a real server on 127.0.0.1:0 and real WebSocket clients.
+//! `cluster.rs`: Redis and the nodes of a cluster.
 #![allow(dead_code)]
+
+pub mod cluster;
 
 use futures_util::{SinkExt, StreamExt};
 use server::metrics::Metrics;
@@ -308,8 +311,14 @@ impl Client {
 
     /// Reads until the server's close frame; returns its code (panics if none within 5 s).
     pub async fn expect_close(&mut self) -> u16 {
+        self.expect_close_within(WAIT).await
+    }
+
+    /// Reads until the server's close frame; returns its code (panics if none within `d`).
+    pub async fn expect_close_within(&mut self, d: Duration) -> u16 {
+        let deadline = tokio::time::Instant::now() + d;
         loop {
-            match tokio::time::timeout(WAIT, self.ws.next())
+            match tokio::time::timeout_at(deadline, self.ws.next())
                 .await
                 .expect("timed out waiting for close")
             {

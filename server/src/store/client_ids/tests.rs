@@ -96,3 +96,8 @@ fn sender_and_id_do_not_run_together() {
     let (s, c) = key("a", "bc");
     assert!(ids.get(&s, &c).is_none());
 }
+
+#[test]
+fn the_flag_defaults_to_the_window() {
+    assert_eq!(crate::Config::default().client_id_window, CLIENT_ID_WINDOW);
+}

@@ -1,0 +1,194 @@
+//! Test support for clusters: a real redis-server on a free loopback port (killed when
+//! dropped, even on a panic) and real server processes as its nodes.
+
+use super::{spawn_binary, Client};
+use shared::ServerMessage;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Persistence a test's Redis runs with unless it asks otherwise: AOF, fsync on every write,
+/// so a restart keeps every acked message.
+pub const DURABLE: &[&str] = &["--appendonly", "yes", "--appendfsync", "always"];
+
+pub struct Redis {
+    child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+    persistence: Vec<String>,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn spawn_redis(port: u16, dir: &PathBuf, persistence: &[String]) -> Child {
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(persistence)
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server (installed by scripts/setup.sh test)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+impl Redis {
+    /// Persistent ([`DURABLE`]).
+    pub fn start(tag: &str) -> Redis {
+        Self::start_with(tag, DURABLE)
+    }
+
+    /// With these persistence flags (none: Redis's defaults, `appendonly no`).
+    pub fn start_with(tag: &str, persistence: &[&str]) -> Redis {
+        let dir = std::env::temp_dir().join(format!("chat-redis-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let persistence: Vec<String> = persistence.iter().map(|s| s.to_string()).collect();
+        let port = free_port();
+        let child = spawn_redis(port, &dir, &persistence);
+        Redis {
+            child,
+            port,
+            dir,
+            persistence,
+        }
+    }
+
+    /// Persistent ([`DURABLE`]), on `port`, over the data in `dir`.
+    pub fn start_on(port: u16, dir: PathBuf) -> Redis {
+        let persistence: Vec<String> = DURABLE.iter().map(|s| s.to_string()).collect();
+        let child = spawn_redis(port, &dir, &persistence);
+        Redis {
+            child,
+            port,
+            dir,
+            persistence,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills Redis (SIGKILL) and starts it again on the same port, over the same directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.start_again();
+    }
+
+    /// Starts a killed Redis again on the same port, over the same directory.
+    pub fn start_again(&mut self) {
+        self.child = spawn_redis(self.port, &self.dir, &self.persistence);
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to redis-server: a stopped Redis keeps its sockets open
+    /// and answers nothing, as a hung host would.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{signal} redis-server");
+    }
+
+    /// Runs one command with redis-cli (blocking): its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct Node {
+    child: Child,
+    pub addr: String,
+}
+
+impl Node {
+    pub fn start(redis: &Redis) -> Node {
+        Self::start_at(&redis.url(), &[])
+    }
+
+    /// A node on Redis at `url` (a proxy's, say), with `args` besides.
+    pub fn start_at(url: &str, args: &[&str]) -> Node {
+        let mut all = vec!["--redis", url, "--rate-per-sec", "0"];
+        all.extend_from_slice(args);
+        let (child, addr) = spawn_binary(&all);
+        Node { child, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/chat", self.addr)
+    }
+
+    pub async fn connect(&self, nick: &str) -> (Client, String) {
+        let mut c = Client::open(&self.url()).await;
+        match c.hello(nick).await {
+            ServerMessage::Welcome { resume_token, .. } => (c, resume_token),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    pub async fn join(&self, nick: &str, room_s: &str) -> Client {
+        let (mut c, _) = self.connect(nick).await;
+        let j = c.join(room_s, None).await;
+        assert!(matches!(j, ServerMessage::Joined { .. }), "{j:?}");
+        c
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub async fn next_message(c: &mut Client) -> shared::ChatMessage {
+    match c
+        .recv_until(|m| matches!(m, ServerMessage::Message(_)))
+        .await
+    {
+        ServerMessage::Message(m) => m,
+        _ => unreachable!(),
+    }
+}
