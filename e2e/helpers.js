@@ -43,8 +43,9 @@ async function launchBrowser() {
 
 /** A running server process. `start` on port 0 picks a free port; `restart` reuses it. */
 class Server {
-  constructor({ store = 'sqlite', dataDir } = {}) {
+  constructor({ store = 'sqlite', dataDir, args = [] } = {}) {
     this.store = store;
+    this.extraArgs = args;
     this.dataDir = dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'chat-e2e-data-'));
     this.port = 0;
     this.proc = null;
@@ -63,6 +64,7 @@ class Server {
       '--max-connections-per-ip', '0', '--handshake-rate-per-ip', '0',
     ];
     if (this.store === 'sqlite') args.push('--data-dir', this.dataDir);
+    args.push(...this.extraArgs);
     const log = fs.openSync(this.logFile, 'a');
     fs.writeSync(log, `\n==== start ${++this.starts}: ${SERVER_BIN} ${args.join(' ')}\n`);
     const proc = spawn(SERVER_BIN, args, { stdio: ['ignore', 'pipe', log], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' } });
