@@ -526,3 +526,72 @@ async fn other_spellings_of_a_nickname_are_taken_across_nodes() {
         .await;
     assert!(matches!(d, ServerMessage::Direct(ref d) if d.from.as_str() == "bob"));
 }
+
+/// The room listing across nodes comes in pages by name, and a room everyone left leaves it
+/// (and Redis's set of rooms, which would otherwise grow with every room ever joined).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_room_listing_is_paged_and_forgets_rooms_everyone_left() {
+    let redis = Redis::start("listing");
+    let a = Node::start(&redis);
+    let b = Node::start(&redis);
+    let mut alice = a.join("alice", "general").await;
+    let mut bob = b.join("bob", "general").await;
+    alice.join("transient", None).await;
+    bob.join("zeta", None).await;
+    assert_eq!(
+        list_rooms(&mut bob, None).await,
+        (
+            vec!["general".into(), "transient".into(), "zeta".into()],
+            false
+        )
+    );
+    assert_eq!(
+        list_rooms(&mut bob, Some("general")).await,
+        (vec!["transient".into(), "zeta".into()], false)
+    );
+    alice
+        .send(&ClientMessage::Leave {
+            room: room("transient"),
+        })
+        .await;
+    alice
+        .recv_until(|m| matches!(m, ServerMessage::Left { .. }))
+        .await;
+    // The leave reaches Redis just after `left` is answered.
+    let mut listed = list_rooms(&mut bob, None).await;
+    for _ in 0..50 {
+        if listed.0.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        listed = list_rooms(&mut bob, None).await;
+    }
+    assert_eq!(listed, (vec!["general".into(), "zeta".into()], false));
+    assert_eq!(
+        redis.cli(&["SISMEMBER", "chat:rooms", "transient"]).trim(),
+        "0"
+    );
+    assert_eq!(redis.cli(&["SISMEMBER", "chat:rooms", "zeta"]).trim(), "1");
+}
+
+async fn list_rooms(c: &mut Client, after: Option<&str>) -> (Vec<String>, bool) {
+    let after = after.map(room);
+    c.send(&ClientMessage::ListRooms {
+        after: after.clone(),
+    })
+    .await;
+    match c
+        .recv_until(|m| matches!(m, ServerMessage::Rooms { .. }))
+        .await
+    {
+        ServerMessage::Rooms {
+            rooms,
+            has_more,
+            after: echoed,
+        } => {
+            assert_eq!(echoed, after);
+            (rooms.iter().map(|r| r.name.to_string()).collect(), has_more)
+        }
+        _ => unreachable!(),
+    }
+}

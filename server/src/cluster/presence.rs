@@ -1,11 +1,27 @@
 //! Room memberships: `chat:members:<room>` maps nickname to node; `chat:rooms` lists rooms.
 
-use super::{members_key, unavailable, Cluster, RELEASE_LUA, ROOMS};
+use super::{members_key, unavailable, Cluster, ROOMS};
 use crate::broker::{Change, Presence, Restored};
 use crate::error::StoreError;
 use futures_util::future::{BoxFuture, FutureExt};
 use redis::{AsyncCommands, Script};
 use shared::{Nickname, RoomInfo, RoomName};
+
+/// `RELEASE_LUA` for a membership, then the room's size after it (-1: nothing was removed),
+/// and the room out of `chat:rooms` once nobody is in it. One script: a join between the
+/// count and the removal cannot happen.
+const LEAVE_LUA: &str = r"
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur or not (cur == ARGV[2] or string.sub(cur, 1, string.len(ARGV[2]) + 1) == ARGV[2] .. '|') then
+  return -1
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local n = redis.call('HLEN', KEYS[1])
+if n == 0 then
+  redis.call('SREM', KEYS[2], ARGV[3])
+end
+return n
+";
 
 impl Presence for Cluster {
     fn join(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Change> {
@@ -31,20 +47,21 @@ impl Presence for Cluster {
     fn leave(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Change> {
         let (mut c, node) = (self.conn(), self.node.clone());
         let (key, nick) = (members_key(room.as_str()), nick.to_string());
+        let room = room.to_string();
         async move {
-            // Only if it still names this node: the user may have moved to another.
-            let removed: i64 = Script::new(RELEASE_LUA)
+            // Only if it still names this node: the user may have moved to another. The last
+            // to leave takes the room out of the listing's set, which so stays bounded by the
+            // rooms someone is in.
+            let size: i64 = Script::new(LEAVE_LUA)
                 .key(&key)
+                .key(ROOMS)
                 .arg(&nick)
                 .arg(&node)
+                .arg(&room)
                 .invoke_async(&mut c)
                 .await
                 .map_err(unavailable)?;
-            if removed != 1 {
-                return Ok(None);
-            }
-            let size: usize = c.hlen(&key).await.map_err(unavailable)?;
-            Ok(Some(size))
+            Ok(usize::try_from(size).ok())
         }
         .boxed()
     }
