@@ -595,3 +595,36 @@ async fn list_rooms(c: &mut Client, after: Option<&str>) -> (Vec<String>, bool) 
         _ => unreachable!(),
     }
 }
+
+/// Redis losing its data (restarted without persistence, or flushed) starts ids over there:
+/// a node cannot go on as if nothing happened (it would drop every new message as old). It
+/// closes its clients with 1011 and exits non-zero; restarted, it serves the new history,
+/// under a new epoch that tells clients to drop what they hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_redis_lost_its_data_closes_and_exits() {
+    let redis = Redis::start("lost");
+    let mut a = Node::start(&redis);
+    let (mut alice, _) = a.connect("alice").await;
+    let ServerMessage::Welcome { epoch: before, .. } =
+        Client::open(&a.url()).await.hello("peek").await
+    else {
+        panic!("welcome")
+    };
+    redis.cli(&["FLUSHALL"]);
+    assert_eq!(alice.expect_close().await, 1011);
+    let code = a.exited(Duration::from_secs(10));
+    assert!(matches!(code, Some(c) if c != 0), "exit code {code:?}");
+    let b = Node::start(&redis);
+    let mut carol = Client::open(&b.url()).await;
+    let ServerMessage::Welcome { epoch: after, .. } = carol.hello("carol").await else {
+        panic!("welcome")
+    };
+    assert_ne!(before, after, "a new history, under a new epoch");
+    let j = carol.join("general", None).await;
+    assert!(matches!(j, ServerMessage::Joined { .. }), "{j:?}");
+    carol.say("general", "fresh start").await;
+    let ack = carol
+        .recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
+        .await;
+    assert!(matches!(ack, ServerMessage::Ack { id: 1, .. }), "{ack:?}");
+}

@@ -164,4 +164,7 @@ pub trait SharedLog: Send + Sync {
     async fn append(&self, msg: Outgoing<'_>) -> Result<Published, StoreError>;
     /// Whether appends can succeed now (`/readyz`); the error says why not.
     async fn ready(&self) -> Result<(), String>;
+    /// Resolves, with why, once the backend no longer holds the history this node works
+    /// from: the server then closes its clients and exits, to start over on the new one.
+    async fn lost(&self) -> String;
 }

@@ -212,6 +212,19 @@ impl SharedLog for Cluster {
     /// Not while the bus is down or this node has not re-asserted its users since; then a
     /// PING, asked anew on each call: cheap, and never stale. The connection manager
     /// reconnects on its own, so a Redis that comes back is seen at the next call.
+    async fn lost(&self) -> String {
+        let mut rx = self.lost.subscribe();
+        let reason = rx
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|r| r.clone());
+        match reason {
+            Some(r) => r,
+            None => std::future::pending().await,
+        }
+    }
+
     async fn ready(&self) -> Result<(), String> {
         if !self.bus_up.load(Ordering::Relaxed) {
             return Err("the cluster bus (redis pub/sub) is down; reconnecting".into());

@@ -93,6 +93,8 @@ pub struct Cluster {
     bus_up: AtomicBool,
     /// Told when this node's heartbeat key had lapsed: the bus recovers as after an outage.
     lapsed: Notify,
+    /// Set (with why) once Redis no longer holds the history this node works from.
+    lost: tokio::sync::watch::Sender<Option<String>>,
     /// `--redis-durable`: whether Redis fsyncs every write, as of the last check (at every
     /// heartbeat); appends are refused while it does not.
     durable: Option<AtomicBool>,
@@ -142,6 +144,7 @@ impl Cluster {
             tasks: Mutex::default(),
             bus_up: AtomicBool::new(false),
             lapsed: Notify::new(),
+            lost: tokio::sync::watch::Sender::new(None),
             durable: durable.then(|| AtomicBool::new(true)),
         });
         cluster.heartbeat().await?;

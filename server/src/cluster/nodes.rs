@@ -72,6 +72,27 @@ impl Cluster {
         Ok(lapsed == 1)
     }
 
+    /// Whether Redis still holds the history this node started on: its epoch key gone (a
+    /// Redis restarted without persistence, or flushed) or replaced means ids started over
+    /// there, and nothing this node holds lines up with them. Then the node stops (see
+    /// `SharedLog::lost`) and, restarted, serves the new history; clients see its new epoch.
+    pub async fn check_epoch(&self) {
+        let now: Result<Option<String>, _> = self.conn().get("chat:epoch").await;
+        let reason = match now {
+            Ok(Some(e)) if e == self.epoch => return,
+            Ok(Some(_)) => "redis holds another history now (its epoch changed)",
+            Ok(None) => "redis lost its data (restarted without persistence, or flushed)",
+            Err(_) => return, // unreachable: the bus and readiness deal with that
+        };
+        self.lost.send_if_modified(|r| {
+            let first = r.is_none();
+            if first {
+                *r = Some(reason.to_string());
+            }
+            first
+        });
+    }
+
     /// Removes the users and memberships of nodes whose heartbeat expired, publishing `left`.
     /// One node at a time does it (a short lock), so each `left` is published once; nobody
     /// does it during the grace after a cluster-wide outage.
@@ -181,6 +202,7 @@ pub(super) async fn heartbeat(cluster: Weak<Cluster>) {
             }
         }
         cluster.recheck_durability().await;
+        cluster.check_epoch().await;
         match cluster.reap_dead_nodes().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(memberships = n, "removed users of dead nodes"),

@@ -44,9 +44,10 @@ impl MessageLog for SharedLogRef {
         self.0.ready().await
     }
 
-    /// Redis coming back is normal (the connection reconnects): never a reason to exit.
+    /// Redis coming back is normal (the connection reconnects): not a reason to exit. Redis
+    /// coming back without the history (its epoch gone) is.
     async fn failed(&self) -> String {
-        std::future::pending().await
+        self.0.lost().await
     }
 }
 

@@ -175,6 +175,18 @@ impl Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Waits up to `within` for the node to exit by itself; its exit code (None: still up).
+    pub fn exited(&mut self, within: std::time::Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
 }
 
 impl Drop for Node {
