@@ -15,8 +15,8 @@
 //! order, which is `ts` order up to the moments a send spends on its way to the writer; after
 //! the wall clock is set back, messages behind newer ones wait for those to expire), and
 //! then walks every channel in key order and trims those over the per-channel cap: it finds
-//! the oldest message to keep by counting down the channel's index, `batch` entries a step,
-//! and deletes everything older, `batch` messages a step. Only this deletes messages, and it
+//! the oldest message to keep by counting down the channel's index, some thousands of
+//! entries a step, and deletes everything older, `batch` messages a step. Only this deletes messages, and it
 //! trims only after its age phase, so what a count found stays true while new messages arrive
 //! above it: the newest `per_channel` messages of a channel are always kept.
 //!
@@ -29,8 +29,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// Messages deleted, or index entries counted, by one step at most.
+/// Messages deleted by one step at most.
 pub(super) const BATCH: usize = 200;
+/// Index entries one step counts, per message it may delete: counting reads the pages of one
+/// channel's range of the index and writes nothing.
+const COUNTED_PER_DELETED: u64 = 20;
 /// Channels one step of the sweep looks at (each one is two index look-ups).
 const CHANNELS_PER_STEP: usize = 64;
 /// After a step, while appends come, retention waits this many times as long as the step
@@ -214,7 +217,7 @@ impl Pruner {
         Ok(Some(Phase::Sweep { after }))
     }
 
-    /// Counts up to `batch` more of `channel`'s messages down from `below`.
+    /// Counts some more of `channel`'s messages down from `below`.
     fn count(
         &self,
         conn: &Connection,
@@ -222,7 +225,7 @@ impl Pruner {
         below: i64,
         left: u64,
     ) -> rusqlite::Result<Phase> {
-        let k = left.min(self.batch as u64).max(1);
+        let k = left.min(self.batch as u64 * COUNTED_PER_DELETED).max(1);
         let found: Option<i64> = conn
             .prepare_cached(
                 "SELECT id FROM messages WHERE channel = ?1 AND id < ?2

@@ -375,6 +375,36 @@ async fn a_step_deletes_at_most_one_batch() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The count down a channel's index to the oldest message kept takes several steps when the
+/// cap is large; messages that arrive meanwhile never make it cut too deep.
+#[tokio::test]
+async fn a_cap_counted_over_several_steps_keeps_the_newest() {
+    let dir = tmpdir("retention-count");
+    let s = SqliteStore::open(&dir, KEEP, false).expect("open");
+    for id in (1..=120).filter(|id| id % 7 != 0) {
+        s.append(msg("general", id, None)).await.expect("append");
+    }
+    s.flush().await.expect("flush");
+    let conn = open_conn(&dir.join("chat.db")).expect("conn");
+    // A batch of 1 counts 20 entries a step: 50 take three steps.
+    let mut p = Pruner::new(limits(50, None), 1);
+    let mut steps = Vec::new();
+    while steps.len() < 3 || p.busy() {
+        if steps.len() == 2 {
+            s.append(msg("general", 121, None)).await.expect("append");
+            s.flush().await.expect("flush");
+        }
+        steps.push(p.step(&conn).expect("step"));
+    }
+    assert!(steps.iter().all(|&n| n <= 1), "{steps:?}");
+    let kept = ids(&conn, "general");
+    assert!(kept.len() >= 50 && kept.len() <= 51, "{kept:?}");
+    assert_eq!(kept.last(), Some(&121));
+    let want: Vec<u64> = (1..=121).filter(|id| id % 7 != 0).rev().take(50).collect();
+    assert!(want.iter().all(|id| kept.contains(id)), "{kept:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn ids_go_on_after_retention_deleted_a_whole_channel() {
     let dir = tmpdir("retention-ids");
