@@ -32,6 +32,8 @@ command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; 
 
 # start_server ARGS...: a server on $TMP/data, pinned to CPU 0; sets PID and ADDR.
 start_server() {
+  # The last run's output would name its address if read before this server truncates it.
+  rm -f "$TMP/out"
   taskset -c 0 "$TARGET/release/server" --listen 127.0.0.1:0 --data-dir "$TMP/data" \
     --rate-per-sec 0 --max-connections-per-ip 0 --handshake-rate-per-ip 0 --static-dir "$TMP" \
     "$@" > "$TMP/out" 2>/dev/null &
