@@ -111,6 +111,11 @@ impl Inbox {
         Some(())
     }
 
+    /// How many ops are queued.
+    pub(super) fn queued(&self) -> usize {
+        lock(&self.state).ops.len()
+    }
+
     /// Adds whatever is queued to `into`, without waiting.
     pub(super) fn take_queued(&self, into: &mut Vec<Op>) {
         into.append(&mut lock(&self.state).ops);

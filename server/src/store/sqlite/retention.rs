@@ -4,21 +4,23 @@
 //! more than one batch.
 //!
 //! A step's deletions dirty an index page per channel and table pages all over, which its
-//! commit writes to the WAL and its fsync to the disk: a few milliseconds for a batch, which
-//! an append arriving meanwhile waits for. So after a step retention rests `REST` times as
-//! long as the step took (5% of the writer's time) while appends come, and only as long as
-//! the step took once the writer has had none for `IDLE`: few of a busy store's acks meet a
-//! step, and an idle store catches up quickly. Under a sustained load that fills the table
-//! faster than 5% of the writer deletes, it runs over its limits until the load drops.
+//! commit writes to the WAL and a checkpoint to the database: some milliseconds for a batch,
+//! which every op arriving meanwhile waits for. So each op that waited buys `OPS_PER_DELAYED`
+//! ops that the next step waits for: at most one ack in `OPS_PER_DELAYED` meets a step, well
+//! below the 1% that would move the p99, however many senders there are. Once the writer has
+//! had no op for `IDLE` it steps on anyway; after each step it rests as long as the step took,
+//! so an idle store catches up in half the writer's time. Under a sustained load that fills
+//! the table faster than that deletes, it runs over its limits until the load drops.
 //!
 //! A pass first deletes the messages past the age limit, in arrival order (the table's rowid
 //! order, which is `ts` order up to the moments a send spends on its way to the writer; after
 //! the wall clock is set back, messages behind newer ones wait for those to expire), and
 //! then walks every channel in key order and trims those over the per-channel cap: it finds
-//! the oldest message to keep by counting down the channel's index, some thousands of
-//! entries a step, and deletes everything older, `batch` messages a step. Only this deletes messages, and it
-//! trims only after its age phase, so what a count found stays true while new messages arrive
-//! above it: the newest `per_channel` messages of a channel are always kept.
+//! the oldest message to keep by counting down the channel's index (`COUNTED_PER_DELETED`
+//! entries per message a step may delete), and deletes everything older, `batch` messages a
+//! step. Only this deletes messages, and it trims only after its age phase, so what a count
+//! found stays true while new messages arrive above it: the newest `per_channel` messages of a
+//! channel are always kept.
 //!
 //! A channel whose every message expired keeps its highest id in the `emptied` table, so
 //! `last_id`, and with it the ids the hub assigns, never goes back.
@@ -30,25 +32,28 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Messages deleted by one step at most.
-pub(super) const BATCH: usize = 200;
+pub(super) const BATCH: usize = 1000;
 /// Index entries one step counts, per message it may delete: counting reads the pages of one
 /// channel's range of the index and writes nothing.
 const COUNTED_PER_DELETED: u64 = 20;
 /// Channels one step of the sweep looks at (each one is two index look-ups).
 const CHANNELS_PER_STEP: usize = 64;
-/// After a step, while appends come, retention waits this many times as long as the step
-/// took.
-const REST: u32 = 19;
-/// The writer counts as idle (retention rests only as long as its last step took) when no op
-/// has come for this long.
-pub(super) const IDLE: Duration = Duration::from_millis(50);
+/// Ops the writer takes, per op that waited behind a step, before the next step (unless it
+/// is idle).
+const OPS_PER_DELAYED: u64 = 300;
+/// The writer counts as idle when no op has come for this long.
+const IDLE: Duration = Duration::from_millis(50);
 
 pub(super) struct Pruner {
     retention: Retention,
     batch: usize,
     next_pass: Instant,
-    /// No step before this (see `REST`).
+    /// No step before this: the last one took as long.
     rest_until: Instant,
+    /// Ops to take before the next step, unless the writer goes idle (see `OPS_PER_DELAYED`).
+    owed: u64,
+    /// When the last op came.
+    last_op: Instant,
     /// Where the pass under way stands (None: no pass under way).
     phase: Option<Phase>,
 }
@@ -77,6 +82,8 @@ impl Pruner {
             batch: batch.max(1),
             next_pass: Instant::now() + retention.every,
             rest_until: Instant::now(),
+            owed: 0,
+            last_op: Instant::now(),
             phase: None,
         }
     }
@@ -86,16 +93,21 @@ impl Pruner {
         self.phase.is_some()
     }
 
-    /// When the next step is due: the rest after the last one, or the next pass when none is
-    /// under way. None when retention is off.
+    /// When the next step is due: after the rest that followed the last one, once the ops it
+    /// owes have come or the writer has been idle for `IDLE`, and when no pass is under way,
+    /// at the next pass. None when retention is off.
     pub(super) fn next_step(&self) -> Option<Instant> {
         if !self.enabled() {
             return None;
         }
-        Some(match self.phase {
+        let mut at = match self.phase {
             Some(_) => self.rest_until,
             None => self.next_pass.max(self.rest_until),
-        })
+        };
+        if self.owed > 0 {
+            at = at.max(self.last_op + IDLE);
+        }
+        Some(at)
     }
 
     /// A step is due.
@@ -103,10 +115,16 @@ impl Pruner {
         self.next_step().is_some_and(|at| at <= Instant::now())
     }
 
-    /// The last step (with its fsync) took `took`: the next one waits `REST` times as long,
-    /// or as long when the writer is `idle`.
-    pub(super) fn rest(&mut self, took: Duration, idle: bool) {
-        self.rest_until = Instant::now() + if idle { took } else { took * REST };
+    /// The writer took `n` ops.
+    pub(super) fn ops_came(&mut self, n: usize) {
+        self.last_op = Instant::now();
+        self.owed = self.owed.saturating_sub(n as u64);
+    }
+
+    /// The last step (with its checkpoint) took `took`, and `delayed` ops waited for it.
+    pub(super) fn rest(&mut self, took: Duration, delayed: usize) {
+        self.rest_until = Instant::now() + took;
+        self.owed = delayed as u64 * OPS_PER_DELAYED;
     }
 
     fn enabled(&self) -> bool {

@@ -607,17 +607,31 @@ async fn a_failed_fsync_makes_the_store_unready_and_reports_it_for_good() {
     );
 }
 
+/// Each op that waited behind a step holds the next one back for `OPS_PER_DELAYED` (300)
+/// more, unless the writer goes idle; a step that delayed nothing only rests as long as it
+/// took.
 #[test]
-fn retention_rests_after_each_step_and_is_never_due_when_off() {
+fn retention_waits_for_300_ops_per_op_a_step_delayed() {
     let off = Pruner::new(limits(0, None), 10);
     assert!(off.next_step().is_none() && !off.due());
     let mut p = Pruner::new(limits(5, None), 10);
     assert!(p.due());
-    p.rest(Duration::from_millis(10), false);
+    p.rest(Duration::from_millis(5), 0);
     assert!(!p.due());
     let wait = p.next_step().expect("on") - std::time::Instant::now();
-    assert!(wait > Duration::from_millis(150), "{wait:?}");
-    p.rest(Duration::from_millis(10), true);
+    assert!(wait <= Duration::from_millis(5), "{wait:?}");
+    p.rest(Duration::ZERO, 2);
+    p.ops_came(599);
+    assert!(!p.due());
+    p.ops_came(1);
+    assert!(p.due());
+    // Or once no op has come for 50 ms.
+    p.rest(Duration::ZERO, 1);
+    p.ops_came(1);
+    assert!(!p.due());
     let wait = p.next_step().expect("on") - std::time::Instant::now();
-    assert!(wait <= Duration::from_millis(10), "{wait:?}");
+    assert!(
+        wait > Duration::from_millis(40) && wait <= Duration::from_millis(50),
+        "{wait:?}"
+    );
 }

@@ -3,7 +3,7 @@
 //! group commits.
 
 use super::inbox::{Append, Inbox, Op};
-use super::retention::{Pruner, BATCH, IDLE};
+use super::retention::{Pruner, BATCH};
 use super::wal::{SyncState, Wal};
 use super::Retention;
 use crate::error::StoreError;
@@ -77,8 +77,6 @@ pub(super) fn run(
     sync_defer_max: Duration,
 ) {
     let mut pruner = Pruner::new(retention, BATCH);
-    // When the last op came (retention takes more of an idle writer's time).
-    let mut last_op = Instant::now();
     let mut written = 0u64;
     let mut ops: Vec<Op> = Vec::new();
     let mut group: Vec<Append> = Vec::new();
@@ -106,8 +104,7 @@ pub(super) fn run(
         }
         if ops.is_empty() && deferred.is_none() {
             // Nothing to commit, and everything committed is synced: retention's turn.
-            let idle = last_op.elapsed() >= IDLE;
-            if !prune_step(&mut pruner, &conn, &mut wal, written, idle, inbox, sync) {
+            if !prune_step(&mut pruner, &conn, &mut wal, written, inbox, sync) {
                 return;
             }
             continue;
@@ -121,7 +118,7 @@ pub(super) fn run(
         }
         if !ops.is_empty() {
             last_group = ops.len();
-            last_op = Instant::now();
+            pruner.ops_came(ops.len());
         }
         let mut ops = ops.drain(..).peekable();
         while ops.peek().is_some() {
@@ -180,7 +177,7 @@ pub(super) fn run(
         }
         // At most one bounded step between two group commits: the next group waits for no
         // more.
-        if !prune_step(&mut pruner, &conn, &mut wal, written, false, inbox, sync) {
+        if !prune_step(&mut pruner, &conn, &mut wal, written, inbox, sync) {
             return;
         }
     }
@@ -310,16 +307,15 @@ fn commit(
     Ok(outcomes)
 }
 
-/// A step of retention, if one is due, with the fsync of what it deleted: the next group's
-/// fsync, which its acks wait for, then writes only its own pages. `written` is the last group
-/// committed (all synced by now); `idle` whether the writer has had no op for a while. False
-/// when the fsync failed: the store has stopped.
+/// A step of retention, if one is due. When it deleted messages, a checkpoint writes the
+/// pages it dirtied to the database (fsyncing the WAL first): left in the WAL, they would make
+/// the next checkpoint, which a group commit runs, that much longer. `written` is the last
+/// group committed (all synced by now). False when the fsync failed: the store has stopped.
 fn prune_step(
     pruner: &mut Pruner,
     conn: &Connection,
     wal: &mut Option<Wal>,
     written: u64,
-    idle: bool,
     inbox: &Inbox,
     sync: &SyncState,
 ) -> bool {
@@ -331,13 +327,20 @@ fn prune_step(
         tracing::warn!(cause = %e, "retention step failed; the pass is abandoned");
         0
     });
+    if deleted > 0 {
+        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+            tracing::warn!(cause = %e, "checkpoint after a retention step failed");
+        }
+    }
     let synced = deleted == 0 || sync_and_publish(wal, written, inbox, sync);
     let took = start.elapsed();
-    pruner.rest(took, idle);
+    // What came meanwhile waited for the step.
+    let delayed = inbox.queued();
+    pruner.rest(took, delayed);
     tracing::debug!(
         deleted,
         took_us = took.as_micros() as u64,
-        idle,
+        delayed,
         busy = pruner.busy(),
         "retention step"
     );
