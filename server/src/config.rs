@@ -83,6 +83,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_RETENTION_DAYS", default_value_t = 0)]
     pub retention_days: u64,
 
+    /// SQLite store: milliseconds between the starts of two retention passes. A pass deletes
+    /// a bounded batch between two group commits until the limits hold again.
+    #[arg(long, env = "CHAT_RETENTION_INTERVAL_MS", default_value_t = 30_000)]
+    pub retention_interval_ms: u64,
+
     /// SQLite store: fsync every group commit (`true`, survives power loss) or rely on the
     /// WAL (`false`, survives a process crash; faster).
     #[arg(long, env = "CHAT_SQLITE_SYNC_FULL", default_value_t = true, action = clap::ArgAction::Set)]

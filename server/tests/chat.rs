@@ -642,6 +642,7 @@ async fn pipelined_sends_keep_their_order_through_sqlite_group_commits() {
     let keep = Retention {
         per_channel: 0,
         max_age: None,
+        every: std::time::Duration::from_secs(30),
     };
     let store = Arc::new(SqliteStore::open(&dir, keep, true).expect("open sqlite"));
     let cfg = server::Config {

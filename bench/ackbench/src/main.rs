@@ -1,5 +1,6 @@
 //! Closed-loop senders on the typed protocol: each sends one message, waits for its ack, sends
-//! the next. Prints one JSON line: acked messages per second over the measured window.
+//! the next. Prints one JSON line: acked messages per second over the measured window, and the
+//! ack latency (send to ack) of the sends acked in it: p50, p99, max.
 //!
 //! usage: ackbench <ws-url> <senders> <text-bytes> <seconds>
 
@@ -17,8 +18,9 @@ async fn sender(
     idx: usize,
     bytes: usize,
     acked: Arc<AtomicU64>,
+    measuring: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
-) -> Result<(), Error> {
+) -> Result<Vec<Duration>, Error> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
     let room = RoomName::new(format!("bench{}", idx % 4))?;
     let hello = ClientMessage::Hello {
@@ -39,6 +41,8 @@ async fn sender(
     let text = MessageText::new("x".repeat(bytes))?;
     let mut n = 0u64;
     let mut joined = false;
+    let mut latencies = Vec::new();
+    let mut sent = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if joined {
             n += 1;
@@ -47,6 +51,7 @@ async fn sender(
                 text: text.clone(),
                 client_id: ClientMsgId::new(format!("a{idx}-{n}"))?,
             };
+            sent = Instant::now();
             ws.send(Message::Text(m.to_json().into())).await?;
         }
         // Wait for this send's ack (or, first, the join); skip everything else.
@@ -61,6 +66,9 @@ async fn sender(
             match serde_json::from_str::<ServerMessage>(&t)? {
                 ServerMessage::Ack { .. } if joined => {
                     acked.fetch_add(1, Ordering::Relaxed);
+                    if measuring.load(Ordering::Relaxed) {
+                        latencies.push(sent.elapsed());
+                    }
                     break;
                 }
                 ServerMessage::Joined { .. } if !joined => {
@@ -72,7 +80,15 @@ async fn sender(
             }
         }
     }
-    Ok(())
+    Ok(latencies)
+}
+
+/// The `q` quantile of sorted `v`, in milliseconds.
+fn quantile_ms(v: &[Duration], q: f64) -> f64 {
+    let Some(last) = v.len().checked_sub(1) else {
+        return 0.0;
+    };
+    v[((last as f64) * q).round() as usize].as_secs_f64() * 1000.0
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -86,24 +102,43 @@ async fn main() -> Result<(), Error> {
     let bytes: usize = args[3].parse()?;
     let secs: f64 = args[4].parse()?;
     let acked = Arc::new(AtomicU64::new(0));
+    let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let tasks: Vec<_> = (0..senders)
-        .map(|i| tokio::spawn(sender(url.clone(), i, bytes, acked.clone(), stop.clone())))
+        .map(|i| {
+            let (acked, measuring, stop) = (acked.clone(), measuring.clone(), stop.clone());
+            tokio::spawn(sender(url.clone(), i, bytes, acked, measuring, stop))
+        })
         .collect();
     // Warm up, then measure a window.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let start_count = acked.load(Ordering::Relaxed);
     let start = Instant::now();
+    measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    measuring.store(false, Ordering::Relaxed);
     let count = acked.load(Ordering::Relaxed) - start_count;
     let elapsed = start.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    let mut failed = 0;
     for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        match tokio::time::timeout(Duration::from_secs(2), t).await {
+            Ok(Ok(Ok(mut v))) => latencies.append(&mut v),
+            Ok(Ok(Err(e))) => {
+                failed += 1;
+                eprintln!("a sender failed: {e}");
+            }
+            _ => failed += 1,
+        }
     }
+    latencies.sort_unstable();
     println!(
-        "{{\"senders\":{senders},\"bytes\":{bytes},\"acked\":{count},\"seconds\":{elapsed:.3},\"acks_per_sec\":{:.1}}}",
-        count as f64 / elapsed
+        "{{\"senders\":{senders},\"bytes\":{bytes},\"acked\":{count},\"seconds\":{elapsed:.3},\"acks_per_sec\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\"failed_senders\":{failed}}}",
+        count as f64 / elapsed,
+        quantile_ms(&latencies, 0.5),
+        quantile_ms(&latencies, 0.99),
+        quantile_ms(&latencies, 1.0),
     );
     Ok(())
 }

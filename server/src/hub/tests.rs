@@ -142,6 +142,7 @@ async fn the_flusher_going_idle_lets_the_store_fsync_so_a_send_is_acked() {
     let keep = crate::store::Retention {
         per_channel: 0,
         max_age: None,
+        every: std::time::Duration::from_secs(30),
     };
     let hour = std::time::Duration::from_secs(3600);
     let store = crate::store::SqliteStore::open_with(&dir, keep, true, hour).expect("open");

@@ -179,6 +179,7 @@ pub async fn open(config: &crate::Config) -> Result<Arc<dyn Store>, StoreError> 
                 per_channel: config.retention_per_room,
                 max_age: (config.retention_days > 0)
                     .then(|| std::time::Duration::from_secs(config.retention_days * 86_400)),
+                every: std::time::Duration::from_millis(config.retention_interval_ms),
             };
             let dir = config.data_dir.clone();
             let sync_full = config.sqlite_sync_full;

@@ -57,16 +57,33 @@ impl Inbox {
         Ok(())
     }
 
-    /// Everything queued, waiting for something first; `None` once closed and empty.
-    pub(super) fn take(&self, into: &mut Vec<Op>) -> Option<()> {
+    /// Everything queued, waiting for something first, or until `until` (then perhaps
+    /// nothing); `None` once closed and empty.
+    pub(super) fn take(&self, into: &mut Vec<Op>, until: Option<Instant>) -> Option<()> {
         let mut st = lock(&self.state);
         while st.ops.is_empty() {
             if st.closed {
                 return None;
             }
+            let left = match until {
+                None => None,
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) => Some(left),
+                    None => break,
+                },
+            };
             st.sleeping = true;
-            st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = match left {
+                None => self.wake.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(left) => {
+                    self.wake
+                        .wait_timeout(st, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
         }
+        st.sleeping = false;
         std::mem::swap(into, &mut st.ops);
         Some(())
     }
@@ -92,6 +109,11 @@ impl Inbox {
         }
         std::mem::swap(into, &mut st.ops);
         Some(())
+    }
+
+    /// How many ops are queued.
+    pub(super) fn queued(&self) -> usize {
+        lock(&self.state).ops.len()
     }
 
     /// Adds whatever is queued to `into`, without waiting.

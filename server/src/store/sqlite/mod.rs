@@ -13,12 +13,14 @@
 //! - `dir_lock.rs`: one server per data directory.
 //! - `schema.rs`: opening connections, pragmas, migrations.
 //! - `inbox.rs`: the writer's inbox (appends and flushes on their way to the writer).
-//! - `writer.rs`: the writer thread: group commits, answers, retention.
+//! - `writer.rs`: the writer thread: group commits, answers.
+//! - `retention.rs`: deleting what is past the retention limits, a bounded step at a time.
 //! - `wal.rs`: the WAL's fsync and the synced mark that `wait_durable` waits for.
 //! - here: the store itself, its reads and the `History` and `Journal` impls.
 
 mod dir_lock;
 mod inbox;
+mod retention;
 mod schema;
 mod wal;
 mod writer;
@@ -45,6 +47,8 @@ pub struct Retention {
     pub per_channel: u64,
     /// Messages older than this are deleted (None: kept forever).
     pub max_age: Option<Duration>,
+    /// How often a retention pass starts.
+    pub every: Duration,
 }
 
 pub struct SqliteStore {
@@ -168,9 +172,13 @@ impl History for SqliteStore {
     async fn last_id(&self, channel: &str) -> Result<MessageId, StoreError> {
         let channel = channel.to_string();
         self.read(move |c| {
-            c.prepare_cached("SELECT max(id) FROM messages WHERE channel = ?1")?
-                .query_row([channel], |r| r.get::<_, Option<i64>>(0))
-                .map(|v| v.unwrap_or(0) as MessageId)
+            // A channel that retention emptied goes on from its last id.
+            c.prepare_cached(
+                "SELECT max(coalesce((SELECT max(id) FROM messages WHERE channel = ?1), 0),
+                            coalesce((SELECT last_id FROM emptied WHERE channel = ?1), 0))",
+            )?
+            .query_row([channel], |r| r.get::<_, i64>(0))
+            .map(|v| v as MessageId)
         })
         .await
     }

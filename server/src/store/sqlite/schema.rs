@@ -59,7 +59,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     //    column, newest first by seq), so an append is one insert. Client ids of messages
     //    that retention deleted are forgotten at a restart.
     "DROP TABLE sends;",
+    // 5: the highest id of each channel whose messages retention deleted, all of them: its
+    //    ids go on from there (`last_id`).
+    "CREATE TABLE emptied (channel TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;",
 ];
+
+/// The writer connection's page cache.
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
 
 pub(super) fn err(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -86,6 +92,11 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         // WAL after each commit itself (what FULL would do): after answering a small group,
         // before answering a big one (see `writer`).
         .pragma_update(None, "synchronous", "NORMAL")
+        .map_err(err)?;
+    // Retention's deletes touch an index page per channel and rows all over the table: with
+    // SQLite's default 2 MB cache (125 pages of 16 KiB) a step read most of them back from
+    // the OS and spilled its own dirty pages.
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
         .map_err(err)?;
     Ok(conn)
 }

@@ -1,6 +1,6 @@
+use super::retention::Pruner;
 use super::schema::{open_conn, MIGRATIONS};
 use super::wal::Wal;
-use super::writer::prune;
 use super::*;
 use crate::util::now_ms;
 
@@ -24,6 +24,7 @@ fn tmpdir(name: &str) -> PathBuf {
 const KEEP: Retention = Retention {
     per_channel: 0,
     max_age: None,
+    every: Duration::from_secs(30),
 };
 
 #[tokio::test]
@@ -262,33 +263,197 @@ async fn a_new_database_gets_16_kib_pages_and_keeps_them_across_restarts() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test]
-async fn retention_caps_rooms_and_ages() {
-    let dir = tmpdir("retention");
-    let s = SqliteStore::open(&dir, KEEP, false).expect("open");
-    for id in 1..=10 {
-        s.append(msg("general", id, None)).await.expect("append");
+/// Runs one whole retention pass; returns what each of its steps deleted.
+fn pass(p: &mut Pruner, conn: &Connection) -> Vec<usize> {
+    let mut steps = vec![p.step(conn).expect("step")];
+    while p.busy() {
+        steps.push(p.step(conn).expect("step"));
     }
-    let mut old = msg("old", 1, None);
-    old.ts = 1000;
-    s.append(old).await.expect("append");
+    steps
+}
+
+fn ids(conn: &Connection, channel: &str) -> Vec<u64> {
+    conn.prepare("SELECT id FROM messages WHERE channel = ?1 ORDER BY id")
+        .expect("prepare")
+        .query_map([channel], |r| r.get::<_, i64>(0))
+        .expect("query")
+        .map(|id| id.expect("id") as u64)
+        .collect()
+}
+
+fn old(channel: &str, id: u64) -> StoredMessage {
+    let mut m = msg(channel, id, None);
+    m.ts = 1000;
+    m
+}
+
+fn limits(per_channel: u64, max_age: Option<Duration>) -> Retention {
+    Retention {
+        per_channel,
+        max_age,
+        every: Duration::ZERO,
+    }
+}
+
+#[tokio::test]
+async fn a_full_table_is_trimmed_to_the_cap_over_passes() {
+    let dir = tmpdir("retention-cap");
+    let s = SqliteStore::open(&dir, KEEP, false).expect("open");
+    // Interleaved like concurrent rooms; "gaps" has ids missing (resends, failed groups).
+    for id in 1..=25 {
+        s.append(msg("a", id, None)).await.expect("append");
+        if id <= 7 {
+            s.append(msg("b", id, None)).await.expect("append");
+        }
+    }
+    for id in [1, 2, 3, 10, 20, 30] {
+        s.append(msg("gaps", id, None)).await.expect("append");
+    }
     s.flush().await.expect("flush");
     let conn = open_conn(&dir.join("chat.db")).expect("conn");
-    let n = prune(
-        &conn,
-        Retention {
-            per_channel: 4,
-            max_age: Some(Duration::from_secs(3600)),
-        },
-    )
-    .expect("prune");
-    assert_eq!(n, 7);
-    let p = s.before("general", u64::MAX, 100).await.expect("page");
-    assert_eq!(
-        p.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
-        vec![7, 8, 9, 10]
-    );
-    assert_eq!(s.last_id("old").await.expect("last"), 0);
+    let mut p = Pruner::new(limits(5, None), 4);
+    let first = pass(&mut p, &conn);
+    assert!(first.iter().all(|&n| n <= 4), "{first:?}");
+    // 20 of "a" in batches of 4, 2 of "b", 1 of "gaps".
+    assert_eq!(first.iter().sum::<usize>(), 23, "{first:?}");
+    assert_eq!(ids(&conn, "a"), (21..=25).collect::<Vec<_>>());
+    assert_eq!(ids(&conn, "b"), (3..=7).collect::<Vec<_>>());
+    assert_eq!(ids(&conn, "gaps"), vec![2, 3, 10, 20, 30]);
+    // New messages: the next pass trims them back to the cap; one after it has nothing left.
+    for id in 26..=28 {
+        s.append(msg("a", id, None)).await.expect("append");
+    }
+    s.flush().await.expect("flush");
+    assert_eq!(pass(&mut p, &conn).iter().sum::<usize>(), 3);
+    assert_eq!(ids(&conn, "a"), (24..=28).collect::<Vec<_>>());
+    assert_eq!(pass(&mut p, &conn).iter().sum::<usize>(), 0);
+    assert_eq!(s.last_id("a").await.expect("last"), 28);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn age_retention_deletes_old_messages_in_batches() {
+    let dir = tmpdir("retention-age");
+    let s = SqliteStore::open(&dir, KEEP, false).expect("open");
+    for id in 1..=10 {
+        s.append(old("old", id)).await.expect("append");
+    }
+    for id in 1..=3 {
+        s.append(old("general", id)).await.expect("append");
+    }
+    for id in 4..=6 {
+        s.append(msg("general", id, None)).await.expect("append");
+    }
+    s.flush().await.expect("flush");
+    let conn = open_conn(&dir.join("chat.db")).expect("conn");
+    let mut p = Pruner::new(limits(0, Some(Duration::from_secs(3600))), 4);
+    assert_eq!(pass(&mut p, &conn), vec![4, 4, 4, 1, 0]);
+    assert_eq!(ids(&conn, "old"), Vec::<u64>::new());
+    assert_eq!(ids(&conn, "general"), vec![4, 5, 6]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_step_deletes_at_most_one_batch() {
+    let dir = tmpdir("retention-batch");
+    let s = SqliteStore::open(&dir, KEEP, false).expect("open");
+    for id in 1..=40 {
+        s.append(old(&format!("r{}", id % 3), id))
+            .await
+            .expect("append");
+    }
+    for id in 1..=40 {
+        s.append(msg("big", id, None)).await.expect("append");
+    }
+    s.flush().await.expect("flush");
+    let conn = open_conn(&dir.join("chat.db")).expect("conn");
+    let mut p = Pruner::new(limits(10, Some(Duration::from_secs(3600))), 3);
+    let steps = pass(&mut p, &conn);
+    assert!(steps.iter().all(|&n| n <= 3), "{steps:?}");
+    assert_eq!(steps.iter().sum::<usize>(), 40 + 30);
+    assert_eq!(ids(&conn, "big"), (31..=40).collect::<Vec<_>>());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The count down a channel's index to the oldest message kept takes several steps when the
+/// cap is large; messages that arrive meanwhile never make it cut too deep.
+#[tokio::test]
+async fn a_cap_counted_over_several_steps_keeps_the_newest() {
+    let dir = tmpdir("retention-count");
+    let s = SqliteStore::open(&dir, KEEP, false).expect("open");
+    for id in (1..=120).filter(|id| id % 7 != 0) {
+        s.append(msg("general", id, None)).await.expect("append");
+    }
+    s.flush().await.expect("flush");
+    let conn = open_conn(&dir.join("chat.db")).expect("conn");
+    // A batch of 1 counts 20 entries a step: 50 take three steps.
+    let mut p = Pruner::new(limits(50, None), 1);
+    let mut steps = Vec::new();
+    while steps.len() < 3 || p.busy() {
+        if steps.len() == 2 {
+            s.append(msg("general", 121, None)).await.expect("append");
+            s.flush().await.expect("flush");
+        }
+        steps.push(p.step(&conn).expect("step"));
+    }
+    assert!(steps.iter().all(|&n| n <= 1), "{steps:?}");
+    let kept = ids(&conn, "general");
+    assert!(kept.len() >= 50 && kept.len() <= 51, "{kept:?}");
+    assert_eq!(kept.last(), Some(&121));
+    let want: Vec<u64> = (1..=121).filter(|id| id % 7 != 0).rev().take(50).collect();
+    assert!(want.iter().all(|id| kept.contains(id)), "{kept:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn ids_go_on_after_retention_deleted_a_whole_channel() {
+    let dir = tmpdir("retention-ids");
+    {
+        let s = SqliteStore::open(&dir, KEEP, false).expect("open");
+        for id in 1..=3 {
+            s.append(old("old", id)).await.expect("append");
+        }
+        s.flush().await.expect("flush");
+        let conn = open_conn(&dir.join("chat.db")).expect("conn");
+        let mut p = Pruner::new(limits(2, Some(Duration::from_secs(3600))), 2);
+        assert_eq!(pass(&mut p, &conn).iter().sum::<usize>(), 3);
+        assert_eq!(ids(&conn, "old"), Vec::<u64>::new());
+        assert_eq!(s.last_id("old").await.expect("last"), 3);
+        s.append(old("old", 4)).await.expect("append");
+        s.flush().await.expect("flush");
+        pass(&mut p, &conn);
+        assert_eq!(s.last_id("old").await.expect("last"), 4);
+    }
+    // And after a restart.
+    let s = SqliteStore::open(&dir, KEEP, false).expect("reopen");
+    assert_eq!(s.last_id("old").await.expect("last"), 4);
+    assert_eq!(s.last_id("never").await.expect("last"), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The writer starts passes by itself, and runs them to the end while no append comes.
+#[tokio::test]
+async fn the_writer_applies_retention_by_itself() {
+    let dir = tmpdir("retention-writer");
+    let every = Retention {
+        per_channel: 3,
+        max_age: None,
+        every: Duration::from_millis(20),
+    };
+    let s = SqliteStore::open(&dir, every, false).expect("open");
+    for id in 1..=2000 {
+        s.append(msg("general", id, None)).await.expect("append");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let p = s.after("general", 0, u64::MAX, 10).await.expect("page");
+        if p.messages.iter().map(|m| m.id).collect::<Vec<_>>() == vec![1998, 1999, 2000] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not trimmed: {p:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -439,5 +604,34 @@ async fn a_failed_fsync_makes_the_store_unready_and_reports_it_for_good() {
     assert!(
         s.append(msg("r", 2, None)).await.is_err(),
         "stopped for good"
+    );
+}
+
+/// Each op that waited behind a step holds the next one back for `OPS_PER_DELAYED` (300)
+/// more, unless the writer goes idle; a step that delayed nothing only rests as long as it
+/// took.
+#[test]
+fn retention_waits_for_300_ops_per_op_a_step_delayed() {
+    let off = Pruner::new(limits(0, None), 10);
+    assert!(off.next_step().is_none() && !off.due());
+    let mut p = Pruner::new(limits(5, None), 10);
+    assert!(p.due());
+    p.rest(Duration::from_millis(500), 0);
+    assert!(!p.due());
+    let wait = p.next_step().expect("on") - std::time::Instant::now();
+    assert!(wait <= Duration::from_millis(500), "{wait:?}");
+    p.rest(Duration::ZERO, 2);
+    p.ops_came(599);
+    assert!(!p.due());
+    p.ops_came(1);
+    assert!(p.due());
+    // Or once no op has come for 50 ms.
+    p.rest(Duration::ZERO, 1);
+    p.ops_came(1);
+    assert!(!p.due());
+    let wait = p.next_step().expect("on") - std::time::Instant::now();
+    assert!(
+        wait > Duration::from_millis(20) && wait <= Duration::from_millis(50),
+        "{wait:?}"
     );
 }

@@ -1,13 +1,14 @@
 //! The writer thread: takes groups from the inbox, commits each in one transaction, answers
-//! its appends, fsyncs the WAL and publishes the mark; applies retention now and then.
+//! its appends, fsyncs the WAL and publishes the mark; runs a step of retention between two
+//! group commits.
 
 use super::inbox::{Append, Inbox, Op};
+use super::retention::{Pruner, BATCH};
 use super::wal::{SyncState, Wal};
 use super::Retention;
 use crate::error::StoreError;
 use crate::store::client_ids::{ClientIds, CLIENT_ID_WINDOW};
 use crate::store::{Appended, StoredAck, StoredMessage};
-use crate::util::now_ms;
 use rusqlite::{params, Connection};
 use shared::{ClientMsgId, MessageId, Nickname};
 use std::time::{Duration, Instant};
@@ -24,8 +25,6 @@ const GATHER_WAIT: Duration = Duration::from_micros(200);
 const EARLY_ANSWER_MAX: usize = 8;
 /// Longest an fsync of early-answered groups waits for the hub to deliver them (see `run`).
 pub(super) const SYNC_DEFER_MAX: Duration = Duration::from_millis(20);
-/// How often the writer applies retention.
-const PRUNE_EVERY: Duration = Duration::from_secs(30);
 
 /// The client ids of the newest `CLIENT_ID_WINDOW` messages that have one, oldest first, as
 /// the writer's idempotency window.
@@ -76,7 +75,7 @@ pub(super) fn run(
     mut ids: ClientIds,
     sync_defer_max: Duration,
 ) {
-    let mut last_prune = Instant::now();
+    let mut pruner = Pruner::new(retention, BATCH);
     let mut written = 0u64;
     let mut ops: Vec<Op> = Vec::new();
     let mut group: Vec<Append> = Vec::new();
@@ -95,11 +94,19 @@ pub(super) fn run(
     let mut deliverable = false;
     loop {
         let got = match deferred {
-            None => inbox.take(&mut ops),
+            // Sleeps until an op arrives or a retention step is due.
+            None => inbox.take(&mut ops, pruner.next_step()),
             Some(deadline) => inbox.take_until(&mut ops, deadline),
         };
         if got.is_none() {
             break;
+        }
+        if ops.is_empty() && deferred.is_none() {
+            // Nothing to commit, and everything committed is synced: retention's turn.
+            if !prune_step(&mut pruner, &conn, &mut wal, written, inbox, sync) {
+                return;
+            }
+            continue;
         }
         if last_group > EARLY_ANSWER_MAX && ops.len() < last_group {
             // Busy: the senders of the last group are sending again, one by one as their acks
@@ -110,6 +117,7 @@ pub(super) fn run(
         }
         if !ops.is_empty() {
             last_group = ops.len();
+            pruner.ops_came(ops.len());
         }
         let mut ops = ops.drain(..).peekable();
         while ops.peek().is_some() {
@@ -166,11 +174,10 @@ pub(super) fn run(
             let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
             let _ = f.send(());
         }
-        if last_prune.elapsed() >= PRUNE_EVERY {
-            last_prune = Instant::now();
-            if let Err(e) = prune(&conn, retention) {
-                tracing::warn!(cause = %e, "retention pass failed");
-            }
+        // At most one bounded step between two group commits: the next group waits for no
+        // more.
+        if !prune_step(&mut pruner, &conn, &mut wal, written, inbox, sync) {
+            return;
         }
     }
     if written > sync.synced() && !sync_and_publish(&mut wal, written, inbox, sync) {
@@ -295,26 +302,42 @@ fn commit(
     Ok(outcomes)
 }
 
-/// Applies retention: the per-channel cap and the age limit. Returns how many messages were
-/// deleted.
-pub(super) fn prune(conn: &Connection, retention: Retention) -> rusqlite::Result<usize> {
-    let mut deleted = 0;
-    if let Some(age) = retention.max_age {
-        let cutoff = now_ms() - age.as_millis() as i64;
-        deleted += conn.execute("DELETE FROM messages WHERE ts < ?1", [cutoff])?;
+/// A step of retention, if one is due. When it deleted messages, a checkpoint writes the
+/// pages it dirtied to the database (fsyncing the WAL first): left in the WAL, they would make
+/// the next checkpoint, which a group commit runs, that much longer. `written` is the last
+/// group committed (all synced by now). False when the fsync failed: the store has stopped.
+fn prune_step(
+    pruner: &mut Pruner,
+    conn: &Connection,
+    wal: &mut Option<Wal>,
+    written: u64,
+    inbox: &Inbox,
+    sync: &SyncState,
+) -> bool {
+    if !pruner.due() {
+        return true;
     }
-    if retention.per_channel > 0 {
-        let channels: Vec<String> = conn
-            .prepare("SELECT channel FROM messages GROUP BY channel HAVING count(*) > ?1")?
-            .query_map([retention.per_channel as i64], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for ch in channels {
-            deleted += conn.execute(
-                "DELETE FROM messages WHERE channel = ?1 AND id <= (
-                    SELECT id FROM messages WHERE channel = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-                params![ch, retention.per_channel as i64],
-            )?;
+    let start = Instant::now();
+    let deleted = pruner.step(conn).unwrap_or_else(|e| {
+        tracing::warn!(cause = %e, "retention step failed; the pass is abandoned");
+        0
+    });
+    if deleted > 0 {
+        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+            tracing::warn!(cause = %e, "checkpoint after a retention step failed");
         }
     }
-    Ok(deleted)
+    let synced = deleted == 0 || sync_and_publish(wal, written, inbox, sync);
+    let took = start.elapsed();
+    // What came meanwhile waited for the step.
+    let delayed = inbox.queued();
+    pruner.rest(took, delayed);
+    tracing::debug!(
+        deleted,
+        took_us = took.as_micros() as u64,
+        delayed,
+        busy = pruner.busy(),
+        "retention step"
+    );
+    synced
 }
