@@ -83,6 +83,8 @@ pub struct Hub {
     inflight: Mutex<HashMap<InflightKey, watch::Receiver<InflightResult>>>,
     next_conn: AtomicU64,
     flusher: Arc<Flusher>,
+    /// When a connection counts as a slow consumer: the same for all of them.
+    bounds: Arc<Bounds>,
 }
 
 /// The hub's side of the broker: events go to the hub while it exists.
@@ -134,8 +136,14 @@ impl Hub {
             config.room_creation_rate,
             u32::try_from(config.max_rooms_per_connection).unwrap_or(u32::MAX),
         );
+        let bounds = Arc::new(Bounds {
+            frames: config.outbound_queue,
+            bytes: config.outbound_queue_bytes,
+            stall: config.outbound_stall,
+        });
         let hub = Arc::new(Hub {
             creations,
+            bounds,
             config,
             metrics,
             history: b.history,
@@ -181,15 +189,10 @@ impl Hub {
     /// Registers a new WebSocket connection (so shutdown can reach it).
     pub fn open_conn(&self, sock: TcpStream) -> Arc<Conn> {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let bounds = Bounds {
-            frames: self.config.outbound_queue,
-            bytes: self.config.outbound_queue_bytes,
-            stall: self.config.outbound_stall,
-        };
         let conn = Arc::new(Conn::new(
             id,
             sock,
-            bounds,
+            self.bounds.clone(),
             self.flusher.clone(),
             self.metrics.clone(),
         ));

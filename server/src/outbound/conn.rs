@@ -47,25 +47,20 @@ struct State {
     /// Since when the socket has been full with no byte written.
     blocked_since: Option<Instant>,
     /// Bytes to write before the page reply queued last is out whole (0: none is waiting).
+    /// Those bytes count against no bound (see [`Conn::reply_page`]): the frames before the
+    /// page passed the bounds when they were queued, and the page has its own budget.
     page_until: usize,
-    /// That page reply's length: it counts against no bound (see [`Conn::reply_page`]).
-    page_len: usize,
 }
 
 impl State {
-    /// Bytes and frames of the queue that count against the bounds: all but a page reply's.
-    fn counted(&self) -> (usize, usize) {
-        if self.page_until == 0 {
-            return (self.bytes, self.queue.len());
-        }
-        let page = self.page_until.min(self.page_len);
-        (self.bytes - page, self.queue.len() - 1)
+    /// Bytes of the queue that count against the bounds: those queued after a page reply.
+    fn counted(&self) -> usize {
+        self.bytes - self.page_until
     }
 
     /// Forgets the page reply (the queue was dropped).
     fn clear_page(&mut self) {
         self.page_until = 0;
-        self.page_len = 0;
     }
 }
 
@@ -81,9 +76,8 @@ pub struct Conn {
     pub id: ConnId,
     /// Wakes the connection's task: the socket filled up, writing failed, or a close was asked.
     event: Notify,
-    max_frames: usize,
-    max_bytes: usize,
-    max_stall: Duration,
+    /// The same for every connection: shared, not copied into each.
+    bounds: Arc<Bounds>,
     flusher: Arc<Flusher>,
     /// Mirrors `State::page_until != 0` for the read loop, which checks it without the lock.
     page_unsent: AtomicBool,
@@ -110,7 +104,7 @@ impl Conn {
     pub fn new(
         id: ConnId,
         sock: TcpStream,
-        bounds: Bounds,
+        bounds: Arc<Bounds>,
         flusher: Arc<Flusher>,
         metrics: Arc<Metrics>,
     ) -> Conn {
@@ -126,12 +120,9 @@ impl Conn {
                 sealed: false,
                 blocked_since: None,
                 page_until: 0,
-                page_len: 0,
             }),
             event: Notify::new(),
-            max_frames: bounds.frames.max(1),
-            max_bytes: bounds.bytes.max(1),
-            max_stall: bounds.stall,
+            bounds,
             flusher,
             metrics,
             page_unsent: AtomicBool::new(false),
@@ -252,12 +243,10 @@ impl Conn {
     /// Whether `frame` may join the queue: within its bounds, and the socket has not been
     /// full for longer than the stall limit.
     fn fits(&self, st: &State, frame: &Bytes) -> bool {
-        let (bytes, frames) = st.counted();
-        frames < self.max_frames
-            && bytes + frame.len() <= self.max_bytes
-            && st
-                .blocked_since
-                .is_none_or(|t| t.elapsed() <= self.max_stall)
+        let b = &*self.bounds;
+        st.queue.len() < b.frames.max(1)
+            && st.counted() + frame.len() <= b.bytes.max(1)
+            && st.blocked_since.is_none_or(|t| t.elapsed() <= b.stall)
     }
 
     /// Queues a message to this connection alone.
@@ -277,7 +266,6 @@ impl Conn {
         }
         st.bytes += frame.len();
         st.page_until = st.bytes;
-        st.page_len = frame.len();
         self.page_unsent.store(true, Release);
         st.queue.push_back(frame);
         if st.mode == Mode::Idle {

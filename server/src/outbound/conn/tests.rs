@@ -10,6 +10,12 @@ use tokio::net::{TcpListener, TcpSocket};
 fn what_a_direct_write_reads_sits_in_the_first_cache_line() {
     use std::mem::{align_of, offset_of, size_of};
     assert_eq!(align_of::<Conn>(), 64);
+    // Three lines in all: every open connection holds one `Conn`.
+    assert!(
+        size_of::<Conn>() <= 192,
+        "Conn is {} bytes",
+        size_of::<Conn>()
+    );
     assert_eq!(offset_of!(Conn, sock), 0);
     assert!(offset_of!(Conn, metrics) + size_of::<Arc<Metrics>>() <= 64);
     // The lock word leads the mutex; the state follows it, `mode`, `sealed` and `close`
@@ -46,7 +52,7 @@ async fn pair(
     let conn = Conn::new(
         1,
         server,
-        bounds,
+        Arc::new(bounds),
         Flusher::start(),
         Arc::new(Metrics::default()),
     );
