@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Two or more builds of our server head to head, alternating run after run, so a drift in the
+# machine's load hits them alike (the full bench runs an hour apart can differ by 20%).
+#   bench/ab.sh throughput RUNS BIN...   # deliveries/s, 100 clients, as in run.sh
+#   bench/ab.sh idle RUNS BIN...         # idle bytes per connection at 10k receivers
+#   PROTO=typed bench/ab.sh ...          # /chat instead of /ws/<nick>
+# Prints one line per run, then the median per binary. Needs `cargo build --release` of
+# bench/loadgen (run.sh builds it). Servers are pinned to CPU 0, the load generator to CPU 1.
+set -euo pipefail
+MODE=$1 RUNS=$2
+shift 2
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LG=${LOADGEN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/loadgen}
+case "$MODE" in
+  throughput) ARGS=(throughput --clients 100 --warmup 0.5 --secs 3 --drain 1.5); KEY=deliveries_per_s ;;
+  idle) ARGS=(fanout --receivers 10000 --rates 10 --secs 1 --drain 1); KEY=idle_bytes_per_conn ;;
+  *) echo "mode: throughput or idle" >&2; exit 2 ;;
+esac
+OUT=$(mktemp)
+trap 'rm -f "$OUT"' EXIT
+for _ in $(seq 1 "$RUNS"); do
+  for bin in "$@"; do
+    D=$(mktemp -d)
+    extra=()
+    "$bin" --help 2>/dev/null | grep -q max-connections-per-ip &&
+      extra=(--max-connections-per-ip 0 --handshake-rate-per-ip 0)
+    (export CHAT_MAX_CONNECTIONS=20000 CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 \
+        CHAT_DATA_DIR="$D/data" RUST_LOG=warn
+     exec taskset -c 0 "$bin" --listen 127.0.0.1:0 "${extra[@]}") >"$D/log" 2>&1 &
+    PID=$!
+    for _ in $(seq 100); do grep -q "listening on" "$D/log" && break; sleep 0.05; done
+    ADDR=$(sed -n 's#.*listening on http://##p' "$D/log" | head -1)
+    v=$(taskset -c 1 "$LG" --server "$ADDR" --proto "${PROTO:-demo}" --server-pid "$PID" "${ARGS[@]}" 2>/dev/null |
+      python3 -c "import json,sys; print(round(json.load(sys.stdin)['report']['$KEY']))" || echo fail)
+    kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true
+    rm -rf "$D"
+    echo "$bin $v" | tee -a "$OUT"
+  done
+done
+python3 - "$OUT" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    b, v = line.split()
+    if v != "fail":
+        runs.setdefault(b, []).append(int(v))
+for b, v in runs.items():
+    print(f"median {b}: {statistics.median(v):,.0f} (of {len(v)}: {min(v):,}-{max(v):,})")
+PY
