@@ -89,8 +89,11 @@ describe('chat in the browser', () => {
 
   it('a direct message reaches only its target', async () => {
     const carol = await h.openChat(browser, url, 'carol');
-    // alice opens a conversation with bob from the member list.
-    await alice.locator('#members li[data-nick="bob"] button').click();
+    // alice opens a conversation with bob from the member list. The list sits below the room
+    // directory, which shifts it whenever a listing arrives (a room everyone left drops out),
+    // so the click goes to the button itself rather than to where it was a moment ago.
+    await alice.locator('#members li[data-nick="carol"]').waitFor();
+    await alice.locator('#members li[data-nick="bob"] button').dispatchEvent('click');
     await h.waitFor(alice, async () => (await alice.locator('#conversation-title').textContent()) === '@bob', 'DM view');
     const secret = `psst bob ${run}`;
     await h.send(alice, secret);

@@ -21,14 +21,14 @@ pub fn member_list(props: &MemberListProps) -> Html {
                     let me = props.me.as_ref() == Some(nick);
                     let label = nick.to_string();
                     if me {
-                        html! { <li class="member me" data-nick={label.clone()}>
+                        html! { <li key={label.clone()} class="member me" data-nick={label.clone()}>
                             <span class="presence" aria-hidden="true"></span>
                             <span class="name">{ label }</span><span class="you">{ " (you)" }</span>
                         </li> }
                     } else {
                         let cb = props.on_direct.clone();
                         let n = nick.clone();
-                        html! { <li class="member" data-nick={label.clone()}>
+                        html! { <li key={label.clone()} class="member" data-nick={label.clone()}>
                             <button type="button" class="member-name" title={format!("Message {label} directly")}
                                 onclick={move |_| cb.emit(n.clone())}>
                                 <span class="presence" aria-hidden="true"></span>

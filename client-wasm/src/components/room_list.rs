@@ -72,7 +72,7 @@ pub fn room_list(props: &RoomListProps) -> Html {
             }
         });
         html! {
-            <li class={classes!("conv", kind, active.then_some("active"), (e.unread > 0).then_some("has-unread"))}
+            <li key={label.clone()} class={classes!("conv", kind, active.then_some("active"), (e.unread > 0).then_some("has-unread"))}
                 data-name={label.clone()}>
                 <button type="button" class="conv-name"
                     aria-current={active.then_some("true")} onclick={on_select}>
@@ -113,7 +113,7 @@ pub fn room_list(props: &RoomListProps) -> Html {
                         let name = r.name.to_string();
                         let label = format!("#{}", r.name);
                         html! {
-                            <li class="conv other">
+                            <li key={label.clone()} class="conv other">
                                 <button type="button" class="conv-name" title={format!("Join {label}")}
                                     onclick={move |_| cb.emit(name.clone())}>
                                     <span class="name">{ label.clone() }</span>
