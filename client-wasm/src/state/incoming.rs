@@ -222,8 +222,8 @@ impl ChatState {
             Some(a) if self.directory.last().map(|r| &r.name) == Some(&a) => {}
             Some(_) => return false,
         }
-        let room = MAX_DIRECTORY.saturating_sub(self.directory.len());
-        self.directory.extend(rooms.into_iter().take(room));
+        let left = MAX_DIRECTORY.saturating_sub(self.directory.len());
+        self.directory.extend(rooms.into_iter().take(left));
         if has_more && self.directory.len() < MAX_DIRECTORY {
             if let Some(last) = self.directory.last() {
                 fx.push(Effect::Send(ClientMessage::ListRooms {

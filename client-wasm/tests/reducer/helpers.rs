@@ -109,6 +109,23 @@ pub fn online(me: &str) -> ChatState {
     s
 }
 
+/// [`online`], then the connection drops and comes back: `general` resumes after id 2 and
+/// waits for its `joined`.
+pub fn reconnected(me: &str) -> ChatState {
+    let mut s = online(me);
+    s.apply(
+        Action::Closed {
+            code: 1006,
+            reason: String::new(),
+        },
+        T0,
+    );
+    s.apply(Action::RetryNow, T0);
+    s.apply(Action::Opened, T0);
+    s.apply(Action::Received(welcome(me, "t")), T0);
+    s
+}
+
 pub fn room_ids(s: &ChatState, name: &str) -> Vec<u64> {
     s.rooms[name].messages.iter().map(|m| m.id).collect()
 }

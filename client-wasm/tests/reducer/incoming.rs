@@ -7,17 +7,7 @@ use shared::*;
 
 #[test]
 fn resume_pages_forward_until_the_gap_is_filled() {
-    let mut s = online("carol");
-    s.apply(
-        Action::Closed {
-            code: 1006,
-            reason: String::new(),
-        },
-        T0,
-    );
-    s.apply(Action::RetryNow, T0);
-    s.apply(Action::Opened, T0);
-    s.apply(Action::Received(welcome("carol", "t")), T0);
+    let mut s = reconnected("carol");
     let fx = s.apply(
         Action::Received(joined_json(
             "general",

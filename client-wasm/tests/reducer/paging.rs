@@ -22,22 +22,6 @@ fn history_json(ids: std::ops::RangeInclusive<u64>, has_more: bool) -> String {
     .to_json()
 }
 
-/// Back online after a reconnect, with `general` to resume after id 2.
-fn reconnected() -> ChatState {
-    let mut s = online("carol");
-    s.apply(
-        Action::Closed {
-            code: 1006,
-            reason: String::new(),
-        },
-        T0,
-    );
-    s.apply(Action::RetryNow, T0);
-    s.apply(Action::Opened, T0);
-    s.apply(Action::Received(welcome("carol", "t")), T0);
-    s
-}
-
 fn asked_after(fx: &[Effect]) -> Option<Option<u64>> {
     sent(fx).into_iter().find_map(|m| match m {
         ClientMessage::History { before, after, .. } => {
@@ -50,7 +34,7 @@ fn asked_after(fx: &[Effect]) -> Option<Option<u64>> {
 
 #[test]
 fn a_long_catch_up_stops_at_the_cap_and_marks_the_gap() {
-    let mut s = reconnected();
+    let mut s = reconnected("carol");
     let fx = s.apply(
         Action::Received(joined_json("general", &["carol"], &[], true)),
         T0,
@@ -107,7 +91,7 @@ fn a_long_catch_up_stops_at_the_cap_and_marks_the_gap() {
 
 #[test]
 fn a_short_catch_up_has_no_gap() {
-    let mut s = reconnected();
+    let mut s = reconnected("carol");
     s.apply(
         Action::Received(joined_json("general", &["carol"], &[], true)),
         T0,

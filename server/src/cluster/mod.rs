@@ -21,6 +21,32 @@
 //!
 //! Redis must persist (AOF) for history to survive a Redis restart.
 
+/// Lua that reads field `ARGV[1]` of hash `KEYS[1]` into `cur` and sets `names_node` when it
+/// names node `ARGV[2]` (the value is the node, or the node, `|` and more): the test every
+/// compare-and-delete here makes, so a node never removes what another one wrote since.
+macro_rules! names_node_lua {
+    () => {
+        "local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local names_node = cur and (cur == ARGV[2] or string.sub(cur, 1, string.len(ARGV[2]) + 1) == ARGV[2] .. '|')
+"
+    };
+}
+
+/// Lua that deletes that field when it names the node, and returns 1 if it did.
+macro_rules! release_lua {
+    () => {
+        concat!(
+            names_node_lua!(),
+            "if names_node then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+"
+        )
+    };
+}
+
 mod bus;
 mod connection;
 mod durable;
@@ -64,14 +90,7 @@ fn node_key(node: &str) -> String {
 }
 
 /// Deletes a hash field only if it still names this node (compare-and-delete).
-const RELEASE_LUA: &str = r"
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and (cur == ARGV[2] or string.sub(cur, 1, string.len(ARGV[2]) + 1) == ARGV[2] .. '|') then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return 1
-end
-return 0
-";
+const RELEASE_LUA: &str = release_lua!();
 
 /// Events waiting for the publisher task; past this, events are dropped (and logged).
 const PUBLISH_QUEUE: usize = 4096;

@@ -43,15 +43,10 @@ return 1
 
 /// Deletes a hash field naming a node whose heartbeat key is gone, checked in the same step:
 /// a node that came back and re-asserted keeps what it wrote.
-const REAP_LUA: &str = r"
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and (cur == ARGV[2] or string.sub(cur, 1, string.len(ARGV[2]) + 1) == ARGV[2] .. '|') then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return 1
-end
-return 0
-";
+const REAP_LUA: &str = concat!(
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end\n",
+    release_lua!()
+);
 
 impl Cluster {
     /// Refreshes this node's heartbeat key. `true`: it had lapsed, so the other nodes may

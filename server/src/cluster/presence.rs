@@ -10,9 +10,9 @@ use shared::{Nickname, RoomInfo, RoomName};
 /// `RELEASE_LUA` for a membership, then the room's size after it (-1: nothing was removed),
 /// and the room out of `chat:rooms` once nobody is in it. One script: a join between the
 /// count and the removal cannot happen.
-const LEAVE_LUA: &str = r"
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur or not (cur == ARGV[2] or string.sub(cur, 1, string.len(ARGV[2]) + 1) == ARGV[2] .. '|') then
+const LEAVE_LUA: &str = concat!(
+    names_node_lua!(),
+    "if not names_node then
   return -1
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -21,7 +21,8 @@ if n == 0 then
   redis.call('SREM', KEYS[2], ARGV[3])
 end
 return n
-";
+"
+);
 
 impl Presence for Cluster {
     fn join(&self, room: &RoomName, nick: &Nickname) -> BoxFuture<'static, Change> {

@@ -30,6 +30,17 @@ pub enum Keep {
     Oldest,
 }
 
+impl Keep {
+    /// For a page of history: the oldest of those after an id, else the newest.
+    pub fn for_history(after: Option<shared::MessageId>) -> Keep {
+        if after.is_some() {
+            Keep::Oldest
+        } else {
+            Keep::Newest
+        }
+    }
+}
+
 /// Bytes `item` takes in a JSON list, the comma included.
 pub fn json_len(item: &impl Serialize) -> usize {
     let mut n = Counter(0);

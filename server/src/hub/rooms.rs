@@ -103,14 +103,9 @@ impl Hub {
                 return Err(e);
             }
         };
-        let keep = if after.is_some() {
-            Keep::Oldest
-        } else {
-            Keep::Newest
-        };
         // The members take their share of the budget first (at most `presence_limit` names).
         let budget = self.page_budget().saturating_sub(page::json_len(&members));
-        let (history, has_more) = page::fit(page, budget, keep);
+        let (history, has_more) = page::fit(page, budget, Keep::for_history(after));
         let joined = ServerMessage::Joined {
             room: room_name.clone(),
             members,
@@ -244,11 +239,11 @@ impl Hub {
                 self.history.before(key, b, limit).await
             }
         };
-        let keep = if after.is_some() {
-            Keep::Oldest
-        } else {
-            Keep::Newest
-        };
-        Ok(page::fit(self.store_call(page)?, self.page_budget(), keep))
+        let page = self.store_call(page)?;
+        Ok(page::fit(
+            page,
+            self.page_budget(),
+            Keep::for_history(after),
+        ))
     }
 }

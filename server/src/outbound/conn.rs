@@ -162,12 +162,19 @@ impl Conn {
             st.queue.push_back(frame.clone());
             queued = true;
         }
-        if queued && st.mode == Mode::Idle {
+        if queued {
+            self.schedule(st);
+        }
+        true
+    }
+
+    /// Hands the connection to the flusher if nothing had been queued before.
+    fn schedule(self: &Arc<Self>, mut st: MutexGuard<'_, State>) {
+        if st.mode == Mode::Idle {
             st.mode = Mode::Scheduled;
             drop(st);
             self.flusher.schedule(self.clone());
         }
-        true
     }
 
     /// Sends a room's fan-out (the flusher's pass): `frames` in order; `pieces`, when the
@@ -268,11 +275,7 @@ impl Conn {
         st.page_until = st.bytes;
         self.page_unsent.store(true, Release);
         st.queue.push_back(frame);
-        if st.mode == Mode::Idle {
-            st.mode = Mode::Scheduled;
-            drop(st);
-            self.flusher.schedule(self.clone());
-        }
+        self.schedule(st);
         true
     }
 

@@ -145,7 +145,12 @@ impl ClientIds {
                 continue; // forgotten already, through its sender's bound
             }
             if let Entry::Occupied(mut e) = self.senders.entry(s) {
-                e.get_mut().retain(|k| *k != key);
+                // The oldest of all is almost always its sender's oldest too.
+                if e.get().front() == Some(&key) {
+                    e.get_mut().pop_front();
+                } else {
+                    e.get_mut().retain(|k| *k != key);
+                }
                 if e.get().is_empty() {
                     e.remove();
                 }
