@@ -18,6 +18,7 @@
 //!   `shutdown`: the signal future; `util`: the lock, random ids, the clock.
 
 pub mod admission;
+pub mod auth;
 pub mod backends;
 pub mod broker;
 pub mod cluster;

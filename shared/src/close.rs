@@ -36,10 +36,20 @@ pub enum CloseReason {
     UnsupportedProtocol,
     /// 4008: the client did not read fast enough; its outbound queue overflowed.
     SlowConsumer,
+    /// 4009: signing in failed (wrong name or password, an unknown or expired session, a bad
+    /// JWT): retrying with the same credentials will not help.
+    AuthFailed,
+    /// 4010: the session ended (signed out, here or everywhere; the password changed; the
+    /// account was disabled): sign in again.
+    SignedOut,
+    /// 4011: this server does not accept guests.
+    GuestsNotAllowed,
+    /// 4012: too many failed sign-ins for this account from this address; wait before trying.
+    TooManyAttempts,
 }
 
 impl CloseReason {
-    pub const ALL: [CloseReason; 16] = [
+    pub const ALL: [CloseReason; 20] = [
         CloseReason::Normal,
         CloseReason::GoingAway,
         CloseReason::ProtocolError,
@@ -56,6 +66,10 @@ impl CloseReason {
         CloseReason::Replaced,
         CloseReason::UnsupportedProtocol,
         CloseReason::SlowConsumer,
+        CloseReason::AuthFailed,
+        CloseReason::SignedOut,
+        CloseReason::GuestsNotAllowed,
+        CloseReason::TooManyAttempts,
     ];
 
     pub const fn code(self) -> u16 {
@@ -76,6 +90,10 @@ impl CloseReason {
             CloseReason::Replaced => 4005,
             CloseReason::UnsupportedProtocol => 4006,
             CloseReason::SlowConsumer => 4008,
+            CloseReason::AuthFailed => 4009,
+            CloseReason::SignedOut => 4010,
+            CloseReason::GuestsNotAllowed => 4011,
+            CloseReason::TooManyAttempts => 4012,
         }
     }
 
@@ -98,6 +116,10 @@ impl CloseReason {
             CloseReason::Replaced => "replaced",
             CloseReason::UnsupportedProtocol => "unsupported_protocol",
             CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::AuthFailed => "auth_failed",
+            CloseReason::SignedOut => "signed_out",
+            CloseReason::GuestsNotAllowed => "guests_not_allowed",
+            CloseReason::TooManyAttempts => "too_many_attempts",
         }
     }
 
@@ -152,5 +174,8 @@ mod tests {
         assert!(!CloseReason::code_allows_reconnect(4001));
         assert!(!CloseReason::code_allows_reconnect(1008));
         assert!(!CloseReason::code_allows_reconnect(1000));
+        for no in [4009, 4010, 4011, 4012] {
+            assert!(!CloseReason::code_allows_reconnect(no), "{no}");
+        }
     }
 }

@@ -15,10 +15,10 @@ pub mod types;
 
 pub use close::CloseReason;
 pub use protocol::{
-    decode_client, ChatMessage, ClientMessage, DecodeError, DemoMessage, DirectMessage, ErrorCode,
+    decode_client, Auth, ChatMessage, ClientMessage, DecodeError, DemoMessage, DirectMessage, ErrorCode,
     Limits, MessageId, PresenceState, RoomInfo, ServerMessage, Timestamp, PROTOCOL_VERSION,
 };
-pub use types::{ClientMsgId, MessageText, Nickname, RoomName, ValidationError};
+pub use types::{ClientMsgId, MessageText, Nickname, Password, RoomName, ValidationError};
 
 /// The room every user starts in, shared with users of the demo endpoint `/ws/<nickname>`.
 pub const DEFAULT_ROOM: &str = "general";

@@ -4,7 +4,7 @@
 //! (the protocol version travels there, not in a subprotocol header, so proxies that drop
 //! `Sec-WebSocket-Protocol` do not matter) and the server's `welcome`.
 
-use crate::types::{ClientMsgId, MessageText, Nickname, RoomName};
+use crate::types::{ClientMsgId, MessageText, Nickname, Password, RoomName};
 use serde::{Deserialize, Serialize};
 
 /// Version of this protocol; a client sends it in `hello`.
@@ -19,13 +19,30 @@ pub type Timestamp = i64;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
-    /// First message of a session. `resume_token` (from an earlier `welcome`) lets a reconnecting
-    /// client take over its own still-open session instead of getting `nick_taken`.
+    /// First message of a session. Without `auth`, the client is a guest named `nick`; a
+    /// guest's `resume_token` (from an earlier `welcome`) lets it take over its own still-open
+    /// session instead of getting `nick_taken`. With `auth`, the client signs in (see [`Auth`]);
+    /// `nick` names the account for `password` and `register`, and is not needed otherwise.
     Hello {
-        nick: Nickname,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nick: Option<Nickname>,
         protocol: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume_token: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<Auth>,
+    },
+    /// Ends this session (`everywhere`: every session of the account) and closes its
+    /// connections with 4010.
+    SignOut {
+        #[serde(default)]
+        everywhere: bool,
+    },
+    /// Changes the account's password. Every other session of the account ends (4010); this
+    /// connection gets a new session token in `password_changed`.
+    ChangePassword {
+        old: Password,
+        new: Password,
     },
     /// Join a room (created on first join). With `after`, the history returned is exactly the
     /// messages after that id (resume); without it, the room's most recent messages.
@@ -71,7 +88,23 @@ pub enum ClientMessage {
     },
 }
 
-/// A stored room message, as every receiver sees it.
+/// How a client proves who it is in `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Auth {
+    /// Signs in to the account named by `hello`'s `nick`.
+    Password { password: Password },
+    /// Creates the account `nick` with this password (at least
+    /// [`MIN_PASSWORD_CHARS`](crate::types::MIN_PASSWORD_CHARS) characters) and signs in.
+    Register { password: Password },
+    /// A session token from an earlier `welcome` (or `password_changed`).
+    Session { token: String },
+    /// A JSON Web Token from the site this chat serves: `sub` is the user id, `name` the
+    /// display name, `exp` is enforced.
+    Jwt { token: String },
+}
+
+/// A stored room message, as every receiver sees it. `guest`: the sender had no account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub id: MessageId,
@@ -79,9 +112,11 @@ pub struct ChatMessage {
     pub sender: Nickname,
     pub text: MessageText,
     pub ts: Timestamp,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub guest: bool,
 }
 
-/// A direct message between two users.
+/// A direct message between two users. `guest`: the sender had no account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectMessage {
     pub id: MessageId,
@@ -89,6 +124,12 @@ pub struct DirectMessage {
     pub to: Nickname,
     pub text: MessageText,
     pub ts: Timestamp,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub guest: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A room in the `rooms` listing.
@@ -119,8 +160,15 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
+    /// `nick` is the name the user goes by (an account's as registered); `guest` says it has
+    /// no account. `session` is a new session token (after `password` or `register`): keep it and
+    /// present it in `auth` next time. A guest keeps its `nick` and `resume_token` instead.
     Welcome {
         nick: Nickname,
+        #[serde(default, skip_serializing_if = "is_false")]
+        guest: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
         protocol: u32,
         default_room: RoomName,
         resume_token: String,
@@ -137,6 +185,9 @@ pub enum ServerMessage {
     Joined {
         room: RoomName,
         members: Vec<Nickname>,
+        /// Which of `members` are guests.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        guests: Vec<Nickname>,
         history: Vec<ChatMessage>,
         has_more: bool,
     },
@@ -166,6 +217,13 @@ pub enum ServerMessage {
         room: RoomName,
         nick: Nickname,
         state: PresenceState,
+        #[serde(default, skip_serializing_if = "is_false")]
+        guest: bool,
+    },
+    /// The password was changed: this is the connection's new session token; every other
+    /// session of the account has ended.
+    PasswordChanged {
+        session: String,
     },
     Typing {
         room: RoomName,
@@ -209,6 +267,23 @@ pub enum ErrorCode {
     /// Storage failed; the message was not stored and may be resent with the same `client_id`.
     StoreUnavailable,
     Internal,
+    /// Wrong account name or password (the two are not told apart), or a disabled account.
+    SignInFailed,
+    /// Too many failed sign-ins for this account from this address: wait and retry.
+    TooManyAttempts,
+    /// The session token is unknown, expired or revoked: sign in again.
+    SessionExpired,
+    /// The JWT is malformed, expired, not signed with the configured key, or not accepted
+    /// here (`alg: none`): get a new one; retrying this one will not help.
+    InvalidToken,
+    /// Registration is closed, rate-limited for this address, or the account cap is reached.
+    RegistrationClosed,
+    /// The new password is too short or too long.
+    WeakPassword,
+    /// This server does not accept guests: sign in.
+    GuestsNotAllowed,
+    /// The request needs an account (guests cannot change a password).
+    NotSignedIn,
 }
 
 /// The demo protocol's frame: what a `/ws/<nickname>` user receives. `S` is `&str` where the
@@ -236,6 +311,8 @@ pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
 
 const KNOWN_TYPES: &[&str] = &[
     "hello",
+    "sign_out",
+    "change_password",
     "join",
     "leave",
     "list_rooms",

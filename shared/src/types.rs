@@ -10,6 +10,10 @@ pub const MAX_NICK_CHARS: usize = 32;
 pub const MAX_ROOM_CHARS: usize = 48;
 /// Largest message text, in UTF-8 bytes.
 pub const MAX_TEXT_BYTES: usize = 4000;
+/// Shortest password an account may be given, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password, in UTF-8 bytes (a bound on what a peer makes the server hash).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// Longest client-generated message id, in bytes.
 pub const MAX_CLIENT_ID_BYTES: usize = 64;
 
@@ -32,6 +36,8 @@ pub enum ValidationError {
     TextControl,
     #[error("client_id must be 1 to {MAX_CLIENT_ID_BYTES} printable ASCII characters")]
     ClientId,
+    #[error("password must be 1 to {MAX_PASSWORD_BYTES} bytes")]
+    PasswordLength,
 }
 
 fn name_char(c: char) -> bool {
@@ -161,9 +167,68 @@ string_newtype!(
     check_client_id
 );
 
+/// A password as a client sends it: 1 to [`MAX_PASSWORD_BYTES`] bytes. Its `Debug` hides it,
+/// so it never reaches a log; whether it is long enough for a new account is the server's call
+/// ([`MIN_PASSWORD_CHARS`]).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
+        let value = value.into();
+        if value.is_empty() || value.len() > MAX_PASSWORD_BYTES {
+            return Err(ValidationError::PasswordLength);
+        }
+        Ok(Password(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Long enough for a new account.
+    pub fn strong_enough(&self) -> bool {
+        self.0.chars().count() >= MIN_PASSWORD_CHARS
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(…)")
+    }
+}
+
+impl TryFrom<String> for Password {
+    type Error = ValidationError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<Password> for String {
+    fn from(value: Password) -> String {
+        value.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords() {
+        assert!(Password::new("x").is_ok());
+        assert!(!Password::new("short").expect("valid").strong_enough());
+        assert!(Password::new("long enough").expect("valid").strong_enough());
+        assert_eq!(Password::new(""), Err(ValidationError::PasswordLength));
+        assert_eq!(
+            Password::new("x".repeat(MAX_PASSWORD_BYTES + 1)),
+            Err(ValidationError::PasswordLength)
+        );
+        let p = Password::new("hunter22").expect("valid");
+        assert!(!format!("{p:?}").contains("hunter"));
+    }
 
     #[test]
     fn nicknames() {

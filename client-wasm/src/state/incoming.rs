@@ -92,6 +92,7 @@ impl ChatState {
                 members,
                 history,
                 has_more,
+                ..
             } => self.joined(room, members, history, has_more, fx),
             ServerMessage::Left { room } => {
                 // Usually removed already when the user clicked leave.
@@ -107,12 +108,15 @@ impl ChatState {
                 has_more,
                 after,
             } => self.rooms_page(rooms, has_more, after, fx),
+            ServerMessage::PasswordChanged { .. } => false,
             ServerMessage::Message(m) => self.message(m),
             ServerMessage::Direct(d) => self.direct(d),
             ServerMessage::Ack {
                 client_id, id, ts, ..
             } => self.ack(&client_id, id, ts),
-            ServerMessage::Presence { room, nick, state } => {
+            ServerMessage::Presence {
+                room, nick, state, ..
+            } => {
                 let Some(room) = self.rooms.get_mut(&room) else {
                     return false;
                 };
@@ -337,6 +341,7 @@ impl ChatState {
                         sender: me,
                         text: p.text,
                         ts,
+                        guest: false,
                     };
                     insert_by_id(&mut Rc::make_mut(r).messages, msg, |m| m.id);
                 }
@@ -353,6 +358,7 @@ impl ChatState {
                     to: peer,
                     text: p.text,
                     ts,
+                    guest: false,
                 };
                 insert_by_id(&mut thread.messages, msg, |m| m.id);
             }

@@ -87,9 +87,10 @@ impl ChatState {
     pub(super) fn opened(&self, fx: &mut Vec<Effect>) {
         if let (Connection::Connecting { .. }, Some(nick)) = (&self.connection, &self.nick) {
             fx.push(Effect::Send(ClientMessage::Hello {
-                nick: nick.clone(),
+                nick: Some(nick.clone()),
                 protocol: PROTOCOL_VERSION,
                 resume_token: self.resume_token.clone(),
+                auth: None,
             }));
         }
     }

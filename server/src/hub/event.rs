@@ -37,6 +37,7 @@ impl Hub {
                         to: to.clone(),
                         text: text.clone(),
                         ts,
+                        guest: false,
                     });
                     let f = Fanout::event(ev);
                     let mut targets = vec![to.clone()];
@@ -60,6 +61,7 @@ impl Hub {
                     sender,
                     text,
                     ts,
+                    guest: false,
                 });
                 let gap = {
                     let mut st = lock(&room.state);
@@ -94,6 +96,7 @@ impl Hub {
                     room: room_name,
                     nick: nick.clone(),
                     state,
+                    guest: false,
                 });
                 let mut st = lock(&room.state);
                 if st.members.len() <= self.config.presence_limit {
@@ -157,6 +160,7 @@ impl Hub {
                             sender: m.sender.clone(),
                             text: m.text.clone(),
                             ts: m.ts,
+                            guest: false,
                         });
                         st.settle(m.id, Some(d), cap);
                     }

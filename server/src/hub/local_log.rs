@@ -90,6 +90,7 @@ impl MessageLog for LocalLog {
                 sender: stored.sender.clone(),
                 text: stored.text.clone(),
                 ts,
+                guest: false,
             }),
             Dest::User(to, peers) => {
                 let event = ServerMessage::Direct(DirectMessage {
@@ -98,6 +99,7 @@ impl MessageLog for LocalLog {
                     to,
                     text: stored.text.clone(),
                     ts,
+                    guest: false,
                 });
                 Delivery {
                     fanout: Fanout::event(event),

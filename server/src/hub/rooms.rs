@@ -109,6 +109,7 @@ impl Hub {
         let joined = ServerMessage::Joined {
             room: room_name.clone(),
             members,
+            guests: Vec::new(),
             history,
             has_more,
         };

@@ -62,6 +62,8 @@ impl TypedProtocol {
                 let cfg = &self.hub.config;
                 self.conn.reply(&ServerMessage::Welcome {
                     nick,
+                    guest: true,
+                    session: None,
                     protocol: PROTOCOL_VERSION,
                     default_room: RoomName::default_room(),
                     resume_token: token,
@@ -116,6 +118,9 @@ impl TypedProtocol {
         match msg {
             ClientMessage::Hello { .. } => {
                 self.error(ErrorCode::AlreadyHello, "hello was already accepted", None)
+            }
+            ClientMessage::SignOut { .. } | ClientMessage::ChangePassword { .. } => {
+                self.error(ErrorCode::NotSignedIn, "sign in first", None)
             }
             ClientMessage::Join { room, after } => {
                 if !self.rooms.contains_key(&room)
@@ -273,9 +278,10 @@ impl Protocol for TypedProtocol {
             (
                 None,
                 ClientMessage::Hello {
-                    nick,
+                    nick: Some(nick),
                     protocol,
                     resume_token,
+                    auth: None,
                 },
             ) => self.hello(nick, protocol, resume_token).await,
             (None, _) => {

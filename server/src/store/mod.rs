@@ -39,6 +39,7 @@ impl StoredMessage {
             sender: self.sender.clone(),
             text: self.text.clone(),
             ts: self.ts,
+            guest: false,
         })
     }
 }
