@@ -1,6 +1,8 @@
 //! What a hub stands on: the history it reads, the log it appends to, and the seams to the
 //! other nodes. `server::run` picks them (one node, or Redis); the hub holds only the traits.
 
+use crate::auth::accounts::memory::MemoryAccounts;
+use crate::auth::Accounts;
 use crate::broker::memory::{LocalBroker, LocalPresence, LocalRegistry};
 use crate::broker::{Broker, Presence, Registry, SharedLog};
 use crate::store::{History, Journal, Store};
@@ -22,6 +24,8 @@ pub struct Backends {
     pub broker: Arc<dyn Broker>,
     pub registry: Arc<dyn Registry>,
     pub presence: Arc<dyn Presence>,
+    /// Accounts and sessions: SQLite beside the messages, Redis, or memory.
+    pub accounts: Arc<dyn Accounts>,
 }
 
 impl Backends {
@@ -33,6 +37,7 @@ impl Backends {
             broker: Arc::new(LocalBroker::default()),
             registry: Arc::new(LocalRegistry),
             presence: Arc::new(LocalPresence::default()),
+            accounts: Arc::new(MemoryAccounts::new()),
         }
     }
 }

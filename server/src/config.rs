@@ -22,17 +22,37 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     );
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("bad duration `{s}` (try 500ms, 10s, 2m)"))?;
+        .map_err(|_| format!("bad duration `{s}` (try 500ms, 10s, 2m, 1h, 14d)"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "" | "s" => n,
         "m" => n * 60.0,
-        _ => return Err(format!("bad duration unit in `{s}` (use ms, s or m)")),
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return Err(format!("bad duration unit in `{s}` (use ms, s, m, h or d)")),
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("bad duration `{s}`"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// Whether clients without an account may chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Guests {
+    /// Anyone may pick a free, unregistered name (the demo's flow; `/ws/<nick>` works).
+    Allow,
+    /// Only signed-in users: both endpoints refuse guests (4011).
+    Deny,
+}
+
+/// Who may create accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Registration {
+    /// Anyone, within `--registration-rate` per address and `--max-accounts`.
+    Open,
+    /// Only operators (`server user add`).
+    Closed,
 }
 
 /// A network in CIDR form, or one address (a /32 or /128).
@@ -227,6 +247,43 @@ pub struct Config {
     #[arg(long, env = "CHAT_ROOM_CREATION_RATE", default_value_t = 1.0)]
     pub room_creation_rate: f64,
 
+    /// Whether guests (clients without an account) may chat: `allow` or `deny`.
+    #[arg(long, env = "CHAT_GUESTS", value_enum, default_value = "allow")]
+    pub guests: Guests,
+
+    /// Who may create accounts: `open` (anyone, rate-limited) or `closed` (operators only).
+    #[arg(long, env = "CHAT_REGISTRATION", value_enum, default_value = "open")]
+    pub registration: Registration,
+
+    /// Accounts one client address may register per hour (IPv6 per /64), in bursts of 3.
+    #[arg(long, env = "CHAT_REGISTRATION_RATE", default_value_t = 10.0)]
+    pub registration_rate: f64,
+
+    /// Most accounts the server holds; past it, registration is refused (0: no cap).
+    #[arg(long, env = "CHAT_MAX_ACCOUNTS", default_value_t = 100_000)]
+    pub max_accounts: u64,
+
+    /// A session unused for this long ends (the user signs in again).
+    #[arg(long, env = "CHAT_SESSION_IDLE", default_value = "14d", value_parser = parse_duration)]
+    pub session_idle: Duration,
+
+    /// A session ends this long after sign-in, used or not.
+    #[arg(long, env = "CHAT_SESSION_LIFETIME", default_value = "90d", value_parser = parse_duration)]
+    pub session_lifetime: Duration,
+
+    /// Password hashes (Argon2id, 19 MiB each) computed at once, on the blocking pool; more
+    /// sign-ins wait their turn.
+    #[arg(long, env = "CHAT_MAX_CONCURRENT_HASHES", default_value_t = 2)]
+    pub max_concurrent_hashes: usize,
+
+    /// Accept JWTs signed with this HS256 secret in `hello` (`auth: jwt`).
+    #[arg(long, env = "CHAT_AUTH_JWT_SECRET", hide_env_values = true)]
+    pub auth_jwt_secret: Option<String>,
+
+    /// Accept JWTs signed with the key in this PEM file (an RSA key: RS256; a P-256 key: ES256).
+    #[arg(long, env = "CHAT_AUTH_JWT_PUBLIC_KEY")]
+    pub auth_jwt_public_key: Option<PathBuf>,
+
     /// Minimum interval between two relayed typing events of one user in one room.
     #[arg(long, env = "CHAT_TYPING_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     pub typing_interval: Duration,
@@ -259,7 +316,9 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("x").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("14d"), Ok(Duration::from_secs(14 * 86400)));
+        assert!(parse_duration("5y").is_err());
         assert_eq!(
             parse_net("10.0.0.1"),
             Ok("10.0.0.1/32".parse().expect("net"))

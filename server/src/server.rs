@@ -2,7 +2,8 @@
 
 use crate::admission::Refused;
 use crate::cluster::Cluster;
-use crate::config::Config;
+use crate::auth::accounts::sqlite::SqliteAccounts;
+use crate::config::{Config, StoreKind};
 use crate::error::StoreError;
 use crate::http::{self, Edge};
 use crate::hub::{Backends, Hub, Log};
@@ -27,6 +28,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     http::HostPolicy::new(config.listen, &config.allowed_hosts)
         .map_err(|e| anyhow::anyhow!("--allowed-hosts: {e}"))?;
+    crate::auth::Auth::jwt_verifier(&config)?;
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::default());
     let hub = match &config.redis {
@@ -40,6 +42,7 @@ pub async fn run(
                 broker: cluster.clone(),
                 registry: cluster.clone(),
                 presence: cluster.clone(),
+                accounts: Arc::new(crate::auth::accounts::memory::MemoryAccounts::new()),
             };
             let hub = Hub::with_backends(config.clone(), backends, metrics);
             // Served only once the node hears the other nodes (or /readyz says it does not).
@@ -48,7 +51,15 @@ pub async fn run(
             }
             hub
         }
-        None => Hub::new(config.clone(), store::open(&config).await?, metrics),
+        None => {
+            let store = store::open(&config).await?;
+            let mut backends = Backends::single(store);
+            if config.store == StoreKind::Sqlite {
+                // Beside the messages, in the database the store has just opened (and migrated).
+                backends.accounts = Arc::new(SqliteAccounts::open(&config.data_dir)?);
+            }
+            Hub::with_backends(config.clone(), backends, metrics)
+        }
     };
     serve(listener, hub, shutdown).await?;
     Ok(())

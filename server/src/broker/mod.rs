@@ -27,6 +27,9 @@ pub enum Event {
         ts: Timestamp,
         #[serde(default)]
         to: String,
+        /// The sender's account (0: a guest). Before `id`, which the log appends last.
+        #[serde(default)]
+        a: u64,
         id: MessageId,
     },
     #[serde(rename = "p")]
@@ -34,12 +37,26 @@ pub enum Event {
         room: String,
         nick: String,
         joined: bool,
+        /// The user is a guest.
+        #[serde(default)]
+        g: bool,
     },
     #[serde(rename = "y")]
     Typing { room: String, nick: String },
     /// The user's session was resumed on another node: `node` must close its copy.
     #[serde(rename = "kick")]
     Kick { nick: String, node: String },
+    /// Sessions of account `a` ended: `s` is one session's hash in hex, or empty for all of
+    /// them; `keep`, if set, is a session spared (the one a password change just gave). Every
+    /// node closes the matching connections (4010).
+    #[serde(rename = "revoke")]
+    Revoke {
+        a: u64,
+        #[serde(default)]
+        s: String,
+        #[serde(default)]
+        keep: String,
+    },
     /// A node's heartbeat on the bus: the node that published it learns from its echo that
     /// its subscription still carries events. The broker consumes it; no hub sees it.
     #[serde(rename = "beat")]
@@ -73,7 +90,8 @@ pub trait Broker: Send + Sync {
 pub enum Claim {
     Taken,
     New,
-    /// The resume token matched: the user's session moves here, keeping `token`.
+    /// The resume token matched: the user's session moves here, under the new `token` (a
+    /// resume token is good for one resume).
     TakenOver {
         token: String,
     },
@@ -83,7 +101,7 @@ pub enum Claim {
 #[async_trait]
 pub trait Registry: Send + Sync {
     /// Claims `key` (the key of `nick`, which names the user to other nodes) for this node
-    /// with `token`, or takes it over with the `resume` token of the session that holds it on
+    /// with `token`, or takes it over (then holding `token`) with the `resume` token of the session that holds it on
     /// another node (which is told to close it).
     async fn claim(
         &self,
@@ -146,6 +164,8 @@ pub struct Outgoing<'a> {
     pub client_id: Option<&'a ClientMsgId>,
     /// The recipient of a direct message.
     pub to: Option<&'a Nickname>,
+    /// The sender's account; `None`: a guest.
+    pub author: Option<u64>,
 }
 
 /// What appending to the shared log did.

@@ -36,7 +36,7 @@ if cid ~= '' then
   if prev then return {0, prev} end
 end
 local id = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], id .. '-0', 's', ARGV[2], 't', ARGV[3], 'ts', ARGV[4], 'c', cid)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], id .. '-0', 's', ARGV[2], 't', ARGV[3], 'ts', ARGV[4], 'c', cid, 'a', ARGV[10])
 if cid ~= '' then
   redis.call('HSET', KEYS[3], cid, ARGV[1] .. '|' .. id .. '|' .. ARGV[4])
   redis.call('EXPIRE', KEYS[3], ARGV[8])
@@ -252,6 +252,7 @@ impl SharedLog for Cluster {
             ts,
             client_id,
             to,
+            author,
         } = msg;
         // The bus payload minus its id, which the script appends (it is known only there).
         let head = serde_json::to_string(&Event::Message {
@@ -260,6 +261,7 @@ impl SharedLog for Cluster {
             t: text.to_string(),
             ts,
             to: to.map(|t| t.to_string()).unwrap_or_default(),
+            a: author.unwrap_or(0),
             id: 0,
         })
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -277,6 +279,7 @@ impl SharedLog for Cluster {
             .arg(head)
             .arg(DEDUP_TTL_SECS)
             .arg(BUS)
+            .arg(author.unwrap_or(0))
             .invoke_async(&mut self.conn())
             .await
             .map_err(unavailable)?;

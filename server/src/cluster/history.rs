@@ -21,6 +21,11 @@ fn parse_entries(channel: &str, raw: Vec<(String, HashMap<String, String>)>) -> 
                 client_id: fields
                     .get("c")
                     .and_then(|c| ClientMsgId::new(c.as_str()).ok()),
+                // Entries from before accounts have no author: guests.
+                author: fields
+                    .get("a")
+                    .and_then(|a| a.parse().ok())
+                    .filter(|&a: &u64| a != 0),
             })
         })
         .collect()

@@ -141,6 +141,8 @@ impl Cluster {
                                     room: room.clone(),
                                     nick,
                                     joined: false,
+                                    // A leave needs no marker: clients drop the name.
+                                    g: false,
                                 },
                             )
                             .await?;

@@ -18,8 +18,8 @@ local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
   local node, tok = string.match(cur, '^([^|]*)|(.*)$')
   if ARGV[4] ~= '' and ARGV[4] == tok then
-    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. tok)
-    return {2, node, tok}
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
+    return {2, node, ARGV[3]}
   end
   if node ~= ARGV[2] and (redis.call('EXISTS', 'chat:node:' .. node) == 1
       or redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[3]) == 0) then

@@ -5,6 +5,10 @@ use bytes::Bytes;
 use shared::{DemoMessage, ServerMessage};
 use std::sync::{Arc, OnceLock};
 
+/// What follows a guest's name in the demo protocol's `sender` ("bob (guest)"): names cannot
+/// hold spaces or parentheses, so no member's name looks like it.
+pub const GUEST_MARK: &str = " (guest)";
+
 /// A broadcast event, encoded once as a WebSocket frame on first use: the same bytes go to
 /// every receiver. Chat messages also have what a demo-protocol user sees. Each form is
 /// encoded only if a receiver of that protocol is there.
@@ -39,14 +43,22 @@ impl Fanout {
 
     /// The demo's `{"sender","msg"}` frame: chat messages only (room and direct).
     pub fn demo(&self) -> Option<&Bytes> {
-        let (sender, text) = match &self.msg {
-            ServerMessage::Message(m) => (&m.sender, &m.text),
-            ServerMessage::Direct(d) => (&d.from, &d.text),
+        let (sender, text, guest) = match &self.msg {
+            ServerMessage::Message(m) => (&m.sender, &m.text, m.guest),
+            ServerMessage::Direct(d) => (&d.from, &d.text, d.guest),
             _ => return None,
         };
         Some(self.demo.get_or_init(|| {
+            // A guest is marked where the demo shows a name: its `sender` string.
+            let marked;
+            let sender = if guest {
+                marked = format!("{sender}{GUEST_MARK}");
+                marked.as_str()
+            } else {
+                sender.as_str()
+            };
             json_frame(&DemoMessage {
-                sender: sender.as_str(),
+                sender,
                 msg: text.as_str(),
             })
         }))

@@ -4,6 +4,7 @@
 use super::broadcast::Fanout;
 use super::room::{Delivery, Room};
 use super::Hub;
+use crate::auth::token;
 use crate::broker::Event;
 use crate::nick_key::NickKey;
 use crate::util::lock;
@@ -24,8 +25,10 @@ impl Hub {
                 t,
                 ts,
                 to,
+                a,
                 id,
             } => {
+                let guest = a == 0;
                 let (Ok(sender), Ok(text)) = (Nickname::new(s), MessageText::new(t)) else {
                     return;
                 };
@@ -37,7 +40,7 @@ impl Hub {
                         to: to.clone(),
                         text: text.clone(),
                         ts,
-                        guest: false,
+                        guest,
                     });
                     let f = Fanout::event(ev);
                     let mut targets = vec![to.clone()];
@@ -45,7 +48,7 @@ impl Hub {
                         targets.push(sender);
                     }
                     for nick in targets {
-                        if let Some(p) = self.user(&nick) {
+                        for p in self.user_conns(&nick) {
                             p.deliver(&f);
                         }
                     }
@@ -61,7 +64,7 @@ impl Hub {
                     sender,
                     text,
                     ts,
-                    guest: false,
+                    guest,
                 });
                 let gap = {
                     let mut st = lock(&room.state);
@@ -80,7 +83,12 @@ impl Hub {
                     tokio::spawn(self.clone().fill_gap(room, 0));
                 }
             }
-            Event::Presence { room, nick, joined } => {
+            Event::Presence {
+                room,
+                nick,
+                joined,
+                g,
+            } => {
                 let (Ok(room_name), Ok(nick)) = (RoomName::new(room), Nickname::new(nick)) else {
                     return;
                 };
@@ -96,7 +104,7 @@ impl Hub {
                     room: room_name,
                     nick: nick.clone(),
                     state,
-                    guest: false,
+                    guest: g,
                 });
                 let mut st = lock(&room.state);
                 if st.members.len() <= self.config.presence_limit {
@@ -124,6 +132,9 @@ impl Hub {
                         p.conn.close(CloseReason::Replaced);
                     }
                 }
+            }
+            Event::Revoke { a, s, keep } => {
+                self.revoke(a, token::from_hex(&s), token::from_hex(&keep));
             }
             Event::Beat { .. } => {}
         }
@@ -160,7 +171,7 @@ impl Hub {
                             sender: m.sender.clone(),
                             text: m.text.clone(),
                             ts: m.ts,
-                            guest: false,
+                            guest: m.author.is_none(),
                         });
                         st.settle(m.id, Some(d), cap);
                     }

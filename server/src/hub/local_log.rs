@@ -82,6 +82,7 @@ impl MessageLog for LocalLog {
             text,
             ts,
             client_id,
+            author: from.account,
         };
         let delivery = match dest {
             Dest::Room(_, room) => Delivery::room(ChatMessage {
@@ -90,7 +91,7 @@ impl MessageLog for LocalLog {
                 sender: stored.sender.clone(),
                 text: stored.text.clone(),
                 ts,
-                guest: false,
+                guest: stored.author.is_none(),
             }),
             Dest::User(to, peers) => {
                 let event = ServerMessage::Direct(DirectMessage {
@@ -99,7 +100,7 @@ impl MessageLog for LocalLog {
                     to,
                     text: stored.text.clone(),
                     ts,
-                    guest: false,
+                    guest: stored.author.is_none(),
                 });
                 Delivery {
                     fanout: Fanout::event(event),

@@ -35,10 +35,11 @@ pub use crate::outbound::{Conn, ConnId};
 pub use broadcast::Fanout;
 pub use publish::{AckInfo, Publishing, Target};
 pub use room_table::Creator;
-pub use users::{Peer, RegisterError};
+pub use users::{Claimant, Peer, RegisterError};
 
 pub use crate::backends::{Backends, Log};
 
+use crate::auth::Auth;
 use crate::broker::{Broker, Event, EventHandler, Presence, Registry};
 use crate::config::Config;
 use crate::error::{RequestError, StoreError};
@@ -71,6 +72,8 @@ struct Conns {
 pub struct Hub {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
+    /// Accounts, sessions and signing in.
+    pub auth: Auth,
     history: Arc<dyn History>,
     log: Box<dyn MessageLog>,
     broker: Arc<dyn Broker>,
@@ -141,7 +144,9 @@ impl Hub {
             bytes: config.outbound_queue_bytes,
             stall: config.outbound_stall,
         });
+        let auth = Auth::new(&config, b.accounts);
         let hub = Arc::new(Hub {
+            auth,
             creations,
             bounds,
             config,

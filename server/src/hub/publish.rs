@@ -99,17 +99,22 @@ impl Hub {
             }
             Target::User(to) => {
                 let key = NickKey::of(&to);
-                let here = self.user(&to);
-                let online = here.is_some() || self.store_call(self.registry.online(&key).await)?;
-                if !online {
-                    return Err(RequestError::UnknownUser(to.to_string()));
-                }
-                // Addressed as the recipient shows itself where this node knows it ("alice"
-                // typed for "Alice" reaches, and names, "Alice").
-                let to = here.as_ref().map_or(to, |p| p.nick.clone());
-                let mut peers: Vec<Peer> = here.into_iter().collect();
+                let mut peers = self.user_conns(&to);
+                // Addressed as the recipient shows itself ("alice" typed for "Alice" reaches,
+                // and names, "Alice"): as connected here, as registered, or as typed for a
+                // guest on another node.
+                let to = match peers.first() {
+                    Some(p) => p.nick.clone(),
+                    None => match self.store_call(self.auth.accounts().by_key(&key).await)? {
+                        // An account's connections may be on any node, or none yet.
+                        Some(account) => account.name,
+                        None if self.store_call(self.registry.online(&key).await)? => to,
+                        None => return Err(RequestError::UnknownUser(to.to_string())),
+                    },
+                };
+                // The sender's connections see what they sent, every one of them.
                 if key != NickKey::of(&from.nick) {
-                    peers.push(from.clone());
+                    peers.extend(self.user_conns(&from.nick));
                 }
                 Dest::User(to, peers)
             }

@@ -16,14 +16,15 @@ impl Hub {
     /// session here with 4001: a name is never held twice), records their memberships again (telling
     /// the rooms of those that had been removed), then fills every room's gap from history.
     pub(super) async fn recover(self: &Arc<Self>) -> Result<(), StoreError> {
+        // Only guests claim names in the registry: an account's name is its own everywhere.
         let users: Vec<(NickKey, String)> = lock(&self.users)
             .iter()
-            .filter(|(_, e)| e.claimed)
+            .filter(|(_, e)| e.claimed && e.account.is_none())
             .map(|(key, e)| (key.clone(), e.resume_token.clone()))
             .collect();
         let lost: HashSet<NickKey> = self.registry.reassert(users).await?.into_iter().collect();
         for key in &lost {
-            let peer = lock(&self.users).get(key).map(|e| e.peer.clone());
+            let peer = lock(&self.users).get(key).and_then(|e| e.first().cloned());
             if let Some(p) = peer {
                 tracing::warn!(nick = %p.nick, "nickname claimed on another node during an outage");
                 p.conn.close(CloseReason::NickTaken);
@@ -45,12 +46,15 @@ impl Hub {
             }
         }
         for (room, nick, size) in self.presence.reassert(memberships).await? {
-            let demo = self.user(&nick).is_none_or(|p| p.demo);
+            let peer = self.user(&nick);
+            let demo = peer.as_ref().is_none_or(|p| p.demo);
+            let g = peer.as_ref().is_none_or(|p| p.guest());
             if !demo && size <= self.config.presence_limit {
                 self.broker.publish(Event::Presence {
                     room: room.to_string(),
                     nick: nick.to_string(),
                     joined: true,
+                    g,
                 });
             }
         }

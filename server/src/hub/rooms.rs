@@ -10,7 +10,8 @@ use crate::error::RequestError;
 use crate::limits::IpKey;
 use crate::util::lock;
 use futures_util::future::BoxFuture;
-use shared::{ChatMessage, MessageId, RoomInfo, RoomName, ServerMessage};
+use crate::nick_key::NickKey;
+use shared::{ChatMessage, MessageId, Nickname, RoomInfo, RoomName, ServerMessage};
 use std::task::{Context, Poll};
 
 /// Most rooms in one page of the listing (fewer when their names pass the byte budget).
@@ -64,6 +65,7 @@ impl Hub {
                     room: room_name.to_string(),
                     nick: peer.nick.to_string(),
                     joined: true,
+                    g: peer.guest(),
                 });
             }
             Ok(_) => {}
@@ -103,13 +105,16 @@ impl Hub {
                 return Err(e);
             }
         };
+        let guests = self.guests_among(&members).await;
         // The members take their share of the budget first (at most `presence_limit` names).
-        let budget = self.page_budget().saturating_sub(page::json_len(&members));
+        let budget = self
+            .page_budget()
+            .saturating_sub(page::json_len(&members) + page::json_len(&guests));
         let (history, has_more) = page::fit(page, budget, Keep::for_history(after));
         let joined = ServerMessage::Joined {
             room: room_name.clone(),
             members,
-            guests: Vec::new(),
+            guests,
             history,
             has_more,
         };
@@ -136,6 +141,39 @@ impl Hub {
         m.since = posted;
         st.joining -= 1;
         st.targets = None;
+    }
+
+    /// Which of `names` are guests: those connected here are known; the others are guests
+    /// unless an account holds their name. A backend that cannot answer marks nobody.
+    async fn guests_among(&self, names: &[Nickname]) -> Vec<Nickname> {
+        let mut unknown = Vec::new();
+        let mut guests = Vec::new();
+        {
+            let users = lock(&self.users);
+            for n in names {
+                match users.get(&NickKey::of(n)) {
+                    Some(e) if e.account.is_none() => guests.push(n.clone()),
+                    Some(_) => {}
+                    None => unknown.push(n),
+                }
+            }
+        }
+        if unknown.is_empty() {
+            return guests;
+        }
+        let keys: Vec<NickKey> = unknown.iter().map(|n| NickKey::of(n)).collect();
+        let Ok(registered) = self.auth.accounts().registered(&keys).await else {
+            return guests;
+        };
+        let registered: std::collections::HashSet<NickKey> = registered.into_iter().collect();
+        guests.extend(
+            unknown
+                .into_iter()
+                .zip(keys)
+                .filter(|(_, k)| !registered.contains(k))
+                .map(|(n, _)| n.clone()),
+        );
+        guests
     }
 
     /// Removes `peer` from a room and tells the others. Returns whether it was a member.
@@ -170,6 +208,7 @@ impl Hub {
             room: room_name.to_string(),
             nick: peer.nick.to_string(),
             joined: false,
+            g: peer.guest(),
         };
         let announce = move |r: Change| match r {
             Ok(Some(size)) if !demo && size < limit => broker.publish(ev),

@@ -30,7 +30,12 @@ async fn conn(hub: &Hub) -> (Arc<Conn>, TcpStream) {
 async fn user(hub: &Hub, nick: &str, demo: bool) -> (Peer, TcpStream) {
     let (c, client) = conn(hub).await;
     let (p, _) = hub
-        .register(&c, Nickname::new(nick).expect("nick"), demo, None)
+        .register(
+            &c,
+            Nickname::new(nick).expect("nick"),
+            demo,
+            crate::hub::Claimant::Guest { resume: None },
+        )
         .await
         .expect("register");
     hub.join(&p, &RoomName::default_room(), None, None)
@@ -91,6 +96,7 @@ async fn a_room_counts_each_nickname_over_its_connections() {
             conn: c,
             nick: Nickname::new(nick).expect("nick"),
             demo: false,
+            account: None,
         });
     }
     let names = |st: &RoomState, limit| -> Vec<String> {
@@ -325,6 +331,7 @@ fn each_form_is_encoded_on_first_use_only() {
         sender: Nickname::new("ann").expect("nick"),
         text: MessageText::new("say \"hi\"").expect("text"),
         ts: 1,
+        guest: false,
     }));
     let demo = f.demo().expect("a chat message has a demo form");
     assert_eq!(&demo[2..], br#"{"sender":"ann","msg":"say \"hi\""}"#);
@@ -428,6 +435,7 @@ async fn a_released_room_is_made_anew_and_a_busy_one_stays() {
         text: MessageText::new("from before").expect("text"),
         ts: 0,
         client_id: None,
+        author: None,
     };
     crate::store::Journal::append_marked(&*store, stored)
         .await

@@ -1,21 +1,27 @@
-//! Users: nicknames held by connections, and resume tokens.
+//! Users: the names held by connections. A guest holds its name with one connection (its
+//! resume token lets it take the name back on a new one); a signed-in user holds its
+//! account's name with any number of connections, on this node and others.
 
 use super::broadcast::Fanout;
 use super::Hub;
-use crate::broker::Claim;
+use crate::auth::AccountId;
+use crate::auth::token;
+use crate::broker::{Claim, Event};
 use crate::nick_key::{check_scripts, NickKey};
 use crate::outbound::Conn;
 use crate::util::{lock, random_hex};
 use shared::{CloseReason, Nickname};
 use std::sync::Arc;
 
-/// A registered user: a connection with a nickname.
+/// A connection with the name it goes by.
 #[derive(Clone)]
 pub struct Peer {
     pub conn: Arc<Conn>,
     pub nick: Nickname,
     /// Speaks the demo protocol: receives only chat messages, as `{"sender","msg"}`.
     pub demo: bool,
+    /// The account signed in on this connection; `None`: a guest.
+    pub account: Option<AccountId>,
 }
 
 impl Peer {
@@ -24,84 +30,209 @@ impl Peer {
             self.conn.push(frame.clone());
         }
     }
+
+    pub fn guest(&self) -> bool {
+        self.account.is_none()
+    }
+}
+
+/// Who asks for a name.
+#[derive(Debug, Clone, Copy)]
+pub enum Claimant<'a> {
+    /// A guest, with the resume token of its earlier connection, if any.
+    Guest { resume: Option<&'a str> },
+    /// A signed-in user: the name is its account's; `session` is the SHA-256 of the session
+    /// token it signed in with (none for a JWT), so that signing out ends its connections.
+    Member {
+        account: AccountId,
+        session: Option<[u8; 32]>,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum RegisterError {
     /// Another user holds a nickname with the same [`NickKey`].
     NickTaken,
+    /// A guest asked for the name of an account (or one it cannot be told apart from).
+    Registered,
     /// The nickname mixes scripts (see [`check_scripts`]) and looks like nobody's present.
     InvalidNick,
-    /// The registry could not be asked (its backend is unavailable).
+    /// The registry or the accounts could not be asked (the backend is unavailable).
     Unavailable,
 }
 
-pub(super) struct UserEntry {
+/// One connection holding a name.
+pub(super) struct Seat {
     pub(super) peer: Peer,
+    pub(super) session: Option<[u8; 32]>,
+}
+
+pub(super) struct UserEntry {
+    /// Never empty: the entry goes with its last connection. A guest has one.
+    pub(super) seats: Vec<Seat>,
+    pub(super) account: Option<AccountId>,
+    /// A guest's resume token (members have none).
     pub(super) resume_token: String,
-    /// The registry granted the claim (false while it is being asked): only a granted claim
-    /// is written again after an outage.
+    /// The registry granted a guest's claim (false while it is being asked): only a granted
+    /// claim is written again after an outage.
     pub(super) claimed: bool,
 }
 
+impl UserEntry {
+    pub(super) fn first(&self) -> Option<&Peer> {
+        self.seats.first().map(|s| &s.peer)
+    }
+}
+
 impl Hub {
-    /// Claims `nick` for `conn`. A matching `resume_token` takes over the user's own older
-    /// session (closed with 4005), on this node or another; anything else on a taken nickname
-    /// is refused. Nicknames are told apart by their [`NickKey`]; `nick` is kept as typed.
+    /// Gives `conn` the name `nick`. A member joins its account's other connections; a guest
+    /// gets a free name that no account holds, or takes its own session back with a matching
+    /// `resume` token (the old connection closes with 4005; the token is replaced). Names are
+    /// told apart by their [`NickKey`]; `nick` is kept as typed. Returns the peer and, for a
+    /// guest, its new resume token.
     pub async fn register(
         &self,
         conn: &Arc<Conn>,
         nick: Nickname,
         demo: bool,
-        resume_token: Option<&str>,
+        who: Claimant<'_>,
+    ) -> Result<(Peer, String), RegisterError> {
+        match who {
+            Claimant::Member { account, session } => {
+                self.seat_member(conn, nick, demo, account, session)
+            }
+            Claimant::Guest { resume } => self.claim_guest(conn, nick, demo, resume).await,
+        }
+    }
+
+    fn seat_member(
+        &self,
+        conn: &Arc<Conn>,
+        nick: Nickname,
+        demo: bool,
+        account: AccountId,
+        session: Option<[u8; 32]>,
+    ) -> Result<(Peer, String), RegisterError> {
+        let key = NickKey::of(&nick);
+        let peer = Peer {
+            conn: conn.clone(),
+            nick,
+            demo,
+            account: Some(account),
+        };
+        let seat = Seat {
+            peer: peer.clone(),
+            session,
+        };
+        let mut users = lock(&self.users);
+        match users.get_mut(&key) {
+            Some(e) if e.account == Some(account) => e.seats.push(seat),
+            // A guest that got the name before the account was made keeps it until it leaves.
+            Some(_) => return Err(RegisterError::NickTaken),
+            None => {
+                users.insert(
+                    key,
+                    UserEntry {
+                        seats: vec![seat],
+                        account: Some(account),
+                        resume_token: String::new(),
+                        claimed: false,
+                    },
+                );
+            }
+        }
+        Ok((peer, String::new()))
+    }
+
+    async fn claim_guest(
+        &self,
+        conn: &Arc<Conn>,
+        nick: Nickname,
+        demo: bool,
+        resume: Option<&str>,
     ) -> Result<(Peer, String), RegisterError> {
         let key = NickKey::of(&nick);
         if check_scripts(&nick).is_err() {
             return Err(self.mixed_script_refusal(&key).await);
         }
+        match self.auth.accounts().by_key(&key).await {
+            Ok(Some(_)) => return Err(RegisterError::Registered),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(cause = %e, "account lookup failed");
+                return Err(RegisterError::Unavailable);
+            }
+        }
         let peer = Peer {
             conn: conn.clone(),
             nick: nick.clone(),
             demo,
+            account: None,
         };
         let token = random_hex();
-        {
+        let resumed = {
             let mut users = lock(&self.users);
             if let Some(existing) = users.get_mut(&key) {
-                let owns = resume_token.is_some_and(|t| t == existing.resume_token);
-                if !owns || existing.peer.conn.id == conn.id {
+                let owns = existing.account.is_none()
+                    && resume.is_some_and(|t| t == existing.resume_token);
+                let same = existing.seats.iter().any(|s| s.peer.conn.id == conn.id);
+                if !owns || same {
                     return Err(RegisterError::NickTaken);
                 }
-                existing.peer.conn.close(CloseReason::Replaced);
-                existing.peer = peer.clone();
-                return Ok((peer, existing.resume_token.clone()));
+                for s in existing.seats.drain(..) {
+                    s.peer.conn.close(CloseReason::Replaced);
+                }
+                existing.seats.push(Seat {
+                    peer: peer.clone(),
+                    session: None,
+                });
+                // A token is good for one resume: the next one needs the new token.
+                existing.resume_token = token.clone();
+                Some(existing.claimed)
+            } else {
+                None
+            }
+        };
+        if let Some(claimed) = resumed {
+            if claimed {
+                // Keeps the registry's copy of the token in step (this node holds it).
+                if let Err(e) = self.registry.claim(&key, &nick, &token, resume).await {
+                    tracing::warn!(cause = %e, "resume token update failed");
+                }
+            }
+            return Ok((peer, token));
+        }
+        {
+            let mut users = lock(&self.users);
+            if users.contains_key(&key) {
+                // Taken between the two looks.
+                return Err(RegisterError::NickTaken);
             }
             // Reserved here first, so two local connections cannot both claim it below.
             users.insert(
                 key.clone(),
                 UserEntry {
-                    peer: peer.clone(),
+                    seats: vec![Seat {
+                        peer: peer.clone(),
+                        session: None,
+                    }],
+                    account: None,
                     resume_token: token.clone(),
                     claimed: false,
                 },
             );
         }
-        let claimed = self.registry.claim(&key, &nick, &token, resume_token).await;
+        let claimed = self.registry.claim(&key, &nick, &token, resume).await;
         let mut users = lock(&self.users);
-        let ours = users.get(&key).is_some_and(|e| e.peer.conn.id == conn.id);
+        let ours = users
+            .get(&key)
+            .is_some_and(|e| e.seats.iter().any(|s| s.peer.conn.id == conn.id));
         match claimed {
-            Ok(Claim::New) if ours => {
+            Ok(Claim::New | Claim::TakenOver { .. }) if ours => {
                 if let Some(e) = users.get_mut(&key) {
                     e.claimed = true;
                 }
                 Ok((peer, token))
-            }
-            Ok(Claim::TakenOver { token: kept }) if ours => {
-                if let Some(e) = users.get_mut(&key) {
-                    e.resume_token = kept.clone();
-                    e.claimed = true;
-                }
-                Ok((peer, kept))
             }
             other => {
                 if ours {
@@ -123,31 +254,88 @@ impl Hub {
     /// otherwise as invalid.
     async fn mixed_script_refusal(&self, key: &NickKey) -> RegisterError {
         let here = lock(&self.users).contains_key(key);
-        // A registry that cannot answer leaves the nickname refused as invalid, which it is.
-        if here || self.registry.online(key).await.unwrap_or(false) {
+        // A backend that cannot answer leaves the nickname refused as invalid, which it is.
+        let registered = matches!(self.auth.accounts().by_key(key).await, Ok(Some(_)));
+        if registered {
+            RegisterError::Registered
+        } else if here || self.registry.online(key).await.unwrap_or(false) {
             RegisterError::NickTaken
         } else {
             RegisterError::InvalidNick
         }
     }
 
-    /// Forgets a user's session, unless another connection has taken it over.
+    /// Whether a name with `key` is held by someone connected (here, or a guest elsewhere).
+    pub async fn name_in_use(&self, key: &NickKey) -> bool {
+        lock(&self.users).contains_key(key) || self.registry.online(key).await.unwrap_or(true)
+    }
+
+    /// Forgets one connection of a user; the name is free once its last one is gone.
     pub fn unregister(&self, peer: &Peer) {
         let key = NickKey::of(&peer.nick);
         let mut users = lock(&self.users);
-        if users
-            .get(&key)
-            .is_some_and(|e| e.peer.conn.id == peer.conn.id)
-        {
+        let Some(e) = users.get_mut(&key) else {
+            return;
+        };
+        e.seats.retain(|s| s.peer.conn.id != peer.conn.id);
+        if e.seats.is_empty() {
+            let guest = e.account.is_none();
             users.remove(&key);
-            self.registry.release(&key);
+            if guest {
+                self.registry.release(&key);
+            }
         }
     }
 
-    /// The user holding `nick` here, or a nickname it cannot be told apart from.
+    /// A connection of the user holding `nick` here, or a nickname it cannot be told apart
+    /// from.
     pub fn user(&self, nick: &Nickname) -> Option<Peer> {
         lock(&self.users)
             .get(&NickKey::of(nick))
-            .map(|e| e.peer.clone())
+            .and_then(|e| e.first().cloned())
+    }
+
+    /// Every connection here of the user holding `nick`.
+    pub fn user_conns(&self, nick: &Nickname) -> Vec<Peer> {
+        lock(&self.users)
+            .get(&NickKey::of(nick))
+            .map(|e| e.seats.iter().map(|s| s.peer.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Ends connections of `account` here (4010): those signed in with `session`, or all of
+    /// them, but never those with the session `keep`.
+    pub fn revoke(&self, account: AccountId, session: Option<[u8; 32]>, keep: Option<[u8; 32]>) {
+        let users = lock(&self.users);
+        for e in users.values().filter(|e| e.account == Some(account)) {
+            for s in &e.seats {
+                let chosen = session.is_none_or(|h| s.session == Some(h));
+                if chosen && (keep.is_none() || s.session != keep) {
+                    s.peer.conn.close(CloseReason::SignedOut);
+                }
+            }
+        }
+    }
+
+    /// Tells every node (this one included) to end the connections of `account` that
+    /// [`Hub::revoke`] picks.
+    pub fn revoked(&self, account: AccountId, session: Option<[u8; 32]>, keep: Option<[u8; 32]>) {
+        let hex = |h: Option<[u8; 32]>| h.map(|h| token::to_hex(&h)).unwrap_or_default();
+        self.broker.publish(Event::Revoke {
+            a: account,
+            s: hex(session),
+            keep: hex(keep),
+        });
+    }
+
+    /// Records that the connection `conn` of `account` now holds the session `session`
+    /// (after a password change gave it a new one).
+    pub fn reseat(&self, account: AccountId, conn: &Arc<Conn>, session: [u8; 32]) {
+        let mut users = lock(&self.users);
+        for e in users.values_mut().filter(|e| e.account == Some(account)) {
+            for s in e.seats.iter_mut().filter(|s| s.peer.conn.id == conn.id) {
+                s.session = Some(session);
+            }
+        }
     }
 }

@@ -13,6 +13,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct IpKey(IpAddr);
 
+impl IpKey {
+    /// The address (an IPv6 one with its low 64 bits zero).
+    pub fn addr(&self) -> IpAddr {
+        self.0
+    }
+}
+
 impl fmt::Display for IpKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {

@@ -7,7 +7,8 @@
 
 use super::{Flow, Protocol};
 use crate::error::RequestError;
-use crate::hub::{Conn, Hub, Peer, Publishing, RegisterError, Target};
+use crate::config::Guests;
+use crate::hub::{Claimant, Conn, Hub, Peer, Publishing, RegisterError, Target};
 use shared::{CloseReason, MessageText, Nickname, RoomName};
 use std::sync::Arc;
 
@@ -36,8 +37,9 @@ pub fn percent_decode(s: &str) -> Option<String> {
 }
 
 impl DemoProtocol {
-    /// Registers the user and joins the default room. On a bad or taken nickname the
-    /// connection is asked to close (4002, 4001) and the session holds nobody.
+    /// Registers the user, a guest, and joins the default room. On a bad or taken nickname
+    /// (a registered one included) the connection is asked to close (4002, 4001), and with
+    /// `--guests deny` at once (4011); the session then holds nobody.
     pub async fn start(hub: Arc<Hub>, conn: &Arc<Conn>, raw_nick: &str) -> Self {
         let room = RoomName::default_room();
         let mut session = DemoProtocol {
@@ -45,13 +47,20 @@ impl DemoProtocol {
             peer: None,
             room: room.clone(),
         };
+        if hub.config.guests == Guests::Deny {
+            conn.close(CloseReason::GuestsNotAllowed);
+            return session;
+        }
         let Some(nick) = percent_decode(raw_nick).and_then(|n| Nickname::new(n).ok()) else {
             conn.close(CloseReason::InvalidNick);
             return session;
         };
-        let peer = match hub.register(conn, nick, true, None).await {
+        let peer = match hub
+            .register(conn, nick, true, Claimant::Guest { resume: None })
+            .await
+        {
             Ok((peer, _token)) => peer,
-            Err(RegisterError::NickTaken) => {
+            Err(RegisterError::NickTaken | RegisterError::Registered) => {
                 conn.close(CloseReason::NickTaken);
                 return session;
             }

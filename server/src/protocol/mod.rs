@@ -1,8 +1,10 @@
 //! The protocols a chat connection speaks: `typed.rs`, the JSON protocol of the `shared`
-//! crate on `/chat`, and `demo.rs`, the classic demo's on `/ws/<nickname>`. The connection's
+//! crate on `/chat` (its identity messages in `hello.rs`), and `demo.rs`, the classic demo's
+//! on `/ws/<nickname>`. The connection's
 //! task (`crate::connection`) drives one of them.
 
 mod demo;
+mod hello;
 mod typed;
 
 pub use demo::DemoProtocol;

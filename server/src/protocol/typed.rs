@@ -2,26 +2,27 @@
 
 use super::{Flow, Protocol};
 use crate::error::RequestError;
-use crate::hub::{AckInfo, Conn, Hub, Peer, Publishing, RegisterError, Target};
+use crate::hub::{AckInfo, Conn, Hub, Peer, Publishing, Target};
 use crate::limits::IpKey;
 use crate::metrics::Metrics;
-use crate::nick_key::MixedScripts;
 use shared::{
-    decode_client, ClientMessage, ClientMsgId, CloseReason, ErrorCode, Limits, Nickname, RoomName,
-    ServerMessage, PROTOCOL_VERSION,
+    decode_client, ClientMessage, ClientMsgId, CloseReason, ErrorCode, Nickname, RoomName,
+    ServerMessage,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::Instant;
 
 pub struct TypedProtocol {
-    hub: Arc<Hub>,
-    conn: Arc<Conn>,
-    peer: Option<Peer>,
+    pub(super) hub: Arc<Hub>,
+    pub(super) conn: Arc<Conn>,
+    pub(super) peer: Option<Peer>,
+    /// The SHA-256 of the session token this connection signed in with.
+    pub(super) session: Option<[u8; 32]>,
     /// Rooms joined, with the time of the last relayed typing event (throttle).
     rooms: HashMap<RoomName, Option<Instant>>,
     /// The client's address (as a trusted proxy reports it), charged for rooms it creates.
-    addr: Option<IpKey>,
+    pub(super) addr: Option<IpKey>,
 }
 
 impl TypedProtocol {
@@ -30,75 +31,18 @@ impl TypedProtocol {
             hub,
             conn,
             peer: None,
+            session: None,
             rooms: HashMap::new(),
             addr,
         }
     }
 
-    fn error(&self, code: ErrorCode, message: impl Into<String>, client_id: Option<ClientMsgId>) {
+    pub(super) fn error(&self, code: ErrorCode, message: impl Into<String>, client_id: Option<ClientMsgId>) {
         send_error(&self.hub, &self.conn, code, message.into(), client_id);
     }
 
     fn request_error(&self, e: RequestError, client_id: Option<ClientMsgId>) {
         self.error(e.code(), e.to_string(), client_id);
-    }
-
-    async fn hello(&mut self, nick: Nickname, protocol: u32, resume_token: Option<String>) -> Flow {
-        if protocol != PROTOCOL_VERSION {
-            self.error(
-                ErrorCode::UnsupportedProtocol,
-                format!("this server speaks protocol {PROTOCOL_VERSION}, not {protocol}"),
-                None,
-            );
-            return Flow::Close(CloseReason::UnsupportedProtocol);
-        }
-        match self
-            .hub
-            .register(&self.conn, nick.clone(), false, resume_token.as_deref())
-            .await
-        {
-            Ok((peer, token)) => {
-                self.peer = Some(peer);
-                let cfg = &self.hub.config;
-                self.conn.reply(&ServerMessage::Welcome {
-                    nick,
-                    guest: true,
-                    session: None,
-                    protocol: PROTOCOL_VERSION,
-                    default_room: RoomName::default_room(),
-                    resume_token: token,
-                    epoch: self.hub.epoch(),
-                    limits: Limits {
-                        max_message_bytes: cfg.max_message_bytes as u32,
-                        max_text_bytes: shared::types::MAX_TEXT_BYTES as u32,
-                        history_page: cfg.history_page,
-                        rate_per_sec: cfg.rate_per_sec,
-                        rate_burst: cfg.rate_burst,
-                    },
-                });
-                Flow::Continue
-            }
-            Err(RegisterError::NickTaken) => {
-                self.error(
-                    ErrorCode::NickTaken,
-                    format!("the nickname `{nick}` is already in use; pick another"),
-                    None,
-                );
-                Flow::Close(CloseReason::NickTaken)
-            }
-            Err(RegisterError::InvalidNick) => {
-                self.error(ErrorCode::InvalidNick, MixedScripts.to_string(), None);
-                Flow::Close(CloseReason::InvalidNick)
-            }
-            Err(RegisterError::Unavailable) => {
-                self.error(
-                    ErrorCode::StoreUnavailable,
-                    "the chat cluster is unavailable right now; retry shortly",
-                    None,
-                );
-                Flow::Close(CloseReason::TryAgainLater)
-            }
-        }
     }
 
     /// Before `hello`, a refused frame that is a `hello` with a bad nickname closes with 4002.
@@ -119,8 +63,9 @@ impl TypedProtocol {
             ClientMessage::Hello { .. } => {
                 self.error(ErrorCode::AlreadyHello, "hello was already accepted", None)
             }
-            ClientMessage::SignOut { .. } | ClientMessage::ChangePassword { .. } => {
-                self.error(ErrorCode::NotSignedIn, "sign in first", None)
+            ClientMessage::SignOut { everywhere } => return self.sign_out(everywhere).await,
+            ClientMessage::ChangePassword { old, new } => {
+                return self.change_password(old, new).await
             }
             ClientMessage::Join { room, after } => {
                 if !self.rooms.contains_key(&room)
@@ -278,12 +223,12 @@ impl Protocol for TypedProtocol {
             (
                 None,
                 ClientMessage::Hello {
-                    nick: Some(nick),
+                    nick,
                     protocol,
                     resume_token,
-                    auth: None,
+                    auth,
                 },
-            ) => self.hello(nick, protocol, resume_token).await,
+            ) => self.hello(nick, protocol, resume_token, auth).await,
             (None, _) => {
                 self.error(ErrorCode::HelloRequired, "send hello first", None);
                 Flow::Continue

@@ -136,6 +136,7 @@ mod tests {
             text: MessageText::new(format!("m{id}")).expect("text"),
             ts: id as i64,
             client_id: cid.map(|c| ClientMsgId::new(c).expect("cid")),
+            author: None,
         }
     }
 

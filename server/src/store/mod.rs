@@ -14,6 +14,7 @@ pub use client_ids::CLIENT_ID_WINDOW;
 pub use memory::MemoryStore;
 pub use sqlite::{Retention, SqliteStore};
 
+use crate::auth::AccountId;
 use crate::error::StoreError;
 use async_trait::async_trait;
 use shared::{ChatMessage, ClientMsgId, MessageId, MessageText, Nickname, RoomName, Timestamp};
@@ -28,6 +29,9 @@ pub struct StoredMessage {
     pub text: MessageText,
     pub ts: Timestamp,
     pub client_id: Option<ClientMsgId>,
+    /// The sender's account; `None`: a guest (as was every sender before accounts existed),
+    /// so a later account of the same name never inherits a guest's words.
+    pub author: Option<AccountId>,
 }
 
 impl StoredMessage {
@@ -39,7 +43,7 @@ impl StoredMessage {
             sender: self.sender.clone(),
             text: self.text.clone(),
             ts: self.ts,
-            guest: false,
+            guest: self.author.is_none(),
         })
     }
 }

@@ -9,6 +9,7 @@ fn stored(id: u64, bytes: usize) -> StoredMessage {
         text: MessageText::new("x".repeat(bytes)).expect("text"),
         ts: 0,
         client_id: None,
+        author: None,
     }
 }
 

@@ -164,6 +164,7 @@ fn row_to_message(channel: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Stor
             .map(ClientMsgId::new)
             .transpose()
             .map_err(|e| bad(4, e))?,
+        author: r.get::<_, Option<i64>>(5)?.map(|a| a as u64),
     })
 }
 
@@ -193,7 +194,7 @@ impl History for SqliteStore {
         let channel = channel.to_string();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, sender, text, ts, client_id FROM messages
+                "SELECT id, sender, text, ts, client_id, author FROM messages
                  WHERE channel = ?1 AND id > ?2 AND id <= ?3 ORDER BY id ASC LIMIT ?4",
             )?;
             let rows = stmt.query_map(
@@ -220,7 +221,7 @@ impl History for SqliteStore {
         let channel = channel.to_string();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, sender, text, ts, client_id FROM messages
+                "SELECT id, sender, text, ts, client_id, author FROM messages
                  WHERE channel = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
             )?;
             let rows = stmt.query_map(

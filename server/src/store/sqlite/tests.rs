@@ -12,6 +12,7 @@ fn msg(channel: &str, id: u64, cid: Option<&str>) -> StoredMessage {
         text: MessageText::new(format!("m{id}")).expect("text"),
         ts: now_ms(),
         client_id: cid.map(|c| ClientMsgId::new(c).expect("cid")),
+        author: None,
     }
 }
 

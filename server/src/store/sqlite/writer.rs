@@ -270,8 +270,8 @@ fn commit(
     {
         let mut insert = tx
             .prepare_cached(
-                "INSERT INTO messages (channel, id, sender, text, ts, client_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO messages (channel, id, sender, text, ts, client_id, author)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .map_err(e)?;
         for a in group {
@@ -292,7 +292,8 @@ fn commit(
                     m.sender.as_str(),
                     m.text.as_str(),
                     m.ts,
-                    m.client_id.as_ref().map(|c| c.as_str())
+                    m.client_id.as_ref().map(|c| c.as_str()),
+                    m.author.map(|a| a as i64)
                 ])
                 .map_err(e)?;
             outcomes.push(Appended::Stored);

@@ -1,0 +1,239 @@
+//! The typed protocol's identity messages: `hello` (as a guest, or signed in by password,
+//! registration, session token or JWT), `sign_out` and `change_password`.
+
+use super::typed::TypedProtocol;
+use super::Flow;
+use crate::auth::{AuthError, SignedIn};
+use crate::config::Guests;
+use crate::hub::{Claimant, RegisterError};
+use crate::nick_key::{MixedScripts, NickKey};
+use shared::{
+    Auth, ClientMsgId, CloseReason, ErrorCode, Limits, Nickname, Password, RoomName,
+    ServerMessage, PROTOCOL_VERSION,
+};
+
+impl TypedProtocol {
+    pub(super) async fn hello(
+        &mut self,
+        nick: Option<Nickname>,
+        protocol: u32,
+        resume_token: Option<String>,
+        auth: Option<Auth>,
+    ) -> Flow {
+        if protocol != PROTOCOL_VERSION {
+            self.error(
+                ErrorCode::UnsupportedProtocol,
+                format!("this server speaks protocol {PROTOCOL_VERSION}, not {protocol}"),
+                None,
+            );
+            return Flow::Close(CloseReason::UnsupportedProtocol);
+        }
+        let hub = self.hub.clone();
+        let signed = match auth {
+            None => return self.hello_guest(nick, resume_token).await,
+            Some(Auth::Password { password }) => match self.named(nick) {
+                Ok(nick) => hub.auth.sign_in(&nick, &password, self.addr).await,
+                Err(flow) => return flow,
+            },
+            Some(Auth::Register { password }) => match self.named(nick) {
+                Ok(nick) => {
+                    let in_use = hub.name_in_use(&NickKey::of(&nick)).await;
+                    hub.auth
+                        .register(&nick, &password, self.addr, in_use)
+                        .await
+                }
+                Err(flow) => return flow,
+            },
+            Some(Auth::Session { token }) => hub.auth.resume(&token).await,
+            Some(Auth::Jwt { token }) => hub.auth.jwt(&token).await,
+        };
+        match signed {
+            Ok(s) => self.seat(s),
+            Err(e) => self.refuse(e),
+        }
+    }
+
+    /// The name a password sign-in or a registration is for.
+    fn named(&self, nick: Option<Nickname>) -> Result<Nickname, Flow> {
+        nick.ok_or_else(|| {
+            self.error(
+                ErrorCode::InvalidMessage,
+                "`nick` names the account to sign in to",
+                None,
+            );
+            Flow::Close(CloseReason::InvalidNick)
+        })
+    }
+
+    fn refuse(&self, e: AuthError) -> Flow {
+        if let AuthError::Unavailable(cause) = &e {
+            tracing::warn!(cause = %cause, "sign-in failed on the backend");
+        }
+        self.error(e.code(), e.to_string(), None);
+        Flow::Close(e.close())
+    }
+
+    /// A signed-in user takes its account's name, beside its other connections.
+    fn seat(&mut self, s: SignedIn) -> Flow {
+        let who = Claimant::Member {
+            account: s.account.id,
+            session: s.session,
+        };
+        let hub = self.hub.clone();
+        // Seating a member asks no backend: it cannot be pending.
+        let seated = futures_util::FutureExt::now_or_never(hub.register(
+            &self.conn,
+            s.account.name.clone(),
+            false,
+            who,
+        ));
+        match seated {
+            Some(Ok((peer, _))) => {
+                self.session = s.session;
+                self.peer = Some(peer);
+                self.welcome(s.account.name, false, s.token, String::new());
+                Flow::Continue
+            }
+            _ => {
+                self.error(
+                    ErrorCode::NickTaken,
+                    format!(
+                        "a guest is using the name `{}` right now; retry once it leaves",
+                        s.account.name
+                    ),
+                    None,
+                );
+                Flow::Close(CloseReason::NickTaken)
+            }
+        }
+    }
+
+    async fn hello_guest(&mut self, nick: Option<Nickname>, resume: Option<String>) -> Flow {
+        if self.hub.config.guests == Guests::Deny {
+            self.error(
+                ErrorCode::GuestsNotAllowed,
+                "this server does not accept guests; sign in",
+                None,
+            );
+            return Flow::Close(CloseReason::GuestsNotAllowed);
+        }
+        let nick = match nick {
+            Some(n) => n,
+            None => {
+                self.error(ErrorCode::InvalidNick, "a guest needs a `nick`", None);
+                return Flow::Close(CloseReason::InvalidNick);
+            }
+        };
+        let who = Claimant::Guest {
+            resume: resume.as_deref(),
+        };
+        match self.hub.register(&self.conn, nick.clone(), false, who).await {
+            Ok((peer, token)) => {
+                self.peer = Some(peer);
+                self.welcome(nick, true, None, token);
+                Flow::Continue
+            }
+            Err(RegisterError::NickTaken) => {
+                self.error(
+                    ErrorCode::NickTaken,
+                    format!("the nickname `{nick}` is already in use; pick another"),
+                    None,
+                );
+                Flow::Close(CloseReason::NickTaken)
+            }
+            Err(RegisterError::Registered) => {
+                self.error(
+                    ErrorCode::NickTaken,
+                    format!("`{nick}` is a registered name; sign in, or pick another"),
+                    None,
+                );
+                Flow::Close(CloseReason::NickTaken)
+            }
+            Err(RegisterError::InvalidNick) => {
+                self.error(ErrorCode::InvalidNick, MixedScripts.to_string(), None);
+                Flow::Close(CloseReason::InvalidNick)
+            }
+            Err(RegisterError::Unavailable) => {
+                self.error(
+                    ErrorCode::StoreUnavailable,
+                    "the chat cluster is unavailable right now; retry shortly",
+                    None,
+                );
+                Flow::Close(CloseReason::TryAgainLater)
+            }
+        }
+    }
+
+    fn welcome(&self, nick: Nickname, guest: bool, session: Option<String>, resume: String) {
+        let cfg = &self.hub.config;
+        self.conn.reply(&ServerMessage::Welcome {
+            nick,
+            guest,
+            session,
+            protocol: PROTOCOL_VERSION,
+            default_room: RoomName::default_room(),
+            resume_token: resume,
+            epoch: self.hub.epoch(),
+            limits: Limits {
+                max_message_bytes: cfg.max_message_bytes as u32,
+                max_text_bytes: shared::types::MAX_TEXT_BYTES as u32,
+                history_page: cfg.history_page,
+                rate_per_sec: cfg.rate_per_sec,
+                rate_burst: cfg.rate_burst,
+            },
+        });
+    }
+
+    /// Ends this connection's session, or every session of the account: its connections,
+    /// on every node, close with 4010 (this one too).
+    pub(super) async fn sign_out(&mut self, everywhere: bool) -> Flow {
+        let Some(account) = self.peer.as_ref().and_then(|p| p.account) else {
+            return self.not_signed_in();
+        };
+        let session = if everywhere { None } else { self.session };
+        if !everywhere && session.is_none() {
+            // A JWT user has no session here: it ends this connection.
+            return Flow::Close(CloseReason::SignedOut);
+        }
+        if let Err(e) = self.hub.auth.sign_out(account, session).await {
+            self.error(e.code(), e.to_string(), None);
+            return Flow::Continue;
+        }
+        self.hub.revoked(account, session, None);
+        Flow::Close(CloseReason::SignedOut)
+    }
+
+    /// Changes the password; every other session ends, this connection gets a new one.
+    pub(super) async fn change_password(&mut self, old: Password, new: Password) -> Flow {
+        let Some(account) = self.peer.as_ref().and_then(|p| p.account) else {
+            return self.not_signed_in();
+        };
+        match self
+            .hub
+            .auth
+            .change_password(account, &old, &new, self.addr)
+            .await
+        {
+            Ok(s) => {
+                if let (Some(token), Some(hash)) = (s.token, s.session) {
+                    self.session = Some(hash);
+                    self.hub.reseat(account, &self.conn, hash);
+                    self.hub.revoked(account, None, Some(hash));
+                    self.conn
+                        .reply(&ServerMessage::PasswordChanged { session: token });
+                }
+            }
+            Err(e) => self.error(e.code(), e.to_string(), None::<ClientMsgId>),
+        }
+        Flow::Continue
+    }
+
+    fn not_signed_in(&self) -> Flow {
+        self.error(
+            ErrorCode::NotSignedIn,
+            "guests have no account: sign in first",
+            None,
+        );
+        Flow::Continue
+    }
+}
