@@ -325,6 +325,7 @@ fn each_form_is_encoded_on_first_use_only() {
         sender: Nickname::new("ann").expect("nick"),
         text: MessageText::new("say \"hi\"").expect("text"),
         ts: 1,
+        guest: false,
     }));
     let demo = f.demo().expect("a chat message has a demo form");
     assert_eq!(&demo[2..], br#"{"sender":"ann","msg":"say \"hi\""}"#);
