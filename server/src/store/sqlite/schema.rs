@@ -90,7 +90,7 @@ pub(crate) fn err(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-pub(crate) fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+pub(super) fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
