@@ -2,11 +2,14 @@
 //! that go on, and the client ids of sends already stored. `fixtures/chat-8b4ee9e.db` was
 //! written by the server at 8b4ee9e (schema 4), the baseline the store shipped with: Alice
 //! sent five messages to `general` and to `old-room` (client ids `<room>-<n>`) and one
-//! direct message to bob (`dm-1`).
+//! direct message to bob (`dm-1`). Migrated, it holds the accounts too (schema 6).
 
 mod common;
 
 use common::*;
+use server::auth::accounts::sqlite::SqliteAccounts;
+use server::auth::{Accounts, NewAccount};
+use server::nick_key::NickKey;
 use shared::{ClientMessage, ClientMsgId, ServerMessage};
 use std::path::PathBuf;
 
@@ -87,7 +90,27 @@ async fn a_database_of_the_first_release_opens_migrates_and_keeps_everything() {
         .expect("open")
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("user_version");
-    assert!(version > 4, "migrated from 4 to {version}");
+    assert_eq!(version, 6, "migrated from 4");
+    // The accounts open on the migrated database, beside its history.
+    let accounts = SqliteAccounts::open(&dir).expect("open the accounts");
+    let made = accounts
+        .create(NewAccount {
+            name: nick("Alice"),
+            phc: Some("phc".into()),
+            external: None,
+            now: 1,
+            cap: 0,
+        })
+        .await
+        .expect("create an account");
+    assert_eq!(made.id, 1);
+    assert_eq!(
+        accounts
+            .by_key(&NickKey::of(&nick("alice")))
+            .await
+            .expect("by_key"),
+        Some(made)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -108,3 +108,6 @@ pub trait Accounts: Send + Sync {
     /// Deletes every session of `account`.
     async fn delete_sessions(&self, account: AccountId) -> Result<(), StoreError>;
 }
+
+#[cfg(test)]
+mod tests;

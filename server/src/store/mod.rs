@@ -8,7 +8,7 @@
 
 mod client_ids;
 mod memory;
-mod sqlite;
+pub(crate) mod sqlite;
 
 pub use client_ids::CLIENT_ID_WINDOW;
 pub use memory::MemoryStore;

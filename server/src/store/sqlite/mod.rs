@@ -32,13 +32,14 @@ use async_trait::async_trait;
 use dir_lock::DirLock;
 use inbox::{Append, Inbox, Op};
 use rusqlite::{params, Connection};
-use schema::err;
 use shared::{ClientMsgId, MessageId, MessageText, Nickname};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use wal::{SyncState, Wal};
+
+pub(crate) use schema::{err, open_migrated};
 
 /// How long history is kept.
 #[derive(Debug, Clone, Copy)]

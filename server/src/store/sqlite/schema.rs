@@ -62,12 +62,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 5: the highest id of each channel whose messages retention deleted, all of them: its
     //    ids go on from there (`last_id`).
     "CREATE TABLE emptied (channel TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;",
+    // 6: accounts, their sessions (only a SHA-256 of each token), and each message's author
+    //    account (NULL: a guest, as every message before accounts existed).
+    "CREATE TABLE accounts (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        name     TEXT    NOT NULL,
+        name_key TEXT    NOT NULL UNIQUE,
+        phc      TEXT,
+        external TEXT    UNIQUE,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        created  INTEGER NOT NULL
+    );
+    CREATE TABLE sessions (
+        hash      BLOB    PRIMARY KEY,
+        account   INTEGER NOT NULL,
+        created   INTEGER NOT NULL,
+        last_used INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_account ON sessions (account, last_used);
+    ALTER TABLE messages ADD COLUMN author INTEGER;",
 ];
 
 /// The writer connection's page cache.
 const WRITER_CACHE_KIB: i64 = 32 * 1024;
 
-pub(super) fn err(e: rusqlite::Error) -> StoreError {
+pub(crate) fn err(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
@@ -97,6 +116,19 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     // SQLite's default 2 MB cache (125 pages of 16 KiB) a step read most of them back from
     // the OS and spilled its own dirty pages.
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+        .map_err(err)?;
+    Ok(conn)
+}
+
+/// A connection of its own beside the writer's, or alone on the file (the operator's CLI):
+/// the schema brought up to date and WAL mode, as the writer sets them. Beside a running
+/// writer both are already so and nothing is written.
+pub(crate) fn open_migrated(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = open_conn(path)?;
+    migrate(&mut conn, path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(err)?;
     Ok(conn)
 }
