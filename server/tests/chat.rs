@@ -24,8 +24,12 @@ async fn hello_gets_welcome_with_limits() {
             resume_token,
             epoch,
             limits,
+            guest,
+            session,
         } => {
             assert_eq!(nick.as_str(), "alice");
+            assert!(guest, "no account: a guest");
+            assert_eq!(session, None, "a guest gets no session token");
             assert_eq!(epoch, s.hub.epoch());
             assert_eq!(protocol, 1);
             assert_eq!(default_room.as_str(), "general");
@@ -319,7 +323,8 @@ async fn presence_members_on_join_and_join_leave_events() {
         ServerMessage::Presence {
             room: room("lobby"),
             nick: nick("bob"),
-            state: PresenceState::Joined
+            state: PresenceState::Joined,
+            guest: true,
         }
     );
     b.send(&ClientMessage::Leave {
@@ -337,7 +342,8 @@ async fn presence_members_on_join_and_join_leave_events() {
         ServerMessage::Presence {
             room: room("lobby"),
             nick: nick("bob"),
-            state: PresenceState::Left
+            state: PresenceState::Left,
+            guest: true,
         }
     );
     // Disconnecting counts as leaving.
@@ -349,7 +355,8 @@ async fn presence_members_on_join_and_join_leave_events() {
         ServerMessage::Presence {
             room: room("lobby"),
             nick: nick("carol"),
-            state: PresenceState::Left
+            state: PresenceState::Left,
+            guest: true,
         }
     );
     s.stop().await;
@@ -583,9 +590,10 @@ async fn resume_token_takes_over_own_session() {
     let mut wrong = Client::open(&s.url("/chat")).await;
     wrong
         .send(&ClientMessage::Hello {
-            nick: nick("alice"),
+            nick: Some(nick("alice")),
             protocol: 1,
             resume_token: Some("guess".into()),
+            auth: None,
         })
         .await;
     assert!(matches!(
@@ -597,9 +605,10 @@ async fn resume_token_takes_over_own_session() {
     ));
     let mut new = Client::open(&s.url("/chat")).await;
     new.send(&ClientMessage::Hello {
-        nick: nick("alice"),
+        nick: Some(nick("alice")),
         protocol: 1,
         resume_token: Some(resume_token.clone()),
+        auth: None,
     })
     .await;
     match new.recv().await {

@@ -64,7 +64,8 @@ async fn direct_messages_presence_and_nick_uniqueness_across_nodes() {
         ServerMessage::Presence {
             room: room("general"),
             nick: nick("bob"),
-            state: PresenceState::Joined
+            state: PresenceState::Joined,
+            guest: true,
         }
     );
     let (mut carol, _) = b.connect("carol").await;
@@ -162,9 +163,10 @@ async fn history_resume_and_idempotency_across_nodes() {
     let mut alice_b = Client::open(&b.url()).await;
     alice_b
         .send(&ClientMessage::Hello {
-            nick: nick("alice"),
+            nick: Some(nick("alice")),
             protocol: 1,
             resume_token: Some(token),
+            auth: None,
         })
         .await;
     assert!(matches!(
@@ -231,9 +233,10 @@ async fn a_killed_node_loses_nothing_and_its_users_leave_presence() {
     let mut alice_b = Client::open(&b.url()).await;
     alice_b
         .send(&ClientMessage::Hello {
-            nick: nick("alice"),
+            nick: Some(nick("alice")),
             protocol: 1,
             resume_token: Some(token),
+            auth: None,
         })
         .await;
     assert!(matches!(

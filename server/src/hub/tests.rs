@@ -309,16 +309,16 @@ async fn a_broadcast_is_posted_once_and_each_member_gets_its_protocols_form() {
     assert_eq!(
         got[2],
         vec![
-            r#"{"sender":"u0","msg":"hi"}"#,
-            r#"{"sender":"u0","msg":"ok"}"#
+            r#"{"sender":"u0 (guest)","msg":"hi"}"#,
+            r#"{"sender":"u0 (guest)","msg":"ok"}"#
         ]
     );
     assert_eq!(
         got[3],
         vec![
-            r#"{"sender":"u0","msg":"hi"}"#,
-            r#"{"sender":"u2","msg":"yo"}"#,
-            r#"{"sender":"u0","msg":"ok"}"#
+            r#"{"sender":"u0 (guest)","msg":"hi"}"#,
+            r#"{"sender":"u2 (guest)","msg":"yo"}"#,
+            r#"{"sender":"u0 (guest)","msg":"ok"}"#
         ]
     );
 }

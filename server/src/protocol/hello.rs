@@ -89,7 +89,7 @@ impl TypedProtocol {
         ));
         match seated {
             Some(Ok((peer, _))) => {
-                self.session = s.session;
+                self.session = s.session.map(Box::new);
                 self.peer = Some(peer);
                 self.welcome(s.account.name, false, s.token, String::new());
                 Flow::Continue
@@ -190,7 +190,7 @@ impl TypedProtocol {
         let Some(account) = self.peer.as_ref().and_then(|p| p.account) else {
             return self.not_signed_in();
         };
-        let session = if everywhere { None } else { self.session };
+        let session = if everywhere { None } else { self.session.as_deref().copied() };
         if !everywhere && session.is_none() {
             // A JWT user has no session here: it ends this connection.
             return Flow::Close(CloseReason::SignedOut);
@@ -216,7 +216,7 @@ impl TypedProtocol {
         {
             Ok(s) => {
                 if let (Some(token), Some(hash)) = (s.token, s.session) {
-                    self.session = Some(hash);
+                    self.session = Some(Box::new(hash));
                     self.hub.reseat(account, &self.conn, hash);
                     self.hub.revoked(account, None, Some(hash));
                     self.conn

@@ -17,8 +17,9 @@ pub struct TypedProtocol {
     pub(super) hub: Arc<Hub>,
     pub(super) conn: Arc<Conn>,
     pub(super) peer: Option<Peer>,
-    /// The SHA-256 of the session token this connection signed in with.
-    pub(super) session: Option<[u8; 32]>,
+    /// The SHA-256 of the session token this connection signed in with (boxed: every idle
+    /// connection holds this struct).
+    pub(super) session: Option<Box<[u8; 32]>>,
     /// Rooms joined, with the time of the last relayed typing event (throttle).
     rooms: HashMap<RoomName, Option<Instant>>,
     /// The client's address (as a trusted proxy reports it), charged for rooms it creates.
@@ -63,9 +64,11 @@ impl TypedProtocol {
             ClientMessage::Hello { .. } => {
                 self.error(ErrorCode::AlreadyHello, "hello was already accepted", None)
             }
-            ClientMessage::SignOut { everywhere } => return self.sign_out(everywhere).await,
+            ClientMessage::SignOut { everywhere } => {
+                return Box::pin(self.sign_out(everywhere)).await
+            }
             ClientMessage::ChangePassword { old, new } => {
-                return self.change_password(old, new).await
+                return Box::pin(self.change_password(old, new)).await
             }
             ClientMessage::Join { room, after } => {
                 if !self.rooms.contains_key(&room)
@@ -228,7 +231,9 @@ impl Protocol for TypedProtocol {
                     resume_token,
                     auth,
                 },
-            ) => self.hello(nick, protocol, resume_token, auth).await,
+            // Boxed: signing in awaits a lot once, and would otherwise make every connection's
+            // task as big as its state.
+            ) => Box::pin(self.hello(nick, protocol, resume_token, auth)).await,
             (None, _) => {
                 self.error(ErrorCode::HelloRequired, "send hello first", None);
                 Flow::Continue
