@@ -305,3 +305,15 @@ fn the_header_decoder_reads_base64url() {
     );
     assert_eq!(base64url_decode("YQ=="), None, "no padding");
 }
+
+#[test]
+fn errors_say_what_is_wrong() {
+    assert_eq!(
+        JwtError::MissingClaim("name").to_string(),
+        "the token has no usable `name` claim"
+    );
+    assert_eq!(JwtError::Expired.to_string(), "the token has expired");
+    assert!(JwtError::AlgorithmNotAllowed
+        .to_string()
+        .contains("algorithm"));
+}
