@@ -256,7 +256,7 @@ impl Auth {
             AuthError::InvalidToken("this server does not accept JWTs".to_string())
         })?;
         let user = verifier
-            .verify(jwt)
+            .verify(jwt, now_ms())
             .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
         let account = match self.accounts.by_external(&user.sub).await? {
             Some(a) => a,
