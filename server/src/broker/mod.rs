@@ -44,6 +44,14 @@ pub enum Event {
     /// its subscription still carries events. The broker consumes it; no hub sees it.
     #[serde(rename = "beat")]
     Beat { node: String },
+    /// Sessions of account `a` ended: `s` is one session's hash in hex, or empty for all of
+    /// them; every node closes the matching connections (4010).
+    #[serde(rename = "revoke")]
+    Revoke {
+        a: u64,
+        #[serde(default)]
+        s: String,
+    },
 }
 
 /// Where a broker's events go (the hub).

@@ -125,7 +125,8 @@ impl Hub {
                     }
                 }
             }
-            Event::Beat { .. } => {}
+            // Connections are not tied to accounts yet: nothing here to close.
+            Event::Beat { .. } | Event::Revoke { .. } => {}
         }
     }
 
