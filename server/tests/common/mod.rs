@@ -231,9 +231,10 @@ impl Client {
 
     pub async fn hello(&mut self, nick_s: &str) -> ServerMessage {
         self.send(&ClientMessage::Hello {
-            nick: nick(nick_s),
+            nick: Some(nick(nick_s)),
             protocol: 1,
             resume_token: None,
+            auth: None,
         })
         .await;
         self.recv().await
