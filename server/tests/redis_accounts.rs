@@ -36,9 +36,7 @@ fn new(name: &str) -> NewAccount {
 
 async fn start(tag: &str) -> (Redis, RedisAccounts) {
     let redis = Redis::start_with(tag, &[]);
-    let accounts = RedisAccounts::connect(&redis.url())
-        .await
-        .expect("connect");
+    let accounts = RedisAccounts::connect(&redis.url()).await.expect("connect");
     (redis, accounts)
 }
 
@@ -60,7 +58,9 @@ async fn create_and_read_back() {
     assert_eq!(a.by_key(&key).await.expect("by_key"), Some(alice.clone()));
     assert_eq!(a.by_id(9999).await.expect("by_id"), None);
     assert_eq!(
-        a.by_key(&NickKey::of(&nick("carol"))).await.expect("by_key"),
+        a.by_key(&NickKey::of(&nick("carol")))
+            .await
+            .expect("by_key"),
         None
     );
     assert_eq!(a.count().await.expect("count"), 2);
@@ -84,15 +84,26 @@ async fn names_are_unique_by_key() {
 async fn the_cap_refuses_one_more() {
     let (_redis, a) = start("acct-cap").await;
     for name in ["a1", "a2"] {
-        a.create(NewAccount { cap: 2, ..new(name) })
-            .await
-            .expect("under the cap");
-    }
-    let third = a.create(NewAccount { cap: 2, ..new("a3") }).await;
-    assert!(matches!(third, Err(CreateError::Full)), "{third:?}");
-    a.create(NewAccount { cap: 0, ..new("a3") })
+        a.create(NewAccount {
+            cap: 2,
+            ..new(name)
+        })
         .await
-        .expect("no cap");
+        .expect("under the cap");
+    }
+    let third = a
+        .create(NewAccount {
+            cap: 2,
+            ..new("a3")
+        })
+        .await;
+    assert!(matches!(third, Err(CreateError::Full)), "{third:?}");
+    a.create(NewAccount {
+        cap: 0,
+        ..new("a3")
+    })
+    .await
+    .expect("no cap");
 }
 
 #[tokio::test]
@@ -157,8 +168,14 @@ async fn sessions_are_found_and_deleted() {
     let id = add(&a, "alice").await;
     let h = [7u8; 32];
     a.create_session(h, id, T0).await.expect("create");
-    assert_eq!(a.session(&h, T0 + 1, LIFE).await.expect("look up"), Some(id));
-    assert_eq!(a.session(&[8u8; 32], T0, LIFE).await.expect("look up"), None);
+    assert_eq!(
+        a.session(&h, T0 + 1, LIFE).await.expect("look up"),
+        Some(id)
+    );
+    assert_eq!(
+        a.session(&[8u8; 32], T0, LIFE).await.expect("look up"),
+        None
+    );
     assert_eq!(a.delete_session(&h).await.expect("delete"), Some(id));
     assert_eq!(a.delete_session(&h).await.expect("delete"), None);
     assert_eq!(a.session(&h, T0 + 2, LIFE).await.expect("look up"), None);
@@ -237,7 +254,10 @@ async fn past_the_cap_the_least_recently_used_session_goes() {
     // Session 0, the oldest, is used (past the minute after which a use is recorded), so
     // session 1 is now the least recently used.
     let later = T0 + HOUR;
-    assert_eq!(a.session(&hash(0), later, LIFE).await.expect("use"), Some(id));
+    assert_eq!(
+        a.session(&hash(0), later, LIFE).await.expect("use"),
+        Some(id)
+    );
     let extra = SESSIONS_PER_ACCOUNT;
     let at = later + 1000;
     a.create_session(hash(extra), id, at).await.expect("create");

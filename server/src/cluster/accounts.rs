@@ -13,10 +13,11 @@
 //!
 //! Every change that touches more than one key is one Lua script, so it is atomic.
 
-use super::{connection, unavailable, Cluster};
+use super::{bus, connection, unavailable, Cluster};
 use crate::auth::accounts::{
     Account, AccountId, Accounts, CreateError, Lifetimes, NewAccount, SESSIONS_PER_ACCOUNT,
 };
+use crate::broker::Event;
 use crate::error::StoreError;
 use crate::nick_key::NickKey;
 use async_trait::async_trait;
@@ -188,6 +189,16 @@ impl RedisAccounts {
         }
     }
 
+    /// Tells every node that the sessions of `account` ended ([`Event::Revoke`] on the bus),
+    /// so that they close its connections now rather than at their next lookup.
+    pub async fn publish_revoke(&self, account: AccountId) -> Result<(), StoreError> {
+        let ev = Event::Revoke {
+            a: account,
+            s: String::new(),
+        };
+        bus::publish_now(&mut self.conn()?, &ev).await
+    }
+
     fn conn(&self) -> Result<ConnectionManager, StoreError> {
         match &self.source {
             Source::Own(conn) => Ok(conn.clone()),
@@ -307,11 +318,7 @@ impl Accounts for RedisAccounts {
     }
 
     async fn by_external(&self, sub: &str) -> Result<Option<Account>, StoreError> {
-        let id: Option<AccountId> = self
-            .conn()?
-            .hget(BY_EXT, sub)
-            .await
-            .map_err(unavailable)?;
+        let id: Option<AccountId> = self.conn()?.hget(BY_EXT, sub).await.map_err(unavailable)?;
         match id {
             Some(id) => self.by_id(id).await,
             None => Ok(None),
