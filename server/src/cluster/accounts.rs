@@ -11,7 +11,8 @@
 //!   set of the account's session hashes by last use, for deleting them all and for evicting
 //!   the least recently used one past [`SESSIONS_PER_ACCOUNT`].
 //!
-//! Every change that touches more than one key is one Lua script, so it is atomic.
+//! Every change that touches more than one key is one Lua script (`accounts/lua.rs`), so it
+//! is atomic.
 
 use super::{bus, connection, unavailable, Cluster};
 use crate::auth::accounts::{
@@ -27,6 +28,12 @@ use shared::{Nickname, Timestamp};
 use std::collections::HashMap;
 use std::sync::Weak;
 use subtle::ConstantTimeEq;
+
+mod lua;
+
+use lua::{
+    CREATE_LUA, CREATE_SESSION_LUA, DELETE_SESSION_LUA, DROP_SESSIONS_LUA, SESSION_LUA, SET_LUA,
+};
 
 const NEXT: &str = "chat:acct:next";
 const IDS: &str = "chat:acct:ids";
@@ -54,106 +61,6 @@ const NEW_SESSION_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
 /// busy client's lookups do not each write. The idle lifetime then counts from up to a
 /// minute before the true last use: a session can expire that much early, never late.
 const TOUCH_AFTER_MS: i64 = 60_000;
-
-/// Creates an account unless its key (or its external `sub`) is taken or the cap is reached:
-/// -1 taken, -2 full, else the new id.
-const CREATE_LUA: &str = r"
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return -1 end
-if ARGV[2] ~= '' and redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return -1 end
-local cap = tonumber(ARGV[3])
-if cap > 0 and redis.call('HLEN', KEYS[1]) >= cap then return -2 end
-local id = redis.call('INCR', KEYS[3])
-local acct = 'chat:acct:' .. id
-redis.call('HSET', acct, 'name', ARGV[4], 'key', ARGV[1], 'disabled', '0', 'created', ARGV[6])
-if ARGV[5] ~= '' then redis.call('HSET', acct, 'phc', ARGV[5]) end
-if ARGV[2] ~= '' then
-  redis.call('HSET', acct, 'ext', ARGV[2])
-  redis.call('HSET', KEYS[2], ARGV[2], id)
-end
-redis.call('HSET', KEYS[1], ARGV[1], id)
-redis.call('ZADD', KEYS[4], id, id)
-return id
-";
-
-/// Lua that deletes every session listed in the sorted set `KEYS[2]`, and the set.
-macro_rules! drop_sessions_lua {
-    () => {
-        "for _, h in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  redis.call('DEL', 'chat:sess:' .. h)
-end
-redis.call('DEL', KEYS[2])
-"
-    };
-}
-
-/// Sets field `ARGV[1]` of account `KEYS[1]` to `ARGV[2]`, and with `ARGV[3]` = 1 deletes its
-/// sessions too. 0: no such account.
-const SET_LUA: &str = concat!(
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] == '1' then
-",
-    drop_sessions_lua!(),
-    "end
-return 1
-"
-);
-
-/// Deletes every session of one account.
-const DROP_SESSIONS_LUA: &str = concat!(drop_sessions_lua!(), "return 1\n");
-
-/// Records session `ARGV[1]` of account `ARGV[2]` at `ARGV[3]`, living `ARGV[4]` ms; drops the
-/// account's sessions that expired by themselves, then its least recently used ones past
-/// `ARGV[5]`.
-const CREATE_SESSION_LUA: &str = r"
-redis.call('HSET', KEYS[1], 'a', ARGV[2], 'c', ARGV[3], 'u', ARGV[3], 'h', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-for _, h in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  if redis.call('EXISTS', 'chat:sess:' .. h) == 0 then redis.call('ZREM', KEYS[2], h) end
-end
-local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
-if over > 0 then
-  for _, h in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
-    redis.call('DEL', 'chat:sess:' .. h)
-    redis.call('ZREM', KEYS[2], h)
-  end
-end
-return 1
-";
-
-/// Looks session `KEYS[1]` (hash hex `ARGV[1]`) up at `ARGV[2]` under idle lifetime `ARGV[3]`
-/// and absolute lifetime `ARGV[4]`: deletes it if expired (nil), else writes its last use if
-/// older than `ARGV[5]` ms, sets its expiry to when it would expire unused, and returns
-/// {account, stored hex}.
-const SESSION_LUA: &str = r"
-local v = redis.call('HMGET', KEYS[1], 'a', 'c', 'u', 'h')
-if not v[1] then return false end
-local now, c, u = tonumber(ARGV[2]), tonumber(v[2]) or 0, tonumber(v[3]) or 0
-local set = 'chat:acct:' .. v[1] .. ':sess'
-local idle, absolute = tonumber(ARGV[3]), tonumber(ARGV[4])
-if now - u >= idle or now - c >= absolute then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', set, ARGV[1])
-  return false
-end
-if now - u >= tonumber(ARGV[5]) then
-  u = now
-  redis.call('HSET', KEYS[1], 'u', ARGV[2])
-  redis.call('ZADD', set, ARGV[2], ARGV[1])
-end
-redis.call('PEXPIRE', KEYS[1], math.min(u + idle, c + absolute) - now)
-return {v[1], v[4] or ''}
-";
-
-/// Deletes session `KEYS[1]` (hash hex `ARGV[1]`); returns its account, or nil.
-const DELETE_SESSION_LUA: &str = r"
-local a = redis.call('HGET', KEYS[1], 'a')
-if not a then return false end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', 'chat:acct:' .. a .. ':sess', ARGV[1])
-return a
-";
 
 /// Where the connection comes from.
 #[derive(Clone)]
