@@ -1,6 +1,7 @@
-//! Server configuration: command-line flags, each with an environment-variable twin.
+//! Server configuration: command-line flags, each with an environment-variable twin, and the
+//! operator commands run instead of the server (`server user …`).
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,16 +78,22 @@ pub struct Config {
     pub static_dir: Option<PathBuf>,
 
     /// Message store: `sqlite` (durable, under --data-dir) or `memory` (lost on restart).
-    #[arg(long, env = "CHAT_STORE", value_enum, default_value = "sqlite")]
+    #[arg(
+        long,
+        env = "CHAT_STORE",
+        value_enum,
+        default_value = "sqlite",
+        global = true
+    )]
     pub store: StoreKind,
 
     /// Directory for persistent data (the SQLite database).
-    #[arg(long, env = "CHAT_DATA_DIR", default_value = "data")]
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
 
     /// Redis URL (redis://host:port): run as one node of a cluster. History, ids, users,
     /// presence and fan-out are then shared through Redis (`--store` is not used).
-    #[arg(long, env = "CHAT_REDIS")]
+    #[arg(long, env = "CHAT_REDIS", global = true)]
     pub redis: Option<String>,
 
     /// Redis: refuse to start unless Redis fsyncs every write before answering (`appendonly
@@ -297,6 +304,33 @@ pub struct Config {
     /// clients that send no Origin (non-browser). `*` allows every origin.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// A command to run instead of the server; without one, the server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Operator commands: each runs once on the data of `--data-dir` (or of `--redis`) and exits.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Manages accounts: in the SQLite database under --data-dir, or in Redis with --redis.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `server user …`. Passwords are read from stdin (its first line), never from arguments.
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserCommand {
+    /// Creates an account named NAME, with the password read from stdin.
+    Add { name: String },
+    /// Gives the account a new password, read from stdin, and ends its sessions.
+    ResetPassword { name: String },
+    /// Disables the account and ends its sessions.
+    Disable { name: String },
+    /// Enables a disabled account.
+    Enable { name: String },
+    /// Lists every account: id, name, state, creation time.
+    List,
 }
 
 impl Default for Config {

@@ -14,6 +14,7 @@
 //!   writes them (one vectored send per connection per pass, no task per delivery).
 //! - [`broker`]: the seams to other nodes (events, nickname claims, presence, a shared log)
 //!   and their single-node implementations; [`cluster`]: the same on Redis.
+//! - [`cli`]: operator commands run instead of the server (`server user …`: accounts).
 //! - [`config`]: flags with environment twins; [`metrics`]: counters for `/metrics`;
 //!   `shutdown`: the signal future; `util`: the lock, random ids, the clock.
 
@@ -21,6 +22,7 @@ pub mod admission;
 pub mod auth;
 pub mod backends;
 pub mod broker;
+pub mod cli;
 pub mod cluster;
 pub mod config;
 mod connection;

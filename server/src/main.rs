@@ -1,10 +1,20 @@
 use clap::Parser;
+use server::config::Command;
 use server::Config;
 use std::io::Write;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let mut config = Config::parse();
+    if let Some(Command::User(cmd)) = config.command.take() {
+        let done =
+            server::cli::user::run(&config, &cmd, std::io::stdin().lock(), std::io::stdout()).await;
+        if let Err(e) = done {
+            eprintln!("server user: {e}");
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -42,7 +42,7 @@ pub async fn run(
                 broker: cluster.clone(),
                 registry: cluster.clone(),
                 presence: cluster.clone(),
-                accounts: Arc::new(crate::auth::accounts::memory::MemoryAccounts::new()),
+                accounts: Arc::new(cluster.accounts()),
             };
             let hub = Hub::with_backends(config.clone(), backends, metrics);
             // Served only once the node hears the other nodes (or /readyz says it does not).

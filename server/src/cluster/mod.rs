@@ -1,8 +1,9 @@
 //! Scale-out through Redis: several server processes act as one chat. `Cluster` implements
 //! the hub's seams: `bus.rs` the broker and the shared message log, `registry.rs` nickname
-//! claims, `presence.rs` room memberships, `history.rs` history reads. `nodes.rs` keeps this
-//! node's heartbeat and reaps dead nodes; `connection.rs` opens the connections to Redis,
-//! `durable.rs` checks Redis's persistence; this file connects.
+//! claims, `presence.rs` room memberships, `history.rs` history reads, `accounts.rs` accounts
+//! and their sessions ([`RedisAccounts`]). `nodes.rs` keeps this node's heartbeat and reaps
+//! dead nodes; `connection.rs` opens the connections to Redis, `durable.rs` checks Redis's
+//! persistence; this file connects.
 //!
 //! - **Ids, history, idempotency**: one Lua script assigns a channel's next id (`INCR`), appends
 //!   the message to the channel's stream (entry id `<id>-0`, capped with `MAXLEN ~`), records the
@@ -47,6 +48,7 @@ return 0
     };
 }
 
+mod accounts;
 mod bus;
 mod connection;
 mod durable;
@@ -65,6 +67,7 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
+pub use accounts::RedisAccounts;
 pub use nodes::{HEARTBEAT_EVERY, NODE_TTL};
 
 pub const BUS: &str = "chat:bus";
