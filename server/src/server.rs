@@ -1,8 +1,8 @@
 //! The accept loop: one port for the WebSocket endpoints, `/healthz`, `/readyz`, `/metrics` and files.
 
 use crate::admission::Refused;
-use crate::cluster::Cluster;
 use crate::auth::accounts::sqlite::SqliteAccounts;
+use crate::cluster::Cluster;
 use crate::config::{Config, StoreKind};
 use crate::error::StoreError;
 use crate::http::{self, Edge};

@@ -581,7 +581,7 @@ async fn join_during_a_stream_has_no_gap_and_no_duplicate() {
 }
 
 #[tokio::test]
-async fn resume_token_takes_over_own_session() {
+async fn resume_token_takes_over_own_session_once() {
     let s = TestServer::start().await;
     let mut old = Client::open(&s.url("/chat")).await;
     let ServerMessage::Welcome { resume_token, .. } = old.hello("alice").await else {
@@ -611,13 +611,31 @@ async fn resume_token_takes_over_own_session() {
         auth: None,
     })
     .await;
-    match new.recv().await {
+    let rotated = match new.recv().await {
         ServerMessage::Welcome {
             resume_token: t, ..
-        } => assert_eq!(t, resume_token),
+        } => t,
         other => panic!("{other:?}"),
-    }
+    };
     assert_eq!(old.expect_close().await, 4005);
+    // A resume token is good once: the new session has a new one, and the old is refused.
+    assert_ne!(rotated, resume_token);
+    let mut replay = Client::open(&s.url("/chat")).await;
+    replay
+        .send(&ClientMessage::Hello {
+            nick: Some(nick("alice")),
+            protocol: 1,
+            resume_token: Some(resume_token),
+            auth: None,
+        })
+        .await;
+    assert!(matches!(
+        replay.recv().await,
+        ServerMessage::Error {
+            code: ErrorCode::NickTaken,
+            ..
+        }
+    ));
     s.stop().await;
 }
 

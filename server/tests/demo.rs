@@ -35,7 +35,7 @@ async fn demo_clients_chat_and_share_the_default_room_with_typed_clients() {
     alice.send_text("hello from the demo").await;
     assert_eq!(
         sender_msg(&bob.recv_text().await),
-        ("alice".into(), "hello from the demo".into())
+        ("alice (guest)".into(), "hello from the demo".into())
     );
     let m = typed
         .recv_until(|m| matches!(m, ServerMessage::Message(_)))
@@ -47,6 +47,7 @@ async fn demo_clients_chat_and_share_the_default_room_with_typed_clients() {
         (m.sender.as_str(), m.room.as_str(), m.text.as_str()),
         ("alice", "general", "hello from the demo")
     );
+    assert!(m.guest, "a demo user has no account: its messages say so");
     // Nothing is sent back to the sender.
     alice.expect_silence(Duration::from_millis(200)).await;
 
@@ -54,11 +55,11 @@ async fn demo_clients_chat_and_share_the_default_room_with_typed_clients() {
     typed.say("general", "hi demo <b>x</b>").await;
     assert_eq!(
         sender_msg(&alice.recv_text().await),
-        ("carol".into(), "hi demo <b>x</b>".into())
+        ("carol (guest)".into(), "hi demo <b>x</b>".into())
     );
     assert_eq!(
         sender_msg(&bob.recv_text().await),
-        ("carol".into(), "hi demo <b>x</b>".into())
+        ("carol (guest)".into(), "hi demo <b>x</b>".into())
     );
     // Presence and acks are not sent to demo users.
     alice.expect_silence(Duration::from_millis(200)).await;
@@ -94,7 +95,7 @@ async fn demo_nickname_clash_closes_4001_instead_of_replacing() {
     bob.send_text("still there?").await;
     assert_eq!(
         sender_msg(&first.recv_text().await),
-        ("bob".into(), "still there?".into())
+        ("bob (guest)".into(), "still there?".into())
     );
     s.stop().await;
 }
@@ -123,7 +124,7 @@ async fn demo_blank_text_is_dropped_and_connection_lives() {
     alice.send_text("real").await;
     assert_eq!(
         sender_msg(&bob.recv_text().await),
-        ("alice".into(), "real".into())
+        ("alice (guest)".into(), "real".into())
     );
     assert!(
         tokio::time::timeout(Duration::from_millis(100), alice.ws.next())

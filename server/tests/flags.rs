@@ -54,7 +54,9 @@ fn parse_help(help: &str) -> Vec<Flag> {
             continue;
         };
         if let Some(rest) = text.strip_prefix("[env: ") {
+            // `[env: CHAT_X=value]`, or `[env: CHAT_X]` for a flag whose value is hidden.
             let env = rest.split('=').next().unwrap_or(rest);
+            let env = env.strip_suffix(']').unwrap_or(env);
             flag.env = Some(env.to_owned());
         } else if let Some(rest) = text.strip_prefix("[default: ") {
             flag.default = Some(rest.strip_suffix(']').unwrap_or(rest).to_owned());

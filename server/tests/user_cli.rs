@@ -214,7 +214,10 @@ async fn revocations_are_announced_on_the_bus() {
             .expect("the subscription is open");
         let payload: String = msg.get_payload().expect("text");
         let event: serde_json::Value = serde_json::from_str(&payload).expect("JSON");
-        assert_eq!(event, serde_json::json!({"k": "revoke", "a": id, "s": ""}));
+        assert_eq!(
+            event,
+            serde_json::json!({"k": "revoke", "a": id, "s": "", "keep": ""})
+        );
     }
 }
 

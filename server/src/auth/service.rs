@@ -34,7 +34,10 @@ pub enum AuthError {
     InvalidToken(String),
     #[error("{0}")]
     RegistrationClosed(&'static str),
-    #[error("a password must be at least {} characters", shared::types::MIN_PASSWORD_CHARS)]
+    #[error(
+        "a password must be at least {} characters",
+        shared::types::MIN_PASSWORD_CHARS
+    )]
     WeakPassword,
     #[error("the name `{0}` is taken; pick another")]
     NameTaken(Nickname),
@@ -96,12 +99,13 @@ impl Auth {
     /// cannot be used is an error. `server::run` calls it before serving, so a server with a
     /// bad key does not start.
     pub fn jwt_verifier(config: &Config) -> anyhow::Result<Option<JwtVerifier>> {
-        let pem = match &config.auth_jwt_public_key {
-            Some(path) => Some(std::fs::read(path).map_err(|e| {
-                anyhow::anyhow!("--auth-jwt-public-key {}: {e}", path.display())
-            })?),
-            None => None,
-        };
+        let pem =
+            match &config.auth_jwt_public_key {
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    anyhow::anyhow!("--auth-jwt-public-key {}: {e}", path.display())
+                })?),
+                None => None,
+            };
         JwtVerifier::new(config.auth_jwt_secret.as_deref(), pem.as_deref())
             .map_err(|e| anyhow::anyhow!("JWT configuration: {e}"))
     }

@@ -8,9 +8,9 @@ use super::Hub;
 use crate::broker::{Change, Event};
 use crate::error::RequestError;
 use crate::limits::IpKey;
+use crate::nick_key::NickKey;
 use crate::util::lock;
 use futures_util::future::BoxFuture;
-use crate::nick_key::NickKey;
 use shared::{ChatMessage, MessageId, Nickname, RoomInfo, RoomName, ServerMessage};
 use std::task::{Context, Poll};
 

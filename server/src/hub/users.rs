@@ -4,8 +4,8 @@
 
 use super::broadcast::Fanout;
 use super::Hub;
-use crate::auth::AccountId;
 use crate::auth::token;
+use crate::auth::AccountId;
 use crate::broker::{Claim, Event};
 use crate::nick_key::{check_scripts, NickKey};
 use crate::outbound::Conn;

@@ -6,8 +6,8 @@
 //! size limit, control characters) is dropped and logged, and a flood is closed with 1008.
 
 use super::{Flow, Protocol};
-use crate::error::RequestError;
 use crate::config::Guests;
+use crate::error::RequestError;
 use crate::hub::{Claimant, Conn, Hub, Peer, Publishing, RegisterError, Target};
 use shared::{CloseReason, MessageText, Nickname, RoomName};
 use std::sync::Arc;

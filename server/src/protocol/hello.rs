@@ -8,8 +8,8 @@ use crate::config::Guests;
 use crate::hub::{Claimant, RegisterError};
 use crate::nick_key::{MixedScripts, NickKey};
 use shared::{
-    Auth, ClientMsgId, CloseReason, ErrorCode, Limits, Nickname, Password, RoomName,
-    ServerMessage, PROTOCOL_VERSION,
+    Auth, ClientMsgId, CloseReason, ErrorCode, Limits, Nickname, Password, RoomName, ServerMessage,
+    PROTOCOL_VERSION,
 };
 
 impl TypedProtocol {
@@ -38,9 +38,7 @@ impl TypedProtocol {
             Some(Auth::Register { password }) => match self.named(nick) {
                 Ok(nick) => {
                     let in_use = hub.name_in_use(&NickKey::of(&nick)).await;
-                    hub.auth
-                        .register(&nick, &password, self.addr, in_use)
-                        .await
+                    hub.auth.register(&nick, &password, self.addr, in_use).await
                 }
                 Err(flow) => return flow,
             },
@@ -127,7 +125,11 @@ impl TypedProtocol {
         let who = Claimant::Guest {
             resume: resume.as_deref(),
         };
-        match self.hub.register(&self.conn, nick.clone(), false, who).await {
+        match self
+            .hub
+            .register(&self.conn, nick.clone(), false, who)
+            .await
+        {
             Ok((peer, token)) => {
                 self.peer = Some(peer);
                 self.welcome(nick, true, None, token);
@@ -190,7 +192,11 @@ impl TypedProtocol {
         let Some(account) = self.peer.as_ref().and_then(|p| p.account) else {
             return self.not_signed_in();
         };
-        let session = if everywhere { None } else { self.session.as_deref().copied() };
+        let session = if everywhere {
+            None
+        } else {
+            self.session.as_deref().copied()
+        };
         if !everywhere && session.is_none() {
             // A JWT user has no session here: it ends this connection.
             return Flow::Close(CloseReason::SignedOut);

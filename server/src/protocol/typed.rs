@@ -38,7 +38,12 @@ impl TypedProtocol {
         }
     }
 
-    pub(super) fn error(&self, code: ErrorCode, message: impl Into<String>, client_id: Option<ClientMsgId>) {
+    pub(super) fn error(
+        &self,
+        code: ErrorCode,
+        message: impl Into<String>,
+        client_id: Option<ClientMsgId>,
+    ) {
         send_error(&self.hub, &self.conn, code, message.into(), client_id);
     }
 
@@ -231,8 +236,8 @@ impl Protocol for TypedProtocol {
                     resume_token,
                     auth,
                 },
-            // Boxed: signing in awaits a lot once, and would otherwise make every connection's
-            // task as big as its state.
+                // Boxed: signing in awaits a lot once, and would otherwise make every connection's
+                // task as big as its state.
             ) => Box::pin(self.hello(nick, protocol, resume_token, auth)).await,
             (None, _) => {
                 self.error(ErrorCode::HelloRequired, "send hello first", None);
