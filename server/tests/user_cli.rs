@@ -243,3 +243,62 @@ async fn user_commands_on_a_data_dir() {
 fn sqlite_accounts(dir: &Path) -> Box<dyn Accounts> {
     Box::new(server::auth::accounts::sqlite::SqliteAccounts::open(dir).expect("accounts"))
 }
+
+/// An operator's `reset-password` and `disable` on the data directory of a running server end
+/// the account's live connections there within a few seconds (the server reads the revocations
+/// the command leaves in `chat.db`), and the old session no longer signs in.
+#[tokio::test]
+async fn commands_on_a_running_servers_data_dir_end_its_connections() {
+    use shared::{Auth, ClientMessage, Password, ServerMessage};
+    let dir = std::env::temp_dir().join(format!("chat-user-live-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data_dir = dir.to_str().expect("UTF-8 path");
+    let (_server, addr) = common::run_binary(&["--data-dir", data_dir]);
+    let url = format!("ws://{addr}/chat");
+    let sign_in = |auth: Auth, name: Option<&str>| ClientMessage::Hello {
+        nick: name.map(common::nick),
+        protocol: 1,
+        resume_token: None,
+        auth: Some(auth),
+    };
+    let password = Password::new("correct horse").expect("password");
+    let mut alice = common::Client::open(&url).await;
+    alice
+        .send(&sign_in(
+            Auth::Register {
+                password: password.clone(),
+            },
+            Some("alice"),
+        ))
+        .await;
+    let ServerMessage::Welcome {
+        session: Some(token),
+        ..
+    } = alice.recv().await
+    else {
+        panic!("no session for a new account")
+    };
+    ok(
+        &["--data-dir", data_dir],
+        &["reset-password", "alice"],
+        "a new one here\n",
+    );
+    assert_eq!(alice.expect_close().await, 4010, "closed as signed out");
+    let mut again = common::Client::open(&url).await;
+    again.send(&sign_in(Auth::Session { token }, None)).await;
+    assert!(matches!(again.recv().await, ServerMessage::Error { .. }));
+    assert_eq!(again.expect_close().await, 4009);
+    // Signed in with the new password, then disabled: closed again.
+    let mut bob = common::Client::open(&url).await;
+    bob.send(&sign_in(
+        Auth::Password {
+            password: Password::new("a new one here").expect("password"),
+        },
+        Some("alice"),
+    ))
+    .await;
+    assert!(matches!(bob.recv().await, ServerMessage::Welcome { .. }));
+    ok(&["--data-dir", data_dir], &["disable", "alice"], "");
+    assert_eq!(bob.expect_close().await, 4010);
+    let _ = std::fs::remove_dir_all(&dir);
+}

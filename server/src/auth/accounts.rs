@@ -107,6 +107,14 @@ pub trait Accounts: Send + Sync {
     async fn delete_session(&self, hash: &[u8; 32]) -> Result<Option<AccountId>, StoreError>;
     /// Deletes every session of `account`.
     async fn delete_sessions(&self, account: AccountId) -> Result<(), StoreError>;
+
+    /// Accounts whose sessions ended (password set, disabled, all signed out) since the mark
+    /// `after`, and the new mark; `None` asks only for the current mark. For a backend other
+    /// processes write (an operator's `server user …` on a SQLite data directory): Redis
+    /// publishes `revoke` instead, and memory has no other writer, so they report nothing.
+    async fn revocations(&self, after: Option<u64>) -> Result<(u64, Vec<AccountId>), StoreError> {
+        Ok((after.unwrap_or(0), Vec::new()))
+    }
 }
 
 #[cfg(test)]

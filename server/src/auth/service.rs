@@ -254,6 +254,25 @@ impl Auth {
         }
     }
 
+    /// Whether a connection of `account` signed in with `session` (none: by JWT) may stay:
+    /// the session still holds and the account is not disabled.
+    pub async fn still_valid(
+        &self,
+        account: AccountId,
+        session: Option<[u8; 32]>,
+    ) -> Result<bool, StoreError> {
+        if let Some(h) = session {
+            if self.accounts.session(&h, now_ms(), self.life).await? != Some(account) {
+                return Ok(false);
+            }
+        }
+        Ok(self
+            .accounts
+            .by_id(account)
+            .await?
+            .is_some_and(|a| !a.disabled))
+    }
+
     /// Signs in the site user a JWT names; its account is made on first sight.
     pub async fn jwt(&self, jwt: &str) -> Result<SignedIn, AuthError> {
         let verifier = self.jwt.as_ref().ok_or_else(|| {

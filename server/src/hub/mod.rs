@@ -1,6 +1,7 @@
 //! The hub: who is connected, which rooms exist, and fan-out in per-room order.
 //!
-//! - `users.rs`: nicknames held by connections; `rooms.rs`: join, leave, typing, history;
+//! - `users.rs`: names held by connections (guests, and accounts on many connections);
+//!   `sessions.rs`: sessions another process ended; `rooms.rs`: join, leave, typing, history;
 //!   `room_table.rs`: which rooms are in memory, made and released.
 //! - `publish.rs`: a send's target and idempotency (`idempotency.rs`), then the message log:
 //!   `local_log.rs` (this node assigns ids, its journal keeps them) or `shared_log.rs`
@@ -25,6 +26,7 @@ mod recover;
 mod room;
 mod room_table;
 mod rooms;
+mod sessions;
 mod shared_log;
 mod users;
 
@@ -164,6 +166,7 @@ impl Hub {
             flusher,
         });
         hub.broker.subscribe(Arc::new(Events(Arc::downgrade(&hub))));
+        hub.watch_revocations();
         hub
     }
 

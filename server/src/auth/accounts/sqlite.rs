@@ -209,6 +209,7 @@ impl Accounts for SqliteAccounts {
                 return Ok(false);
             }
             tx.execute("DELETE FROM sessions WHERE account = ?1", [id])?;
+            note_revocation(&tx, id)?;
             tx.commit()?;
             Ok(true)
         })
@@ -230,6 +231,7 @@ impl Accounts for SqliteAccounts {
             }
             if disabled {
                 tx.execute("DELETE FROM sessions WHERE account = ?1", [id])?;
+                note_revocation(&tx, id)?;
             }
             tx.commit()?;
             Ok(true)
@@ -348,10 +350,47 @@ impl Accounts for SqliteAccounts {
             return Ok(());
         };
         self.query(move |c| {
-            c.prepare_cached("DELETE FROM sessions WHERE account = ?1")?
-                .execute([account])
-                .map(|_| ())
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM sessions WHERE account = ?1", [account])?;
+            note_revocation(&tx, account)?;
+            tx.commit()
         })
         .await
     }
+
+    async fn revocations(&self, after: Option<u64>) -> Result<(u64, Vec<AccountId>), StoreError> {
+        self.query(move |c| {
+            let last: i64 =
+                c.query_row("SELECT coalesce(max(seq), 0) FROM revocations", [], |r| {
+                    r.get(0)
+                })?;
+            let Some(after) = after else {
+                return Ok((last as u64, Vec::new()));
+            };
+            let mut stmt = c.prepare_cached(
+                "SELECT DISTINCT account FROM revocations WHERE seq > ?1 AND seq <= ?2",
+            )?;
+            let rows = stmt.query_map(params![after as i64, last], |r| r.get::<_, i64>(0))?;
+            let accounts = rows
+                .map(|r| r.map(|a| a as AccountId))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((last as u64, accounts))
+        })
+        .await
+    }
+}
+
+/// Revocations kept for running servers to read: they poll every few seconds, so the newest
+/// thousand are plenty.
+const REVOCATIONS_KEPT: i64 = 1000;
+
+/// Records that the sessions of `account` ended, for every server on this database to close
+/// its connections (`Accounts::revocations`).
+fn note_revocation(tx: &rusqlite::Transaction<'_>, account: i64) -> rusqlite::Result<()> {
+    tx.execute("INSERT INTO revocations (account) VALUES (?1)", [account])?;
+    tx.execute(
+        "DELETE FROM revocations WHERE seq <= (SELECT max(seq) FROM revocations) - ?1",
+        [REVOCATIONS_KEPT],
+    )?;
+    Ok(())
 }

@@ -62,8 +62,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 5: the highest id of each channel whose messages retention deleted, all of them: its
     //    ids go on from there (`last_id`).
     "CREATE TABLE emptied (channel TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;",
-    // 6: accounts, their sessions (only a SHA-256 of each token), and each message's author
-    //    account (NULL: a guest, as every message before accounts existed).
+    // 6: accounts, their sessions (only a SHA-256 of each token), the accounts whose sessions
+    //    were ended (what a running server learns from `server user …`), and each message's
+    //    author account (NULL: a guest, as every message before accounts existed).
     "CREATE TABLE accounts (
         id       INTEGER PRIMARY KEY AUTOINCREMENT,
         name     TEXT    NOT NULL,
@@ -80,6 +81,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         last_used INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX sessions_account ON sessions (account, last_used);
+    CREATE TABLE revocations (seq INTEGER PRIMARY KEY, account INTEGER NOT NULL);
     ALTER TABLE messages ADD COLUMN author INTEGER;",
 ];
 
