@@ -25,6 +25,9 @@ pub struct Metrics {
     pub drops_slow_consumer: AtomicU64,
     pub store_errors: AtomicU64,
     pub errors_sent: AtomicU64,
+    /// Sign-ins (password, registration, session, JWT) accepted, and refused.
+    pub sign_ins: AtomicU64,
+    pub sign_in_refusals: AtomicU64,
     closes: [AtomicU64; CloseReason::ALL.len()],
 }
 
@@ -128,6 +131,16 @@ impl Metrics {
             "chat_errors_sent_total",
             "Error messages sent to clients.",
             self.errors_sent.load(Relaxed),
+        );
+        counter(
+            "chat_sign_ins_total",
+            "Sign-ins accepted (password, registration, session token, JWT).",
+            self.sign_ins.load(Relaxed),
+        );
+        counter(
+            "chat_sign_in_refusals_total",
+            "Sign-ins refused (wrong password, unknown name, throttled, expired, bad token).",
+            self.sign_in_refusals.load(Relaxed),
         );
         let _ = writeln!(
             out,

@@ -6,6 +6,7 @@ use super::Flow;
 use crate::auth::{AuthError, SignedIn};
 use crate::config::Guests;
 use crate::hub::{Claimant, RegisterError};
+use crate::metrics::Metrics;
 use crate::nick_key::{MixedScripts, NickKey};
 use shared::{
     Auth, ClientMsgId, CloseReason, ErrorCode, Limits, Nickname, Password, RoomName, ServerMessage,
@@ -46,8 +47,14 @@ impl TypedProtocol {
             Some(Auth::Jwt { token }) => hub.auth.jwt(&token).await,
         };
         match signed {
-            Ok(s) => self.seat(s),
-            Err(e) => self.refuse(e),
+            Ok(s) => {
+                Metrics::inc(&hub.metrics.sign_ins);
+                self.seat(s)
+            }
+            Err(e) => {
+                Metrics::inc(&hub.metrics.sign_in_refusals);
+                self.refuse(e)
+            }
         }
     }
 
