@@ -20,6 +20,11 @@ use std::time::{Duration, Instant};
 const THROTTLE_ENTRIES: usize = 100_000;
 /// Registrations one address may make at once above the sustained rate.
 const REGISTRATION_BURST: u32 = 3;
+/// Password checks one address may ask for per second, sustained, and at once: each costs an
+/// Argon2id hash whatever the name, so an address cycling through names (which the
+/// per-account throttle does not slow) gets the hasher's time only at this rate.
+const PASSWORD_CHECKS_PER_SEC: f64 = 2.0;
+const PASSWORD_CHECKS_BURST: u32 = 10;
 
 /// Why signing in (or an account request) was refused.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +94,7 @@ pub struct Auth {
     throttle: Throttle,
     jwt: Option<JwtVerifier>,
     registrations: Buckets<IpKey>,
+    checks: Buckets<IpKey>,
     registration: Registration,
     max_accounts: u64,
     life: Lifetimes,
@@ -124,6 +130,7 @@ impl Auth {
             throttle: Throttle::new(THROTTLE_ENTRIES),
             jwt,
             registrations: Buckets::new(config.registration_rate / 3600.0, REGISTRATION_BURST),
+            checks: Buckets::new(PASSWORD_CHECKS_PER_SEC, PASSWORD_CHECKS_BURST),
             registration: config.registration,
             max_accounts: config.max_accounts,
             life: Lifetimes {
@@ -167,6 +174,12 @@ impl Auth {
         self.throttle
             .check(key.as_str(), ip, Instant::now())
             .map_err(AuthError::TooManyAttempts)?;
+        if let Some(a) = addr {
+            if !self.checks.take(&[a]) {
+                let wait = Duration::from_secs_f64(1.0 / PASSWORD_CHECKS_PER_SEC);
+                return Err(AuthError::TooManyAttempts(wait));
+            }
+        }
         let account = self.accounts.by_key(&key).await?;
         let phc = account
             .as_ref()
