@@ -14,7 +14,6 @@ pub use client_ids::CLIENT_ID_WINDOW;
 pub use memory::MemoryStore;
 pub use sqlite::{Retention, SqliteStore};
 
-use crate::auth::AccountId;
 use crate::error::StoreError;
 use async_trait::async_trait;
 use shared::{ChatMessage, ClientMsgId, MessageId, MessageText, Nickname, RoomName, Timestamp};
@@ -29,9 +28,10 @@ pub struct StoredMessage {
     pub text: MessageText,
     pub ts: Timestamp,
     pub client_id: Option<ClientMsgId>,
-    /// The sender's account; `None`: a guest (as was every sender before accounts existed),
-    /// so a later account of the same name never inherits a guest's words.
-    pub author: Option<AccountId>,
+    /// The sender's account id (`auth::AccountId`); `None`: a guest (as was every sender
+    /// before accounts existed), so a later account of the same name never inherits a guest's
+    /// words.
+    pub author: Option<u64>,
 }
 
 impl StoredMessage {
