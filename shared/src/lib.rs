@@ -15,8 +15,9 @@ pub mod types;
 
 pub use close::CloseReason;
 pub use protocol::{
-    decode_client, Auth, ChatMessage, ClientMessage, DecodeError, DemoMessage, DirectMessage, ErrorCode,
-    Limits, MessageId, PresenceState, RoomInfo, ServerMessage, Timestamp, PROTOCOL_VERSION,
+    decode_client, Auth, ChatMessage, ClientMessage, DecodeError, DemoMessage, DirectMessage,
+    ErrorCode, Limits, MessageId, PresenceState, RoomInfo, ServerMessage, Timestamp,
+    PROTOCOL_VERSION,
 };
 pub use types::{ClientMsgId, MessageText, Nickname, Password, RoomName, ValidationError};
 
