@@ -258,6 +258,8 @@ impl ChatState {
         session: Option<String>,
         fx: &mut Vec<Effect>,
     ) {
+        // A `hello` without credentials makes a guest, whether `welcome` says so or not.
+        let guest = guest || self.auth == Credentials::Guest;
         self.guest = guest;
         if guest {
             self.auth = Credentials::Guest;

@@ -323,3 +323,16 @@ fn guest_markers_follow_joined_presence_and_messages() {
     assert_eq!(groups.len(), 1);
     assert!(groups[0].guest);
 }
+
+#[test]
+fn a_hello_without_credentials_is_a_guest_even_if_welcome_omits_it() {
+    let (mut s, _) = hello_after(Action::Connect {
+        nick: "dave".into(),
+    });
+    let fx = s.apply(Action::Received(welcome("dave", "r2")), T0);
+    assert!(s.guest);
+    assert!(fx.contains(&Effect::Save(Saved::Guest {
+        nick: nick("dave"),
+        resume_token: "r2".into(),
+    })));
+}
