@@ -1,4 +1,5 @@
-//! The root component: starts the driver service once, re-renders on each snapshot it
+//! The root component: starts the driver service once (back as the account or guest the page
+//! saved, if any), re-renders on each snapshot it
 //! publishes, and lays out the login form or the chat (conversations, members, messages,
 //! composer).
 
@@ -164,13 +165,6 @@ pub fn app() -> Html {
                     onclick={dispatch.reform(|_: MouseEvent| Action::SignOut { everywhere: false })}>
                     { "Sign out" }
                 </button>
-                if !state.guest {
-                    <button type="button" class="ghost" id="sign-out-everywhere"
-                        title="End this account's sessions in every browser and tab"
-                        onclick={dispatch.reform(|_: MouseEvent| Action::SignOut { everywhere: true })}>
-                        { "Sign out everywhere" }
-                    </button>
-                }
             </header>
             <aside id="sidebar" class="sidebar">
                 // The member list sits right under the joined rooms (which change only when the
@@ -184,6 +178,13 @@ pub fn app() -> Html {
                         <MemberList {members} {guests} me={state.nick.clone()} {on_direct} />
                     }
                 </RoomList>
+                if !state.guest {
+                    <button type="button" class="link sign-out-everywhere" id="sign-out-everywhere"
+                        title="End this account's sessions in every browser and tab"
+                        onclick={dispatch.reform(|_: MouseEvent| Action::SignOut { everywhere: true })}>
+                        { "Sign out everywhere" }
+                    </button>
+                }
             </aside>
             <main class="conversation">
                 if let Some(notice) = state.notice.clone() {
