@@ -1,7 +1,6 @@
 //! The root component: starts the driver service once (back as the account or guest the page
-//! saved, if any), re-renders on each snapshot it
-//! publishes, and lays out the login form or the chat (conversations, members, messages,
-//! composer).
+//! saved, if any), re-renders on each snapshot it publishes, and lays out the login form or the
+//! chat (conversations, members, messages, composer).
 
 use crate::components::login::LoginRequest;
 use crate::components::room_list::{direct_entry, Entry};
