@@ -3,6 +3,7 @@
 //! `hello` for each, saves and forgets what the next page load needs (as effects: storage is the
 //! driver's), and puts the server's refusals into words for the login form.
 
+use super::model::capitalize;
 use super::{ChatState, Connection, Effect};
 use shared::types::MIN_PASSWORD_CHARS;
 use shared::{
@@ -116,38 +117,29 @@ impl ChatState {
         true
     }
 
-    /// The login form's sign-in and register buttons.
+    /// The login form's sign-in and register buttons. What can be checked here (the name, an
+    /// empty or short password) is refused without a round trip.
     pub(super) fn sign_in(&mut self, login: Login, fx: &mut Vec<Effect>) -> bool {
-        let (nick, auth) = match login {
-            Login::Jwt { token } => (None, Credentials::Jwt(token)),
-            Login::Password { nick, password } | Login::Register { nick, password }
-                if password.is_empty() =>
-            {
-                let _ = nick;
-                return self.refuse("Enter your password.".into());
-            }
-            Login::Password { nick, password } => {
-                match (self.parse_nick(&nick), Password::new(password)) {
-                    (Some(n), Ok(p)) => (Some(n), Credentials::Password(p)),
-                    (None, _) => return true,
-                    (_, Err(e)) => return self.refuse(super::model::capitalize(&e.to_string())),
-                }
-            }
-            Login::Register { nick, password } => {
-                let Some(n) = self.parse_nick(&nick) else {
-                    return true;
-                };
-                match Password::new(password) {
-                    Ok(p) if p.strong_enough() => (Some(n), Credentials::Register(p)),
-                    Ok(_) => {
-                        return self
-                            .refuse(refusal(ErrorCode::WeakPassword, None).unwrap_or_default())
-                    }
-                    Err(e) => return self.refuse(super::model::capitalize(&e.to_string())),
-                }
-            }
+        let (nick, password, register) = match login {
+            Login::Jwt { token } => return self.begin(None, Credentials::Jwt(token), fx),
+            Login::Password { nick, password } => (nick, password, false),
+            Login::Register { nick, password } => (nick, password, true),
         };
-        self.begin(nick, auth, fx)
+        if password.is_empty() {
+            return self.refuse("Enter your password.".into());
+        }
+        let Some(nick) = self.parse_nick(&nick) else {
+            return true;
+        };
+        let auth = match Password::new(password) {
+            Ok(p) if !register => Credentials::Password(p),
+            Ok(p) if p.strong_enough() => Credentials::Register(p),
+            Ok(_) => {
+                return self.refuse(refusal(ErrorCode::WeakPassword, None).unwrap_or_default())
+            }
+            Err(e) => return self.refuse(capitalize(&e.to_string())),
+        };
+        self.begin(Some(nick), auth, fx)
     }
 
     /// A saved session or guest from an earlier page load.
@@ -298,7 +290,7 @@ impl ChatState {
         match Nickname::new(raw.trim()) {
             Ok(nick) => Some(nick),
             Err(err) => {
-                self.login_error = Some(super::model::capitalize(&err.to_string()));
+                self.login_error = Some(capitalize(&err.to_string()));
                 None
             }
         }
