@@ -2,7 +2,7 @@
 //! as a guest (the name alone). The reason the server refused the last attempt is shown right
 //! under the form, in words.
 
-use web_sys::{HtmlInputElement, KeyboardEvent, SubmitEvent};
+use web_sys::{HtmlInputElement, InputEvent, KeyboardEvent, SubmitEvent};
 use yew::prelude::*;
 
 /// What the user asked for.
@@ -40,6 +40,16 @@ fn value(node: &NodeRef) -> String {
 pub fn login(props: &LoginProps) -> Html {
     let nick = use_node_ref();
     let password = use_node_ref();
+    // What is typed in the name box, so a re-render (a refusal shown) never clears it.
+    let typed = use_state(|| props.nick.clone());
+    let oninput = {
+        let typed = typed.clone();
+        Callback::from(move |e: InputEvent| {
+            if let Some(el) = e.target_dyn_into::<HtmlInputElement>() {
+                typed.set(el.value());
+            }
+        })
+    };
     // Builds a request from the boxes; `kind` picks the button.
     let request = {
         let (nick, password) = (nick.clone(), password.clone());
@@ -106,7 +116,8 @@ pub fn login(props: &LoginProps) -> Html {
                     spellcheck="false"
                     maxlength="32"
                     autofocus=true
-                    value={props.nick.clone()}
+                    value={(*typed).clone()}
+                    {oninput}
                     aria-invalid={invalid}
                     aria-describedby="login-error"
                     disabled={props.busy}
