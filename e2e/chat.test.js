@@ -89,11 +89,10 @@ describe('chat in the browser', () => {
 
   it('a direct message reaches only its target', async () => {
     const carol = await h.openChat(browser, url, 'carol');
-    // alice opens a conversation with bob from the member list. The list sits below the room
-    // directory, which shifts it whenever a listing arrives (a room everyone left drops out),
-    // so the click goes to the button itself rather than to where it was a moment ago.
+    // alice opens a conversation with bob from the member list, with a real click: the list
+    // sits above the room directory, so a listing arriving does not move it under the pointer.
     await alice.locator('#members li[data-nick="carol"]').waitFor();
-    await alice.locator('#members li[data-nick="bob"] button').dispatchEvent('click');
+    await alice.locator('#members li[data-nick="bob"] button').click();
     await h.waitFor(alice, async () => (await alice.locator('#conversation-title').textContent()) === '@bob', 'DM view');
     const secret = `psst bob ${run}`;
     await h.send(alice, secret);

@@ -144,6 +144,30 @@ async function login(page, nick) {
   await box.press('Enter');
 }
 
+/**
+ * Opens the chat in a new context and signs in to an account with `button` (`#sign-in` or
+ * `#register`); waits for the chat view.
+ */
+async function openAccount(browser, url, nick, password, button = '#sign-in') {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  await page.goto(url);
+  await signIn(page, nick, password, button);
+  await page.locator('#status[data-state="online"]').waitFor();
+  await page.locator('#message').waitFor();
+  return page;
+}
+
+/** Fills the name and password boxes and presses `button` (`#sign-in` or `#register`). */
+async function signIn(page, nick, password, button = '#sign-in') {
+  await page.locator('#nick').waitFor();
+  await page.locator('#nick').fill(nick);
+  await page.locator('#password').fill(password);
+  await page.locator(button).click();
+}
+
 /** Sends `text` from the composer; with `click`, by the send button, else by Enter. */
 async function send(page, text, { click = false } = {}) {
   const box = page.locator('#message');
@@ -204,6 +228,6 @@ async function screenshot(page, name) {
 }
 
 module.exports = {
-  ROOT, SCREENSHOTS, launchBrowser, newServer, openChat, login, send, messages, waitMessages,
+  ROOT, SCREENSHOTS, launchBrowser, newServer, openChat, openAccount, login, signIn, send, messages, waitMessages,
   hasText, members, waitFor, screenshot,
 };

@@ -1,14 +1,16 @@
-//! The root component: starts the driver service once, re-renders on each snapshot it
-//! publishes, and lays out the login form or the chat (conversations, members, messages,
-//! composer).
+//! The root component: starts the driver service once (back as the account or guest the page
+//! saved, if any), re-renders on each snapshot it publishes, and lays out the login form or the
+//! chat (conversations, members, messages, composer).
 
+use crate::components::login::LoginRequest;
 use crate::components::room_list::{direct_entry, Entry};
 use crate::components::{
     Composer, Login, MemberList, MessageList, RoomList, Status, TypingIndicator,
 };
 use crate::services::driver::{now_ms, Driver};
 use crate::services::socket::chat_url;
-use crate::state::{Action, ChatState, Connection, Paging, Target};
+use crate::services::storage;
+use crate::state::{Action, ChatState, Connection, Login as SignIn, Paging, Target};
 use std::rc::Rc;
 use yew::prelude::*;
 
@@ -32,6 +34,15 @@ pub fn app() -> Html {
         })
     };
     let nav_open = use_state(|| false);
+    // Once, after the first render: come back as the account or guest of the last visit.
+    {
+        let driver = driver.clone();
+        use_effect_with((), move |_| {
+            if let Some(saved) = storage::load() {
+                driver.dispatch(Action::Restore(saved));
+            }
+        });
+    }
     let state = &*snapshot.0;
 
     let dispatch = {
@@ -52,7 +63,13 @@ pub fn app() -> Html {
                 error={state.login_error.clone()}
                 {busy}
                 status={if busy { status } else { html! {} }}
-                on_connect={dispatch.reform(|nick| Action::Connect { nick })}
+                on_login={dispatch.reform(|request| match request {
+                    LoginRequest::Guest { nick } => Action::Connect { nick },
+                    LoginRequest::SignIn { nick, password } =>
+                        Action::SignIn(SignIn::Password { nick, password }),
+                    LoginRequest::Register { nick, password } =>
+                        Action::SignIn(SignIn::Register { nick, password }),
+                })}
             />
         };
     }
@@ -116,6 +133,7 @@ pub fn app() -> Html {
     };
     let room = state.active_room();
     let members = room.map(|r| r.members.iter().cloned().collect::<Vec<_>>());
+    let guests = room.map_or_else(Vec::new, |r| r.guests.iter().cloned().collect::<Vec<_>>());
     let has_older = room.is_some_and(|r| r.has_older);
     let loading_older = room.is_some_and(|r| r.paging == Paging::Older);
     let gap = room.is_some_and(|r| r.gap_after.is_some());
@@ -139,16 +157,32 @@ pub fn app() -> Html {
                 <h1 class="title" id="conversation-title">{ title }</h1>
                 { status }
                 <span class="me" id="me">{ state.nick.as_ref().map(|n| n.to_string()).unwrap_or_default() }</span>
+                if state.guest {
+                    <span class="guest" id="me-guest">{ "(guest)" }</span>
+                }
                 <button type="button" class="ghost" id="disconnect"
-                    onclick={dispatch.reform(|_: MouseEvent| Action::Disconnect)}>{ "Leave chat" }</button>
+                    onclick={dispatch.reform(|_: MouseEvent| Action::SignOut { everywhere: false })}>
+                    { "Sign out" }
+                </button>
             </header>
             <aside id="sidebar" class="sidebar">
+                // The member list sits right under the joined rooms (which change only when the
+                // user joins or leaves), above anything a server listing or a new direct message
+                // can grow: a row never moves under the pointer.
                 <RoomList {rooms} {directs} {others} active={state.active.clone()}
                     {on_select} {on_join}
                     on_leave={dispatch.reform(Action::Leave)}
-                    on_refresh={dispatch.reform(|()| Action::RefreshRooms)} />
-                if let Some(members) = members {
-                    <MemberList {members} me={state.nick.clone()} {on_direct} />
+                    on_refresh={dispatch.reform(|()| Action::RefreshRooms)}>
+                    if let Some(members) = members {
+                        <MemberList {members} {guests} me={state.nick.clone()} {on_direct} />
+                    }
+                </RoomList>
+                if !state.guest {
+                    <button type="button" class="link sign-out-everywhere" id="sign-out-everywhere"
+                        title="End this account's sessions in every browser and tab"
+                        onclick={dispatch.reform(|_: MouseEvent| Action::SignOut { everywhere: true })}>
+                        { "Sign out everywhere" }
+                    </button>
                 }
             </aside>
             <main class="conversation">

@@ -168,7 +168,7 @@ async fn pending_and_failed_messages_are_marked() {
 async fn login_shows_the_reason_next_to_the_box() {
     let props = yew::props!(client_wasm::components::login::LoginProps {
         error: Some("nickname alice is already in use".to_string()),
-        on_connect: Callback::noop(),
+        on_login: Callback::noop(),
     });
     let (el, _app) = mount::<Login>(props);
     settle().await;
@@ -295,7 +295,7 @@ async fn app_starts_on_the_login_form() {
     let _app = Renderer::<client_wasm::App>::with_root(el.clone()).render();
     settle().await;
     assert!(el.query_selector("#nick").expect("q").is_some());
-    assert_eq!(text_of(&el, "#connect"), "Connect");
+    assert_eq!(text_of(&el, "#connect"), "Continue as guest");
     // An invalid nickname is explained without a round trip.
     let nick: web_sys::HtmlInputElement = el
         .query_selector("#nick")

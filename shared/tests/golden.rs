@@ -25,6 +25,21 @@ fn msg() -> ChatMessage {
         sender: nick("alice"),
         text: text("hello <b>world</b> \"quoted\" é"),
         ts: 1_764_000_000_123,
+        guest: false,
+    }
+}
+
+fn pw(s: &str) -> Password {
+    Password::new(s).expect("valid password")
+}
+
+fn limits() -> Limits {
+    Limits {
+        max_message_bytes: 16384,
+        max_text_bytes: 4000,
+        history_page: 50,
+        rate_per_sec: 10,
+        rate_burst: 20,
     }
 }
 
@@ -33,17 +48,74 @@ fn client_cases() -> Vec<(&'static str, ClientMessage)> {
         (
             "client_hello",
             ClientMessage::Hello {
-                nick: nick("alice"),
+                nick: Some(nick("alice")),
                 protocol: 1,
                 resume_token: None,
+                auth: None,
             },
         ),
         (
             "client_hello_resume",
             ClientMessage::Hello {
-                nick: nick("alice"),
+                nick: Some(nick("alice")),
                 protocol: 1,
                 resume_token: Some("3f2a9c".into()),
+                auth: None,
+            },
+        ),
+        (
+            "client_hello_password",
+            ClientMessage::Hello {
+                nick: Some(nick("alice")),
+                protocol: 1,
+                resume_token: None,
+                auth: Some(Auth::Password {
+                    password: pw("correct horse"),
+                }),
+            },
+        ),
+        (
+            "client_hello_register",
+            ClientMessage::Hello {
+                nick: Some(nick("alice")),
+                protocol: 1,
+                resume_token: None,
+                auth: Some(Auth::Register {
+                    password: pw("correct horse"),
+                }),
+            },
+        ),
+        (
+            "client_hello_session",
+            ClientMessage::Hello {
+                nick: None,
+                protocol: 1,
+                resume_token: None,
+                auth: Some(Auth::Session {
+                    token: "s.7Hq2xZ".into(),
+                }),
+            },
+        ),
+        (
+            "client_hello_jwt",
+            ClientMessage::Hello {
+                nick: None,
+                protocol: 1,
+                resume_token: None,
+                auth: Some(Auth::Jwt {
+                    token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiIsIm5hbWUiOiJhbGljZSJ9.c2ln".into(),
+                }),
+            },
+        ),
+        (
+            "client_sign_out",
+            ClientMessage::SignOut { everywhere: true },
+        ),
+        (
+            "client_change_password",
+            ClientMessage::ChangePassword {
+                old: pw("correct horse"),
+                new: pw("battery staple"),
             },
         ),
         (
@@ -111,17 +183,32 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
             "server_welcome",
             ServerMessage::Welcome {
                 nick: nick("alice"),
+                guest: false,
+                session: None,
                 protocol: 1,
                 default_room: room("general"),
                 resume_token: "3f2a9c".into(),
                 epoch: "9b1e07c2".into(),
-                limits: Limits {
-                    max_message_bytes: 16384,
-                    max_text_bytes: 4000,
-                    history_page: 50,
-                    rate_per_sec: 10,
-                    rate_burst: 20,
-                },
+                limits: limits(),
+            },
+        ),
+        (
+            "server_welcome_member",
+            ServerMessage::Welcome {
+                nick: nick("alice"),
+                guest: false,
+                session: Some("s.7Hq2xZ".into()),
+                protocol: 1,
+                default_room: room("general"),
+                resume_token: "3f2a9c".into(),
+                epoch: "9b1e07c2".into(),
+                limits: limits(),
+            },
+        ),
+        (
+            "server_password_changed",
+            ServerMessage::PasswordChanged {
+                session: "s.9Kd4wY".into(),
             },
         ),
         (
@@ -129,8 +216,23 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
             ServerMessage::Joined {
                 room: room("general"),
                 members: vec![nick("alice"), nick("bob")],
+                guests: vec![],
                 history: vec![msg()],
                 has_more: true,
+            },
+        ),
+        (
+            "server_joined_guests",
+            ServerMessage::Joined {
+                room: room("general"),
+                members: vec![nick("alice"), nick("carol")],
+                guests: vec![nick("carol")],
+                history: vec![ChatMessage {
+                    sender: nick("carol"),
+                    guest: true,
+                    ..msg()
+                }],
+                has_more: false,
             },
         ),
         ("server_left", ServerMessage::Left { room: room("rust") }),
@@ -155,6 +257,14 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
         ),
         ("server_message", ServerMessage::Message(msg())),
         (
+            "server_message_guest",
+            ServerMessage::Message(ChatMessage {
+                sender: nick("carol"),
+                guest: true,
+                ..msg()
+            }),
+        ),
+        (
             "server_direct",
             ServerMessage::Direct(DirectMessage {
                 id: 7,
@@ -162,6 +272,7 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
                 to: nick("bob"),
                 text: text("psst"),
                 ts: 1_764_000_000_456,
+                guest: false,
             }),
         ),
         (
@@ -179,6 +290,16 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
                 room: room("general"),
                 nick: nick("bob"),
                 state: PresenceState::Joined,
+                guest: false,
+            },
+        ),
+        (
+            "server_presence_guest",
+            ServerMessage::Presence {
+                room: room("general"),
+                nick: nick("carol"),
+                state: PresenceState::Joined,
+                guest: true,
             },
         ),
         (
@@ -286,6 +407,8 @@ macro_rules! unit_kinds {
 kinds! {
     fn client_kind(&ClientMessage) -> CLIENT_KINDS {
         ClientMessage::Hello { .. } => "client_hello",
+        ClientMessage::SignOut { .. } => "client_sign_out",
+        ClientMessage::ChangePassword { .. } => "client_change_password",
         ClientMessage::Join { .. } => "client_join",
         ClientMessage::Leave { .. } => "client_leave",
         ClientMessage::ListRooms { .. } => "client_list_rooms",
@@ -306,6 +429,7 @@ kinds! {
         ServerMessage::Direct(_) => "server_direct",
         ServerMessage::Ack { .. } => "server_ack",
         ServerMessage::Presence { .. } => "server_presence",
+        ServerMessage::PasswordChanged { .. } => "server_password_changed",
         ServerMessage::Typing { .. } => "server_typing",
         ServerMessage::History { .. } => "server_history",
         ServerMessage::Error { .. } => "server_error",
@@ -329,6 +453,14 @@ unit_kinds! {
         RateLimited => "rate_limited",
         StoreUnavailable => "store_unavailable",
         Internal => "internal",
+        SignInFailed => "sign_in_failed",
+        TooManyAttempts => "too_many_attempts",
+        SessionExpired => "session_expired",
+        InvalidToken => "invalid_token",
+        RegistrationClosed => "registration_closed",
+        WeakPassword => "weak_password",
+        GuestsNotAllowed => "guests_not_allowed",
+        NotSignedIn => "not_signed_in",
     }
 }
 
@@ -358,6 +490,10 @@ unit_kinds! {
         Replaced => (4005, "replaced"),
         UnsupportedProtocol => (4006, "unsupported_protocol"),
         SlowConsumer => (4008, "slow_consumer"),
+        AuthFailed => (4009, "auth_failed"),
+        SignedOut => (4010, "signed_out"),
+        GuestsNotAllowed => (4011, "guests_not_allowed"),
+        TooManyAttempts => (4012, "too_many_attempts"),
     }
 }
 

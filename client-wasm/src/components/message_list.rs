@@ -91,6 +91,9 @@ pub fn message_list(props: &MessageListProps) -> Html {
             <li class={classes!("group", g.mine.then_some("mine"))} data-sender={g.sender.clone()}>
                 <div class="meta">
                     <span class="sender">{ g.sender.clone() }</span>
+                    if g.guest {
+                        <span class="guest">{ "(guest)" }</span>
+                    }
                     <time datetime={iso(g.ts)} title={iso(g.ts)}>{ clock(g.ts) }</time>
                 </div>
                 <ul class="lines">

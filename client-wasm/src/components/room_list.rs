@@ -1,5 +1,7 @@
 //! The sidebar's conversations: joined rooms and direct threads with unread counts, a box to join
-//! or create a room, and the other rooms on the server.
+//! or create a room, and the other rooms on the server. Its children (the member list) go right
+//! under the joined rooms: the direct threads and the server's listing, which change without
+//! the user doing anything, come after them, the listing in a scroll box of its own.
 
 use crate::state::Target;
 use shared::{Nickname, RoomInfo, RoomName};
@@ -24,6 +26,9 @@ pub struct RoomListProps {
     pub on_join: Callback<String>,
     pub on_leave: Callback<RoomName>,
     pub on_refresh: Callback<()>,
+    /// Shown under the joined rooms and the join box.
+    #[prop_or_default]
+    pub children: Html,
 }
 
 fn unread_badge(unread: u32) -> Html {
@@ -97,6 +102,11 @@ pub fn room_list(props: &RoomListProps) -> Html {
                     maxlength="48" autocomplete="off" spellcheck="false" />
                 <button type="submit" id="join">{ "Join" }</button>
             </form>
+            { props.children.clone() }
+            if !props.directs.is_empty() {
+                <h2>{ "Direct" }</h2>
+                <ul id="directs">{ for props.directs.iter().map(entry) }</ul>
+            }
             <div class="others">
                 <h3>
                     { "Other rooms" }
@@ -126,10 +136,6 @@ pub fn room_list(props: &RoomListProps) -> Html {
                     }) }
                 </ul>
             </div>
-            if !props.directs.is_empty() {
-                <h2>{ "Direct" }</h2>
-                <ul id="directs">{ for props.directs.iter().map(entry) }</ul>
-            }
         </nav>
     }
 }

@@ -1,9 +1,10 @@
 //! Drives the reducer in the browser: user actions, socket events and timers go in as
 //! [`Action`]s, one at a time; the [`Effect`]s that come out are carried out here (open or close
-//! the socket, send frames, arm the reconnect timer); each change is published to the UI as a
+//! the socket, send frames, arm the reconnect timer, save or forget the session); each change is published to the UI as a
 //! new snapshot.
 
 use crate::services::socket::{Socket, SocketEvent};
+use crate::services::storage;
 use crate::state::{Action, ChatState, Effect};
 use gloo_timers::callback::{Interval, Timeout};
 use std::cell::RefCell;
@@ -151,6 +152,8 @@ impl Driver {
             Effect::CancelReconnect => {
                 self.inner.borrow_mut().reconnect = None;
             }
+            Effect::Save(saved) => storage::save(&saved),
+            Effect::Forget => storage::forget(),
         }
     }
 }

@@ -1,15 +1,27 @@
 //! The reducer's inputs and outputs: an [`Action`] is something the user did, something the
 //! socket said, or a timer firing; an [`Effect`] is I/O the driver carries out for the reducer.
 
-use super::Target;
+use super::{Login, Saved, Target};
 use shared::{ClientMessage, ClientMsgId, RoomName};
 
 /// What the user or the outside world did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// The login form: connect as this nickname.
+    /// The login form: continue as a guest with this nickname.
     Connect {
         nick: String,
+    },
+    /// The login form: sign in to an account, or create one.
+    SignIn(Login),
+    /// What the page stored on an earlier visit: connect with it at once.
+    Restore(Saved),
+    /// End this session (`everywhere`: every session of the account) and go back to the login.
+    SignOut {
+        everywhere: bool,
+    },
+    ChangePassword {
+        old: String,
+        new: String,
     },
     /// The user leaves on purpose; no reconnecting.
     Disconnect,
@@ -57,4 +69,8 @@ pub enum Effect {
         delay_ms: u32,
     },
     CancelReconnect,
+    /// Keep what lets the next page load come back as the same user.
+    Save(Saved),
+    /// Drop whatever was saved: the session ended.
+    Forget,
 }

@@ -1,11 +1,11 @@
 //! Server frames applied to the state: joins and history pages merged by id (so resends and
 //! overlapping pages never show a message twice), new messages and unread counts, acks that
-//! empty the outbox, presence, typing, and errors.
+//! empty the outbox, presence (with who is a guest), and typing.
 
 use super::{ChatState, DirectThread, Effect, Paging, Room, Target};
 use shared::{
-    ChatMessage, ClientMessage, ClientMsgId, DirectMessage, ErrorCode, MessageId, Nickname,
-    PresenceState, RoomInfo, RoomName, ServerMessage, Timestamp,
+    ChatMessage, ClientMessage, ClientMsgId, DirectMessage, MessageId, Nickname, PresenceState,
+    RoomInfo, RoomName, ServerMessage, Timestamp,
 };
 use std::rc::Rc;
 
@@ -81,19 +81,28 @@ impl ChatState {
         match msg {
             ServerMessage::Welcome {
                 nick,
+                guest,
+                session,
                 default_room,
                 resume_token,
                 epoch,
                 limits,
                 ..
-            } => self.welcome(nick, default_room, resume_token, epoch, limits, fx),
+            } => self.welcome(
+                (nick, guest, session),
+                default_room,
+                resume_token,
+                epoch,
+                limits,
+                fx,
+            ),
             ServerMessage::Joined {
                 room,
                 members,
+                guests,
                 history,
                 has_more,
-                ..
-            } => self.joined(room, members, history, has_more, fx),
+            } => self.joined(room, (members, guests), history, has_more, fx),
             ServerMessage::Left { room } => {
                 // Usually removed already when the user clicked leave.
                 self.rooms.remove(&room);
@@ -108,14 +117,17 @@ impl ChatState {
                 has_more,
                 after,
             } => self.rooms_page(rooms, has_more, after, fx),
-            ServerMessage::PasswordChanged { .. } => false,
+            ServerMessage::PasswordChanged { session } => self.password_changed(session, fx),
             ServerMessage::Message(m) => self.message(m),
             ServerMessage::Direct(d) => self.direct(d),
             ServerMessage::Ack {
                 client_id, id, ts, ..
             } => self.ack(&client_id, id, ts),
             ServerMessage::Presence {
-                room, nick, state, ..
+                room,
+                nick,
+                state,
+                guest,
             } => {
                 let Some(room) = self.rooms.get_mut(&room) else {
                     return false;
@@ -123,10 +135,16 @@ impl ChatState {
                 let room = Rc::make_mut(room);
                 match state {
                     PresenceState::Joined => {
+                        if guest {
+                            room.guests.insert(nick.clone());
+                        } else {
+                            room.guests.remove(&nick);
+                        }
                         room.members.insert(nick);
                     }
                     PresenceState::Left => {
                         room.typing.remove(&nick);
+                        room.guests.remove(&nick);
                         room.members.remove(&nick);
                     }
                 }
@@ -157,7 +175,7 @@ impl ChatState {
                 message,
                 client_id,
             } => {
-                self.error(code, message, client_id);
+                self.error(code, message, client_id, fx);
                 true
             }
         }
@@ -168,7 +186,7 @@ impl ChatState {
     fn joined(
         &mut self,
         name: RoomName,
-        members: Vec<Nickname>,
+        (members, guests): (Vec<Nickname>, Vec<Nickname>),
         history: Vec<ChatMessage>,
         has_more: bool,
         fx: &mut Vec<Effect>,
@@ -180,6 +198,7 @@ impl ChatState {
                 .entry(name.clone())
                 .or_insert_with(|| Rc::new(Room::new(name.clone()))),
         );
+        room.guests = guests.into_iter().filter(|g| members.contains(g)).collect();
         room.members = members.into_iter().collect();
         room.joined = true;
         let got = history.len();
@@ -341,7 +360,7 @@ impl ChatState {
                         sender: me,
                         text: p.text,
                         ts,
-                        guest: false,
+                        guest: self.guest,
                     };
                     insert_by_id(&mut Rc::make_mut(r).messages, msg, |m| m.id);
                 }
@@ -358,32 +377,11 @@ impl ChatState {
                     to: peer,
                     text: p.text,
                     ts,
-                    guest: false,
+                    guest: self.guest,
                 };
                 insert_by_id(&mut thread.messages, msg, |m| m.id);
             }
         }
         true
-    }
-
-    /// An `error` frame: fatal ones end the login, one naming a pending message marks it
-    /// failed, the rest become a notice.
-    fn error(&mut self, code: ErrorCode, message: String, client_id: Option<ClientMsgId>) {
-        match code {
-            // The server closes right after these; reconnecting would get the same answer.
-            ErrorCode::NickTaken | ErrorCode::InvalidNick | ErrorCode::UnsupportedProtocol => {
-                self.fatal = true;
-                self.login_error = Some(message);
-                return;
-            }
-            _ => {}
-        }
-        if let Some(client_id) = client_id {
-            if let Some(p) = self.pending.iter_mut().find(|p| p.client_id == client_id) {
-                p.failed = Some(message);
-                return;
-            }
-        }
-        self.notice = Some(message);
     }
 }

@@ -2,9 +2,10 @@
 //! room from the last message we hold), closes that end the chat or schedule a reconnect with
 //! backoff, and the one-second tick.
 
+use super::account::{account_close, Credentials};
 use super::model::capitalize;
 use super::{ChatState, Connection, Effect, Paging, Room, Target};
-use shared::{ClientMessage, CloseReason, Limits, Nickname, RoomName, Timestamp, PROTOCOL_VERSION};
+use shared::{ClientMessage, CloseReason, Limits, Nickname, RoomName, Timestamp};
 use std::rc::Rc;
 
 /// First reconnect delay before jitter; doubles per attempt.
@@ -36,7 +37,7 @@ fn close_message(code: u16, reason: &str) -> String {
         Some(CloseReason::PolicyViolation) => "Disconnected for sending too fast.",
         Some(CloseReason::MessageTooBig) => "Disconnected: a message was too big.",
         Some(CloseReason::UnsupportedProtocol) => "This page is out of date: reload it.",
-        _ => "",
+        _ => account_close(code).unwrap_or_default(),
     };
     match (what.is_empty(), reason.is_empty()) {
         (false, _) => what.to_string(),
@@ -46,6 +47,7 @@ fn close_message(code: u16, reason: &str) -> String {
 }
 
 impl ChatState {
+    /// The login form's guest button: connect as `raw` without an account.
     pub(super) fn connect(&mut self, raw: &str, fx: &mut Vec<Effect>) -> bool {
         if matches!(
             self.connection,
@@ -53,24 +55,13 @@ impl ChatState {
         ) {
             return false;
         }
-        let nick = match Nickname::new(raw.trim()) {
-            Ok(nick) => nick,
+        match Nickname::new(raw.trim()) {
+            Ok(nick) => self.begin(Some(nick), Credentials::Guest, fx),
             Err(err) => {
                 self.login_error = Some(capitalize(&err.to_string()));
-                return true;
+                true
             }
-        };
-        if self.nick.as_ref() != Some(&nick) {
-            self.start_over(nick);
         }
-        self.login_error = None;
-        self.notice = None;
-        self.fatal = false;
-        self.welcomed = false;
-        self.connection = Connection::Connecting { attempt: 0 };
-        fx.push(Effect::CancelReconnect);
-        fx.push(Effect::Open);
-        true
     }
 
     /// The user leaves on purpose: close, and do not come back on our own.
@@ -83,15 +74,11 @@ impl ChatState {
         true
     }
 
-    /// The socket is open: say `hello`, with the resume token of the last connection if any.
+    /// The socket is open: say `hello` (a guest with the resume token of its last connection
+    /// if any, a member with its credentials).
     pub(super) fn opened(&self, fx: &mut Vec<Effect>) {
-        if let (Connection::Connecting { .. }, Some(nick)) = (&self.connection, &self.nick) {
-            fx.push(Effect::Send(ClientMessage::Hello {
-                nick: Some(nick.clone()),
-                protocol: PROTOCOL_VERSION,
-                resume_token: self.resume_token.clone(),
-                auth: None,
-            }));
+        if let Connection::Connecting { .. } = self.connection {
+            fx.extend(self.hello().map(Effect::Send));
         }
     }
 
@@ -99,7 +86,7 @@ impl ChatState {
     /// messages once their room is joined.
     pub(super) fn welcome(
         &mut self,
-        nick: Nickname,
+        (nick, guest, session): (Nickname, bool, Option<String>),
         default_room: RoomName,
         resume_token: String,
         epoch: String,
@@ -129,6 +116,7 @@ impl ChatState {
         self.connection = Connection::Online;
         self.login_error = None;
         self.resume_token = Some(resume_token);
+        self.welcomed_as(guest, session, fx);
         self.limits = Some(limits);
         self.default_room = default_room.clone();
         if self.rooms.is_empty() {
@@ -201,6 +189,12 @@ impl ChatState {
             return false;
         }
         self.mark_disconnected();
+        if matches!(
+            CloseReason::from_code(code),
+            Some(CloseReason::AuthFailed | CloseReason::SignedOut)
+        ) {
+            self.drop_session(fx);
+        }
         let first_try = !self.welcomed;
         if self.fatal || !CloseReason::code_allows_reconnect(code) || (first_try && code == 1006) {
             self.connection = Connection::Offline;

@@ -8,11 +8,13 @@
 //! Layout, in the order a message travels:
 //! - `action`: [`Action`] in, [`Effect`] out.
 //! - `model`: [`ChatState`] and what it holds (connection, conversations, outbox).
+//! - `account`: guest or account, `hello` for each, saved sessions, refusals in words.
 //! - `lifecycle`: connect, `hello` and `welcome`, closes, reconnect backoff, the clock tick.
 //! - `outgoing`: what the user sends: join, leave, messages through the outbox, typing, pages.
-//! - `incoming`: server frames merged into the state.
+//! - `incoming`: server frames merged into the state (`error` frames: `account`).
 //! - `view`: what the screen shows: the open conversation, message groups, who is typing.
 
+mod account;
 mod action;
 mod incoming;
 mod lifecycle;
@@ -20,6 +22,7 @@ mod model;
 mod outgoing;
 mod view;
 
+pub use account::{refusal, Login, Saved};
 pub use action::{Action, Effect};
 pub use incoming::{MAX_DIRECTORY, MAX_KEPT_MESSAGES, RESUME_CAP};
 pub use lifecycle::{backoff_ms, RECONNECT_BASE_MS, RECONNECT_MAX_MS, ROOM_LIST_REFRESH_MS};
@@ -38,6 +41,10 @@ impl ChatState {
         let mut fx = Vec::new();
         let changed = match action {
             Action::Connect { nick } => self.connect(&nick, &mut fx),
+            Action::SignIn(login) => self.sign_in(login, &mut fx),
+            Action::Restore(saved) => self.restore(saved, &mut fx),
+            Action::SignOut { everywhere } => self.sign_out(everywhere, &mut fx),
+            Action::ChangePassword { old, new } => self.change_password(old, new, &mut fx),
             Action::Disconnect => self.disconnect(&mut fx),
             Action::Select(target) => self.select(target),
             Action::Join(name) => self.join(&name, &mut fx),

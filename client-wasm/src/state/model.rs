@@ -1,6 +1,7 @@
 //! What the client holds: the connection status, the conversations (rooms and direct threads),
 //! the outbox of unacknowledged messages, and the seeded randomness behind jitter and client ids.
 
+use super::account::Credentials;
 use shared::{
     ChatMessage, ClientMsgId, DirectMessage, Limits, MessageId, MessageText, Nickname, RoomInfo,
     RoomName, Timestamp, DEFAULT_ROOM,
@@ -60,6 +61,8 @@ pub enum Paging {
 pub struct Room {
     pub name: RoomName,
     pub members: BTreeSet<Nickname>,
+    /// Which members are guests (no account).
+    pub guests: BTreeSet<Nickname>,
     /// Sorted by id, no id twice.
     pub messages: Vec<ChatMessage>,
     pub unread: u32,
@@ -85,6 +88,7 @@ impl Room {
         Self {
             name,
             members: BTreeSet::new(),
+            guests: BTreeSet::new(),
             messages: Vec::new(),
             unread: 0,
             typing: BTreeMap::new(),
@@ -127,6 +131,8 @@ impl DirectThread {
 pub struct ChatState {
     /// The nickname we log in as (and, once welcomed, the server's spelling of it).
     pub nick: Option<Nickname>,
+    /// We have no account (as the last `welcome` said, or as we asked to be).
+    pub guest: bool,
     /// A `welcome` arrived since the user last pressed connect: the chat view is on screen.
     pub welcomed: bool,
     pub connection: Connection,
@@ -146,6 +152,8 @@ pub struct ChatState {
     /// The clock as of the last action.
     pub now: Timestamp,
     pub(super) resume_token: Option<String>,
+    /// How the next `hello` signs in.
+    pub(super) auth: Credentials,
     /// The server's history epoch from the last `welcome`: a different one means ids started
     /// over, so what we hold no longer lines up with the server's ids.
     pub(super) epoch: Option<String>,
@@ -167,6 +175,7 @@ impl ChatState {
     pub fn new(seed: u64, now: Timestamp) -> Self {
         let mut state = Self {
             nick: None,
+            guest: false,
             welcomed: false,
             connection: Connection::Offline,
             login_error: None,
@@ -180,6 +189,7 @@ impl ChatState {
             pending: Vec::new(),
             now,
             resume_token: None,
+            auth: Credentials::Guest,
             epoch: None,
             fatal: false,
             id_prefix: String::new(),
@@ -196,7 +206,7 @@ impl ChatState {
 
     /// Another user on this page: nothing of the previous one carries over except the client
     /// id sequence, so no id is ever reused.
-    pub(super) fn start_over(&mut self, nick: Nickname) {
+    pub(super) fn start_over(&mut self, nick: Option<Nickname>) {
         let (seed, now, seq, id_prefix) = (
             self.random_u64(),
             self.now,
@@ -206,7 +216,7 @@ impl ChatState {
         *self = ChatState::new(seed, now);
         self.next_seq = seq;
         self.id_prefix = id_prefix;
-        self.nick = Some(nick);
+        self.nick = nick;
     }
 
     /// xorshift64*: plenty for jitter and id suffixes.

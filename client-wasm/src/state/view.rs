@@ -3,6 +3,7 @@
 
 use super::{ChatState, Connection, DirectThread, Room, Target};
 use shared::{ClientMsgId, MessageId, MessageText, Timestamp};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 /// Consecutive messages of one sender closer than this share one header.
@@ -14,6 +15,8 @@ pub struct Group {
     pub sender: String,
     pub ts: Timestamp,
     pub mine: bool,
+    /// The sender had no account (as its first message here says).
+    pub guest: bool,
     pub lines: Vec<Line>,
 }
 
@@ -103,10 +106,15 @@ impl ChatState {
     pub fn groups(&self) -> Vec<Group> {
         let me = self.nick.as_ref().map(|n| n.as_str()).unwrap_or_default();
         let mut delivered: Vec<(String, Line)> = Vec::new();
+        // Keys of lines whose sender was a guest.
+        let mut guests = BTreeSet::new();
         match &self.active {
             Some(Target::Room(name)) => {
                 if let Some(room) = self.rooms.get(name) {
                     for m in &room.messages {
+                        if m.guest {
+                            guests.insert(m.id.to_string());
+                        }
                         delivered.push((m.sender.to_string(), delivered_line(m.id, &m.text, m.ts)));
                     }
                 }
@@ -114,6 +122,9 @@ impl ChatState {
             Some(Target::Direct(peer)) => {
                 if let Some(thread) = self.directs.get(peer) {
                     for m in &thread.messages {
+                        if m.guest {
+                            guests.insert(m.id.to_string());
+                        }
                         delivered.push((m.from.to_string(), delivered_line(m.id, &m.text, m.ts)));
                     }
                 }
@@ -140,9 +151,16 @@ impl ChatState {
                 ts: self.now,
                 status,
             };
+            if self.guest {
+                guests.insert(line.key.clone());
+            }
             delivered.push((me.to_string(), line));
         }
-        group_lines(delivered, me)
+        let mut groups = group_lines(delivered, me);
+        for g in &mut groups {
+            g.guest = g.lines.first().is_some_and(|l| guests.contains(&l.key));
+        }
+        groups
     }
 }
 
@@ -170,6 +188,7 @@ pub fn group_lines(lines: Vec<(String, Line)>, me: &str) -> Vec<Group> {
             }
             _ => groups.push(Group {
                 mine: sender == me,
+                guest: false,
                 sender,
                 ts: line.ts,
                 lines: vec![line],

@@ -40,6 +40,7 @@ pub fn msg_json(id: u64, room: &str, sender: &str, text: &str) -> String {
         sender: nick(sender),
         text: MessageText::new(text).expect("text"),
         ts: T0 + id as i64,
+        guest: false,
     })
     .to_json()
 }
@@ -53,6 +54,7 @@ pub fn joined_json(
     ServerMessage::Joined {
         room: RoomName::new(room).expect("room"),
         members: members.iter().map(|m| nick(m)).collect(),
+        guests: vec![],
         history: history
             .iter()
             .map(|(id, sender, text)| ChatMessage {
@@ -61,6 +63,7 @@ pub fn joined_json(
                 sender: nick(sender),
                 text: MessageText::new(*text).expect("text"),
                 ts: T0 + *id as i64,
+                guest: false,
             })
             .collect(),
         has_more,

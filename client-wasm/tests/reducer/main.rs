@@ -1,8 +1,9 @@
-//! The reducer on the host: every rule of the client (login, send and ack, reconnect with
-//! backoff, resume without gaps or duplicates, unread counts, presence, typing) as plain tests,
-//! one module per part of `client_wasm::state`.
+//! The reducer on the host: every rule of the client (login as a guest or a member, send and
+//! ack, reconnect with backoff, resume without gaps or duplicates, unread counts, presence,
+//! typing) as plain tests, one module per part of `client_wasm::state`.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod accounts;
 mod helpers;
 mod incoming;
 mod lifecycle;

@@ -15,6 +15,7 @@ fn history_json(ids: std::ops::RangeInclusive<u64>, has_more: bool) -> String {
                 sender: nick("bob"),
                 text: MessageText::new(format!("m{id}")).expect("text"),
                 ts: T0 + id as i64,
+                guest: false,
             })
             .collect(),
         has_more,
