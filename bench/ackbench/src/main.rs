@@ -24,9 +24,10 @@ async fn sender(
     let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
     let room = RoomName::new(format!("bench{}", idx % 4))?;
     let hello = ClientMessage::Hello {
-        nick: Nickname::new(format!("ack{idx}"))?,
+        nick: Some(Nickname::new(format!("ack{idx}"))?),
         protocol: 1,
         resume_token: None,
+        auth: None,
     };
     ws.send(Message::Text(hello.to_json().into())).await?;
     ws.send(Message::Text(
