@@ -1,0 +1,112 @@
+//! Accounts across a cluster: two nodes on one redis-server share the accounts, the sessions
+//! and their revocation, and deliver to every connection of a signed-in user.
+
+mod common;
+
+use common::auth::{
+    chat_url, guest_refused, hello_session, refused, register, register_auth, sign_in, try_hello,
+    welcomed, PW,
+};
+use common::cluster::{Node, Redis};
+use common::{nick, text, Client};
+use shared::{ClientMessage, ClientMsgId, ErrorCode, ServerMessage};
+
+fn node(redis: &Redis) -> Node {
+    Node::start_at(&redis.url(), &["--registration-rate", "0"])
+}
+
+async fn next_direct(c: &mut Client) -> shared::DirectMessage {
+    match c
+        .recv_until(|m| matches!(m, ServerMessage::Direct(_)))
+        .await
+    {
+        ServerMessage::Direct(d) => d,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_passwords_and_sessions_are_shared() {
+    let redis = Redis::start("acct-shared");
+    let (a, b) = (node(&redis), node(&redis));
+    let (url_a, url_b) = (chat_url(&a.addr), chat_url(&b.addr));
+    let (_alice, token) = register(&url_a, "alice", PW).await;
+
+    for n in ["alice", "Alice", "ａｌｉｃｅ"] {
+        assert_eq!(
+            guest_refused(&url_b, n).await,
+            (ErrorCode::NickTaken, 4001),
+            "guest {n} on B"
+        );
+    }
+    let (code, _, close) = refused(&url_b, Some("ALICE"), Some(register_auth(PW))).await;
+    assert_eq!((code, close), (ErrorCode::NickTaken, 4001), "register on B");
+
+    let (_on_b, other) = sign_in(&url_b, "alice", PW).await;
+    assert_ne!(other, token);
+    let _resumed = hello_session(&url_b, &token).await;
+    let (code, _, close) = refused(
+        &url_b,
+        Some("alice"),
+        Some(common::auth::pw_auth("wrong pw!")),
+    )
+    .await;
+    assert_eq!((code, close), (ErrorCode::SignInFailed, 4009));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_messages_reach_every_node_and_sign_out_ends_them_all() {
+    let redis = Redis::start("acct-dm");
+    let (a, b) = (node(&redis), node(&redis));
+    let (url_a, url_b) = (chat_url(&a.addr), chat_url(&b.addr));
+    let (mut on_a, token) = register(&url_a, "alice", PW).await;
+    let mut on_b = hello_session(&url_b, &token).await;
+    let (mut carol, m) = try_hello(&url_a, Some("carol"), None).await;
+    welcomed(m);
+
+    carol
+        .send(&ClientMessage::Direct {
+            to: nick("alice"),
+            text: text("hello both"),
+            client_id: ClientMsgId::new("dm-1").expect("cid"),
+        })
+        .await;
+    for c in [&mut on_a, &mut on_b] {
+        let d = next_direct(c).await;
+        assert_eq!((d.from.as_str(), d.text.as_str()), ("carol", "hello both"));
+        assert!(d.guest);
+    }
+
+    let (mut other_b, t2) = sign_in(&url_b, "alice", PW).await;
+    on_a.send(&ClientMessage::SignOut { everywhere: true })
+        .await;
+    assert_eq!(on_a.expect_close().await, 4010);
+    assert_eq!(on_b.expect_close().await, 4010, "alice's connection on B");
+    assert_eq!(other_b.expect_close().await, 4010, "another session on B");
+    for t in [&token, &t2] {
+        let (code, _, close) = refused(&url_b, None, Some(common::auth::session_auth(t))).await;
+        assert_eq!((code, close), (ErrorCode::SessionExpired, 4009));
+    }
+}
+
+/// Signing out one session on A ends its connection on B, and only that session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_one_session_reaches_the_other_node() {
+    let redis = Redis::start("acct-one");
+    let (a, b) = (node(&redis), node(&redis));
+    let (url_a, url_b) = (chat_url(&a.addr), chat_url(&b.addr));
+    let (mut on_a, token) = register(&url_a, "alice", PW).await;
+    let mut same_on_b = hello_session(&url_b, &token).await;
+    let (mut kept_on_b, _) = sign_in(&url_b, "alice", PW).await;
+    on_a.send(&ClientMessage::SignOut { everywhere: false })
+        .await;
+    assert_eq!(on_a.expect_close().await, 4010);
+    assert_eq!(same_on_b.expect_close().await, 4010);
+    kept_on_b
+        .send(&ClientMessage::ListRooms { after: None })
+        .await;
+    let m = kept_on_b
+        .recv_until(|m| matches!(m, ServerMessage::Rooms { .. } | ServerMessage::Error { .. }))
+        .await;
+    assert!(matches!(m, ServerMessage::Rooms { .. }), "{m:?}");
+}
