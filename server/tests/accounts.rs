@@ -95,12 +95,13 @@ async fn strangers_cannot_take_a_registered_name() {
     sign_in(&url, "alice", PW).await;
 }
 
+/// Accounts and sessions on SQLite outlive the process.
 #[tokio::test]
 async fn registered_names_survive_a_restart_on_sqlite() {
     let dir = DataDir::new("restart");
     let a = ["--data-dir", dir.arg(), "--registration-rate", "0"];
     let (s, addr) = run_binary(&a);
-    register(&chat_url(&addr), "alice", PW).await;
+    let (_, token) = register(&chat_url(&addr), "alice", PW).await;
     drop(s);
     let (_s, addr) = run_binary(&a);
     let url = chat_url(&addr);
@@ -108,6 +109,8 @@ async fn registered_names_survive_a_restart_on_sqlite() {
     let (code, _, close) = refused(&url, Some("ALICE"), Some(register_auth(PW))).await;
     assert_eq!((code, close), (ErrorCode::NickTaken, 4001));
     sign_in(&url, "alice", PW).await;
+    // The session outlives the process too.
+    hello_session(&url, &token).await;
 }
 
 /// A wrong password and an unknown name get the same answer.

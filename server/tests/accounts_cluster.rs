@@ -42,6 +42,16 @@ async fn names_passwords_and_sessions_are_shared() {
     let (code, _, close) = refused(&url_b, Some("ALICE"), Some(register_auth(PW))).await;
     assert_eq!((code, close), (ErrorCode::NickTaken, 4001), "register on B");
 
+    // A guest holding a name on B blocks its registration on A.
+    let (_dave, m) = try_hello(&url_b, Some("dave"), None).await;
+    assert!(welcomed(m).1);
+    let (code, _, close) = refused(&url_a, Some("Dave"), Some(register_auth(PW))).await;
+    assert_eq!(
+        (code, close),
+        (ErrorCode::NickTaken, 4001),
+        "dave is online on B"
+    );
+
     let (_on_b, other) = sign_in(&url_b, "alice", PW).await;
     assert_ne!(other, token);
     let _resumed = hello_session(&url_b, &token).await;

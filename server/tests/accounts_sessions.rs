@@ -157,7 +157,17 @@ async fn token_refused(url: &str, token: &str) {
 /// Signing out ends that session's connections (4010) and its token; other sessions stay.
 #[tokio::test]
 async fn sign_out_ends_one_session_then_everywhere() {
-    let (_s, addr) = run_binary(OPEN);
+    sign_out_case(OPEN).await;
+}
+
+#[tokio::test]
+async fn sign_out_on_sqlite() {
+    let dir = common::auth::DataDir::new("sign-out");
+    sign_out_case(&["--data-dir", dir.arg(), "--registration-rate", "0"]).await;
+}
+
+async fn sign_out_case(args: &[&str]) {
+    let (_s, addr) = run_binary(args);
     let url = chat_url(&addr);
     let (mut a1, t1) = register(&url, "alice", PW).await;
     let mut a2 = hello_session(&url, &t1).await;
@@ -192,8 +202,18 @@ async fn change_password(c: &mut Client, old: &str, new: &str) {
 /// connection a new token.
 #[tokio::test]
 async fn change_password_ends_the_other_sessions() {
+    change_password_case(OPEN).await;
+}
+
+#[tokio::test]
+async fn change_password_on_sqlite() {
+    let dir = common::auth::DataDir::new("change-password");
+    change_password_case(&["--data-dir", dir.arg(), "--registration-rate", "0"]).await;
+}
+
+async fn change_password_case(args: &[&str]) {
     const NEW: &str = "a brand new password";
-    let (_s, addr) = run_binary(OPEN);
+    let (_s, addr) = run_binary(args);
     let url = chat_url(&addr);
     let (mut a, t1) = register(&url, "alice", PW).await;
     let (mut b, t2) = sign_in(&url, "alice", PW).await;
