@@ -9,7 +9,8 @@ use common::auth::{
 };
 use common::cluster::{Node, Redis};
 use common::{nick, text, Client};
-use shared::{ClientMessage, ClientMsgId, ErrorCode, ServerMessage};
+use shared::{ClientMessage, ClientMsgId, ErrorCode, PresenceState, ServerMessage};
+use std::time::Duration;
 
 fn node(redis: &Redis) -> Node {
     Node::start_at(&redis.url(), &["--registration-rate", "0"])
@@ -119,4 +120,75 @@ async fn signing_out_one_session_reaches_the_other_node() {
         .recv_until(|m| matches!(m, ServerMessage::Rooms { .. } | ServerMessage::Error { .. }))
         .await;
     assert!(matches!(m, ServerMessage::Rooms { .. }), "{m:?}");
+}
+
+/// The next presence event `c` gets: (nick, state).
+async fn next_presence(c: &mut Client) -> (String, PresenceState) {
+    match c
+        .recv_until(|m| matches!(m, ServerMessage::Presence { .. }))
+        .await
+    {
+        ServerMessage::Presence { nick, state, .. } => (nick.to_string(), state),
+        _ => unreachable!(),
+    }
+}
+
+/// A user with a connection on each node is in a room once: one `joined`, and `left` only
+/// when its last connection goes, as seen from both nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_counts_the_user_not_its_connections_across_nodes() {
+    let redis = Redis::start("acct-presence");
+    let (a, b) = (node(&redis), node(&redis));
+    let (url_a, url_b) = (chat_url(&a.addr), chat_url(&b.addr));
+    let (mut on_a, token) = register(&url_a, "alice", PW).await;
+    let mut on_b = hello_session(&url_b, &token).await;
+    let mut bob = a.join("bob", "lobby").await;
+    let mut cid = b.join("cid", "lobby").await;
+    assert_eq!(
+        next_presence(&mut bob).await,
+        ("cid".to_string(), PresenceState::Joined)
+    );
+    let j = on_a.join("lobby", None).await;
+    assert!(matches!(j, ServerMessage::Joined { .. }), "{j:?}");
+    for w in [&mut bob, &mut cid] {
+        assert_eq!(
+            next_presence(w).await,
+            ("alice".to_string(), PresenceState::Joined)
+        );
+    }
+    let j = on_b.join("lobby", None).await;
+    assert!(matches!(j, ServerMessage::Joined { .. }), "{j:?}");
+    drop(on_a);
+    for w in [&mut bob, &mut cid] {
+        w.expect_silence(Duration::from_millis(700)).await;
+    }
+    drop(on_b);
+    for w in [&mut bob, &mut cid] {
+        assert_eq!(
+            next_presence(w).await,
+            ("alice".to_string(), PresenceState::Left)
+        );
+    }
+}
+
+/// A direct message alice sends on node A shows on her connection on node B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_own_direct_message_shows_on_its_other_node() {
+    let redis = Redis::start("acct-own-dm");
+    let (a, b) = (node(&redis), node(&redis));
+    let (mut on_a, token) = register(&chat_url(&a.addr), "alice", PW).await;
+    let mut on_b = hello_session(&chat_url(&b.addr), &token).await;
+    let (mut bob, _) = b.connect("bob").await;
+    on_a.send(&ClientMessage::Direct {
+        to: nick("bob"),
+        text: text("from A"),
+        client_id: ClientMsgId::new("own-1").expect("cid"),
+    })
+    .await;
+    for c in [&mut bob, &mut on_b] {
+        let d = next_direct(c).await;
+        assert_eq!((d.from.as_str(), d.to.as_str()), ("alice", "bob"));
+        assert_eq!(d.text.as_str(), "from A");
+        assert!(!d.guest);
+    }
 }

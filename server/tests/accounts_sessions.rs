@@ -120,6 +120,9 @@ async fn one_account_on_two_connections() {
 
     // One connection leaving is no `left`; the last one is.
     drop(a1);
+    // Nothing is announced while the server notices the close.
+    bob.expect_silence(std::time::Duration::from_millis(500))
+        .await;
     let mut a2 = a2;
     a2.say("lobby", "still here").await;
     match next_event(&mut bob).await {
