@@ -192,3 +192,64 @@ async fn a_users_own_direct_message_shows_on_its_other_node() {
         assert!(!d.guest);
     }
 }
+
+/// Runs `server user <args> --redis <url>` with `stdin`; panics unless it succeeds.
+fn user_command(redis: &Redis, args: &[&str], stdin: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("user")
+        .args(args)
+        .args(["--redis", &redis.url()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn server user");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "user {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An operator's `disable` and `reset-password` reach the running nodes: the account's
+/// connections close (4010) and its tokens and password stop working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_end_live_sessions() {
+    let redis = Redis::start("acct-operator");
+    let (a, b) = (node(&redis), node(&redis));
+    let (url_a, url_b) = (chat_url(&a.addr), chat_url(&b.addr));
+    let (mut on_a, token) = register(&url_a, "alice", PW).await;
+    let mut on_b = hello_session(&url_b, &token).await;
+    user_command(&redis, &["disable", "ALICE"], "");
+    assert_eq!(on_a.expect_close().await, 4010);
+    assert_eq!(on_b.expect_close().await, 4010);
+    let (code, _, close) = refused(&url_b, None, Some(common::auth::session_auth(&token))).await;
+    assert_eq!((code, close), (ErrorCode::SessionExpired, 4009));
+    let (code, _, close) = refused(&url_a, Some("alice"), Some(common::auth::pw_auth(PW))).await;
+    assert_eq!((code, close), (ErrorCode::SignInFailed, 4009), "disabled");
+    assert_eq!(
+        guest_refused(&url_a, "alice").await,
+        (ErrorCode::NickTaken, 4001),
+        "a disabled account keeps its name"
+    );
+
+    user_command(&redis, &["enable", "alice"], "");
+    let (mut back, _) = sign_in(&url_b, "alice", PW).await;
+    user_command(
+        &redis,
+        &["reset-password", "alice"],
+        "a password set by the operator\n",
+    );
+    assert_eq!(back.expect_close().await, 4010);
+    let (code, _, _) = refused(&url_a, Some("alice"), Some(common::auth::pw_auth(PW))).await;
+    assert_eq!(code, ErrorCode::SignInFailed, "the old password");
+    sign_in(&url_a, "alice", "a password set by the operator").await;
+}
