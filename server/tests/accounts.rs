@@ -258,3 +258,49 @@ async fn a_guest_holding_a_name_blocks_registering_it() {
         }
     }
 }
+
+/// Runs `server user <args> --data-dir <dir>` with `stdin`; panics unless it succeeds.
+fn user_command(dir: &DataDir, args: &[&str], stdin: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("user")
+        .args(args)
+        .args(["--data-dir", dir.arg()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn server user");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "user {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An account added from the command line signs in to a running SQLite server; disabling it
+/// there ends its sessions for the server too.
+#[tokio::test]
+async fn operator_commands_on_a_running_sqlite_server() {
+    let dir = DataDir::new("operator");
+    let (_s, addr) = run_binary(&["--data-dir", dir.arg(), "--registration-rate", "0"]);
+    let url = chat_url(&addr);
+    user_command(&dir, &["add", "bob"], "bob's password\n");
+    let (_c, token) = sign_in(&url, "Bob", "bob's password").await;
+    assert_eq!(
+        guest_refused(&url, "bob").await,
+        (ErrorCode::NickTaken, 4001)
+    );
+    user_command(&dir, &["disable", "bob"], "");
+    let (code, _, close) = refused(&url, None, Some(common::auth::session_auth(&token))).await;
+    assert_eq!((code, close), (ErrorCode::SessionExpired, 4009));
+    let (code, _, close) = refused(&url, Some("bob"), Some(pw_auth("bob's password"))).await;
+    assert_eq!((code, close), (ErrorCode::SignInFailed, 4009));
+}
