@@ -176,3 +176,39 @@ async fn without_a_key_jwts_are_refused() {
     let token = hs256(&claims("site|1", "dora", 3600), SECRET.as_bytes());
     invalid(&chat_url(&addr), &token, "no key configured").await;
 }
+
+/// A guest holding the name a site user arrives with keeps it while connected; the site user
+/// gets the name once the guest leaves.
+#[tokio::test]
+async fn a_guest_online_under_the_name_keeps_it_until_it_leaves() {
+    let (_s, addr) = run_binary(&["--store", "memory", "--auth-jwt-secret", SECRET]);
+    let url = chat_url(&addr);
+    let (guest, m) = try_hello(&url, Some("erin"), None).await;
+    assert!(welcomed(m).1);
+    let token = hs256(&claims("site|9", "erin", 3600), SECRET.as_bytes());
+    let (code, _, close) = refused(&url, None, jwt(&token)).await;
+    assert_eq!((code, close), (ErrorCode::NickTaken, 4001));
+    drop(guest);
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let (_c, m) = try_hello(&url, None, jwt(&token)).await;
+        match m {
+            shared::ServerMessage::Welcome { nick, guest, .. } => {
+                assert_eq!((nick.as_str(), guest), ("erin", false));
+                break;
+            }
+            shared::ServerMessage::Error {
+                code: ErrorCode::NickTaken,
+                ..
+            } if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // The name is the site user's now.
+    assert_eq!(
+        common::auth::guest_refused(&url, "erin").await,
+        (ErrorCode::NickTaken, 4001)
+    );
+}
