@@ -1,7 +1,8 @@
 //! Test support: a real server on 127.0.0.1:0 and real WebSocket clients.
-//! `cluster.rs`: Redis and the nodes of a cluster.
+//! `cluster.rs`: Redis and the nodes of a cluster; `auth.rs`: accounts and sign-in.
 #![allow(dead_code)]
 
+pub mod auth;
 pub mod cluster;
 
 use futures_util::{SinkExt, StreamExt};
