@@ -30,7 +30,9 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
 
 pub use clock::now_ns;
-pub use connect::{connect_timeout, set_extra_servers, set_read_buffer, Proto, Target};
+pub use connect::{
+    connect_chat, connect_timeout, set_extra_servers, set_read_buffer, Proto, Target,
+};
 pub use marker::{find_stamp, outgoing, Stamp};
 pub use socket::stamp_arrivals;
 

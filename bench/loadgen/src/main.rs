@@ -10,10 +10,12 @@
 //! - `conn`: connect from 127.0.0.2.. source addresses, log in (demo or typed), the marker.
 //! - `room`: one sender, N receivers: fan-out latency, idle memory, slow consumers.
 //! - `throughput`: everyone sends (closed loop, bounded window), everyone receives.
+//! - `signin`: sign-ins at a steady rate, and the timing of failed sign-ins (typed protocol).
 //! - `stats`: histograms, /proc readings of the server, getrusage, RLIMIT_NOFILE.
 
 mod conn;
 mod room;
+mod signin;
 mod stats;
 mod throughput;
 
@@ -26,6 +28,7 @@ use serde_json::json;
 
 use conn::{Proto, Target};
 use room::{PhaseSpec, RoomArgs};
+use signin::{SigninsArgs, TimingArgs};
 use stats::ServerProc;
 use throughput::ThroughputArgs;
 
@@ -120,6 +123,11 @@ enum Scenario {
         #[arg(long, default_value_t = 2.0)]
         drain: f64,
     },
+    /// Sign-ins (typed protocol) at a steady rate, each on a new connection from an address of
+    /// its own (`X-Forwarded-For`: start the server with `--trusted-proxies 127.0.0.1`).
+    Signins(SigninsArgs),
+    /// Failed sign-ins, one at a time: a wrong password against a name with no account.
+    SigninTiming(TimingArgs),
 }
 
 fn secs(s: f64) -> Duration {
@@ -138,6 +146,7 @@ fn main() -> Result<()> {
     let sockets = match &cli.scenario {
         Scenario::Fanout { receivers, .. } | Scenario::Slow { receivers, .. } => receivers + 1,
         Scenario::Throughput { clients, .. } => *clients,
+        Scenario::Signins(_) | Scenario::SigninTiming(_) => 0,
     };
     if sockets as u64 + 64 > limit {
         bail!("{sockets} sockets need more than the open-files limit {limit}: split the load over processes");
@@ -266,6 +275,12 @@ fn main() -> Result<()> {
                 })
                 .await?;
                 Ok(json!({"scenario": "throughput", "report": r}))
+            }
+            Scenario::Signins(args) => {
+                signin::signins(cli.server, args, secs(cli.connect_timeout)).await
+            }
+            Scenario::SigninTiming(args) => {
+                signin::timing(cli.server, args, secs(cli.connect_timeout)).await
             }
         }
     })?;

@@ -101,7 +101,7 @@ pub(super) async fn connect(
         Proto::Typed => "/chat".to_owned(),
     };
     let host = target.addr.to_string();
-    let ws = Ws::handshake(stream, &host, &path, read_chunk(), stamped)
+    let ws = Ws::handshake(stream, &host, &path, "", read_chunk(), stamped)
         .await
         .context("websocket handshake")?;
     if target.proto == Proto::Typed {
@@ -144,6 +144,23 @@ fn truncate(s: &str, n: usize) -> &str {
         Some((i, _)) => &s[..i],
         None => s,
     }
+}
+
+/// Opens a typed-protocol connection (`/chat`) and sends nothing on it: the caller says `hello`.
+/// `forwarded_for` goes in an `X-Forwarded-For` header (believed by a server that trusts the
+/// loopback proxy), so one load generator can stand for many client addresses. The source
+/// address is the kernel's choice (127.0.0.1 towards 127.0.0.1), the one the server trusts as
+/// its proxy.
+pub async fn connect_chat(addr: SocketAddr, forwarded_for: Option<IpAddr>) -> Result<Ws> {
+    let stream = TcpSocket::new_v4()?
+        .connect(addr)
+        .await
+        .context("tcp connect")?;
+    stream.set_nodelay(true)?;
+    let extra = forwarded_for.map_or_else(String::new, |ip| format!("X-Forwarded-For: {ip}\r\n"));
+    Ws::handshake(stream, &addr.to_string(), "/chat", &extra, 4096, false)
+        .await
+        .context("websocket handshake")
 }
 
 /// Connect/login with a deadline, so one stuck handshake cannot hold a scenario.

@@ -14,18 +14,20 @@ use super::{Io, Rx, Ws};
 
 impl Ws {
     /// Performs the client handshake on a connected socket; `chunk` is the size of each read,
-    /// `stamped` whether the socket has receive timestamps on.
+    /// `stamped` whether the socket has receive timestamps on. `extra` is more header lines,
+    /// each ending in CRLF (empty for none).
     pub(super) async fn handshake(
         stream: TcpStream,
         host: &str,
         path: &str,
+        extra: &str,
         chunk: usize,
         stamped: bool,
     ) -> Result<Ws> {
         let key = tungstenite::handshake::client::generate_key();
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n{extra}\r\n"
         );
         let mut out = request.as_bytes();
         while !out.is_empty() {
