@@ -212,3 +212,29 @@ async fn a_guest_online_under_the_name_keeps_it_until_it_leaves() {
         (ErrorCode::NickTaken, 4001)
     );
 }
+
+/// A site's user has no password here: asking to change it says so (not "wrong password",
+/// which would also count against the throttle), and the connection stays.
+#[tokio::test]
+async fn a_site_user_has_no_password_to_change() {
+    use shared::{ClientMessage, Password, ServerMessage};
+    let (_s, addr) = run_binary(&["--store", "memory", "--auth-jwt-secret", SECRET]);
+    let url = chat_url(&addr);
+    let token = hs256(&claims("site-7", "sam", 60), SECRET.as_bytes());
+    let (mut c, m) = try_hello(&url, None, jwt(&token)).await;
+    assert!(matches!(m, ServerMessage::Welcome { .. }), "{m:?}");
+    let pw = |p: &str| Password::new(p).expect("password");
+    c.send(&ClientMessage::ChangePassword {
+        old: pw("anything at all"),
+        new: pw("a new password"),
+    })
+    .await;
+    match c.recv().await {
+        ServerMessage::Error { code, message, .. } => {
+            assert_eq!(code, ErrorCode::NotSignedIn);
+            assert!(message.contains("no password"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    c.join("general", None).await;
+}

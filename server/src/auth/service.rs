@@ -48,6 +48,8 @@ pub enum AuthError {
     NameTaken(Nickname),
     #[error("{0}")]
     InvalidNick(String),
+    #[error("this account signs in through its site and has no password here")]
+    NoPassword,
     #[error("accounts are unavailable right now; retry shortly")]
     Unavailable(#[from] StoreError),
 }
@@ -63,6 +65,7 @@ impl AuthError {
             AuthError::WeakPassword => ErrorCode::WeakPassword,
             AuthError::NameTaken(_) => ErrorCode::NickTaken,
             AuthError::InvalidNick(_) => ErrorCode::InvalidNick,
+            AuthError::NoPassword => ErrorCode::NotSignedIn,
             AuthError::Unavailable(_) => ErrorCode::StoreUnavailable,
         }
     }
@@ -351,6 +354,7 @@ impl Auth {
             return Err(AuthError::WeakPassword);
         }
         let name = match self.accounts.by_id(account).await? {
+            Some(a) if a.phc.is_none() => return Err(AuthError::NoPassword),
             Some(a) => a.name,
             None => return Err(AuthError::SessionExpired),
         };

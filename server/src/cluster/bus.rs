@@ -269,7 +269,10 @@ impl SharedLog for Cluster {
         let (flag, value): (i64, String) = Script::new(PUBLISH_LUA)
             .key(seq_key(channel))
             .key(log_key(channel))
-            .key(dedup_key(sender.as_str()))
+            // An account's client ids are its own, never a former guest's of the same name.
+            .key(dedup_key(
+                &author.map_or_else(|| sender.to_string(), |a| format!("#{a}")),
+            ))
             .arg(channel)
             .arg(sender.as_str())
             .arg(text.as_str())

@@ -7,9 +7,10 @@ use shared::{ClientMsgId, Nickname};
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// By the nickname as registered, like the store's record of finished sends. (Not by its
-/// uniqueness key: computing that costs microseconds, and this runs on every send.)
-pub(crate) type InflightKey = (Nickname, ClientMsgId);
+/// By the sender's account, or a guest's nickname as registered, like the store's record of
+/// finished sends. (Not by its uniqueness key: computing that costs microseconds, and this
+/// runs on every send.)
+pub(crate) type InflightKey = (Nickname, Option<u64>, ClientMsgId);
 pub(crate) type InflightResult = Option<Result<AckInfo, ()>>;
 
 /// Removes an in-flight idempotency entry however the send ends.
@@ -43,9 +44,10 @@ impl Hub {
     pub(super) async fn begin_idempotent(
         self: &Arc<Self>,
         nick: &Nickname,
+        account: Option<u64>,
         cid: &ClientMsgId,
     ) -> Result<InflightGuard, AckInfo> {
-        let key = (nick.clone(), cid.clone());
+        let key = (nick.clone(), account, cid.clone());
         loop {
             let waiting = {
                 let mut inflight = lock(&self.inflight);

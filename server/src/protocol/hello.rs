@@ -100,6 +100,13 @@ impl TypedProtocol {
                 Flow::Continue
             }
             _ => {
+                // The session made for this sign-in will not be used: it goes now.
+                if let Some(h) = s.session {
+                    let hub = self.hub.clone();
+                    tokio::spawn(async move {
+                        let _ = hub.auth.sign_out(s.account.id, Some(h)).await;
+                    });
+                }
                 self.error(
                     ErrorCode::NickTaken,
                     format!(

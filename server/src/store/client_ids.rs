@@ -88,11 +88,14 @@ impl ClientIds {
         }
     }
 
-    fn keys(&self, sender: &Nickname, cid: &ClientMsgId) -> (Sender, Key) {
+    /// A sender is its account (`author`) when it has one, else its name: a guest's ids are
+    /// never an account's, even under the same name.
+    fn keys(&self, sender: &Nickname, author: Option<u64>, cid: &ClientMsgId) -> (Sender, Key) {
         let [a, b] = &self.hash;
-        let s = a.hash_one(sender.as_str());
+        let s = a.hash_one((sender.as_str(), author));
         let mut h = b.build_hasher();
         sender.as_str().hash(&mut h);
+        author.hash(&mut h);
         cid.as_str().hash(&mut h);
         let mut h2 = a.build_hasher();
         cid.as_str().hash(&mut h2);
@@ -101,8 +104,13 @@ impl ClientIds {
     }
 
     #[cfg(test)]
-    pub fn get(&self, sender: &Nickname, cid: &ClientMsgId) -> Option<&StoredAck> {
-        self.acks.get(&self.keys(sender, cid).1)
+    pub fn get(
+        &self,
+        sender: &Nickname,
+        author: Option<u64>,
+        cid: &ClientMsgId,
+    ) -> Option<&StoredAck> {
+        self.acks.get(&self.keys(sender, author, cid).1)
     }
 
     /// The original ack of (sender, cid) if the window knows it; otherwise remembers `ack` as
@@ -111,10 +119,11 @@ impl ClientIds {
     pub fn remember(
         &mut self,
         sender: &Nickname,
+        author: Option<u64>,
         cid: &ClientMsgId,
         ack: StoredAck,
     ) -> Option<StoredAck> {
-        let (s, key) = self.keys(sender, cid);
+        let (s, key) = self.keys(sender, author, cid);
         match self.acks.entry(key) {
             Entry::Occupied(e) => return Some(e.get().clone()),
             Entry::Vacant(v) => {
@@ -160,8 +169,14 @@ impl ClientIds {
     }
 
     /// Remembers `ack` unless the id is already known (then `false`: the first ack is kept).
-    pub fn insert(&mut self, sender: &Nickname, cid: &ClientMsgId, ack: StoredAck) -> bool {
-        self.remember(sender, cid, ack).is_none()
+    pub fn insert(
+        &mut self,
+        sender: &Nickname,
+        author: Option<u64>,
+        cid: &ClientMsgId,
+        ack: StoredAck,
+    ) -> bool {
+        self.remember(sender, author, cid, ack).is_none()
     }
 
     /// Forgets the `n` newest entries (a group commit that failed after they were added).

@@ -105,7 +105,7 @@ impl Journal for MemoryStore {
                 id: msg.id,
                 ts: msg.ts,
             };
-            if let Some(original) = inner.client_ids.remember(&msg.sender, cid, ack) {
+            if let Some(original) = inner.client_ids.remember(&msg.sender, msg.author, cid, ack) {
                 return Ok(Appended::Duplicate(original));
             }
         }

@@ -29,9 +29,9 @@ pub(super) const SYNC_DEFER_MAX: Duration = Duration::from_millis(20);
 /// The client ids of the newest `CLIENT_ID_WINDOW` messages that have one, oldest first, as
 /// the writer's idempotency window.
 pub(super) fn load_client_ids(conn: &Connection) -> rusqlite::Result<ClientIds> {
-    let mut rows: Vec<(String, String, StoredAck)> = conn
+    let mut rows: Vec<(String, String, StoredAck, Option<i64>)> = conn
         .prepare(
-            "SELECT sender, client_id, id, ts FROM messages
+            "SELECT sender, client_id, id, ts, author FROM messages
              WHERE client_id IS NOT NULL ORDER BY seq DESC LIMIT ?1",
         )?
         .query_map([CLIENT_ID_WINDOW as i64], |r| {
@@ -42,16 +42,17 @@ pub(super) fn load_client_ids(conn: &Connection) -> rusqlite::Result<ClientIds> 
                     id: r.get::<_, i64>(2)? as MessageId,
                     ts: r.get(3)?,
                 },
+                r.get(4)?,
             ))
         })?
         .collect::<rusqlite::Result<_>>()?;
     rows.reverse();
     let mut ids = ClientIds::new(CLIENT_ID_WINDOW);
     let mut unreadable = 0;
-    for (sender, cid, ack) in rows {
+    for (sender, cid, ack, author) in rows {
         match (Nickname::new(sender), ClientMsgId::new(cid)) {
             (Ok(sender), Ok(cid)) => {
-                ids.insert(&sender, &cid, ack);
+                ids.insert(&sender, author.map(|a| a as u64), &cid, ack);
             }
             _ => unreadable += 1,
         }
@@ -278,7 +279,7 @@ fn commit(
             let m = &a.msg;
             if let Some(cid) = &m.client_id {
                 let ack = StoredAck { id: m.id, ts: m.ts };
-                if let Some(original) = ids.remember(&m.sender, cid, ack) {
+                if let Some(original) = ids.remember(&m.sender, m.author, cid, ack) {
                     outcomes.push(Appended::Duplicate(original));
                     continue;
                 }
