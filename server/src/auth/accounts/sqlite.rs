@@ -1,6 +1,9 @@
 //! [`Accounts`] in SQLite: the `accounts` and `sessions` tables of `chat.db`, beside the
 //! messages. The connection is this module's own, beside the store's writer and reader (WAL
-//! lets them share the file), or alone when the operator's CLI opens a data directory.
+//! lets them share the file), or alone when the operator's CLI opens a data directory. Its
+//! queries run one at a time on a thread of its own: every guest's `hello` asks whether its
+//! name is an account's, and on Tokio's blocking pool a burst of connections would start a
+//! thread (and a stack) for each one in flight.
 
 use super::{
     Account, AccountId, Accounts, CreateError, Lifetimes, NewAccount, SESSIONS_PER_ACCOUNT,
@@ -13,7 +16,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use shared::{Nickname, Timestamp};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use subtle::ConstantTimeEq;
 
 /// A lookup records a session's use only when the recorded one is older than this, so that
@@ -22,8 +25,11 @@ const TOUCH_AFTER_MS: i64 = 60_000;
 
 const ACCOUNT_COLUMNS: &str = "id, name, phc, external, disabled, created";
 
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
 pub struct SqliteAccounts {
-    conn: Arc<Mutex<Connection>>,
+    /// To the connection's thread, which ends when this is dropped.
+    jobs: Mutex<std::sync::mpsc::Sender<Job>>,
 }
 
 impl SqliteAccounts {
@@ -42,13 +48,24 @@ impl SqliteAccounts {
                 data_dir.display()
             ))
         })?;
-        let conn = open_migrated(&data_dir.join("chat.db"))?;
+        let mut conn = open_migrated(&data_dir.join("chat.db"))?;
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("accounts".into())
+            .spawn(move || {
+                for job in queue {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the accounts thread: {e}"))
+            })?;
         Ok(SqliteAccounts {
-            conn: Arc::new(Mutex::new(conn)),
+            jobs: Mutex::new(jobs),
         })
     }
 
-    /// Runs `f` on the connection, on the blocking pool.
+    /// Runs `f` on the connection, on its thread.
     async fn run<T, E>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
@@ -57,10 +74,13 @@ impl SqliteAccounts {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || f(&mut lock(&conn)))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("accounts task failed: {e}")))?
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |c| {
+            let _ = done.send(f(c));
+        });
+        let gone = || StoreError::Unavailable("the accounts thread has stopped".into());
+        lock(&self.jobs).send(job).map_err(|_| gone())?;
+        result.await.map_err(|_| gone())?
     }
 
     /// `run`, with SQLite's errors as [`StoreError`]s.
