@@ -19,8 +19,8 @@ impl Hub {
         // Only guests claim names in the registry: an account's name is its own everywhere.
         let users: Vec<(NickKey, String)> = lock(&self.users)
             .iter()
-            .filter(|(_, e)| e.claimed && e.account.is_none())
-            .map(|(key, e)| (key.clone(), e.resume_token.clone()))
+            .filter(|(_, e)| e.claimed && e.account().is_none())
+            .map(|(key, e)| (key.clone(), e.resume_token()))
             .collect();
         let lost: HashSet<NickKey> = self.registry.reassert(users).await?.into_iter().collect();
         for key in &lost {

@@ -152,7 +152,7 @@ impl Hub {
             let users = lock(&self.users);
             for n in names {
                 match users.get(&NickKey::of(n)) {
-                    Some(e) if e.account.is_none() => guests.push(n.clone()),
+                    Some(e) if e.account().is_none() => guests.push(n.clone()),
                     Some(_) => {}
                     None => unknown.push(n),
                 }

@@ -44,8 +44,8 @@ impl Hub {
     async fn recheck(&self, account: AccountId) {
         let seats: Vec<_> = lock(&self.users)
             .values()
-            .filter(|e| e.account == Some(account))
-            .flat_map(|e| e.seats.iter().map(|s| (s.peer.conn.clone(), s.session)))
+            .filter(|e| e.account() == Some(account))
+            .flat_map(|e| e.seats().map(|s| (s.peer.conn.clone(), s.session())))
             .collect();
         for (conn, session) in seats {
             match self.auth.still_valid(account, session).await {

@@ -61,27 +61,92 @@ pub enum RegisterError {
     Unavailable,
 }
 
-/// One connection holding a name.
+/// One connection holding a name. (Kept small: every idle connection has one.)
 pub(super) struct Seat {
     pub(super) peer: Peer,
-    pub(super) session: Option<[u8; 32]>,
+    pub(super) session: Option<Box<[u8; 32]>>,
 }
 
+impl Seat {
+    fn new(peer: Peer, session: Option<[u8; 32]>) -> Seat {
+        Seat {
+            peer,
+            session: session.map(Box::new),
+        }
+    }
+
+    pub(super) fn session(&self) -> Option<[u8; 32]> {
+        self.session.as_deref().copied()
+    }
+}
+
+/// A name and the connections holding it: the first inline (a guest has only that one),
+/// further ones of a signed-in user beside it.
 pub(super) struct UserEntry {
-    /// Never empty: the entry goes with its last connection. A guest has one.
-    pub(super) seats: Vec<Seat>,
-    pub(super) account: Option<AccountId>,
-    /// A guest's resume token (members have none).
-    pub(super) resume_token: String,
+    pub(super) first: Seat,
+    pub(super) more: Vec<Seat>,
+    /// A guest's resume token (members have none), kept as the 16 bytes its hex stands for.
+    pub(super) resume: [u8; 16],
     /// The registry granted a guest's claim (false while it is being asked): only a granted
     /// claim is written again after an outage.
     pub(super) claimed: bool,
 }
 
 impl UserEntry {
-    pub(super) fn first(&self) -> Option<&Peer> {
-        self.seats.first().map(|s| &s.peer)
+    fn new(seat: Seat, resume: [u8; 16]) -> UserEntry {
+        UserEntry {
+            first: seat,
+            more: Vec::new(),
+            resume,
+            claimed: false,
+        }
     }
+
+    pub(super) fn first(&self) -> Option<&Peer> {
+        Some(&self.first.peer)
+    }
+
+    /// The account whose name this is; `None`: a guest's.
+    pub(super) fn account(&self) -> Option<AccountId> {
+        self.first.peer.account
+    }
+
+    pub(super) fn seats(&self) -> impl Iterator<Item = &Seat> {
+        std::iter::once(&self.first).chain(self.more.iter())
+    }
+
+    /// The resume token, as the client holds it.
+    pub(super) fn resume_token(&self) -> String {
+        hex16(&self.resume)
+    }
+
+    /// Removes the seat of connection `id`; true when none is left.
+    fn remove(&mut self, id: crate::outbound::ConnId) -> bool {
+        self.more.retain(|s| s.peer.conn.id != id);
+        if self.first.peer.conn.id == id {
+            match self.more.pop() {
+                Some(next) => self.first = next,
+                None => return true,
+            }
+        }
+        false
+    }
+}
+
+fn hex16(b: &[u8; 16]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The 16 bytes a 32-digit hex token stands for.
+fn unhex16(s: &str) -> Option<[u8; 16]> {
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 impl Hub {
@@ -120,25 +185,14 @@ impl Hub {
             demo,
             account: Some(account),
         };
-        let seat = Seat {
-            peer: peer.clone(),
-            session,
-        };
+        let seat = Seat::new(peer.clone(), session);
         let mut users = lock(&self.users);
         match users.get_mut(&key) {
-            Some(e) if e.account == Some(account) => e.seats.push(seat),
+            Some(e) if e.account() == Some(account) => e.more.push(seat),
             // A guest that got the name before the account was made keeps it until it leaves.
             Some(_) => return Err(RegisterError::NickTaken),
             None => {
-                users.insert(
-                    key,
-                    UserEntry {
-                        seats: vec![seat],
-                        account: Some(account),
-                        resume_token: String::new(),
-                        claimed: false,
-                    },
-                );
+                users.insert(key, UserEntry::new(seat, [0; 16]));
             }
         }
         Ok((peer, String::new()))
@@ -173,21 +227,21 @@ impl Hub {
         let resumed = {
             let mut users = lock(&self.users);
             if let Some(existing) = users.get_mut(&key) {
-                let owns = existing.account.is_none()
-                    && resume.is_some_and(|t| t == existing.resume_token);
-                let same = existing.seats.iter().any(|s| s.peer.conn.id == conn.id);
+                let owns = existing.account().is_none()
+                    && resume
+                        .and_then(unhex16)
+                        .is_some_and(|t| t == existing.resume);
+                let same = existing.seats().any(|s| s.peer.conn.id == conn.id);
                 if !owns || same {
                     return Err(RegisterError::NickTaken);
                 }
-                for s in existing.seats.drain(..) {
+                for s in existing.seats() {
                     s.peer.conn.close(CloseReason::Replaced);
                 }
-                existing.seats.push(Seat {
-                    peer: peer.clone(),
-                    session: None,
-                });
+                existing.more.clear();
+                existing.first = Seat::new(peer.clone(), None);
                 // A token is good for one resume: the next one needs the new token.
-                existing.resume_token = token.clone();
+                existing.resume = unhex16(&token).unwrap_or_default();
                 Some(existing.claimed)
             } else {
                 None
@@ -209,24 +263,17 @@ impl Hub {
                 return Err(RegisterError::NickTaken);
             }
             // Reserved here first, so two local connections cannot both claim it below.
+            let resume = unhex16(&token).unwrap_or_default();
             users.insert(
                 key.clone(),
-                UserEntry {
-                    seats: vec![Seat {
-                        peer: peer.clone(),
-                        session: None,
-                    }],
-                    account: None,
-                    resume_token: token.clone(),
-                    claimed: false,
-                },
+                UserEntry::new(Seat::new(peer.clone(), None), resume),
             );
         }
         let claimed = self.registry.claim(&key, &nick, &token, resume).await;
         let mut users = lock(&self.users);
         let ours = users
             .get(&key)
-            .is_some_and(|e| e.seats.iter().any(|s| s.peer.conn.id == conn.id));
+            .is_some_and(|e| e.seats().any(|s| s.peer.conn.id == conn.id));
         match claimed {
             Ok(Claim::New | Claim::TakenOver { .. }) if ours => {
                 if let Some(e) = users.get_mut(&key) {
@@ -277,9 +324,8 @@ impl Hub {
         let Some(e) = users.get_mut(&key) else {
             return;
         };
-        e.seats.retain(|s| s.peer.conn.id != peer.conn.id);
-        if e.seats.is_empty() {
-            let guest = e.account.is_none();
+        if e.remove(peer.conn.id) {
+            let guest = e.account().is_none();
             users.remove(&key);
             if guest {
                 self.registry.release(&key);
@@ -299,7 +345,7 @@ impl Hub {
     pub fn user_conns(&self, nick: &Nickname) -> Vec<Peer> {
         lock(&self.users)
             .get(&NickKey::of(nick))
-            .map(|e| e.seats.iter().map(|s| s.peer.clone()).collect())
+            .map(|e| e.seats().map(|s| s.peer.clone()).collect())
             .unwrap_or_default()
     }
 
@@ -307,10 +353,10 @@ impl Hub {
     /// them, but never those with the session `keep`.
     pub fn revoke(&self, account: AccountId, session: Option<[u8; 32]>, keep: Option<[u8; 32]>) {
         let users = lock(&self.users);
-        for e in users.values().filter(|e| e.account == Some(account)) {
-            for s in &e.seats {
-                let chosen = session.is_none_or(|h| s.session == Some(h));
-                if chosen && (keep.is_none() || s.session != keep) {
+        for e in users.values().filter(|e| e.account() == Some(account)) {
+            for s in e.seats() {
+                let chosen = session.is_none_or(|h| s.session() == Some(h));
+                if chosen && (keep.is_none() || s.session() != keep) {
                     s.peer.conn.close(CloseReason::SignedOut);
                 }
             }
@@ -332,9 +378,12 @@ impl Hub {
     /// (after a password change gave it a new one).
     pub fn reseat(&self, account: AccountId, conn: &Arc<Conn>, session: [u8; 32]) {
         let mut users = lock(&self.users);
-        for e in users.values_mut().filter(|e| e.account == Some(account)) {
-            for s in e.seats.iter_mut().filter(|s| s.peer.conn.id == conn.id) {
-                s.session = Some(session);
+        for e in users.values_mut().filter(|e| e.account() == Some(account)) {
+            if e.first.peer.conn.id == conn.id {
+                e.first.session = Some(Box::new(session));
+            }
+            for s in e.more.iter_mut().filter(|s| s.peer.conn.id == conn.id) {
+                s.session = Some(Box::new(session));
             }
         }
     }
