@@ -82,7 +82,7 @@ impl MessageLog for LocalLog {
             text,
             ts,
             client_id,
-            author: from.account,
+            author: from.account(),
         };
         let delivery = match dest {
             Dest::Room(_, room) => Delivery::room(ChatMessage {

@@ -120,7 +120,7 @@ impl Hub {
             }
         };
         let guard = match &client_id {
-            Some(cid) => match self.begin_idempotent(&from.nick, from.account, cid).await {
+            Some(cid) => match self.begin_idempotent(&from.nick, from.account(), cid).await {
                 Ok(guard) => Some(guard),
                 Err(ack) => return Ok(Publishing::Done(ack)),
             },

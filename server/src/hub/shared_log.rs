@@ -31,7 +31,7 @@ impl MessageLog for SharedLogRef {
                 ts,
                 client_id: send.client_id.as_ref(),
                 to,
-                author: send.from.account,
+                author: send.from.account(),
             })
             .await;
         ack(hub, r, ts, send.guard).map(Publishing::Done)

@@ -92,12 +92,12 @@ async fn a_room_counts_each_nickname_over_its_connections() {
     let mut peers = Vec::new();
     for nick in ["carol", "alice", "bob", "alice"] {
         let (c, _client) = conn(&hub).await;
-        peers.push(Peer {
-            conn: c,
-            nick: Nickname::new(nick).expect("nick"),
-            demo: false,
-            account: None,
-        });
+        peers.push(Peer::new(
+            c,
+            Nickname::new(nick).expect("nick"),
+            false,
+            None,
+        ));
     }
     let names = |st: &RoomState, limit| -> Vec<String> {
         st.nicks(limit).iter().map(|n| n.to_string()).collect()

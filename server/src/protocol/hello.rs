@@ -203,7 +203,7 @@ impl TypedProtocol {
     /// Ends this connection's session, or every session of the account: its connections,
     /// on every node, close with 4010 (this one too).
     pub(super) async fn sign_out(&mut self, everywhere: bool) -> Flow {
-        let Some(account) = self.peer.as_ref().and_then(|p| p.account) else {
+        let Some(account) = self.peer.as_ref().and_then(|p| p.account()) else {
             return self.not_signed_in();
         };
         let session = if everywhere {
@@ -225,7 +225,7 @@ impl TypedProtocol {
 
     /// Changes the password; every other session ends, this connection gets a new one.
     pub(super) async fn change_password(&mut self, old: Password, new: Password) -> Flow {
-        let Some(account) = self.peer.as_ref().and_then(|p| p.account) else {
+        let Some(account) = self.peer.as_ref().and_then(|p| p.account()) else {
             return self.not_signed_in();
         };
         match self
