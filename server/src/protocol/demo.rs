@@ -12,10 +12,11 @@ use crate::hub::{Claimant, Conn, Hub, Peer, Publishing, RegisterError, Target};
 use shared::{CloseReason, MessageText, Nickname, RoomName};
 use std::sync::Arc;
 
+/// A demo user's session: always in the default room, which is not stored here (an idle
+/// connection holds this struct; the name is made when a message needs it).
 pub struct DemoProtocol {
     hub: Arc<Hub>,
     peer: Option<Peer>,
-    room: RoomName,
 }
 
 /// Decodes `%XX` escapes of a path segment; `None` for a malformed escape or invalid UTF-8.
@@ -45,7 +46,6 @@ impl DemoProtocol {
         let mut session = DemoProtocol {
             hub: hub.clone(),
             peer: None,
-            room: room.clone(),
         };
         if hub.config.guests == Guests::Deny {
             conn.close(CloseReason::GuestsNotAllowed);
@@ -100,7 +100,7 @@ impl Protocol for DemoProtocol {
         };
         match self
             .hub
-            .begin_publish(&peer, Target::Room(self.room.clone()), text, None)
+            .begin_publish(&peer, Target::Room(RoomName::default_room()), text, None)
             .await
         {
             Ok(Publishing::Done(_)) => Flow::Continue,
@@ -125,7 +125,7 @@ impl Protocol for DemoProtocol {
 
     fn end(&mut self) {
         if let Some(peer) = self.peer.take() {
-            self.hub.leave(&peer, &self.room);
+            self.hub.leave(&peer, &RoomName::default_room());
             self.hub.unregister(&peer);
         }
     }
