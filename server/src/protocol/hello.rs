@@ -100,8 +100,8 @@ impl TypedProtocol {
                 Flow::Continue
             }
             _ => {
-                // The session made for this sign-in will not be used: it goes now.
-                if let Some(h) = s.session {
+                // A session made for this sign-in (not one resumed) will not be used: it goes.
+                if let (Some(_), Some(h)) = (&s.token, s.session) {
                     let hub = self.hub.clone();
                     tokio::spawn(async move {
                         let _ = hub.auth.sign_out(s.account.id, Some(h)).await;
