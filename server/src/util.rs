@@ -15,7 +15,29 @@ pub fn random_hex() -> String {
     let mut bytes = [0u8; 16];
     // The OS RNG failing is a broken machine, not a peer's doing: nothing sensible goes on.
     getrandom::fill(&mut bytes).expect("the OS random number generator failed");
+    hex(&bytes)
+}
+
+/// `bytes` as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `N` bytes that `s` (exactly `2 N` lowercase hex digits) stands for.
+pub fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != 2 * N {
+        return None;
+    }
+    let nibble = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; N];
+    for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
+        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
 }
 
 /// Milliseconds since the Unix epoch.

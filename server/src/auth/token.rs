@@ -31,20 +31,13 @@ pub fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
 
 /// `h` as 64 lowercase hex characters.
 pub fn to_hex(h: &[u8; 32]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
+    crate::util::hex(h)
 }
 
 /// The 32 bytes written by [`to_hex`]; `None` unless `s` is exactly 64 lowercase hex
 /// characters.
 pub fn from_hex(s: &str) -> Option<[u8; 32]> {
-    if !is_lower_hex(s) {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
-        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-    }
-    Some(out)
+    crate::util::unhex(s)
 }
 
 fn sha256(s: &str) -> [u8; 32] {
@@ -52,15 +45,7 @@ fn sha256(s: &str) -> [u8; 32] {
 }
 
 fn is_lower_hex(s: &str) -> bool {
-    s.len() == TOKEN_LEN && s.bytes().all(|b| nibble(b).is_some())
-}
-
-fn nibble(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    }
+    from_hex(s).is_some()
 }
 
 #[cfg(test)]

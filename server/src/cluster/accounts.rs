@@ -18,6 +18,7 @@ use super::{bus, connection, unavailable, Cluster};
 use crate::auth::accounts::{
     Account, AccountId, Accounts, CreateError, Lifetimes, NewAccount, SESSIONS_PER_ACCOUNT,
 };
+use crate::auth::token::to_hex;
 use crate::broker::Event;
 use crate::error::StoreError;
 use crate::nick_key::NickKey;
@@ -48,9 +49,6 @@ fn sessions_key(id: AccountId) -> String {
 }
 fn session_key(hex: &str) -> String {
     format!("chat:sess:{hex}")
-}
-fn hex(hash: &[u8; 32]) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// How long a new session's key lives before its first lookup, which sets it to what the
@@ -298,7 +296,7 @@ impl Accounts for RedisAccounts {
         account: AccountId,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let hex = hex(&hash);
+        let hex = to_hex(&hash);
         Script::new(CREATE_SESSION_LUA)
             .key(session_key(&hex))
             .key(sessions_key(account))
@@ -322,7 +320,7 @@ impl Accounts for RedisAccounts {
         now: Timestamp,
         life: Lifetimes,
     ) -> Result<Option<AccountId>, StoreError> {
-        let hex = hex(hash);
+        let hex = to_hex(hash);
         let found: Option<(AccountId, String)> = Script::new(SESSION_LUA)
             .key(session_key(&hex))
             .arg(&hex)
@@ -339,7 +337,7 @@ impl Accounts for RedisAccounts {
     }
 
     async fn delete_session(&self, hash: &[u8; 32]) -> Result<Option<AccountId>, StoreError> {
-        let hex = hex(hash);
+        let hex = to_hex(hash);
         Script::new(DELETE_SESSION_LUA)
             .key(session_key(&hex))
             .arg(&hex)

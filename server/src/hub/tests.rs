@@ -30,12 +30,7 @@ async fn conn(hub: &Hub) -> (Arc<Conn>, TcpStream) {
 async fn user(hub: &Hub, nick: &str, demo: bool) -> (Peer, TcpStream) {
     let (c, client) = conn(hub).await;
     let (p, _) = hub
-        .register(
-            &c,
-            Nickname::new(nick).expect("nick"),
-            demo,
-            crate::hub::Claimant::Guest { resume: None },
-        )
+        .register(&c, Nickname::new(nick).expect("nick"), demo, None)
         .await
         .expect("register");
     hub.join(&p, &RoomName::default_room(), None, None)

@@ -9,7 +9,7 @@ use crate::auth::AccountId;
 use crate::broker::{Claim, Event};
 use crate::nick_key::{check_scripts, NickKey};
 use crate::outbound::Conn;
-use crate::util::{lock, random_hex};
+use crate::util::{hex, lock, random_hex, unhex};
 use shared::{CloseReason, Nickname};
 use std::sync::Arc;
 
@@ -49,19 +49,6 @@ impl Peer {
     pub fn guest(&self) -> bool {
         self.acct == 0
     }
-}
-
-/// Who asks for a name.
-#[derive(Debug, Clone, Copy)]
-pub enum Claimant<'a> {
-    /// A guest, with the resume token of its earlier connection, if any.
-    Guest { resume: Option<&'a str> },
-    /// A signed-in user: the name is its account's; `session` is the SHA-256 of the session
-    /// token it signed in with (none for a JWT), so that signing out ends its connections.
-    Member {
-        account: AccountId,
-        session: Option<[u8; 32]>,
-    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -132,7 +119,7 @@ impl UserEntry {
 
     /// The resume token, as the client holds it.
     pub(super) fn resume_token(&self) -> String {
-        hex16(&self.resume)
+        hex(&self.resume)
     }
 
     /// Removes the seat of connection `id`; true when none is left.
@@ -148,53 +135,20 @@ impl UserEntry {
     }
 }
 
-fn hex16(b: &[u8; 16]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The 16 bytes a 32-digit hex token stands for.
-fn unhex16(s: &str) -> Option<[u8; 16]> {
-    if s.len() != 32 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 impl Hub {
-    /// Gives `conn` the name `nick`. A member joins its account's other connections; a guest
-    /// gets a free name that no account holds, or takes its own session back with a matching
-    /// `resume` token (the old connection closes with 4005; the token is replaced). Names are
-    /// told apart by their [`NickKey`]; `nick` is kept as typed. Returns the peer and, for a
-    /// guest, its new resume token.
-    pub async fn register(
+    /// Seats a signed-in user's connection under its account's name, beside its other
+    /// connections (asking no backend: an account's name is its own). `session` is the
+    /// SHA-256 of the session token it signed in with (none for a JWT), so that signing out
+    /// ends its connections.
+    pub fn seat_member(
         &self,
         conn: &Arc<Conn>,
         nick: Nickname,
-        demo: bool,
-        who: Claimant<'_>,
-    ) -> Result<(Peer, String), RegisterError> {
-        match who {
-            Claimant::Member { account, session } => {
-                self.seat_member(conn, nick, demo, account, session)
-            }
-            Claimant::Guest { resume } => self.claim_guest(conn, nick, demo, resume).await,
-        }
-    }
-
-    fn seat_member(
-        &self,
-        conn: &Arc<Conn>,
-        nick: Nickname,
-        demo: bool,
         account: AccountId,
         session: Option<[u8; 32]>,
-    ) -> Result<(Peer, String), RegisterError> {
+    ) -> Result<Peer, RegisterError> {
         let key = NickKey::of(&nick);
-        let peer = Peer::new(conn.clone(), nick, demo, Some(account));
+        let peer = Peer::new(conn.clone(), nick, false, Some(account));
         let seat = Seat::new(peer.clone(), session);
         let mut users = lock(&self.users);
         match users.get_mut(&key) {
@@ -205,10 +159,14 @@ impl Hub {
                 users.insert(key, UserEntry::new(seat, [0; 16]));
             }
         }
-        Ok((peer, String::new()))
+        Ok(peer)
     }
 
-    async fn claim_guest(
+    /// Gives `conn`, a guest's, the name `nick`: a free name that no account holds, or its
+    /// own session back with a matching `resume` token (the old connection closes with 4005;
+    /// the token is replaced). Names are told apart by their [`NickKey`]; `nick` is kept as
+    /// typed. Returns the peer and its new resume token.
+    pub async fn register(
         &self,
         conn: &Arc<Conn>,
         nick: Nickname,
@@ -234,7 +192,7 @@ impl Hub {
             if let Some(existing) = users.get_mut(&key) {
                 let owns = existing.account().is_none()
                     && resume
-                        .and_then(unhex16)
+                        .and_then(unhex::<16>)
                         .is_some_and(|t| t == existing.resume);
                 let same = existing.seats().any(|s| s.peer.conn.id == conn.id);
                 if !owns || same {
@@ -246,7 +204,7 @@ impl Hub {
                 existing.more.clear();
                 existing.first = Seat::new(peer.clone(), None);
                 // A token is good for one resume: the next one needs the new token.
-                existing.resume = unhex16(&token).unwrap_or_default();
+                existing.resume = unhex::<16>(&token).unwrap_or_default();
                 Some(existing.claimed)
             } else {
                 None
@@ -268,7 +226,7 @@ impl Hub {
                 return Err(RegisterError::NickTaken);
             }
             // Reserved here first, so two local connections cannot both claim it below.
-            let resume = unhex16(&token).unwrap_or_default();
+            let resume = unhex::<16>(&token).unwrap_or_default();
             users.insert(
                 key.clone(),
                 UserEntry::new(Seat::new(peer.clone(), None), resume),

@@ -8,7 +8,7 @@
 use super::{Flow, Protocol};
 use crate::config::Guests;
 use crate::error::RequestError;
-use crate::hub::{Claimant, Conn, Hub, Peer, Publishing, RegisterError, Target};
+use crate::hub::{Conn, Hub, Peer, Publishing, RegisterError, Target};
 use shared::{CloseReason, MessageText, Nickname, RoomName};
 use std::sync::Arc;
 
@@ -55,10 +55,7 @@ impl DemoProtocol {
             conn.close(CloseReason::InvalidNick);
             return session;
         };
-        let peer = match hub
-            .register(conn, nick, true, Claimant::Guest { resume: None })
-            .await
-        {
+        let peer = match hub.register(conn, nick, true, None).await {
             Ok((peer, _token)) => peer,
             Err(RegisterError::NickTaken | RegisterError::Registered) => {
                 conn.close(CloseReason::NickTaken);

@@ -5,7 +5,7 @@ use super::typed::TypedProtocol;
 use super::Flow;
 use crate::auth::{AuthError, SignedIn};
 use crate::config::Guests;
-use crate::hub::{Claimant, RegisterError};
+use crate::hub::RegisterError;
 use crate::metrics::Metrics;
 use crate::nick_key::{MixedScripts, NickKey};
 use shared::{
@@ -80,26 +80,17 @@ impl TypedProtocol {
 
     /// A signed-in user takes its account's name, beside its other connections.
     fn seat(&mut self, s: SignedIn) -> Flow {
-        let who = Claimant::Member {
-            account: s.account.id,
-            session: s.session,
-        };
-        let hub = self.hub.clone();
-        // Seating a member asks no backend: it cannot be pending.
-        let seated = futures_util::FutureExt::now_or_never(hub.register(
-            &self.conn,
-            s.account.name.clone(),
-            false,
-            who,
-        ));
+        let seated =
+            self.hub
+                .seat_member(&self.conn, s.account.name.clone(), s.account.id, s.session);
         match seated {
-            Some(Ok((peer, _))) => {
+            Ok(peer) => {
                 self.session = s.session.map(Box::new);
                 self.peer = Some(peer);
                 self.welcome(s.account.name, false, s.token, String::new());
                 Flow::Continue
             }
-            _ => {
+            Err(_) => {
                 // A session made for this sign-in (not one resumed) will not be used: it goes.
                 if let (Some(_), Some(h)) = (&s.token, s.session) {
                     let hub = self.hub.clone();
@@ -136,9 +127,7 @@ impl TypedProtocol {
                 return Flow::Close(CloseReason::InvalidNick);
             }
         };
-        let who = Claimant::Guest {
-            resume: resume.as_deref(),
-        };
+        let who = resume.as_deref();
         match self
             .hub
             .register(&self.conn, nick.clone(), false, who)

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::error::StoreError;
 use crate::nick_key::NickKey;
-use crate::store::sqlite::{err, open_migrated};
+use crate::store::sqlite::{ensure_data_dir, err, open_migrated};
 use crate::util::lock;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -36,18 +36,7 @@ impl SqliteAccounts {
     /// Opens `<data_dir>/chat.db` (creating the directory and the database if missing) and
     /// brings its schema up to date, beside a running store or alone.
     pub fn open(data_dir: &Path) -> Result<SqliteAccounts, StoreError> {
-        if data_dir.exists() && !data_dir.is_dir() {
-            return Err(StoreError::Unavailable(format!(
-                "data directory {} exists and is not a directory",
-                data_dir.display()
-            )));
-        }
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Unavailable(format!(
-                "cannot create data directory {}: {e}",
-                data_dir.display()
-            ))
-        })?;
+        ensure_data_dir(data_dir)?;
         let mut conn = open_migrated(&data_dir.join("chat.db"))?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()

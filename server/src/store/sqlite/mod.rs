@@ -80,18 +80,7 @@ impl SqliteStore {
         sync_full: bool,
         sync_defer_max: Duration,
     ) -> Result<Self, StoreError> {
-        if data_dir.exists() && !data_dir.is_dir() {
-            return Err(StoreError::Unavailable(format!(
-                "data directory {} exists and is not a directory",
-                data_dir.display()
-            )));
-        }
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Unavailable(format!(
-                "cannot create data directory {}: {e}",
-                data_dir.display()
-            ))
-        })?;
+        ensure_data_dir(data_dir)?;
         let lock = DirLock::acquire(data_dir)?;
         let path: PathBuf = data_dir.join("chat.db");
         let wconn = schema::open_writer(&path)?;
@@ -145,6 +134,23 @@ impl Drop for SqliteStore {
             let _ = t.join();
         }
     }
+}
+
+/// Creates `data_dir` if missing; an existing file of that name is an error, never replaced.
+pub(crate) fn ensure_data_dir(data_dir: &Path) -> Result<(), StoreError> {
+    if data_dir.exists() && !data_dir.is_dir() {
+        return Err(StoreError::Unavailable(format!(
+            "data directory {} exists and is not a directory",
+            data_dir.display()
+        )));
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        StoreError::Unavailable(format!(
+            "cannot create data directory {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    Ok(())
 }
 
 fn row_to_message(channel: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
