@@ -26,6 +26,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 mod connection;
+pub mod conversations;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -46,10 +46,12 @@ pub enum CloseReason {
     GuestsNotAllowed,
     /// 4012: too many failed sign-ins for this account from this address; wait before trying.
     TooManyAttempts,
+    /// 4013: an admin banned this guest name or the address it came from.
+    Banned,
 }
 
 impl CloseReason {
-    pub const ALL: [CloseReason; 20] = [
+    pub const ALL: [CloseReason; 21] = [
         CloseReason::Normal,
         CloseReason::GoingAway,
         CloseReason::ProtocolError,
@@ -70,6 +72,7 @@ impl CloseReason {
         CloseReason::SignedOut,
         CloseReason::GuestsNotAllowed,
         CloseReason::TooManyAttempts,
+        CloseReason::Banned,
     ];
 
     pub const fn code(self) -> u16 {
@@ -94,6 +97,7 @@ impl CloseReason {
             CloseReason::SignedOut => 4010,
             CloseReason::GuestsNotAllowed => 4011,
             CloseReason::TooManyAttempts => 4012,
+            CloseReason::Banned => 4013,
         }
     }
 
@@ -120,6 +124,7 @@ impl CloseReason {
             CloseReason::SignedOut => "signed_out",
             CloseReason::GuestsNotAllowed => "guests_not_allowed",
             CloseReason::TooManyAttempts => "too_many_attempts",
+            CloseReason::Banned => "banned",
         }
     }
 
@@ -174,7 +179,7 @@ mod tests {
         assert!(!CloseReason::code_allows_reconnect(4001));
         assert!(!CloseReason::code_allows_reconnect(1008));
         assert!(!CloseReason::code_allows_reconnect(1000));
-        for no in [4009, 4010, 4011, 4012] {
+        for no in [4009, 4010, 4011, 4012, 4013] {
             assert!(!CloseReason::code_allows_reconnect(no), "{no}");
         }
     }

@@ -7,13 +7,19 @@
 //!   server and the client enforce the same limits.
 //! - [`protocol`]: the typed client and server messages (JSON, tagged by `"type"`), the demo
 //!   `{"sender","msg"}` frame of the demo protocol, error codes and decoding with classified errors.
+//! - [`conversation`]: conversations by address, read state, owners' and admins' actions.
+//! - [`error_code`]: the machine-readable codes of `error`.
 //! - [`close`]: close reasons with their WebSocket close codes and whether a client should reconnect.
 
 pub mod close;
+pub mod conversation;
+pub mod decode;
+pub mod error_code;
 pub mod protocol;
 pub mod types;
 
 pub use close::CloseReason;
+pub use conversation::{Action, Conversation, ReadState, FOREVER, MAX_LISTED, UNREAD_CAP};
 pub use protocol::{
     decode_client, Auth, ChatMessage, ClientMessage, DecodeError, DemoMessage, DirectMessage,
     ErrorCode, Limits, MessageId, PresenceState, RoomInfo, ServerMessage, Timestamp,

@@ -4,6 +4,9 @@
 //! (the protocol version travels there, not in a subprotocol header, so proxies that drop
 //! `Sec-WebSocket-Protocol` do not matter) and the server's `welcome`.
 
+use crate::conversation::{Action, Conversation, ReadState};
+pub use crate::decode::{decode_client, DecodeError};
+pub use crate::error_code::ErrorCode;
 use crate::types::{ClientMsgId, MessageText, Nickname, Password, RoomName};
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +89,54 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
+    /// A page of the direct conversation with `with` (signed-in users; as `history`).
+    DmHistory {
+        with: Nickname,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<MessageId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<MessageId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// Creates a room (public, or invite-only) owned by the sender, and joins it.
+    CreateRoom {
+        room: RoomName,
+        #[serde(default)]
+        invite_only: bool,
+    },
+    /// An owner's or admin's action on a user: in `room`, or server-wide without one (see
+    /// [`Action`]). `for_secs` bounds a ban or a mute (none: for good).
+    Moderate {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        nick: Nickname,
+        action: Action,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        for_secs: Option<u64>,
+    },
+    /// Replaces the text of one's own message `id`; acked like a send, with the edit's own id.
+    Edit {
+        conv: Conversation,
+        id: MessageId,
+        text: MessageText,
+        client_id: ClientMsgId,
+    },
+    /// Deletes message `id` (one's own; an owner or admin: any in their room); its text is
+    /// erased from the store. Acked like a send, with the deletion's own id.
+    Delete {
+        conv: Conversation,
+        id: MessageId,
+        client_id: ClientMsgId,
+    },
+    /// Marks a conversation read up to `id` (signed-in users); every connection of the user
+    /// gets the new state in `read`.
+    MarkRead {
+        conv: Conversation,
+        id: MessageId,
+    },
+    /// Asks again for the read state of every conversation the user has (as in `welcome`).
+    Conversations {},
 }
 
 /// How a client proves who it is in `hello`.
@@ -110,22 +161,54 @@ pub struct ChatMessage {
     pub id: MessageId,
     pub room: RoomName,
     pub sender: Nickname,
+    #[serde(default, skip_serializing_if = "MessageText::is_empty")]
     pub text: MessageText,
     pub ts: Timestamp,
     #[serde(default, skip_serializing_if = "is_false")]
     pub guest: bool,
+    /// Set on an edit or a deletion: the id of the message it changes (this event has an id
+    /// of its own, after it). Clients apply it to the original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<MessageId>,
+    /// The text was edited: on an edit, and on a message as history returns it now.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub edited: bool,
+    /// Deleted: on a deletion, and on a deleted message in history (a tombstone); `text` is
+    /// then empty (left out).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// Users the text mentions as `@name`, by the names they go by.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<Nickname>,
 }
 
-/// A direct message between two users. `guest`: the sender had no account.
+/// A direct message between two users. `guest`: the sender had no account. A direct message
+/// to or from a guest is delivered live only and never stored; between two accounts it is
+/// stored, and reaches an offline recipient when they next connect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectMessage {
     pub id: MessageId,
     pub from: Nickname,
     pub to: Nickname,
+    #[serde(default, skip_serializing_if = "MessageText::is_empty")]
     pub text: MessageText,
     pub ts: Timestamp,
     #[serde(default, skip_serializing_if = "is_false")]
     pub guest: bool,
+    /// Set on an edit or a deletion: the id of the message it changes (this event has an id
+    /// of its own, after it). Clients apply it to the original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<MessageId>,
+    /// The text was edited: on an edit, and on a message as history returns it now.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub edited: bool,
+    /// Deleted: on a deletion, and on a deleted message in history (a tombstone); `text` is
+    /// then empty (left out).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// Users the text mentions as `@name`, by the names they go by.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<Nickname>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -177,6 +260,13 @@ pub enum ServerMessage {
         /// rejoin without `after`.
         epoch: String,
         limits: Limits,
+        /// The user is one of the server's admins.
+        #[serde(default, skip_serializing_if = "is_false")]
+        admin: bool,
+        /// A signed-in user's rooms and direct conversations with their read state, most
+        /// recently active first (at most [`MAX_LISTED`](crate::conversation::MAX_LISTED)).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        conversations: Vec<ReadState>,
     },
     /// Answer to `join`: current members and history (recent, or what follows `after`).
     /// `has_more` says older (recent mode) or newer (resume mode) messages remain to page.
@@ -190,6 +280,19 @@ pub enum ServerMessage {
         guests: Vec<Nickname>,
         history: Vec<ChatMessage>,
         has_more: bool,
+        /// The room is invite-only.
+        #[serde(default, skip_serializing_if = "is_false")]
+        invite_only: bool,
+        /// Its owner (none: the server's admins).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<Nickname>,
+        /// The joining user is muted here until then ([`FOREVER`](crate::conversation::FOREVER):
+        /// for good).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        muted_until: Option<Timestamp>,
+        /// A signed-in user's read state in the room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read: Option<ReadState>,
     },
     Left {
         room: RoomName,
@@ -235,6 +338,29 @@ pub enum ServerMessage {
         messages: Vec<ChatMessage>,
         has_more: bool,
     },
+    DmHistory {
+        with: Nickname,
+        messages: Vec<DirectMessage>,
+        has_more: bool,
+    },
+    /// An owner or admin acted on `nick` (in `room`, or server-wide): sent to the room's
+    /// members, the user acted on, and the one who acted. `until`: when a ban or mute ends.
+    Moderated {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        nick: Nickname,
+        action: Action,
+        by: Nickname,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<Timestamp>,
+    },
+    /// The user's read state in one conversation changed (marked read on one of its
+    /// connections, or a new message): every connection of the user gets it.
+    Read(ReadState),
+    /// The answer to `conversations`.
+    Conversations {
+        conversations: Vec<ReadState>,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -243,133 +369,12 @@ pub enum ServerMessage {
     },
 }
 
-/// Machine-readable error codes of the `error` message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The frame is not JSON (or not a JSON object).
-    BadJson,
-    /// The `type` is missing or not one this server knows.
-    UnknownType,
-    /// A field is missing, has the wrong type, or fails validation.
-    InvalidMessage,
-    UnsupportedProtocol,
-    /// Only `hello` is accepted before `welcome`.
-    HelloRequired,
-    /// `hello` was already accepted on this connection.
-    AlreadyHello,
-    NickTaken,
-    InvalidNick,
-    NotInRoom,
-    UnknownUser,
-    TooManyRooms,
-    RateLimited,
-    /// Storage failed; the message was not stored and may be resent with the same `client_id`.
-    StoreUnavailable,
-    Internal,
-    /// Wrong account name or password (the two are not told apart), or a disabled account.
-    SignInFailed,
-    /// Too many failed sign-ins for this account from this address: wait and retry.
-    TooManyAttempts,
-    /// The session token is unknown, expired or revoked: sign in again.
-    SessionExpired,
-    /// The JWT is malformed, expired, not signed with the configured key, or not accepted
-    /// here (`alg: none`): get a new one; retrying this one will not help.
-    InvalidToken,
-    /// Registration is closed, rate-limited for this address, or the account cap is reached.
-    RegistrationClosed,
-    /// The new password is too short or too long.
-    WeakPassword,
-    /// This server does not accept guests: sign in.
-    GuestsNotAllowed,
-    /// The request needs an account (guests cannot change a password).
-    NotSignedIn,
-}
-
 /// The demo protocol's frame: what a `/ws/<nickname>` user receives. `S` is `&str` where the
 /// fields are borrowed for encoding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DemoMessage<S = String> {
     pub sender: S,
     pub msg: S,
-}
-
-/// A client frame that could not be decoded, classified for the `error` reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-/// Decodes a client frame, telling bad JSON, unknown types and invalid fields apart.
-pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
-    match serde_json::from_str::<ClientMessage>(text) {
-        Ok(msg) => Ok(msg),
-        Err(err) => Err(classify(text, err)),
-    }
-}
-
-const KNOWN_TYPES: &[&str] = &[
-    "hello",
-    "sign_out",
-    "change_password",
-    "join",
-    "leave",
-    "list_rooms",
-    "send",
-    "direct",
-    "typing",
-    "history",
-];
-
-fn classify(text: &str, err: serde_json::Error) -> DecodeError {
-    use serde_json::error::Category;
-    if matches!(
-        err.classify(),
-        Category::Syntax | Category::Eof | Category::Io
-    ) {
-        return DecodeError {
-            code: ErrorCode::BadJson,
-            message: format!("not valid JSON: {err}"),
-        };
-    }
-    // Only on the error path: look at the raw object to say what was wrong with it.
-    let value: serde_json::Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            return DecodeError {
-                code: ErrorCode::BadJson,
-                message: format!("not valid JSON: {e}"),
-            }
-        }
-    };
-    let Some(obj) = value.as_object() else {
-        return DecodeError {
-            code: ErrorCode::BadJson,
-            message: "a message must be a JSON object".into(),
-        };
-    };
-    match obj.get("type").and_then(|t| t.as_str()) {
-        None => DecodeError {
-            code: ErrorCode::UnknownType,
-            message: "missing string field `type`".into(),
-        },
-        Some(t) if !KNOWN_TYPES.contains(&t) => DecodeError {
-            code: ErrorCode::UnknownType,
-            message: format!("unknown message type `{}`", truncate(t, 40)),
-        },
-        Some(t) => DecodeError {
-            code: ErrorCode::InvalidMessage,
-            message: format!("invalid `{t}` message: {err}"),
-        },
-    }
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
 
 impl ServerMessage {
@@ -389,58 +394,5 @@ impl ClientMessage {
 impl<S: Serialize> DemoMessage<S> {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn classifies_errors() {
-        assert_eq!(
-            decode_client("{not json").unwrap_err().code,
-            ErrorCode::BadJson
-        );
-        assert_eq!(decode_client("[1,2]").unwrap_err().code, ErrorCode::BadJson);
-        assert_eq!(
-            decode_client("\"hi\"").unwrap_err().code,
-            ErrorCode::BadJson
-        );
-        assert_eq!(
-            decode_client("{}").unwrap_err().code,
-            ErrorCode::UnknownType
-        );
-        assert_eq!(
-            decode_client(r#"{"type":"explode"}"#).unwrap_err().code,
-            ErrorCode::UnknownType
-        );
-        assert_eq!(
-            decode_client(r#"{"type":"send","room":"general"}"#)
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidMessage
-        );
-        assert_eq!(
-            decode_client(r#"{"type":"join","room":5}"#)
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidMessage
-        );
-        let e = decode_client(r#"{"type":"hello","nick":"a b","protocol":1}"#).unwrap_err();
-        assert_eq!(e.code, ErrorCode::InvalidMessage);
-        assert!(e.message.contains("nickname"), "{}", e.message);
-    }
-
-    #[test]
-    fn unit_variant_decodes() {
-        assert_eq!(
-            decode_client(r#"{"type":"list_rooms"}"#),
-            Ok(ClientMessage::ListRooms { after: None })
-        );
-        assert!(matches!(
-            decode_client(r#"{"type":"list_rooms","after":"b"}"#),
-            Ok(ClientMessage::ListRooms { after: Some(_) })
-        ));
     }
 }

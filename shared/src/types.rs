@@ -161,6 +161,24 @@ string_newtype!(
     MessageText,
     check_text
 );
+impl MessageText {
+    /// The empty text of a deleted message (what the server sends in place of its text; a
+    /// client can never send it).
+    pub fn tombstone() -> MessageText {
+        MessageText(String::new())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Default for MessageText {
+    fn default() -> MessageText {
+        MessageText::tombstone()
+    }
+}
+
 string_newtype!(
     /// A client-generated message id (a UUID, say) that makes a send idempotent.
     ClientMsgId,

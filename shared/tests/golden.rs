@@ -26,6 +26,10 @@ fn msg() -> ChatMessage {
         text: text("hello <b>world</b> \"quoted\" é"),
         ts: 1_764_000_000_123,
         guest: false,
+        target: None,
+        edited: false,
+        deleted: false,
+        mentions: vec![],
     }
 }
 
@@ -174,7 +178,76 @@ fn client_cases() -> Vec<(&'static str, ClientMessage)> {
                 limit: Some(50),
             },
         ),
+        (
+            "client_dm_history",
+            ClientMessage::DmHistory {
+                with: nick("bob"),
+                before: None,
+                after: Some(7),
+                limit: None,
+            },
+        ),
+        (
+            "client_create_room",
+            ClientMessage::CreateRoom {
+                room: room("ops"),
+                invite_only: true,
+            },
+        ),
+        (
+            "client_moderate",
+            ClientMessage::Moderate {
+                room: Some(room("ops")),
+                nick: nick("mallory"),
+                action: Action::Ban,
+                for_secs: Some(3600),
+            },
+        ),
+        (
+            "client_moderate_server_wide",
+            ClientMessage::Moderate {
+                room: None,
+                nick: nick("mallory"),
+                action: Action::Disable,
+                for_secs: None,
+            },
+        ),
+        (
+            "client_edit",
+            ClientMessage::Edit {
+                conv: Conversation::Room(room("general")),
+                id: 42,
+                text: text("hello, world"),
+                client_id: cid("c-3"),
+            },
+        ),
+        (
+            "client_delete",
+            ClientMessage::Delete {
+                conv: Conversation::Dm(nick("bob")),
+                id: 7,
+                client_id: cid("c-4"),
+            },
+        ),
+        (
+            "client_mark_read",
+            ClientMessage::MarkRead {
+                conv: Conversation::Room(room("general")),
+                id: 42,
+            },
+        ),
+        ("client_conversations", ClientMessage::Conversations {}),
     ]
+}
+
+fn read_state() -> ReadState {
+    ReadState {
+        conv: Conversation::Dm(nick("bob")),
+        last_read: 5,
+        unread: 2,
+        mentions: 1,
+        first_unread: Some(6),
+    }
 }
 
 fn server_cases() -> Vec<(&'static str, ServerMessage)> {
@@ -190,6 +263,8 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
                 resume_token: "3f2a9c".into(),
                 epoch: "9b1e07c2".into(),
                 limits: limits(),
+                admin: false,
+                conversations: vec![],
             },
         ),
         (
@@ -203,6 +278,8 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
                 resume_token: "3f2a9c".into(),
                 epoch: "9b1e07c2".into(),
                 limits: limits(),
+                admin: false,
+                conversations: vec![],
             },
         ),
         (
@@ -219,6 +296,10 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
                 guests: vec![],
                 history: vec![msg()],
                 has_more: true,
+                invite_only: false,
+                owner: None,
+                muted_until: None,
+                read: None,
             },
         ),
         (
@@ -233,6 +314,10 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
                     ..msg()
                 }],
                 has_more: false,
+                invite_only: false,
+                owner: None,
+                muted_until: None,
+                read: None,
             },
         ),
         ("server_left", ServerMessage::Left { room: room("rust") }),
@@ -273,6 +358,10 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
                 text: text("psst"),
                 ts: 1_764_000_000_456,
                 guest: false,
+                target: None,
+                edited: false,
+                deleted: false,
+                mentions: vec![],
             }),
         ),
         (
@@ -316,6 +405,94 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
                 room: room("general"),
                 messages: vec![msg()],
                 has_more: false,
+            },
+        ),
+        (
+            "server_message_edit",
+            ServerMessage::Message(ChatMessage {
+                id: 43,
+                text: text("hello, world"),
+                target: Some(42),
+                edited: true,
+                ..msg()
+            }),
+        ),
+        (
+            "server_message_delete",
+            ServerMessage::Message(ChatMessage {
+                id: 44,
+                text: MessageText::tombstone(),
+                target: Some(42),
+                deleted: true,
+                ..msg()
+            }),
+        ),
+        (
+            "server_message_mention",
+            ServerMessage::Message(ChatMessage {
+                text: text("@Bob look"),
+                mentions: vec![nick("Bob")],
+                ..msg()
+            }),
+        ),
+        (
+            "server_welcome_conversations",
+            ServerMessage::Welcome {
+                nick: nick("alice"),
+                guest: false,
+                session: None,
+                protocol: 1,
+                default_room: room("general"),
+                resume_token: String::new(),
+                epoch: "9b1e07c2".into(),
+                limits: limits(),
+                admin: true,
+                conversations: vec![read_state()],
+            },
+        ),
+        (
+            "server_joined_private",
+            ServerMessage::Joined {
+                room: room("ops"),
+                members: vec![nick("alice")],
+                guests: vec![],
+                history: vec![],
+                has_more: false,
+                invite_only: true,
+                owner: Some(nick("alice")),
+                muted_until: Some(1_764_000_360_000),
+                read: Some(ReadState {
+                    conv: Conversation::Room(room("ops")),
+                    last_read: 0,
+                    unread: 0,
+                    mentions: 0,
+                    first_unread: None,
+                }),
+            },
+        ),
+        (
+            "server_dm_history",
+            ServerMessage::DmHistory {
+                with: nick("bob"),
+                messages: vec![],
+                has_more: false,
+            },
+        ),
+        (
+            "server_moderated",
+            ServerMessage::Moderated {
+                room: Some(room("ops")),
+                nick: nick("mallory"),
+                action: Action::Mute,
+                by: nick("alice"),
+                until: Some(1_764_000_360_000),
+            },
+        ),
+        ("server_read", ServerMessage::Read(read_state())),
+        (
+            "server_conversations",
+            ServerMessage::Conversations {
+                conversations: vec![read_state()],
             },
         ),
         (
@@ -416,6 +593,13 @@ kinds! {
         ClientMessage::Direct { .. } => "client_direct",
         ClientMessage::Typing { .. } => "client_typing",
         ClientMessage::History { .. } => "client_history",
+        ClientMessage::DmHistory { .. } => "client_dm_history",
+        ClientMessage::CreateRoom { .. } => "client_create_room",
+        ClientMessage::Moderate { .. } => "client_moderate",
+        ClientMessage::Edit { .. } => "client_edit",
+        ClientMessage::Delete { .. } => "client_delete",
+        ClientMessage::MarkRead { .. } => "client_mark_read",
+        ClientMessage::Conversations { .. } => "client_conversations",
     }
 }
 
@@ -432,6 +616,10 @@ kinds! {
         ServerMessage::PasswordChanged { .. } => "server_password_changed",
         ServerMessage::Typing { .. } => "server_typing",
         ServerMessage::History { .. } => "server_history",
+        ServerMessage::DmHistory { .. } => "server_dm_history",
+        ServerMessage::Moderated { .. } => "server_moderated",
+        ServerMessage::Read(_) => "server_read",
+        ServerMessage::Conversations { .. } => "server_conversations",
         ServerMessage::Error { .. } => "server_error",
     }
 }
@@ -461,6 +649,13 @@ unit_kinds! {
         WeakPassword => "weak_password",
         GuestsNotAllowed => "guests_not_allowed",
         NotSignedIn => "not_signed_in",
+        NotAllowed => "not_allowed",
+        NotInvited => "not_invited",
+        Banned => "banned",
+        Muted => "muted",
+        NoSuchMessage => "no_such_message",
+        RoomExists => "room_exists",
+        GuestsCannotCreateRooms => "guests_cannot_create_rooms",
     }
 }
 
@@ -494,6 +689,21 @@ unit_kinds! {
         SignedOut => (4010, "signed_out"),
         GuestsNotAllowed => (4011, "guests_not_allowed"),
         TooManyAttempts => (4012, "too_many_attempts"),
+        Banned => (4013, "banned"),
+    }
+}
+
+unit_kinds! {
+    fn action_wire(Action) -> &'static str, ACTIONS {
+        Invite => "invite",
+        Remove => "remove",
+        Transfer => "transfer",
+        Kick => "kick",
+        Ban => "ban",
+        Unban => "unban",
+        Mute => "mute",
+        Unmute => "unmute",
+        Disable => "disable",
     }
 }
 
@@ -575,6 +785,19 @@ fn every_error_code_and_presence_state_has_its_wire_string() {
         let back: PresenceState = serde_json::from_str(&format!("\"{wire}\"")).expect(wire);
         assert_eq!(back, state);
     }
+}
+
+#[test]
+fn every_action_has_its_wire_string() {
+    for &action in ACTIONS {
+        let wire = action_wire(action);
+        assert_eq!(action.label(), wire);
+        assert_eq!(
+            serde_json::to_string(&action).expect("encode"),
+            format!("\"{wire}\"")
+        );
+    }
+    assert_eq!(Action::ALL.len(), ACTIONS.len());
 }
 
 #[test]

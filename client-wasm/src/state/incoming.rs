@@ -102,6 +102,7 @@ impl ChatState {
                 guests,
                 history,
                 has_more,
+                ..
             } => self.joined(room, (members, guests), history, has_more, fx),
             ServerMessage::Left { room } => {
                 // Usually removed already when the user clicked leave.
@@ -170,6 +171,11 @@ impl ChatState {
                 messages,
                 has_more,
             } => self.history(room, messages, has_more, fx),
+            // Conversations beyond a connection: shown by the client next.
+            ServerMessage::DmHistory { .. }
+            | ServerMessage::Moderated { .. }
+            | ServerMessage::Read(_)
+            | ServerMessage::Conversations { .. } => {}
             ServerMessage::Error {
                 code,
                 message,
@@ -361,6 +367,10 @@ impl ChatState {
                         text: p.text,
                         ts,
                         guest: self.guest,
+                        target: None,
+                        edited: false,
+                        deleted: false,
+                        mentions: Vec::new(),
                     };
                     insert_by_id(&mut Rc::make_mut(r).messages, msg, |m| m.id);
                 }
@@ -378,6 +388,10 @@ impl ChatState {
                     text: p.text,
                     ts,
                     guest: self.guest,
+                    target: None,
+                    edited: false,
+                    deleted: false,
+                    mentions: Vec::new(),
                 };
                 insert_by_id(&mut thread.messages, msg, |m| m.id);
             }

@@ -313,6 +313,10 @@ fn guest_markers_follow_joined_presence_and_messages() {
                 text: MessageText::new("psst").expect("text"),
                 ts: T0,
                 guest: true,
+                target: None,
+                edited: false,
+                deleted: false,
+                mentions: Vec::new(),
             })
             .to_json(),
         ),

@@ -41,6 +41,10 @@ pub fn msg_json(id: u64, room: &str, sender: &str, text: &str) -> String {
         text: MessageText::new(text).expect("text"),
         ts: T0 + id as i64,
         guest: false,
+        target: None,
+        edited: false,
+        deleted: false,
+        mentions: Vec::new(),
     })
     .to_json()
 }
@@ -64,6 +68,10 @@ pub fn joined_json(
                 text: MessageText::new(*text).expect("text"),
                 ts: T0 + *id as i64,
                 guest: false,
+                target: None,
+                edited: false,
+                deleted: false,
+                mentions: Vec::new(),
             })
             .collect(),
         has_more,

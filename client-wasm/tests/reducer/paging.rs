@@ -16,6 +16,10 @@ fn history_json(ids: std::ops::RangeInclusive<u64>, has_more: bool) -> String {
                 text: MessageText::new(format!("m{id}")).expect("text"),
                 ts: T0 + id as i64,
                 guest: false,
+                target: None,
+                edited: false,
+                deleted: false,
+                mentions: Vec::new(),
             })
             .collect(),
         has_more,

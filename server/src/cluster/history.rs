@@ -26,6 +26,7 @@ fn parse_entries(channel: &str, raw: Vec<(String, HashMap<String, String>)>) -> 
                     .get("a")
                     .and_then(|a| a.parse().ok())
                     .filter(|&a: &u64| a != 0),
+                meta: Default::default(),
             })
         })
         .collect()

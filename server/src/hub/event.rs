@@ -41,6 +41,10 @@ impl Hub {
                         text: text.clone(),
                         ts,
                         guest,
+                        target: None,
+                        edited: false,
+                        deleted: false,
+                        mentions: Vec::new(),
                     });
                     let f = Fanout::event(ev);
                     let mut targets = vec![to.clone()];
@@ -65,6 +69,10 @@ impl Hub {
                     text,
                     ts,
                     guest,
+                    target: None,
+                    edited: false,
+                    deleted: false,
+                    mentions: Vec::new(),
                 });
                 let gap = {
                     let mut st = lock(&room.state);
@@ -172,6 +180,10 @@ impl Hub {
                             text: m.text.clone(),
                             ts: m.ts,
                             guest: m.author.is_none(),
+                            target: m.meta.target,
+                            edited: m.meta.edited,
+                            deleted: m.meta.deleted,
+                            mentions: m.meta.mentions.clone(),
                         });
                         st.settle(m.id, Some(d), cap);
                     }

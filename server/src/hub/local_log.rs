@@ -83,6 +83,7 @@ impl MessageLog for LocalLog {
             ts,
             client_id,
             author: from.account(),
+            meta: Default::default(),
         };
         let delivery = match dest {
             Dest::Room(_, room) => Delivery::room(ChatMessage {
@@ -92,6 +93,10 @@ impl MessageLog for LocalLog {
                 text: stored.text.clone(),
                 ts,
                 guest: stored.author.is_none(),
+                target: None,
+                edited: false,
+                deleted: false,
+                mentions: Vec::new(),
             }),
             Dest::User(to, peers) => {
                 let event = ServerMessage::Direct(DirectMessage {
@@ -101,6 +106,10 @@ impl MessageLog for LocalLog {
                     text: stored.text.clone(),
                     ts,
                     guest: stored.author.is_none(),
+                    target: None,
+                    edited: false,
+                    deleted: false,
+                    mentions: Vec::new(),
                 });
                 Delivery {
                     fanout: Fanout::event(event),

@@ -117,6 +117,10 @@ impl Hub {
             guests,
             history,
             has_more,
+            invite_only: false,
+            owner: None,
+            muted_until: None,
+            read: None,
         };
         self.finish_join(&room, peer, Some(joined));
         Ok(())

@@ -327,6 +327,10 @@ fn each_form_is_encoded_on_first_use_only() {
         text: MessageText::new("say \"hi\"").expect("text"),
         ts: 1,
         guest: false,
+        target: None,
+        edited: false,
+        deleted: false,
+        mentions: Vec::new(),
     }));
     let demo = f.demo().expect("a chat message has a demo form");
     assert_eq!(&demo[2..], br#"{"sender":"ann","msg":"say \"hi\""}"#);
@@ -431,6 +435,7 @@ async fn a_released_room_is_made_anew_and_a_busy_one_stays() {
         ts: 0,
         client_id: None,
         author: None,
+        meta: Default::default(),
     };
     crate::store::Journal::append_marked(&*store, stored)
         .await

@@ -186,6 +186,8 @@ impl TypedProtocol {
                 rate_per_sec: cfg.rate_per_sec,
                 rate_burst: cfg.rate_burst,
             },
+            admin: false,
+            conversations: Vec::new(),
         });
     }
 

@@ -159,6 +159,7 @@ impl TypedProtocol {
                 }
                 Err(e) => self.request_error(e, None),
             },
+            _ => self.error(ErrorCode::UnknownType, "not yet", None),
         }
         Flow::Continue
     }

@@ -137,6 +137,7 @@ mod tests {
             ts: id as i64,
             client_id: cid.map(|c| ClientMsgId::new(c).expect("cid")),
             author: None,
+            meta: Default::default(),
         }
     }
 
@@ -189,5 +190,17 @@ mod tests {
             s.append(msg(2, Some("y"))).await.expect("append"),
             Appended::Stored
         );
+    }
+}
+
+#[async_trait]
+impl super::Rewrites for MemoryStore {
+    async fn rewrite(
+        &self,
+        _channel: &str,
+        _id: MessageId,
+        _change: super::Rewrite,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("rewrites: not yet".into()))
     }
 }

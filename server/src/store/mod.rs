@@ -16,7 +16,9 @@ pub use sqlite::{Retention, SqliteStore};
 
 use crate::error::StoreError;
 use async_trait::async_trait;
-use shared::{ChatMessage, ClientMsgId, MessageId, MessageText, Nickname, RoomName, Timestamp};
+use shared::{
+    ChatMessage, ClientMsgId, DirectMessage, MessageId, MessageText, Nickname, RoomName, Timestamp,
+};
 use std::sync::Arc;
 
 /// A message as stored.
@@ -32,6 +34,48 @@ pub struct StoredMessage {
     /// before accounts existed), so a later account of the same name never inherits a guest's
     /// words.
     pub author: Option<u64>,
+    /// What an edit or a deletion is about, and what happened to the message since.
+    pub meta: Meta,
+}
+
+/// A message's relations beyond its text: all default for a plain message as sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// Set on an edit or a deletion: the message it changes.
+    pub target: Option<MessageId>,
+    /// An edit, or a message whose text was edited since.
+    pub edited: bool,
+    /// A deletion, or a deleted message (a tombstone: its text is empty).
+    pub deleted: bool,
+    /// Users the text mentions, by the names they go by.
+    pub mentions: Vec<Nickname>,
+}
+
+impl Meta {
+    /// The flags column of SQLite (and field of Redis): bit 0 edited, bit 1 deleted.
+    pub fn flags(&self) -> i64 {
+        i64::from(self.edited) | (i64::from(self.deleted) << 1)
+    }
+
+    /// The mentions column: names separated by spaces; `None` for none.
+    pub fn mentions_text(&self) -> Option<String> {
+        (!self.mentions.is_empty()).then(|| {
+            let names: Vec<&str> = self.mentions.iter().map(Nickname::as_str).collect();
+            names.join(" ")
+        })
+    }
+
+    /// Reads the columns back (names that no longer validate are left out).
+    pub fn from_columns(target: Option<MessageId>, flags: i64, mentions: Option<&str>) -> Meta {
+        Meta {
+            target,
+            edited: flags & 1 != 0,
+            deleted: flags & 2 != 0,
+            mentions: mentions
+                .map(|m| m.split(' ').filter_map(|n| Nickname::new(n).ok()).collect())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl StoredMessage {
@@ -44,8 +88,53 @@ impl StoredMessage {
             text: self.text.clone(),
             ts: self.ts,
             guest: self.author.is_none(),
+            target: self.meta.target,
+            edited: self.meta.edited,
+            deleted: self.meta.deleted,
+            mentions: self.meta.mentions.clone(),
         })
     }
+
+    /// The direct message this is, between `from` (the sender) and `to`.
+    pub fn to_direct(&self, to: Nickname) -> DirectMessage {
+        DirectMessage {
+            id: self.id,
+            from: self.sender.clone(),
+            to,
+            text: self.text.clone(),
+            ts: self.ts,
+            guest: self.author.is_none(),
+            target: self.meta.target,
+            edited: self.meta.edited,
+            deleted: self.meta.deleted,
+            mentions: self.meta.mentions.clone(),
+        }
+    }
+}
+
+/// What an edit or a deletion does to the message it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rewrite {
+    /// Its text becomes this, and it is marked edited.
+    Edit(MessageText),
+    /// Its text, and the text of every edit of it, is erased (a tombstone stays).
+    Delete,
+}
+
+/// Changing stored messages in place: what every backend does for edits and deletions.
+#[async_trait]
+pub trait Rewrites: Send + Sync + 'static {
+    /// Applies `change` to message `id` of `channel` (a plain message, not an edit or a
+    /// deletion); `false`: no such message (or it is deleted already). A deletion leaves no
+    /// copy of the erased text in the backend's files: SQLite deletes with `secure_delete`
+    /// and then checkpoints the WAL and truncates it; Redis removes the stream entries that
+    /// held it.
+    async fn rewrite(
+        &self,
+        channel: &str,
+        id: MessageId,
+        change: Rewrite,
+    ) -> Result<bool, StoreError>;
 }
 
 /// What `append` did.
@@ -157,17 +246,21 @@ pub trait Journal: Send + Sync + 'static {
     }
 }
 
-/// A store of one node: both halves, over the same messages.
-pub trait Store: History + Journal {
+/// A store of one node: all three, over the same messages.
+pub trait Store: History + Journal + Rewrites {
     fn history(self: Arc<Self>) -> Arc<dyn History>;
     fn journal(self: Arc<Self>) -> Arc<dyn Journal>;
+    fn rewrites(self: Arc<Self>) -> Arc<dyn Rewrites>;
 }
 
-impl<T: History + Journal> Store for T {
+impl<T: History + Journal + Rewrites> Store for T {
     fn history(self: Arc<Self>) -> Arc<dyn History> {
         self
     }
     fn journal(self: Arc<Self>) -> Arc<dyn Journal> {
+        self
+    }
+    fn rewrites(self: Arc<Self>) -> Arc<dyn Rewrites> {
         self
     }
 }

@@ -310,6 +310,7 @@ async fn sqlite_accounts_share_the_database_with_a_running_store() {
                 ts: T,
                 client_id: None,
                 author: Some(1),
+                meta: Default::default(),
             })
             .await
             .expect("append");

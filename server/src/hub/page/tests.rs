@@ -10,6 +10,7 @@ fn stored(id: u64, bytes: usize) -> StoredMessage {
         ts: 0,
         client_id: None,
         author: None,
+        meta: Default::default(),
     }
 }
 

@@ -172,6 +172,7 @@ fn row_to_message(channel: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Stor
             .transpose()
             .map_err(|e| bad(4, e))?,
         author: r.get::<_, Option<i64>>(5)?.map(|a| a as u64),
+        meta: Default::default(),
     })
 }
 
@@ -294,3 +295,15 @@ impl Journal for SqliteStore {
 
 #[cfg(test)]
 mod tests;
+
+#[async_trait]
+impl crate::store::Rewrites for SqliteStore {
+    async fn rewrite(
+        &self,
+        _channel: &str,
+        _id: MessageId,
+        _change: crate::store::Rewrite,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("rewrites: not yet".into()))
+    }
+}

@@ -83,6 +83,39 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_account ON sessions (account, last_used);
     CREATE TABLE revocations (seq INTEGER PRIMARY KEY, account INTEGER NOT NULL);
     ALTER TABLE messages ADD COLUMN author INTEGER;",
+    // 7: edits and deletions (`target`: the message one is about; `flags`: bit 0 edited, bit
+    //    1 deleted), mentions (names separated by spaces), and the conversation state: rooms'
+    //    rules, each account's conversations with its read mark, bans and mutes per room,
+    //    server-wide guest bans (`kind` 'name' or 'addr').
+    "ALTER TABLE messages ADD COLUMN target INTEGER;
+    ALTER TABLE messages ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN mentions TEXT;
+    CREATE TABLE rooms (
+        name        TEXT    PRIMARY KEY,
+        invite_only INTEGER NOT NULL,
+        owner       INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE conversations (
+        account INTEGER NOT NULL,
+        channel TEXT    NOT NULL,
+        read    INTEGER NOT NULL,
+        active  INTEGER NOT NULL,
+        PRIMARY KEY (account, channel)
+    ) WITHOUT ROWID;
+    CREATE INDEX conversations_active ON conversations (account, active);
+    CREATE TABLE sanctions (
+        room    TEXT    NOT NULL,
+        subject TEXT    NOT NULL,
+        kind    TEXT    NOT NULL,
+        until   INTEGER NOT NULL,
+        PRIMARY KEY (room, subject, kind)
+    ) WITHOUT ROWID;
+    CREATE TABLE guest_bans (
+        kind  TEXT    NOT NULL,
+        value TEXT    NOT NULL,
+        until INTEGER NOT NULL,
+        PRIMARY KEY (kind, value)
+    ) WITHOUT ROWID;",
 ];
 
 /// The writer connection's page cache.

@@ -13,6 +13,7 @@ fn msg(channel: &str, id: u64, cid: Option<&str>) -> StoredMessage {
         ts: now_ms(),
         client_id: cid.map(|c| ClientMsgId::new(c).expect("cid")),
         author: None,
+        meta: Default::default(),
     }
 }
 
