@@ -175,7 +175,7 @@ impl ChatState {
             ServerMessage::DmHistory { .. }
             | ServerMessage::Moderated { .. }
             | ServerMessage::Read(_)
-            | ServerMessage::Conversations { .. } => {}
+            | ServerMessage::Conversations { .. } => false,
             ServerMessage::Error {
                 code,
                 message,
