@@ -26,7 +26,10 @@ async fn hello_gets_welcome_with_limits() {
             limits,
             guest,
             session,
+            admin,
+            conversations,
         } => {
+            assert!(!admin && conversations.is_empty(), "a guest has neither");
             assert_eq!(nick.as_str(), "alice");
             assert!(guest, "no account: a guest");
             assert_eq!(session, None, "a guest gets no session token");

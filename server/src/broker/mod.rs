@@ -30,6 +30,15 @@ pub enum Event {
         /// The sender's account (0: a guest). Before `id`, which the log appends last.
         #[serde(default)]
         a: u64,
+        /// The message an edit or deletion is about (0: none).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        g: MessageId,
+        /// `Meta::flags`: bit 0 edited, bit 1 deleted.
+        #[serde(default, skip_serializing_if = "is_zero_i64")]
+        f: i64,
+        /// `Meta::mentions_text`, or empty.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        m: String,
         id: MessageId,
     },
     #[serde(rename = "p")]
@@ -166,6 +175,8 @@ pub struct Outgoing<'a> {
     pub to: Option<&'a Nickname>,
     /// The sender's account; `None`: a guest.
     pub author: Option<u64>,
+    /// An edit's or deletion's target, and the mentions.
+    pub meta: &'a crate::store::Meta,
 }
 
 /// What appending to the shared log did.
@@ -187,4 +198,12 @@ pub trait SharedLog: Send + Sync {
     /// Resolves, with why, once the backend no longer holds the history this node works
     /// from: the server then closes its clients and exits, to start over on the new one.
     async fn lost(&self) -> String;
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+fn is_zero_i64(v: &i64) -> bool {
+    *v == 0
 }

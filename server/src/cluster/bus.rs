@@ -253,6 +253,7 @@ impl SharedLog for Cluster {
             client_id,
             to,
             author,
+            meta,
         } = msg;
         // The bus payload minus its id, which the script appends (it is known only there).
         let head = serde_json::to_string(&Event::Message {
@@ -262,6 +263,9 @@ impl SharedLog for Cluster {
             ts,
             to: to.map(|t| t.to_string()).unwrap_or_default(),
             a: author.unwrap_or(0),
+            g: meta.target.unwrap_or(0),
+            f: meta.flags(),
+            m: meta.mentions_text().unwrap_or_default(),
             id: 0,
         })
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;

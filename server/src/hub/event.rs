@@ -7,10 +7,10 @@ use super::Hub;
 use crate::auth::token;
 use crate::broker::Event;
 use crate::nick_key::NickKey;
+use crate::store::{Meta, StoredMessage};
 use crate::util::lock;
 use shared::{
-    ChatMessage, CloseReason, DirectMessage, MessageId, MessageText, Nickname, PresenceState,
-    RoomName, ServerMessage,
+    CloseReason, MessageId, MessageText, Nickname, PresenceState, RoomName, ServerMessage,
 };
 use std::sync::Arc;
 
@@ -26,54 +26,41 @@ impl Hub {
                 ts,
                 to,
                 a,
+                g,
+                f,
+                m,
                 id,
             } => {
-                let guest = a == 0;
-                let (Ok(sender), Ok(text)) = (Nickname::new(s), MessageText::new(t)) else {
+                let text = if t.is_empty() {
+                    Ok(MessageText::tombstone())
+                } else {
+                    MessageText::new(t)
+                };
+                let (Ok(sender), Ok(text)) = (Nickname::new(s), text) else {
                     return;
                 };
-                if !to.is_empty() {
-                    let Ok(to) = Nickname::new(to) else { return };
-                    let ev = ServerMessage::Direct(DirectMessage {
-                        id,
-                        from: sender.clone(),
-                        to: to.clone(),
-                        text: text.clone(),
-                        ts,
-                        guest,
-                        target: None,
-                        edited: false,
-                        deleted: false,
-                        mentions: Vec::new(),
-                    });
-                    let f = Fanout::event(ev);
-                    let mut targets = vec![to.clone()];
-                    if NickKey::of(&sender) != NickKey::of(&to) {
-                        targets.push(sender);
-                    }
-                    for nick in targets {
-                        for p in self.user_conns(&nick) {
-                            p.deliver(&f);
-                        }
-                    }
-                    return;
-                }
-                let (Some(room), Ok(room_name)) = (self.existing_room(&ch), RoomName::new(ch))
-                else {
-                    return;
-                };
-                let delivery = Delivery::room(ChatMessage {
+                let stored = StoredMessage {
+                    channel: ch,
                     id,
-                    room: room_name,
                     sender,
                     text,
                     ts,
-                    guest,
-                    target: None,
-                    edited: false,
-                    deleted: false,
-                    mentions: Vec::new(),
-                });
+                    client_id: None,
+                    author: (a != 0).then_some(a),
+                    meta: Meta::from_columns((g != 0).then_some(g), f, Some(&m)),
+                };
+                if !to.is_empty() {
+                    let Ok(to) = Nickname::new(to) else { return };
+                    self.deliver_direct(&stored, to);
+                    return;
+                }
+                let Some(room) = self.existing_room(&stored.channel) else {
+                    return;
+                };
+                let Some(message) = stored.to_chat() else {
+                    return;
+                };
+                let delivery = Delivery::room(message);
                 let gap = {
                     let mut st = lock(&room.state);
                     if id <= st.settled {
@@ -148,6 +135,21 @@ impl Hub {
         }
     }
 
+    /// Delivers a direct message to this node's connections of both its users.
+    fn deliver_direct(&self, stored: &StoredMessage, to: Nickname) {
+        let sender = stored.sender.clone();
+        let mut targets = vec![to.clone()];
+        if NickKey::of(&sender) != NickKey::of(&to) {
+            targets.push(sender);
+        }
+        let f = Fanout::event(ServerMessage::Direct(stored.to_direct(to)));
+        for nick in targets {
+            for p in self.user_conns(&nick) {
+                p.deliver(&f);
+            }
+        }
+    }
+
     /// Fetches the messages a room missed on the bus (ids are contiguous, so a jump is a gap)
     /// from the shared history, up to the first pending id or `target`, and delivers them in
     /// order. Ids trimmed from history before this node saw them are skipped.
@@ -173,19 +175,7 @@ impl Hub {
                 Ok(p) => {
                     let settled = st.settled;
                     for m in p.messages.iter().filter(|m| m.id > settled) {
-                        let d = Delivery::room(ChatMessage {
-                            id: m.id,
-                            room: name.clone(),
-                            sender: m.sender.clone(),
-                            text: m.text.clone(),
-                            ts: m.ts,
-                            guest: m.author.is_none(),
-                            target: m.meta.target,
-                            edited: m.meta.edited,
-                            deleted: m.meta.deleted,
-                            mentions: m.meta.mentions.clone(),
-                        });
-                        st.settle(m.id, Some(d), cap);
+                        st.settle(m.id, m.to_chat().map(Delivery::room), cap);
                     }
                     if !p.has_more && st.settled < upto {
                         tracing::warn!(room = %name, from = st.settled, upto, "messages no longer in history");

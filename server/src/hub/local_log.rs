@@ -47,6 +47,7 @@ impl MessageLog for LocalLog {
             text,
             client_id,
             guard,
+            meta,
         } = send;
         let (room, id, ts) = loop {
             let room: Arc<Room> = match &dest {
@@ -83,7 +84,7 @@ impl MessageLog for LocalLog {
             ts,
             client_id,
             author: from.account(),
-            meta: Default::default(),
+            meta,
         };
         let delivery = match dest {
             Dest::Room(_, room) => Delivery::room(ChatMessage {

@@ -6,6 +6,7 @@ use super::users::Peer;
 use super::Hub;
 use crate::error::{RequestError, StoreError};
 use crate::nick_key::NickKey;
+use crate::store::Meta;
 use crate::util::lock;
 use async_trait::async_trait;
 use shared::{ClientMsgId, MessageId, MessageText, Nickname, RoomName, Timestamp};
@@ -47,6 +48,8 @@ pub(super) struct Outbound<'a> {
     pub text: MessageText,
     pub client_id: Option<ClientMsgId>,
     pub guard: Option<InflightGuard>,
+    /// An edit's or deletion's target, and the mentions.
+    pub meta: Meta,
 }
 
 /// Where a message gets its id and is kept: `LocalLog` (this node) or `SharedLogRef`.
@@ -132,6 +135,7 @@ impl Hub {
             text,
             client_id,
             guard,
+            meta: Meta::default(),
         };
         self.log.begin(self, send).await
     }

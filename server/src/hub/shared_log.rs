@@ -32,6 +32,7 @@ impl MessageLog for SharedLogRef {
                 client_id: send.client_id.as_ref(),
                 to,
                 author: send.from.account(),
+                meta: &send.meta,
             })
             .await;
         ack(hub, r, ts, send.guard).map(Publishing::Done)
