@@ -5,7 +5,9 @@ use crate::auth::accounts::memory::MemoryAccounts;
 use crate::auth::Accounts;
 use crate::broker::memory::{LocalBroker, LocalPresence, LocalRegistry};
 use crate::broker::{Broker, Presence, Registry, SharedLog};
-use crate::store::{History, Journal, Store};
+use crate::conversations::memory::MemoryConversations;
+use crate::conversations::Conversations;
+use crate::store::{History, Journal, Rewrites, Store};
 use std::sync::Arc;
 
 /// Where messages get their ids and are kept.
@@ -26,6 +28,10 @@ pub struct Backends {
     pub presence: Arc<dyn Presence>,
     /// Accounts and sessions: SQLite beside the messages, Redis, or memory.
     pub accounts: Arc<dyn Accounts>,
+    /// Rooms' rules, bans and mutes, read state: beside the accounts.
+    pub conversations: Arc<dyn Conversations>,
+    /// Edits and deletions applied to stored messages.
+    pub rewrites: Arc<dyn Rewrites>,
 }
 
 impl Backends {
@@ -33,11 +39,13 @@ impl Backends {
     pub fn single(store: Arc<dyn Store>) -> Backends {
         Backends {
             history: store.clone().history(),
+            rewrites: store.clone().rewrites(),
             log: Log::Journal(store.journal()),
             broker: Arc::new(LocalBroker::default()),
             registry: Arc::new(LocalRegistry),
             presence: Arc::new(LocalPresence::default()),
             accounts: Arc::new(MemoryAccounts::new()),
+            conversations: Arc::new(MemoryConversations::new()),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! operator commands run instead of the server (`server user …`).
 
 use clap::{Parser, Subcommand, ValueEnum};
+use shared::Nickname;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -257,6 +258,17 @@ pub struct Config {
     /// Whether guests (clients without an account) may chat: `allow` or `deny`.
     #[arg(long, env = "CHAT_GUESTS", value_enum, default_value = "allow")]
     pub guests: Guests,
+
+    /// Whether guests may create rooms (off: only signed-in users do, so guests cannot squat
+    /// names).
+    #[arg(long, env = "CHAT_GUESTS_CREATE_ROOMS")]
+    pub guests_create_rooms: bool,
+
+    /// The server's admins, by account name (repeat the flag, or separate with commas): they
+    /// own the default room and rooms made before rooms had owners, moderate every room,
+    /// disable accounts and ban guests.
+    #[arg(long = "admin", env = "CHAT_ADMINS", value_delimiter = ',')]
+    pub admins: Vec<Nickname>,
 
     /// Who may create accounts: `open` (anyone, rate-limited) or `closed` (operators only).
     #[arg(long, env = "CHAT_REGISTRATION", value_enum, default_value = "open")]

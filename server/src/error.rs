@@ -24,6 +24,24 @@ pub enum RequestError {
     CreatingTooFast,
     #[error("the message could not be stored; resend it with the same client_id")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    NotSignedIn(&'static str),
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("room `{0}` is invite-only; ask its owner for an invitation")]
+    NotInvited(String),
+    #[error("you are banned from room `{0}`")]
+    Banned(String),
+    #[error("you are muted in room `{0}`")]
+    Muted(String),
+    #[error("no message {0} here (or it was deleted)")]
+    NoSuchMessage(u64),
+    #[error("room `{0}` exists already")]
+    RoomExists(String),
+    #[error("guests may not create rooms here; sign in to create `{0}`")]
+    GuestsCannotCreateRooms(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl RequestError {
@@ -34,6 +52,15 @@ impl RequestError {
             RequestError::TooManyRooms(_) => ErrorCode::TooManyRooms,
             RequestError::CreatingTooFast => ErrorCode::RateLimited,
             RequestError::Store(_) => ErrorCode::StoreUnavailable,
+            RequestError::NotSignedIn(_) => ErrorCode::NotSignedIn,
+            RequestError::NotAllowed(_) => ErrorCode::NotAllowed,
+            RequestError::NotInvited(_) => ErrorCode::NotInvited,
+            RequestError::Banned(_) => ErrorCode::Banned,
+            RequestError::Muted(_) => ErrorCode::Muted,
+            RequestError::NoSuchMessage(_) => ErrorCode::NoSuchMessage,
+            RequestError::RoomExists(_) => ErrorCode::RoomExists,
+            RequestError::GuestsCannotCreateRooms(_) => ErrorCode::GuestsCannotCreateRooms,
+            RequestError::Invalid(_) => ErrorCode::InvalidMessage,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::admission::Refused;
 use crate::auth::accounts::sqlite::SqliteAccounts;
+use crate::conversations::sqlite::SqliteConversations;
 use crate::cluster::Cluster;
 use crate::config::{Config, StoreKind};
 use crate::error::StoreError;
@@ -43,6 +44,9 @@ pub async fn run(
                 registry: cluster.clone(),
                 presence: cluster.clone(),
                 accounts: Arc::new(cluster.accounts()),
+                // Wired to Redis once its backends land.
+                conversations: Arc::new(crate::conversations::memory::MemoryConversations::new()),
+                rewrites: Arc::new(crate::store::MemoryStore::new(1)),
             };
             let hub = Hub::with_backends(config.clone(), backends, metrics);
             // Served only once the node hears the other nodes (or /readyz says it does not).
@@ -57,6 +61,8 @@ pub async fn run(
             if config.store == StoreKind::Sqlite {
                 // Beside the messages, in the database the store has just opened (and migrated).
                 backends.accounts = Arc::new(SqliteAccounts::open(&config.data_dir)?);
+                backends.conversations =
+                    Arc::new(SqliteConversations::open(&config.data_dir)?);
             }
             Hub::with_backends(config.clone(), backends, metrics)
         }

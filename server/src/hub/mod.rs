@@ -16,6 +16,7 @@
 //! an `.await`. Lock order: a room's `cycle`, then its `state`; the hub's tables (`conns`,
 //! `users`, `rooms`, `inflight`) are never held while taking a room's lock.
 
+pub(crate) mod access;
 mod broadcast;
 mod event;
 mod idempotency;
@@ -48,14 +49,15 @@ use crate::error::{RequestError, StoreError};
 use crate::metrics::Metrics;
 use crate::nick_key::NickKey;
 use crate::outbound::{Bounds, Flusher};
-use crate::store::{History, Store};
+use crate::conversations::Conversations;
+use crate::store::{History, Rewrites, Store};
 use crate::util::lock;
 use futures_util::future::BoxFuture;
 use idempotency::{InflightKey, InflightResult};
 use publish::MessageLog;
 use room::Room;
 use shared::CloseReason;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::net::TcpStream;
@@ -90,6 +92,15 @@ pub struct Hub {
     flusher: Arc<Flusher>,
     /// When a connection counts as a slow consumer: the same for all of them.
     bounds: Arc<Bounds>,
+    /// Rooms' rules, bans and mutes; each account's conversations and read marks.
+    conversations: Arc<dyn Conversations>,
+    /// Edits and deletions applied to stored messages.
+    rewrites: Arc<dyn Rewrites>,
+    /// The server's admins (`--admin`), by name key.
+    admins: HashSet<NickKey>,
+    /// Ids of direct messages to or from guests, which are delivered live and never stored:
+    /// from the clock at start, so a client never sees one twice.
+    live_ids: AtomicU64,
 }
 
 /// The hub's side of the broker: events go to the hub while it exists.
@@ -147,6 +158,7 @@ impl Hub {
             stall: config.outbound_stall,
         });
         let auth = Auth::new(&config, b.accounts);
+        let admins = config.admins.iter().map(NickKey::of).collect();
         let hub = Arc::new(Hub {
             auth,
             creations,
@@ -164,6 +176,10 @@ impl Hub {
             inflight: Mutex::default(),
             next_conn: AtomicU64::new(1),
             flusher,
+            conversations: b.conversations,
+            rewrites: b.rewrites,
+            admins,
+            live_ids: AtomicU64::new((crate::util::now_ms().max(0) as u64) << 10),
         });
         hub.broker.subscribe(Arc::new(Events(Arc::downgrade(&hub))));
         hub.watch_revocations();

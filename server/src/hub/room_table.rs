@@ -5,6 +5,7 @@
 //! peer can grow here is bounded by what it holds (memberships, messages in flight), and
 //! creating rooms is rate-limited per user and per address.
 
+use super::access::Sanctions;
 use super::room::{Room, RoomState};
 use super::users::Peer;
 use super::Hub;
@@ -69,6 +70,10 @@ impl Hub {
             }
         }
         let last = self.store_call(self.history.last_id(key).await)?;
+        let sanctions = match key.starts_with("dm:") {
+            true => None,
+            false => Sanctions::from_list(self.load_sanctions(key).await?),
+        };
         let mut rooms = lock(&self.rooms);
         let room = rooms.entry(key.to_string()).or_insert_with(|| {
             self.metrics.rooms_open.fetch_add(1, Relaxed);
@@ -78,6 +83,7 @@ impl Hub {
                     assigned: last,
                     settled: last,
                     job: Some((me.clone(), self.flusher.clone())),
+                    sanctions,
                     ..Default::default()
                 }),
                 cycle: Mutex::default(),

@@ -1,5 +1,6 @@
 //! Joining, leaving, typing, listing rooms and reading history.
 
+use super::access::Standing;
 use super::page::{self, Keep};
 use super::room::{Member, Room};
 use super::room_table::Creator;
@@ -25,14 +26,26 @@ impl Hub {
 
     /// Joins `peer` (connected from `addr`) to `room`: replies `joined` (members, and
     /// history: the latest page, or exactly the messages after `after`), then live messages;
-    /// tells the others.
+    /// tells the others. A room that does not exist is made, owned by `peer` (public, or
+    /// invite-only as `create` says); with `create`, the room must not exist.
     pub async fn join(
         &self,
         peer: &Peer,
         room_name: &RoomName,
         after: Option<MessageId>,
         addr: Option<IpKey>,
+        create: Option<bool>,
     ) -> Result<(), RequestError> {
+        let standing = if peer.demo {
+            // The demo's users join only the default room, which every user may read.
+            Standing::default()
+        } else {
+            self.standing(peer, room_name).await?
+        };
+        standing.may_read(room_name)?;
+        if !peer.demo && (!standing.exists || create.is_some()) {
+            self.make_room(peer, room_name, addr, &standing, create).await?;
+        }
         let (room, watermark) = loop {
             let creator = Creator { peer, addr };
             let room = self.room(room_name.as_str(), Some(creator)).await?;
@@ -106,6 +119,14 @@ impl Hub {
             }
         };
         let guests = self.guests_among(&members).await;
+        let read = match self.remember_room(peer, room_name, watermark).await {
+            Ok(read) => read,
+            Err(e) => {
+                self.leave(peer, room_name);
+                return Err(e);
+            }
+        };
+        let owner = self.owner_name(standing.rules).await;
         // The members take their share of the budget first (at most `presence_limit` names).
         let budget = self
             .page_budget()
@@ -117,10 +138,10 @@ impl Hub {
             guests,
             history,
             has_more,
-            invite_only: false,
-            owner: None,
-            muted_until: None,
-            read: None,
+            invite_only: standing.invite_only(),
+            owner,
+            muted_until: standing.muted,
+            read,
         };
         self.finish_join(&room, peer, Some(joined));
         Ok(())

@@ -56,6 +56,8 @@ pub(crate) struct RoomState {
     /// The room left the hub's table (see `Hub::release_if_idle`): whoever still holds it
     /// looks it up again rather than assign ids or add members here.
     pub(crate) closed: bool,
+    /// Bans and mutes in force, loaded with the room (`None`: none, nothing to check).
+    pub(crate) sanctions: Option<Box<crate::hub::access::Sanctions>>,
 }
 
 impl RoomState {

@@ -1,0 +1,180 @@
+//! Who may do what in a room: its rules (invite-only or public, its owner), the server's
+//! admins, and the room's bans and mutes. A room's sanctions are loaded with the room into
+//! memory, so a send checks a mute without asking the backend.
+
+use super::users::Peer;
+use super::Hub;
+use crate::conversations::{subject, RoomRules, Sanction, SanctionKind, Subject};
+use crate::error::RequestError;
+use crate::nick_key::NickKey;
+use crate::util::{lock, now_ms};
+use shared::{RoomName, Timestamp};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The bans and mutes of a room in force, by subject, with when each ends.
+#[derive(Debug, Default)]
+pub(crate) struct Sanctions {
+    bans: HashMap<Subject, Timestamp>,
+    mutes: HashMap<Subject, Timestamp>,
+}
+
+impl Sanctions {
+    /// `None` when there are none (the common case: nothing to check).
+    pub(crate) fn from_list(list: Vec<Sanction>) -> Option<Box<Sanctions>> {
+        if list.is_empty() {
+            return None;
+        }
+        let mut s = Sanctions::default();
+        for x in list {
+            match x.kind {
+                SanctionKind::Ban => s.bans.insert(x.subject, x.until),
+                SanctionKind::Mute => s.mutes.insert(x.subject, x.until),
+            };
+        }
+        Some(Box::new(s))
+    }
+
+    /// Until when `peer` is banned, if it is at `now`.
+    pub(crate) fn banned(&self, peer: &Peer, now: Timestamp) -> Option<Timestamp> {
+        until(&self.bans, peer, now)
+    }
+
+    /// Until when `peer` is muted, if it is at `now`.
+    pub(crate) fn muted(&self, peer: &Peer, now: Timestamp) -> Option<Timestamp> {
+        until(&self.mutes, peer, now)
+    }
+}
+
+fn until(map: &HashMap<Subject, Timestamp>, peer: &Peer, now: Timestamp) -> Option<Timestamp> {
+    if map.is_empty() {
+        return None;
+    }
+    map.get(&peer_subject(peer)).copied().filter(|&u| u > now)
+}
+
+/// The subject a sanction on `peer` names: its account, or a guest's name.
+pub(crate) fn peer_subject(peer: &Peer) -> Subject {
+    subject(peer.account(), NickKey::of(&peer.nick).as_str())
+}
+
+/// What a user is in a room.
+#[derive(Debug, Default)]
+pub struct Standing {
+    pub rules: Option<RoomRules>,
+    /// The room exists: it has rules, history, members, or is the default room.
+    pub exists: bool,
+    pub admin: bool,
+    pub owner: bool,
+    /// Listed among the user's conversations (for an invite-only room: invited). Only asked
+    /// of an invite-only room.
+    pub member: bool,
+    pub banned: Option<Timestamp>,
+    pub muted: Option<Timestamp>,
+}
+
+impl Standing {
+    pub fn invite_only(&self) -> bool {
+        self.rules.is_some_and(|r| r.invite_only)
+    }
+
+    /// An owner or an admin: may moderate the room.
+    pub fn moderator(&self) -> bool {
+        self.admin || self.owner
+    }
+
+    /// Whether the user may see the room at all (join it, read its history, find it listed).
+    pub fn may_read(&self, room: &RoomName) -> Result<(), RequestError> {
+        if self.banned.is_some() && !self.admin {
+            return Err(RequestError::Banned(room.to_string()));
+        }
+        if self.invite_only() && !(self.member || self.moderator()) {
+            return Err(RequestError::NotInvited(room.to_string()));
+        }
+        Ok(())
+    }
+}
+
+impl Hub {
+    /// Whether `peer` is one of the server's admins (`--admin`): a signed-in account only.
+    pub fn is_admin(&self, peer: &Peer) -> bool {
+        peer.account().is_some() && self.admins.contains(&NickKey::of(&peer.nick))
+    }
+
+    /// What `peer` is in `room`.
+    pub async fn standing(&self, peer: &Peer, room: &RoomName) -> Result<Standing, RequestError> {
+        let key = room.as_str();
+        let rules = self.store_call(self.conversations.rules(key).await)?;
+        let admin = self.is_admin(peer);
+        let owner = rules.is_some_and(|r| r.owner.is_some() && r.owner == peer.account());
+        let member = match (rules, peer.account()) {
+            (Some(r), Some(a)) if r.invite_only => {
+                self.store_call(self.conversations.has(a, key).await)?
+            }
+            _ => false,
+        };
+        let now = now_ms();
+        let loaded = self.existing_room(key);
+        let (banned, muted) = match &loaded {
+            Some(room) => {
+                let st = lock(&room.state);
+                match &st.sanctions {
+                    Some(s) => (s.banned(peer, now), s.muted(peer, now)),
+                    None => (None, None),
+                }
+            }
+            None => match Sanctions::from_list(self.load_sanctions(key).await?) {
+                Some(s) => (s.banned(peer, now), s.muted(peer, now)),
+                None => (None, None),
+            },
+        };
+        let exists = rules.is_some()
+            || key == shared::DEFAULT_ROOM
+            || loaded.is_some()
+            || self.store_call(self.history.last_id(key).await)? > 0;
+        Ok(Standing {
+            rules,
+            exists,
+            admin,
+            owner,
+            member,
+            banned,
+            muted,
+        })
+    }
+
+    /// The sanctions of `key` in force now, from the backend.
+    pub(super) async fn load_sanctions(&self, key: &str) -> Result<Vec<Sanction>, RequestError> {
+        self.store_call(self.conversations.sanctions(key, now_ms()).await)
+    }
+
+    /// Reads a room's sanctions again into the room in memory (after a change, on any node).
+    pub(super) fn reload_sanctions(self: &Arc<Self>, key: String) {
+        if self.existing_room(&key).is_none() {
+            return;
+        }
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let Ok(list) = hub.load_sanctions(&key).await else {
+                return;
+            };
+            if let Some(room) = hub.existing_room(&key) {
+                lock(&room.state).sanctions = Sanctions::from_list(list);
+            }
+        });
+    }
+
+    /// Refuses a send or typing from a muted `peer` (the room's lock is held by the caller).
+    pub(super) fn check_muted(
+        sanctions: &Option<Box<Sanctions>>,
+        peer: &Peer,
+        room: &str,
+    ) -> Result<(), RequestError> {
+        match sanctions {
+            Some(s) if s.muted(peer, now_ms()).is_some() => {
+                Err(RequestError::Muted(room.to_string()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
