@@ -276,7 +276,7 @@ mod tests {
             TypedProtocol::new(hub.clone(), conn.clone(), None),
         );
         // A nickname that is refused: the protocol holds nobody, which does not change its size.
-        let demo_protocol = DemoProtocol::start(hub.clone(), &conn, "").await;
+        let demo_protocol = DemoProtocol::start(hub.clone(), &conn, "", None).await;
         let demo = run(ws(&conn).await, hub.clone(), conn.clone(), demo_protocol);
         let sizes = [std::mem::size_of_val(&chat), std::mem::size_of_val(&demo)];
         assert!(

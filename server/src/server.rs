@@ -2,9 +2,9 @@
 
 use crate::admission::Refused;
 use crate::auth::accounts::sqlite::SqliteAccounts;
-use crate::conversations::sqlite::SqliteConversations;
 use crate::cluster::Cluster;
 use crate::config::{Config, StoreKind};
+use crate::conversations::sqlite::SqliteConversations;
 use crate::error::StoreError;
 use crate::http::{self, Edge};
 use crate::hub::{Backends, Hub, Log};
@@ -61,8 +61,7 @@ pub async fn run(
             if config.store == StoreKind::Sqlite {
                 // Beside the messages, in the database the store has just opened (and migrated).
                 backends.accounts = Arc::new(SqliteAccounts::open(&config.data_dir)?);
-                backends.conversations =
-                    Arc::new(SqliteConversations::open(&config.data_dir)?);
+                backends.conversations = Arc::new(SqliteConversations::open(&config.data_dir)?);
             }
             Hub::with_backends(config.clone(), backends, metrics)
         }

@@ -66,6 +66,23 @@ pub enum Event {
         #[serde(default)]
         keep: String,
     },
+    /// A frame for every connection of the user `n` (on whichever nodes they are).
+    #[serde(rename = "u")]
+    ToUser { n: String, j: String },
+    /// An owner or admin acted on user `nick` (see `Hub::moderate`): every node tells the
+    /// room's members, the user and the actor, and takes the user out of the room or
+    /// reloads its sanctions as `action` requires. `subj` is the sanction subject; `room`
+    /// is empty for a server-wide action.
+    #[serde(rename = "mod")]
+    Moderated {
+        room: String,
+        nick: String,
+        subj: String,
+        action: String,
+        by: String,
+        #[serde(default)]
+        until: i64,
+    },
     /// A node's heartbeat on the bus: the node that published it learns from its echo that
     /// its subscription still carries events. The broker consumes it; no hub sees it.
     #[serde(rename = "beat")]

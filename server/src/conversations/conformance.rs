@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // assertions of a test suite, compiled for the integration tests too
 //! The behaviours every [`Conversations`] backend promises, as one suite: run on memory and
 //! SQLite by the unit tests, and on a real redis-server by `tests/redis_conversations.rs`.
 //! Times are passed in, so nothing waits for a clock. Each run needs a fresh backend.

@@ -176,7 +176,7 @@ async fn session(
             spawn_session(ws, hub, conn, protocol, admission);
         }
         Endpoint::Demo(nick) => {
-            let protocol = DemoProtocol::start(hub.clone(), &conn, &nick).await;
+            let protocol = DemoProtocol::start(hub.clone(), &conn, &nick, Some(addr)).await;
             spawn_session(ws, hub, conn, protocol, admission);
         }
     }

@@ -2,13 +2,15 @@
 //! admins, and the room's bans and mutes. A room's sanctions are loaded with the room into
 //! memory, so a send checks a mute without asking the backend.
 
+use super::room_table::Creator;
 use super::users::Peer;
 use super::Hub;
 use crate::conversations::{subject, RoomRules, Sanction, SanctionKind, Subject};
 use crate::error::RequestError;
+use crate::limits::IpKey;
 use crate::nick_key::NickKey;
 use crate::util::{lock, now_ms};
-use shared::{RoomName, Timestamp};
+use shared::{Nickname, RoomName, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -175,6 +177,64 @@ impl Hub {
                 Err(RequestError::Muted(room.to_string()))
             }
             _ => Ok(()),
+        }
+    }
+}
+
+impl Hub {
+    /// Makes `room` if it does not exist: owned by `peer`, public or invite-only as `create`
+    /// says (no `create`: a plain join of a new room makes it public). With `create`, a room
+    /// that exists is refused. Guests make rooms only with `--guests-create-rooms`, and never
+    /// invite-only ones (membership is an account's).
+    pub(super) async fn make_room(
+        &self,
+        peer: &Peer,
+        room: &RoomName,
+        addr: Option<IpKey>,
+        standing: &Standing,
+        create: Option<bool>,
+    ) -> Result<(), RequestError> {
+        if standing.exists {
+            return match create {
+                Some(_) => Err(RequestError::RoomExists(room.to_string())),
+                None => Ok(()),
+            };
+        }
+        let invite_only = create.unwrap_or(false);
+        if peer.guest() {
+            if !self.config.guests_create_rooms {
+                return Err(RequestError::GuestsCannotCreateRooms(room.to_string()));
+            }
+            if invite_only {
+                return Err(RequestError::NotSignedIn(
+                    "an invite-only room needs an account: sign in",
+                ));
+            }
+        }
+        // Charged to the creator (and its address) like any new room, before anything is
+        // written.
+        self.room(room.as_str(), Some(Creator { peer, addr }))
+            .await?;
+        let rules = RoomRules {
+            invite_only,
+            owner: peer.account(),
+        };
+        let made = self.store_call(self.conversations.create_room(room.as_str(), rules).await)?;
+        if !made && create.is_some() {
+            return Err(RequestError::RoomExists(room.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The name of a room's owner (none: the admins', or the account is gone).
+    pub(super) async fn owner_name(&self, rules: Option<RoomRules>) -> Option<Nickname> {
+        let id = rules?.owner?;
+        match self.auth.accounts().by_id(id).await {
+            Ok(account) => account.map(|a| a.name),
+            Err(e) => {
+                tracing::warn!(cause = %e, "owner lookup failed");
+                None
+            }
         }
     }
 }

@@ -131,6 +131,21 @@ impl Hub {
             Event::Revoke { a, s, keep } => {
                 self.revoke(a, token::from_hex(&s), token::from_hex(&keep));
             }
+            Event::ToUser { n, j } => {
+                let Ok(nick) = Nickname::new(n) else { return };
+                let frame = bytes::Bytes::from(j);
+                for p in self.user_conns(&nick).iter().filter(|p| !p.demo) {
+                    p.conn.push(frame.clone());
+                }
+            }
+            Event::Moderated {
+                room,
+                nick,
+                action,
+                by,
+                until,
+                ..
+            } => self.on_moderated(room, nick, action, by, until),
             Event::Beat { .. } => {}
         }
     }

@@ -64,11 +64,17 @@ impl std::io::Write for Counter {
 /// The chat messages of a store page, cut to `budget` bytes from the end `keep` does not
 /// keep; `has_more` is the store's, or true when something was cut.
 pub fn fit(page: Page, budget: usize, keep: Keep) -> (Vec<ChatMessage>, bool) {
-    let mut msgs: Vec<ChatMessage> = page
-        .messages
-        .iter()
-        .filter_map(StoredMessage::to_chat)
-        .collect();
+    fit_with(page, budget, keep, StoredMessage::to_chat)
+}
+
+/// `fit`, for the messages `to` makes of the stored ones (direct messages, say).
+pub fn fit_with<T: Serialize>(
+    page: Page,
+    budget: usize,
+    keep: Keep,
+    to: impl FnMut(&StoredMessage) -> Option<T>,
+) -> (Vec<T>, bool) {
+    let mut msgs: Vec<T> = page.messages.iter().filter_map(to).collect();
     let cut = cut(&mut msgs, budget, keep);
     (msgs, page.has_more || cut)
 }

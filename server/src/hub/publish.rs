@@ -4,14 +4,18 @@ use super::idempotency::InflightGuard;
 use super::room::Room;
 use super::users::Peer;
 use super::Hub;
+use crate::auth::AccountId;
+use crate::broker::Event;
 use crate::error::{RequestError, StoreError};
 use crate::nick_key::NickKey;
-use crate::store::Meta;
+use crate::store::{dm_channel, Meta};
 use crate::util::lock;
+use crate::util::now_ms;
 use async_trait::async_trait;
 use shared::{ClientMsgId, MessageId, MessageText, Nickname, RoomName, Timestamp};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// What a successful send returns to its sender.
@@ -92,12 +96,38 @@ impl Hub {
         text: MessageText,
         client_id: Option<ClientMsgId>,
     ) -> Result<Publishing, RequestError> {
+        self.begin_publish_meta(from, target, text, client_id, Meta::default())
+            .await
+    }
+
+    /// `begin_publish` of a message with `meta` (an edit or deletion, or mentions already
+    /// found). A room message's mentions are found here.
+    pub(super) async fn begin_publish_meta(
+        self: &Arc<Self>,
+        from: &Peer,
+        target: Target,
+        text: MessageText,
+        client_id: Option<ClientMsgId>,
+        mut meta: Meta,
+    ) -> Result<Publishing, RequestError> {
         let dest = match target {
             Target::Room(name) => {
                 let room = self
                     .existing_room(name.as_str())
-                    .filter(|r| lock(&r.state).members.contains_key(&from.conn.id))
                     .ok_or_else(|| RequestError::NotInRoom(name.to_string()))?;
+                {
+                    let st = lock(&room.state);
+                    if !st.members.contains_key(&from.conn.id) {
+                        return Err(RequestError::NotInRoom(name.to_string()));
+                    }
+                    // Deleting one's own message is not posting: a muted user may.
+                    if !meta.deleted {
+                        Hub::check_muted(&st.sanctions, from, name.as_str())?;
+                    }
+                }
+                if meta.target.is_none() && text.as_str().contains('@') {
+                    meta.mentions = self.mentions(&text).await;
+                }
                 Dest::Room(room, name)
             }
             Target::User(to) => {
@@ -106,15 +136,21 @@ impl Hub {
                 // Addressed as the recipient shows itself ("alice" typed for "Alice" reaches,
                 // and names, "Alice"): as connected here, as registered, or as typed for a
                 // guest on another node.
-                let to = match peers.first() {
-                    Some(p) => p.nick.clone(),
+                let (to, account) = match peers.first() {
+                    Some(p) => (p.nick.clone(), p.account()),
                     None => match self.store_call(self.auth.accounts().by_key(&key).await)? {
                         // An account's connections may be on any node, or none yet.
-                        Some(account) => account.name,
-                        None if self.store_call(self.registry.online(&key).await)? => to,
+                        Some(account) => (account.name, Some(account.id)),
+                        None if self.store_call(self.registry.online(&key).await)? => (to, None),
                         None => return Err(RequestError::UnknownUser(to.to_string())),
                     },
                 };
+                let (Some(to_account), Some(from_account)) = (account, from.account()) else {
+                    // To or from a guest: delivered live, never stored.
+                    return Ok(self.send_live(from, to, text, meta));
+                };
+                self.remember_dm(from, from_account, &to, to_account)
+                    .await?;
                 // The sender's connections see what they sent, every one of them.
                 if key != NickKey::of(&from.nick) {
                     peers.extend(self.user_conns(&from.nick));
@@ -135,8 +171,50 @@ impl Hub {
             text,
             client_id,
             guard,
-            meta: Meta::default(),
+            meta,
         };
         self.log.begin(self, send).await
+    }
+
+    /// A direct message to or from a guest: delivered to both users' connections on every
+    /// node, stored nowhere (a later guest of the same name must never read it), with an id
+    /// from `live_ids`.
+    fn send_live(&self, from: &Peer, to: Nickname, text: MessageText, meta: Meta) -> Publishing {
+        let id = self.live_ids.fetch_add(1, Ordering::Relaxed);
+        let ts = now_ms();
+        self.broker.publish(Event::Message {
+            ch: dm_channel(&from.nick, &to),
+            s: from.nick.to_string(),
+            t: text.to_string(),
+            ts,
+            to: to.to_string(),
+            a: from.account().unwrap_or(0),
+            g: meta.target.unwrap_or(0),
+            f: meta.flags(),
+            m: meta.mentions_text().unwrap_or_default(),
+            id,
+        });
+        Publishing::Done(AckInfo {
+            id,
+            ts,
+            duplicate: false,
+        })
+    }
+
+    /// A direct conversation between two accounts is among both users' conversations, its
+    /// activity now.
+    async fn remember_dm(
+        &self,
+        from: &Peer,
+        from_account: AccountId,
+        to: &Nickname,
+        to_account: AccountId,
+    ) -> Result<(), RequestError> {
+        let channel = dm_channel(&from.nick, to);
+        let now = now_ms();
+        for account in [from_account, to_account] {
+            self.store_call(self.conversations.add(account, &channel, 0, now).await)?;
+        }
+        Ok(())
     }
 }

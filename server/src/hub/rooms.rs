@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 const ROOMS_PAGE: usize = 1000;
 
 impl Hub {
-    fn page_limit(&self, limit: Option<u32>) -> usize {
+    pub(super) fn page_limit(&self, limit: Option<u32>) -> usize {
         let max = self.config.history_page.max(1);
         limit.map_or(max, |l| l.clamp(1, max.max(200))) as usize
     }
@@ -44,7 +44,8 @@ impl Hub {
         };
         standing.may_read(room_name)?;
         if !peer.demo && (!standing.exists || create.is_some()) {
-            self.make_room(peer, room_name, addr, &standing, create).await?;
+            self.make_room(peer, room_name, addr, &standing, create)
+                .await?;
         }
         let (room, watermark) = loop {
             let creator = Creator { peer, addr };
@@ -249,13 +250,17 @@ impl Hub {
         }
     }
 
-    /// Relays a typing event to the room's other members.
+    /// Relays a typing event to the room's other members (not a muted user's).
     pub fn typing(&self, peer: &Peer, room_name: &RoomName) -> Result<(), RequestError> {
-        let member = self
-            .existing_room(room_name.as_str())
-            .is_some_and(|r| lock(&r.state).members.contains_key(&peer.conn.id));
-        if !member {
+        let Some(room) = self.existing_room(room_name.as_str()) else {
             return Err(RequestError::NotInRoom(room_name.to_string()));
+        };
+        {
+            let st = lock(&room.state);
+            if !st.members.contains_key(&peer.conn.id) {
+                return Err(RequestError::NotInRoom(room_name.to_string()));
+            }
+            Hub::check_muted(&st.sanctions, peer, room_name.as_str())?;
         }
         self.broker.publish(Event::Typing {
             room: room_name.to_string(),
@@ -264,29 +269,49 @@ impl Hub {
         Ok(())
     }
 
-    /// A page of the room listing: rooms named after `after`, within the page budget.
+    /// A page of the room listing: rooms named after `after`, within the page budget. An
+    /// invite-only room is listed only to its members and the admins.
     pub async fn list_rooms(
         &self,
+        peer: &Peer,
         after: Option<RoomName>,
     ) -> Result<(Vec<RoomInfo>, bool), RequestError> {
         let (mut rooms, more) = self.store_call(self.presence.rooms(after, ROOMS_PAGE).await)?;
+        if !self.is_admin(peer) {
+            let names: Vec<String> = rooms.iter().map(|r| r.name.to_string()).collect();
+            let private = self.store_call(self.conversations.invite_only_among(&names).await)?;
+            for name in private {
+                let member = match peer.account() {
+                    Some(a) => self.store_call(self.conversations.has(a, &name).await)?,
+                    None => false,
+                };
+                if !member {
+                    rooms.retain(|r| r.name.as_str() != name);
+                }
+            }
+        }
         let cut = page::cut(&mut rooms, self.page_budget(), Keep::Oldest);
         Ok((rooms, more || cut))
     }
 
     /// The byte budget of one page reply (see `page`).
-    fn page_budget(&self) -> usize {
+    pub(super) fn page_budget(&self) -> usize {
         page::budget(self.config.outbound_queue_bytes)
     }
 
-    /// A page of a room's history (older than `before`, newer than `after`, or the latest).
+    /// A page of a room's history (older than `before`, newer than `after`, or the latest),
+    /// for a user who may read the room.
     pub async fn history(
         &self,
+        peer: &Peer,
         room_name: &RoomName,
         before: Option<MessageId>,
         after: Option<MessageId>,
         limit: Option<u32>,
     ) -> Result<(Vec<ChatMessage>, bool), RequestError> {
+        if !peer.demo {
+            self.standing(peer, room_name).await?.may_read(room_name)?;
+        }
         // Reading creates nothing: a room in memory bounds the page at what it has settled
         // (appended messages not yet delivered stay out); without one, nothing is in flight
         // here and the store has it all.
@@ -294,17 +319,7 @@ impl Hub {
         let watermark = self
             .existing_room(key)
             .map_or(MessageId::MAX, |room| lock(&room.state).settled);
-        let limit = self.page_limit(limit);
-        let page = match after {
-            Some(a) => self.history.after(key, a, watermark, limit).await,
-            None => {
-                let b = before
-                    .unwrap_or(MessageId::MAX)
-                    .min(watermark.saturating_add(1));
-                self.history.before(key, b, limit).await
-            }
-        };
-        let page = self.store_call(page)?;
+        let page = self.page_of(key, before, after, limit, watermark).await?;
         Ok(page::fit(
             page,
             self.page_budget(),

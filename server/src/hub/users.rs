@@ -7,9 +7,10 @@ use super::Hub;
 use crate::auth::token;
 use crate::auth::AccountId;
 use crate::broker::{Claim, Event};
+use crate::limits::IpKey;
 use crate::nick_key::{check_scripts, NickKey};
 use crate::outbound::Conn;
-use crate::util::{hex, lock, random_hex, unhex};
+use crate::util::{hex, lock, now_ms, random_hex, unhex};
 use shared::{CloseReason, Nickname};
 use std::sync::Arc;
 
@@ -61,6 +62,8 @@ pub enum RegisterError {
     InvalidNick,
     /// The registry or the accounts could not be asked (the backend is unavailable).
     Unavailable,
+    /// An admin banned the name, or the address it comes from (4013).
+    Banned,
 }
 
 /// One connection holding a name. (Kept small: every idle connection has one.)
@@ -92,6 +95,8 @@ pub(super) struct UserEntry {
     /// The registry granted a guest's claim (false while it is being asked): only a granted
     /// claim is written again after an outage.
     pub(super) claimed: bool,
+    /// A guest's address (what an admin's server-wide ban of the guest bans too).
+    pub(super) addr: Option<IpKey>,
 }
 
 impl UserEntry {
@@ -101,6 +106,7 @@ impl UserEntry {
             more: Vec::new(),
             resume,
             claimed: false,
+            addr: None,
         }
     }
 
@@ -162,18 +168,33 @@ impl Hub {
         Ok(peer)
     }
 
-    /// Gives `conn`, a guest's, the name `nick`: a free name that no account holds, or its
-    /// own session back with a matching `resume` token (the old connection closes with 4005;
-    /// the token is replaced). Names are told apart by their [`NickKey`]; `nick` is kept as
-    /// typed. Returns the peer and its new resume token.
+    /// Gives `conn`, a guest's from `addr`, the name `nick`: a free name that no account
+    /// holds and no admin banned (nor the address), or its own session back with a matching
+    /// `resume` token (the old connection closes with 4005; the token is replaced). Names are
+    /// told apart by their [`NickKey`]; `nick` is kept as typed. Returns the peer and its new
+    /// resume token.
     pub async fn register(
         &self,
         conn: &Arc<Conn>,
         nick: Nickname,
         demo: bool,
         resume: Option<&str>,
+        addr: Option<IpKey>,
     ) -> Result<(Peer, String), RegisterError> {
         let key = NickKey::of(&nick);
+        let addr_text = addr.map(|a| a.to_string());
+        match self
+            .conversations
+            .guest_banned(key.as_str(), addr_text.as_deref(), now_ms())
+            .await
+        {
+            Ok(false) => {}
+            Ok(true) => return Err(RegisterError::Banned),
+            Err(e) => {
+                tracing::warn!(cause = %e, "guest ban lookup failed");
+                return Err(RegisterError::Unavailable);
+            }
+        }
         if check_scripts(&nick).is_err() {
             return Err(self.mixed_script_refusal(&key).await);
         }
@@ -227,10 +248,9 @@ impl Hub {
             }
             // Reserved here first, so two local connections cannot both claim it below.
             let resume = unhex::<16>(&token).unwrap_or_default();
-            users.insert(
-                key.clone(),
-                UserEntry::new(Seat::new(peer.clone(), None), resume),
-            );
+            let mut entry = UserEntry::new(Seat::new(peer.clone(), None), resume);
+            entry.addr = addr;
+            users.insert(key.clone(), entry);
         }
         let claimed = self.registry.claim(&key, &nick, &token, resume).await;
         let mut users = lock(&self.users);
@@ -257,6 +277,13 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// The address of the guest holding `nick` on this node.
+    pub(super) fn guest_addr(&self, nick: &Nickname) -> Option<IpKey> {
+        let users = lock(&self.users);
+        let e = users.get(&NickKey::of(nick))?;
+        e.account().is_none().then_some(e.addr).flatten()
     }
 
     /// A mixed-script nickname is never claimed. It is answered as taken when a user holds

@@ -9,6 +9,7 @@ use super::{Flow, Protocol};
 use crate::config::Guests;
 use crate::error::RequestError;
 use crate::hub::{Conn, Hub, Peer, Publishing, RegisterError, Target};
+use crate::limits::IpKey;
 use shared::{CloseReason, MessageText, Nickname, RoomName};
 use std::sync::Arc;
 
@@ -41,7 +42,12 @@ impl DemoProtocol {
     /// Registers the user, a guest, and joins the default room. On a bad or taken nickname
     /// (a registered one included) the connection is asked to close (4002, 4001), and with
     /// `--guests deny` at once (4011); the session then holds nobody.
-    pub async fn start(hub: Arc<Hub>, conn: &Arc<Conn>, raw_nick: &str) -> Self {
+    pub async fn start(
+        hub: Arc<Hub>,
+        conn: &Arc<Conn>,
+        raw_nick: &str,
+        addr: Option<IpKey>,
+    ) -> Self {
         let room = RoomName::default_room();
         let mut session = DemoProtocol {
             hub: hub.clone(),
@@ -55,7 +61,7 @@ impl DemoProtocol {
             conn.close(CloseReason::InvalidNick);
             return session;
         };
-        let peer = match hub.register(conn, nick, true, None).await {
+        let peer = match hub.register(conn, nick, true, None, addr).await {
             Ok((peer, _token)) => peer,
             Err(RegisterError::NickTaken | RegisterError::Registered) => {
                 conn.close(CloseReason::NickTaken);
@@ -69,9 +75,13 @@ impl DemoProtocol {
                 conn.close(CloseReason::TryAgainLater);
                 return session;
             }
+            Err(RegisterError::Banned) => {
+                conn.close(CloseReason::Banned);
+                return session;
+            }
         };
         session.peer = Some(peer.clone());
-        if let Err(e) = hub.join(&peer, &room, None, None).await {
+        if let Err(e) = hub.join(&peer, &room, None, addr, None).await {
             tracing::warn!(cause = %e, "demo user could not join the default room");
             conn.close(CloseReason::TryAgainLater);
         }

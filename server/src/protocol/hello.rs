@@ -5,12 +5,12 @@ use super::typed::TypedProtocol;
 use super::Flow;
 use crate::auth::{AuthError, SignedIn};
 use crate::config::Guests;
-use crate::hub::RegisterError;
+use crate::hub::{Peer, RegisterError};
 use crate::metrics::Metrics;
 use crate::nick_key::{MixedScripts, NickKey};
 use shared::{
-    Auth, ClientMsgId, CloseReason, ErrorCode, Limits, Nickname, Password, RoomName, ServerMessage,
-    PROTOCOL_VERSION,
+    Auth, ClientMsgId, CloseReason, ErrorCode, Limits, Nickname, Password, ReadState, RoomName,
+    ServerMessage, PROTOCOL_VERSION,
 };
 
 impl TypedProtocol {
@@ -49,7 +49,7 @@ impl TypedProtocol {
         match signed {
             Ok(s) => {
                 Metrics::inc(&hub.metrics.sign_ins);
-                self.seat(s)
+                self.seat(s).await
             }
             Err(e) => {
                 Metrics::inc(&hub.metrics.sign_in_refusals);
@@ -79,15 +79,15 @@ impl TypedProtocol {
     }
 
     /// A signed-in user takes its account's name, beside its other connections.
-    fn seat(&mut self, s: SignedIn) -> Flow {
+    async fn seat(&mut self, s: SignedIn) -> Flow {
         let seated =
             self.hub
                 .seat_member(&self.conn, s.account.name.clone(), s.account.id, s.session);
         match seated {
             Ok(peer) => {
                 self.session = s.session.map(Box::new);
-                self.peer = Some(peer);
-                self.welcome(s.account.name, false, s.token, String::new());
+                self.peer = Some(peer.clone());
+                self.welcome_member(&peer, s.token).await;
                 Flow::Continue
             }
             Err(_) => {
@@ -130,7 +130,7 @@ impl TypedProtocol {
         let who = resume.as_deref();
         match self
             .hub
-            .register(&self.conn, nick.clone(), false, who)
+            .register(&self.conn, nick.clone(), false, who, self.addr)
             .await
         {
             Ok((peer, token)) => {
@@ -166,10 +166,52 @@ impl TypedProtocol {
                 );
                 Flow::Close(CloseReason::TryAgainLater)
             }
+            Err(RegisterError::Banned) => {
+                self.error(
+                    ErrorCode::Banned,
+                    "an admin banned this name or your address",
+                    None,
+                );
+                Flow::Close(CloseReason::Banned)
+            }
         }
     }
 
+    /// Welcomes a signed-in user with its conversations and their read state, then sends
+    /// the direct messages that reached it while it was away.
+    async fn welcome_member(&self, peer: &Peer, session: Option<String>) {
+        let states = match self.hub.conversation_states(peer).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(cause = %e, "reading the conversations failed");
+                Vec::new()
+            }
+        };
+        let admin = self.hub.is_admin(peer);
+        self.welcome_with(
+            peer.nick.clone(),
+            false,
+            session,
+            String::new(),
+            admin,
+            states.clone(),
+        );
+        self.hub.deliver_waiting(peer, &states).await;
+    }
+
     fn welcome(&self, nick: Nickname, guest: bool, session: Option<String>, resume: String) {
+        self.welcome_with(nick, guest, session, resume, false, Vec::new());
+    }
+
+    fn welcome_with(
+        &self,
+        nick: Nickname,
+        guest: bool,
+        session: Option<String>,
+        resume: String,
+        admin: bool,
+        conversations: Vec<ReadState>,
+    ) {
         let cfg = &self.hub.config;
         self.conn.reply(&ServerMessage::Welcome {
             nick,
@@ -186,8 +228,8 @@ impl TypedProtocol {
                 rate_per_sec: cfg.rate_per_sec,
                 rate_burst: cfg.rate_burst,
             },
-            admin: false,
-            conversations: Vec::new(),
+            admin,
+            conversations,
         });
     }
 

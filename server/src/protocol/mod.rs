@@ -3,6 +3,7 @@
 //! on `/ws/<nickname>`. The connection's
 //! task (`crate::connection`) drives one of them.
 
+mod conversations;
 mod demo;
 mod hello;
 mod typed;

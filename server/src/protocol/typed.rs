@@ -47,7 +47,7 @@ impl TypedProtocol {
         send_error(&self.hub, &self.conn, code, message.into(), client_id);
     }
 
-    fn request_error(&self, e: RequestError, client_id: Option<ClientMsgId>) {
+    pub(super) fn request_error(&self, e: RequestError, client_id: Option<ClientMsgId>) {
         self.error(e.code(), e.to_string(), client_id);
     }
 
@@ -75,38 +75,30 @@ impl TypedProtocol {
             ClientMessage::ChangePassword { old, new } => {
                 return Box::pin(self.change_password(old, new)).await
             }
-            ClientMessage::Join { room, after } => {
-                if !self.rooms.contains_key(&room)
-                    && self.rooms.len() >= hub.config.max_rooms_per_connection
-                {
-                    let e = RequestError::TooManyRooms(hub.config.max_rooms_per_connection);
-                    self.request_error(e, None);
-                    return Flow::Continue;
-                }
-                match hub.join(&peer, &room, after, self.addr).await {
-                    Ok(()) => {
-                        self.rooms.entry(room).or_insert(None);
-                    }
-                    Err(e) => self.request_error(e, None),
-                }
-            }
+            ClientMessage::Join { room, after } => self.join(&peer, room, after, None).await,
             ClientMessage::Leave { room } => {
                 if self.rooms.remove(&room).is_some() && hub.leave(&peer, &room) {
-                    self.conn.reply(&ServerMessage::Left { room });
+                    self.conn.reply(&ServerMessage::Left { room: room.clone() });
+                    // Left for good: no longer among the user's rooms.
+                    if let Err(e) = hub.forget_room(&peer, &room).await {
+                        self.request_error(e, None);
+                    }
                 } else {
                     self.request_error(RequestError::NotInRoom(room.to_string()), None);
                 }
             }
-            ClientMessage::ListRooms { after } => match hub.list_rooms(after.clone()).await {
-                Ok((rooms, has_more)) => {
-                    self.conn.reply_page(&ServerMessage::Rooms {
-                        rooms,
-                        has_more,
-                        after,
-                    });
+            ClientMessage::ListRooms { after } => {
+                match hub.list_rooms(&peer, after.clone()).await {
+                    Ok((rooms, has_more)) => {
+                        self.conn.reply_page(&ServerMessage::Rooms {
+                            rooms,
+                            has_more,
+                            after,
+                        });
+                    }
+                    Err(e) => self.request_error(e, None),
                 }
-                Err(e) => self.request_error(e, None),
-            },
+            }
             ClientMessage::Send {
                 room,
                 text,
@@ -149,7 +141,7 @@ impl TypedProtocol {
                 before,
                 after,
                 limit,
-            } => match hub.history(&room, before, after, limit).await {
+            } => match hub.history(&peer, &room, before, after, limit).await {
                 Ok((messages, has_more)) => {
                     self.conn.reply_page(&ServerMessage::History {
                         room,
@@ -159,13 +151,41 @@ impl TypedProtocol {
                 }
                 Err(e) => self.request_error(e, None),
             },
-            _ => self.error(ErrorCode::UnknownType, "not yet", None),
+            other => return Box::pin(self.conversation_request(peer, other)).await,
         }
         Flow::Continue
     }
 
+    /// Joins (or with `create`, makes and joins) a room, within the rooms a connection may
+    /// be in.
+    pub(super) async fn join(
+        &mut self,
+        peer: &Peer,
+        room: RoomName,
+        after: Option<shared::MessageId>,
+        create: Option<bool>,
+    ) {
+        let max = self.hub.config.max_rooms_per_connection;
+        if !self.rooms.contains_key(&room) && self.rooms.len() >= max {
+            self.request_error(RequestError::TooManyRooms(max), None);
+            return;
+        }
+        // Boxed: joining awaits the backend many times, once; the connection's task stays small.
+        let joined = Box::pin(self.hub.join(peer, &room, after, self.addr, create)).await;
+        match joined {
+            Ok(()) => {
+                self.rooms.entry(room).or_insert(None);
+            }
+            Err(e) => self.request_error(e, None),
+        }
+    }
+
     /// Acks a send now, or once the store has it (reading goes on meanwhile).
-    fn ack_when_stored(&self, r: Result<Publishing, RequestError>, client_id: ClientMsgId) -> Flow {
+    pub(super) fn ack_when_stored(
+        &self,
+        r: Result<Publishing, RequestError>,
+        client_id: ClientMsgId,
+    ) -> Flow {
         match r {
             Ok(Publishing::Storing(rest)) => {
                 let (hub, conn) = (self.hub.clone(), self.conn.clone());
