@@ -1,10 +1,10 @@
 //! The in-memory store: per-channel ring buffers and a bounded client-id index.
 
 use super::client_ids::{ClientIds, CLIENT_ID_WINDOW};
-use super::{Appended, History, Journal, Page, StoredAck, StoredMessage};
+use super::{Appended, History, Journal, Page, Rewrite, Rewrites, StoredAck, StoredMessage};
 use crate::error::StoreError;
 use async_trait::async_trait;
-use shared::MessageId;
+use shared::{MessageId, MessageText};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -123,10 +123,50 @@ impl Journal for MemoryStore {
     }
 }
 
+#[async_trait]
+impl Rewrites for MemoryStore {
+    async fn rewrite(
+        &self,
+        channel: &str,
+        id: MessageId,
+        change: Rewrite,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let Some(log) = inner.channels.get_mut(channel) else {
+            return Ok(false);
+        };
+        let at = log.partition_point(|m| m.id < id);
+        let Some(m) = log.get_mut(at).filter(|m| m.id == id) else {
+            return Ok(false);
+        };
+        if m.meta.target.is_some() || m.meta.deleted {
+            return Ok(false);
+        }
+        match change {
+            Rewrite::Edit(text) => {
+                m.text = text;
+                m.meta.edited = true;
+            }
+            Rewrite::Delete => {
+                m.text = MessageText::tombstone();
+                m.meta.deleted = true;
+                // Its edits come after it.
+                for e in log.range_mut(at + 1..) {
+                    if e.meta.target == Some(id) {
+                        e.text = MessageText::tombstone();
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::{ClientMsgId, MessageText, Nickname};
+    use crate::store::Meta;
+    use shared::{ClientMsgId, Nickname};
 
     fn msg(id: u64, cid: Option<&str>) -> StoredMessage {
         StoredMessage {
@@ -191,16 +231,73 @@ mod tests {
             Appended::Stored
         );
     }
-}
 
-#[async_trait]
-impl super::Rewrites for MemoryStore {
-    async fn rewrite(
-        &self,
-        _channel: &str,
-        _id: MessageId,
-        _change: super::Rewrite,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable("rewrites: not yet".into()))
+    fn text(t: &str) -> MessageText {
+        MessageText::new(t).expect("text")
+    }
+
+    /// Message `id` of `general` as history returns it.
+    async fn get(s: &MemoryStore, id: u64) -> StoredMessage {
+        let p = s.after("general", id - 1, id, 1).await.expect("page");
+        p.messages.into_iter().next().expect("message")
+    }
+
+    #[tokio::test]
+    async fn edits() {
+        let s = MemoryStore::new(50);
+        s.append(msg(1, None)).await.expect("append");
+        let mut e = msg(2, None);
+        e.text = text("new");
+        e.meta = Meta {
+            target: Some(1),
+            edited: true,
+            ..Meta::default()
+        };
+        s.append(e).await.expect("append");
+        assert!(s
+            .rewrite("general", 1, Rewrite::Edit(text("new")))
+            .await
+            .expect("edit"));
+        let m = get(&s, 1).await;
+        assert_eq!(m.text.as_str(), "new");
+        assert!(m.meta.edited && !m.meta.deleted);
+        // No such message, an edit itself, another channel: nothing to edit.
+        for (channel, id) in [("general", 9), ("general", 2), ("other", 1)] {
+            assert!(!s
+                .rewrite(channel, id, Rewrite::Edit(text("x")))
+                .await
+                .expect("edit"));
+        }
+        assert_eq!(get(&s, 2).await.text.as_str(), "new");
+    }
+
+    #[tokio::test]
+    async fn deletions_erase_the_message_and_its_edits() {
+        let s = MemoryStore::new(50);
+        let mut m = msg(1, None);
+        m.meta.mentions = vec![Nickname::new("b").expect("nick")];
+        s.append(m).await.expect("append");
+        let mut e = msg(2, None);
+        e.meta = Meta {
+            target: Some(1),
+            edited: true,
+            ..Meta::default()
+        };
+        s.append(e).await.expect("append");
+        s.append(msg(3, None)).await.expect("append");
+        assert!(s.rewrite("general", 1, Rewrite::Delete).await.expect("del"));
+        let m = get(&s, 1).await;
+        assert!(m.text.is_empty() && m.meta.deleted);
+        assert_eq!(m.meta.mentions.len(), 1, "meta stays");
+        let e = get(&s, 2).await;
+        assert!(e.text.is_empty() && e.meta.target == Some(1) && !e.meta.deleted);
+        assert_eq!(get(&s, 3).await.text.as_str(), "m3");
+        // Deleted already: neither edited nor deleted again.
+        assert!(!s.rewrite("general", 1, Rewrite::Delete).await.expect("del"));
+        assert!(!s
+            .rewrite("general", 1, Rewrite::Edit(text("back")))
+            .await
+            .expect("edit"));
+        assert!(get(&s, 1).await.text.is_empty());
     }
 }

@@ -1,9 +1,10 @@
-//! The writer's inbox: appends and flushes queue here for the writer thread, which sleeps on
-//! it when there is nothing to do; the hub reports here when its deliveries are done.
+//! The writer's inbox: appends, rewrites and flushes queue here for the writer thread, which
+//! sleeps on it when there is nothing to do; the hub reports here when its deliveries are done.
 
 use crate::error::StoreError;
-use crate::store::{Appended, StoredMessage};
+use crate::store::{Appended, Rewrite, StoredMessage};
 use crate::util::lock;
+use shared::MessageId;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{AcqRel, Release};
 use std::sync::{Condvar, Mutex};
@@ -18,8 +19,18 @@ pub(super) struct Append {
     pub(super) done: oneshot::Sender<(Result<Appended, StoreError>, StoredMessage, u64)>,
 }
 
+/// An edit or a deletion of message `id` of `channel`, applied after the appends queued
+/// before it.
+pub(super) struct Change {
+    pub(super) channel: String,
+    pub(super) id: MessageId,
+    pub(super) change: Rewrite,
+    pub(super) done: oneshot::Sender<Result<bool, StoreError>>,
+}
+
 pub(super) enum Op {
     Append(Append),
+    Rewrite(Change),
     Flush(oneshot::Sender<()>),
 }
 

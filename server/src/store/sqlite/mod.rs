@@ -12,8 +12,9 @@
 //!
 //! - `dir_lock.rs`: one server per data directory.
 //! - `schema.rs`: opening connections, pragmas, migrations.
-//! - `inbox.rs`: the writer's inbox (appends and flushes on their way to the writer).
+//! - `inbox.rs`: the writer's inbox (appends, rewrites and flushes on their way to the writer).
 //! - `writer.rs`: the writer thread: group commits, answers.
+//! - `rewrite.rs`: edits and deletions, applied by the writer in their turn.
 //! - `retention.rs`: deleting what is past the retention limits, a bounded step at a time.
 //! - `wal.rs`: the WAL's fsync and the synced mark that `wait_durable` waits for.
 //! - here: the store itself, its reads and the `History` and `Journal` impls.
@@ -21,11 +22,12 @@
 mod dir_lock;
 mod inbox;
 mod retention;
+mod rewrite;
 mod schema;
 mod wal;
 mod writer;
 
-use super::{Appended, History, Journal, Page, StoredMessage};
+use super::{Appended, History, Journal, Meta, Page, StoredMessage};
 use crate::error::StoreError;
 use crate::util::lock;
 use async_trait::async_trait;
@@ -161,18 +163,27 @@ fn row_to_message(channel: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Stor
     let sender: String = r.get(1)?;
     let text: String = r.get(2)?;
     let client_id: Option<String> = r.get(4)?;
+    let target = r.get::<_, Option<i64>>(6)?.map(|t| t as MessageId);
+    let meta = Meta::from_columns(target, r.get(7)?, r.get::<_, Option<String>>(8)?.as_deref());
+    // Empty text is what a deletion left: of the message (a tombstone), of a deletion, or of
+    // an edit of a deleted message.
+    let text = if text.is_empty() && (meta.deleted || meta.target.is_some()) {
+        MessageText::tombstone()
+    } else {
+        MessageText::new(text).map_err(|e| bad(2, e))?
+    };
     Ok(StoredMessage {
         channel: channel.to_string(),
         id: id as MessageId,
         sender: Nickname::new(sender).map_err(|e| bad(1, e))?,
-        text: MessageText::new(text).map_err(|e| bad(2, e))?,
+        text,
         ts: r.get(3)?,
         client_id: client_id
             .map(ClientMsgId::new)
             .transpose()
             .map_err(|e| bad(4, e))?,
         author: r.get::<_, Option<i64>>(5)?.map(|a| a as u64),
-        meta: Default::default(),
+        meta,
     })
 }
 
@@ -202,7 +213,8 @@ impl History for SqliteStore {
         let channel = channel.to_string();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, sender, text, ts, client_id, author FROM messages
+                "SELECT id, sender, text, ts, client_id, author, target, flags, mentions
+                 FROM messages
                  WHERE channel = ?1 AND id > ?2 AND id <= ?3 ORDER BY id ASC LIMIT ?4",
             )?;
             let rows = stmt.query_map(
@@ -229,7 +241,8 @@ impl History for SqliteStore {
         let channel = channel.to_string();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, sender, text, ts, client_id, author FROM messages
+                "SELECT id, sender, text, ts, client_id, author, target, flags, mentions
+                 FROM messages
                  WHERE channel = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
             )?;
             let rows = stmt.query_map(
@@ -294,16 +307,6 @@ impl Journal for SqliteStore {
 }
 
 #[cfg(test)]
+mod rewrite_tests;
+#[cfg(test)]
 mod tests;
-
-#[async_trait]
-impl crate::store::Rewrites for SqliteStore {
-    async fn rewrite(
-        &self,
-        _channel: &str,
-        _id: MessageId,
-        _change: crate::store::Rewrite,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable("rewrites: not yet".into()))
-    }
-}

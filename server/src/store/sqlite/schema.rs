@@ -118,6 +118,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;",
 ];
 
+/// How long a connection waits for another's lock.
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The writer connection's page cache.
 const WRITER_CACHE_KIB: i64 = 32 * 1024;
 
@@ -131,7 +134,7 @@ pub(super) fn open_conn(path: &Path) -> Result<Connection, StoreError> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
     Ok(conn)
 }
 
@@ -151,6 +154,12 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     // SQLite's default 2 MB cache (125 pages of 16 KiB) a step read most of them back from
     // the OS and spilled its own dirty pages.
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+        .map_err(err)?;
+    // A deleted message's text must leave the files: freed space in a page (the old cell of
+    // an updated row, moved cells, freed pages) is zeroed rather than left as it was, and the
+    // checkpoint after a deletion (see `rewrite`) leaves none in the WAL. Only this
+    // connection writes messages; retention's deletes pay for it by zeroing what they free.
+    conn.pragma_update(None, "secure_delete", true)
         .map_err(err)?;
     Ok(conn)
 }

@@ -1,9 +1,10 @@
 //! The writer thread: takes groups from the inbox, commits each in one transaction, answers
-//! its appends, fsyncs the WAL and publishes the mark; runs a step of retention between two
-//! group commits.
+//! its appends, fsyncs the WAL and publishes the mark; applies edits and deletions in their
+//! turn; runs a step of retention between two group commits.
 
 use super::inbox::{Append, Inbox, Op};
 use super::retention::{Pruner, BATCH};
+use super::rewrite;
 use super::wal::{SyncState, Wal};
 use super::Retention;
 use crate::error::StoreError;
@@ -122,35 +123,47 @@ pub(super) fn run(
         }
         let mut ops = ops.drain(..).peekable();
         while ops.peek().is_some() {
+            // A rewrite ends the group: the appends queued before it are committed first, so
+            // an edit finds a message appended just before.
+            let mut change = None;
             for op in ops.by_ref() {
                 match op {
                     Op::Append(a) => group.push(a),
                     Op::Flush(f) => flushes.push(f),
+                    Op::Rewrite(c) => {
+                        change = Some(c);
+                        break;
+                    }
                 }
                 if group.len() >= MAX_GROUP {
                     break;
                 }
             }
-            if group.is_empty() {
-                continue;
-            }
-            written += 1;
-            // A small group (the store is not busy) is answered now, so the hub delivers it
-            // before the fsync, and acks after it. A big one (the store is busy) is answered
-            // after the fsync: its acks are then ready with the answer, one wake-up per send
-            // instead of two, which is what a busy store's throughput needs.
-            let now = wal.is_none() || group.len() <= EARLY_ANSWER_MAX;
-            commit_group(&mut conn, &mut group, written, &mut ids, &mut answers);
-            if now {
-                // Only a stored message has deliveries to wait for (a resend of a stored
-                // one, or a failed group, has none: the hub would not go idle for it).
-                if wal.is_some() && answers.iter().any(|a| matches!(a.1, Ok(Appended::Stored))) {
-                    inbox.expect_idle();
-                    deliverable = true;
+            if !group.is_empty() {
+                written += 1;
+                // A small group (the store is not busy) is answered now, so the hub delivers it
+                // before the fsync, and acks after it. A big one (the store is busy) is answered
+                // after the fsync: its acks are then ready with the answer, one wake-up per send
+                // instead of two, which is what a busy store's throughput needs.
+                let now = wal.is_none() || group.len() <= EARLY_ANSWER_MAX;
+                commit_group(&mut conn, &mut group, written, &mut ids, &mut answers);
+                if now {
+                    // Only a stored message has deliveries to wait for (a resend of a stored
+                    // one, or a failed group, has none: the hub would not go idle for it).
+                    if wal.is_some() && answers.iter().any(|a| matches!(a.1, Ok(Appended::Stored)))
+                    {
+                        inbox.expect_idle();
+                        deliverable = true;
+                    }
+                    answer(&mut answers);
+                } else {
+                    later.append(&mut answers);
                 }
-                answer(&mut answers);
-            } else {
-                later.append(&mut answers);
+            }
+            if let Some(c) = change {
+                if !rewrite::apply(&mut conn, c, &mut wal, written, inbox, sync) {
+                    return;
+                }
             }
         }
         drop(ops);
@@ -189,7 +202,12 @@ pub(super) fn run(
 
 /// fsyncs the WAL (with full sync) and publishes `written` as durable. False when the fsync
 /// failed: the store has stopped.
-fn sync_and_publish(wal: &mut Option<Wal>, written: u64, inbox: &Inbox, sync: &SyncState) -> bool {
+pub(super) fn sync_and_publish(
+    wal: &mut Option<Wal>,
+    written: u64,
+    inbox: &Inbox,
+    sync: &SyncState,
+) -> bool {
     if let Some(w) = wal {
         if let Err(e) = w.sync() {
             // Pages that failed to reach the disk may be gone from the cache too: nothing
@@ -271,8 +289,9 @@ fn commit(
     {
         let mut insert = tx
             .prepare_cached(
-                "INSERT INTO messages (channel, id, sender, text, ts, client_id, author)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO messages
+                    (channel, id, sender, text, ts, client_id, author, target, flags, mentions)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .map_err(e)?;
         for a in group {
@@ -294,7 +313,10 @@ fn commit(
                     m.text.as_str(),
                     m.ts,
                     m.client_id.as_ref().map(|c| c.as_str()),
-                    m.author.map(|a| a as i64)
+                    m.author.map(|a| a as i64),
+                    m.meta.target.map(|t| t as i64),
+                    m.meta.flags(),
+                    m.meta.mentions_text()
                 ])
                 .map_err(e)?;
             outcomes.push(Appended::Stored);
