@@ -2,7 +2,10 @@
 //! channel's next id, appends to its stream, records the client id and publishes, atomically,
 //! so every node sees a channel's messages in id order.
 
-use super::{dedup_key, log_key, node_key, seq_key, unavailable, Cluster, BUS, DEDUP_TTL_SECS};
+use super::{
+    dedup_key, edit_entries_key, log_key, node_key, seq_key, unavailable, Cluster, BUS,
+    DEDUP_TTL_SECS,
+};
 use crate::broker::{Broker, Event, EventHandler, Outgoing, Published, SharedLog};
 use crate::error::StoreError;
 use crate::store::StoredAck;
@@ -29,6 +32,9 @@ const ECHO_TIMEOUT: Duration = Duration::from_secs(3);
 /// node working through a backlog, which a reconnect and a catch-up would only make longer.
 const BACKLOG_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Appends a message and publishes it. A message with meta (an edit's or deletion's target
+/// `g`, flags `f`, mentions `m`) has those as fields of its entry too, and an edit's entry
+/// is listed under its target in `chat:editof:<channel>` (for a deletion to remove it).
 const PUBLISH_LUA: &str = r"
 local cid = ARGV[5]
 if cid ~= '' then
@@ -36,7 +42,12 @@ if cid ~= '' then
   if prev then return {0, prev} end
 end
 local id = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], id .. '-0', 's', ARGV[2], 't', ARGV[3], 'ts', ARGV[4], 'c', cid, 'a', ARGV[10])
+if ARGV[11] == '' and ARGV[12] == '0' and ARGV[13] == '' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], id .. '-0', 's', ARGV[2], 't', ARGV[3], 'ts', ARGV[4], 'c', cid, 'a', ARGV[10])
+else
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], id .. '-0', 's', ARGV[2], 't', ARGV[3], 'ts', ARGV[4], 'c', cid, 'a', ARGV[10], 'g', ARGV[11], 'f', ARGV[12], 'm', ARGV[13])
+  if ARGV[11] ~= '' and ARGV[12] == '1' then redis.call('ZADD', KEYS[4], ARGV[11], id .. '-0') end
+end
 if cid ~= '' then
   redis.call('HSET', KEYS[3], cid, ARGV[1] .. '|' .. id .. '|' .. ARGV[4])
   redis.call('EXPIRE', KEYS[3], ARGV[8])
@@ -277,6 +288,7 @@ impl SharedLog for Cluster {
             .key(dedup_key(
                 &author.map_or_else(|| sender.to_string(), |a| format!("#{a}")),
             ))
+            .key(edit_entries_key(channel))
             .arg(channel)
             .arg(sender.as_str())
             .arg(text.as_str())
@@ -287,6 +299,9 @@ impl SharedLog for Cluster {
             .arg(DEDUP_TTL_SECS)
             .arg(BUS)
             .arg(author.unwrap_or(0))
+            .arg(meta.target.map(|g| g.to_string()).unwrap_or_default())
+            .arg(meta.flags())
+            .arg(meta.mentions_text().unwrap_or_default())
             .invoke_async(&mut self.conn())
             .await
             .map_err(unavailable)?;

@@ -1,9 +1,11 @@
 //! Scale-out through Redis: several server processes act as one chat. `Cluster` implements
 //! the hub's seams: `bus.rs` the broker and the shared message log, `registry.rs` nickname
-//! claims, `presence.rs` room memberships, `history.rs` history reads, `accounts.rs` accounts
-//! and their sessions ([`RedisAccounts`]). `nodes.rs` keeps this node's heartbeat and reaps
-//! dead nodes; `connection.rs` opens the connections to Redis, `durable.rs` checks Redis's
-//! persistence; this file connects.
+//! claims, `presence.rs` room memberships, `history.rs` history reads, `rewrites.rs` edits and
+//! deletions, `accounts.rs` accounts and their sessions ([`RedisAccounts`]),
+//! `conversations.rs` room rules, read marks, sanctions and guest bans
+//! ([`RedisConversations`]). `nodes.rs` keeps this node's heartbeat and reaps dead nodes;
+//! `connection.rs` opens the connections to Redis, `durable.rs` checks Redis's persistence;
+//! this file connects.
 //!
 //! - **Ids, history, idempotency**: one Lua script assigns a channel's next id (`INCR`), appends
 //!   the message to the channel's stream (entry id `<id>-0`, capped with `MAXLEN ~`), records the
@@ -51,11 +53,13 @@ return 0
 mod accounts;
 mod bus;
 mod connection;
+mod conversations;
 mod durable;
 mod history;
 mod nodes;
 mod presence;
 mod registry;
+mod rewrites;
 
 use crate::broker::Event;
 use crate::error::StoreError;
@@ -68,6 +72,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 pub use accounts::RedisAccounts;
+pub use conversations::RedisConversations;
 pub use nodes::{HEARTBEAT_EVERY, NODE_TTL};
 
 pub const BUS: &str = "chat:bus";
@@ -81,6 +86,18 @@ fn seq_key(ch: &str) -> String {
 }
 fn log_key(ch: &str) -> String {
     format!("chat:log:{ch}")
+}
+/// Edited texts of `ch`'s messages: id → the text now (`rewrites.rs`).
+fn edits_key(ch: &str) -> String {
+    format!("chat:edits:{ch}")
+}
+/// The stream entries of `ch` that are edits, scored by the message they edit.
+fn edit_entries_key(ch: &str) -> String {
+    format!("chat:editof:{ch}")
+}
+/// Tombstones of `ch`'s deleted messages, scored by id (`rewrites.rs`).
+fn tombs_key(ch: &str) -> String {
+    format!("chat:tombs:{ch}")
 }
 fn dedup_key(sender: &str) -> String {
     format!("chat:dedup:{sender}")
