@@ -44,9 +44,8 @@ pub async fn run(
                 registry: cluster.clone(),
                 presence: cluster.clone(),
                 accounts: Arc::new(cluster.accounts()),
-                // Wired to Redis once its backends land.
-                conversations: Arc::new(crate::conversations::memory::MemoryConversations::new()),
-                rewrites: Arc::new(crate::store::MemoryStore::new(1)),
+                conversations: Arc::new(cluster.conversations()),
+                rewrites: cluster.clone(),
             };
             let hub = Hub::with_backends(config.clone(), backends, metrics);
             // Served only once the node hears the other nodes (or /readyz says it does not).
