@@ -45,7 +45,8 @@ async function launchBrowser() {
 class Server {
   constructor({ store = 'sqlite', dataDir, args = [] } = {}) {
     this.store = store;
-    this.extraArgs = args;
+    // Guests make rooms in most tests; the ones about who may make rooms pass `false`.
+    this.extraArgs = args.includes('--guests-create-rooms') ? args : ['--guests-create-rooms', 'true', ...args];
     this.dataDir = dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'chat-e2e-data-'));
     this.port = 0;
     this.proc = null;

@@ -261,7 +261,8 @@ pub struct Config {
 
     /// Whether guests may create rooms (off: only signed-in users do, so guests cannot squat
     /// names).
-    #[arg(long, env = "CHAT_GUESTS_CREATE_ROOMS")]
+    #[arg(long, env = "CHAT_GUESTS_CREATE_ROOMS", default_value_t = false, num_args = 0..=1,
+        default_missing_value = "true", action = clap::ArgAction::Set)]
     pub guests_create_rooms: bool,
 
     /// The server's admins, by account name (repeat the flag, or separate with commas): they

@@ -91,8 +91,9 @@ async fn rooms_leave_memory_when_empty_and_their_ids_continue() {
     let dir_s = dir.to_string_lossy().to_string();
     let args = ["--data-dir", dir_s.as_str()];
     let (server, addr) = run_binary(&args);
-    let mut c = Client::open(&format!("ws://{addr}/chat")).await;
-    c.hello("keeper").await;
+    // An account: only direct messages between accounts are stored (a guest's are live).
+    let (mut c, token) =
+        auth::register(&format!("ws://{addr}/chat"), "keeper", "keeper-pass-1").await;
     c.join("temp", None).await;
     assert_eq!(metric(&addr, "chat_rooms_open"), 1);
     for i in 1..=3 {
@@ -125,8 +126,7 @@ async fn rooms_leave_memory_when_empty_and_their_ids_continue() {
     drop(server);
 
     let (_server, addr) = run_binary(&args);
-    let mut c = Client::open(&format!("ws://{addr}/chat")).await;
-    c.hello("keeper").await;
+    let mut c = auth::hello_session(&format!("ws://{addr}/chat"), &token).await;
     let joined = c.join("temp", None).await;
     let ServerMessage::Joined { history, .. } = joined else {
         panic!("{joined:?}")

@@ -39,25 +39,22 @@ impl Hub {
         }
         let original = self.original(&channel, id).await?;
         let mine = original.author == Some(account);
-        match (&text, &conv) {
-            (Some(_), _) if !mine => {
-                return Err(RequestError::NotAllowed(
-                    "only its author may edit a message".into(),
-                ))
+        if !mine {
+            let allowed = match (&text, &conv) {
+                (None, Conversation::Room(room)) => self.standing(peer, room).await?.moderator(),
+                _ => false,
+            };
+            if !allowed {
+                return Err(RequestError::NotAllowed(match (&text, &conv) {
+                    (Some(_), _) => "only its author may edit a message".into(),
+                    (None, Conversation::Room(room)) => {
+                        format!("only its author, the owner of `{room}` or an admin may delete it")
+                    }
+                    (None, Conversation::Dm(_)) => {
+                        "only its author may delete a direct message".into()
+                    }
+                }));
             }
-            (None, Conversation::Room(room)) if !mine => {
-                if !self.standing(peer, room).await?.moderator() {
-                    return Err(RequestError::NotAllowed(format!(
-                        "only its author, the owner of `{room}` or an admin may delete it"
-                    )));
-                }
-            }
-            (None, Conversation::Dm(_)) if !mine => {
-                return Err(RequestError::NotAllowed(
-                    "only its author may delete a direct message".into(),
-                ))
-            }
-            _ => {}
         }
         let meta = Meta {
             target: Some(id),

@@ -30,10 +30,10 @@ async fn conn(hub: &Hub) -> (Arc<Conn>, TcpStream) {
 async fn user(hub: &Hub, nick: &str, demo: bool) -> (Peer, TcpStream) {
     let (c, client) = conn(hub).await;
     let (p, _) = hub
-        .register(&c, Nickname::new(nick).expect("nick"), demo, None)
+        .register(&c, Nickname::new(nick).expect("nick"), demo, None, None)
         .await
         .expect("register");
-    hub.join(&p, &RoomName::default_room(), None, None)
+    hub.join(&p, &RoomName::default_room(), None, None, None)
         .await
         .expect("join");
     (p, client)
@@ -461,7 +461,7 @@ async fn a_released_room_is_made_anew_and_a_busy_one_stays() {
     assert!(released);
     assert_eq!(hub.rooms_held(), 0);
     assert!(lock(&general.state).closed);
-    hub.join(&alice, &RoomName::default_room(), None, None)
+    hub.join(&alice, &RoomName::default_room(), None, None, None)
         .await
         .expect("join");
     let again = hub.existing_room("general").expect("room");

@@ -38,9 +38,16 @@ pub fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
             "0",
         ]
     };
+    // Most tests make rooms as guests; those about who may make rooms say so.
+    let guest_rooms: &[&str] = if args.contains(&"--guests-create-rooms") {
+        &[]
+    } else {
+        &["--guests-create-rooms", "true"]
+    };
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
         .args(["--listen", "127.0.0.1:0"])
         .args(unlimited)
+        .args(guest_rooms)
         .args(args)
         .env("RUST_LOG", "error")
         .stdout(std::process::Stdio::piped())
@@ -123,6 +130,8 @@ impl TestServer {
             // Loopback is not exempt from the per-address limits: tests lift them explicitly.
             max_connections_per_ip: 0,
             handshake_rate_per_ip: 0,
+            // Most tests make rooms as guests; those about who may make rooms say so.
+            guests_create_rooms: true,
             ..Config::default()
         };
         tweak(&mut cfg);
