@@ -133,7 +133,7 @@ impl Hub {
             }
             Event::ToUser { n, j } => {
                 let Ok(nick) = Nickname::new(n) else { return };
-                let frame = bytes::Bytes::from(j);
+                let frame = crate::outbound::text_frame(&j);
                 for p in self.user_conns(&nick).iter().filter(|p| !p.demo) {
                     p.conn.push(frame.clone());
                 }

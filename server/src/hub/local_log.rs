@@ -11,7 +11,7 @@ use crate::outbound::Flusher;
 use crate::store::{dm_channel, Appended, Journal, StoredMessage};
 use crate::util::{lock, now_ms};
 use async_trait::async_trait;
-use shared::{ChatMessage, DirectMessage, ServerMessage};
+use shared::{ChatMessage, ServerMessage};
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -94,29 +94,15 @@ impl MessageLog for LocalLog {
                 text: stored.text.clone(),
                 ts,
                 guest: stored.author.is_none(),
-                target: None,
-                edited: false,
-                deleted: false,
-                mentions: Vec::new(),
+                target: stored.meta.target,
+                edited: stored.meta.edited,
+                deleted: stored.meta.deleted,
+                mentions: stored.meta.mentions.clone(),
             }),
-            Dest::User(to, peers) => {
-                let event = ServerMessage::Direct(DirectMessage {
-                    id,
-                    from: stored.sender.clone(),
-                    to,
-                    text: stored.text.clone(),
-                    ts,
-                    guest: stored.author.is_none(),
-                    target: None,
-                    edited: false,
-                    deleted: false,
-                    mentions: Vec::new(),
-                });
-                Delivery {
-                    fanout: Fanout::event(event),
-                    targets: Targets::Users(peers),
-                }
-            }
+            Dest::User(to, peers) => Delivery {
+                fanout: Fanout::event(ServerMessage::Direct(stored.to_direct(to))),
+                targets: Targets::Users(peers),
+            },
         };
         // The store takes the message now, in id order (the memory store stores it at once).
         let journal = self.journal.clone();

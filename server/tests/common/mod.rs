@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cluster;
+pub mod conv;
 
 use futures_util::{SinkExt, StreamExt};
 use server::metrics::Metrics;

@@ -1,0 +1,165 @@
+//! Conversations: asking the server one thing and reading exactly its answer, and the
+//! owners' and admins' requests.
+
+use super::{room, text, Client};
+use shared::{Action, ClientMessage, ClientMsgId, Conversation, ErrorCode, ServerMessage};
+
+/// A room nobody makes: its (empty) history answers the probe that ends an answer.
+const PROBE: &str = "zz-probe";
+
+pub fn cid(s: &str) -> ClientMsgId {
+    ClientMsgId::new(s).expect("client id")
+}
+
+/// Sends `req`, then a probe, and returns every frame that came before the probe's answer:
+/// the server answers a connection's requests in order, so `req`'s answer (or its silence)
+/// is among them. A send's ack may come after the probe's answer (it waits for the store):
+/// for a request with a client id, the frames go on to its ack or error.
+pub async fn answer(c: &mut Client, req: &ClientMessage) -> Vec<ServerMessage> {
+    let mut frames = answer_to_probe(c, req).await;
+    let Some(mine) = client_id_of(req) else {
+        return frames;
+    };
+    let done = |m: &ServerMessage| match m {
+        ServerMessage::Ack { client_id, .. } => client_id == &mine,
+        ServerMessage::Error { client_id, .. } => client_id.as_ref() == Some(&mine),
+        _ => false,
+    };
+    while !frames.iter().any(done) {
+        frames.push(c.recv().await);
+    }
+    frames
+}
+
+fn client_id_of(req: &ClientMessage) -> Option<ClientMsgId> {
+    match req {
+        ClientMessage::Send { client_id, .. }
+        | ClientMessage::Direct { client_id, .. }
+        | ClientMessage::Edit { client_id, .. }
+        | ClientMessage::Delete { client_id, .. } => Some(client_id.clone()),
+        _ => None,
+    }
+}
+
+async fn answer_to_probe(c: &mut Client, req: &ClientMessage) -> Vec<ServerMessage> {
+    c.send(req).await;
+    c.send(&ClientMessage::History {
+        room: room(PROBE),
+        before: None,
+        after: None,
+        limit: Some(1),
+    })
+    .await;
+    let mut frames = Vec::new();
+    loop {
+        match c.recv().await {
+            ServerMessage::History { room, .. } if room.as_str() == PROBE => return frames,
+            m => frames.push(m),
+        }
+    }
+}
+
+/// The error among `frames`, if any.
+pub fn error_of(frames: &[ServerMessage]) -> Option<ErrorCode> {
+    frames.iter().find_map(|m| match m {
+        ServerMessage::Error { code, .. } => Some(*code),
+        _ => None,
+    })
+}
+
+/// An owner's or admin's action; `Err(code)` when refused.
+pub async fn moderate(
+    c: &mut Client,
+    room_s: Option<&str>,
+    nick: &str,
+    action: Action,
+    for_secs: Option<u64>,
+) -> Result<(), ErrorCode> {
+    let req = ClientMessage::Moderate {
+        room: room_s.map(room),
+        nick: super::nick(nick),
+        action,
+        for_secs,
+    };
+    let frames = answer(c, &req).await;
+    match error_of(&frames) {
+        Some(code) => Err(code),
+        None => {
+            let done = frames
+                .iter()
+                .any(|m| matches!(m, ServerMessage::Moderated { action: a, .. } if *a == action));
+            assert!(done, "no `moderated` for {action:?}: {frames:?}");
+            Ok(())
+        }
+    }
+}
+
+/// Makes a room (invite-only or not) and joins it; panics if refused.
+pub async fn create(c: &mut Client, room_s: &str, invite_only: bool) {
+    let frames = answer(
+        c,
+        &ClientMessage::CreateRoom {
+            room: room(room_s),
+            invite_only,
+        },
+    )
+    .await;
+    assert!(
+        frames
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Joined { .. })),
+        "create {room_s}: {frames:?}"
+    );
+}
+
+/// Posts `t` to a room the client is in; the id it was stored under.
+pub async fn post(c: &mut Client, room_s: &str, t: &str) -> u64 {
+    let cid = c.say(room_s, t).await;
+    match c
+        .recv_until(|m| matches!(m, ServerMessage::Ack { .. } | ServerMessage::Error { .. }))
+        .await
+    {
+        ServerMessage::Ack { id, client_id, .. } if client_id.as_str() == cid => id,
+        other => panic!("post to {room_s}: {other:?}"),
+    }
+}
+
+/// Edits (`Some(text)`) or deletes message `id` of `conv`; the ack's id, or the error.
+pub async fn revise(
+    c: &mut Client,
+    conv: Conversation,
+    id: u64,
+    new_text: Option<&str>,
+    client_id: &str,
+) -> Result<u64, ErrorCode> {
+    let req = match new_text {
+        Some(t) => ClientMessage::Edit {
+            conv,
+            id,
+            text: text(t),
+            client_id: cid(client_id),
+        },
+        None => ClientMessage::Delete {
+            conv,
+            id,
+            client_id: cid(client_id),
+        },
+    };
+    c.send(&req).await;
+    match c
+        .recv_until(|m| matches!(m, ServerMessage::Ack { .. } | ServerMessage::Error { .. }))
+        .await
+    {
+        ServerMessage::Ack { id, .. } => Ok(id),
+        ServerMessage::Error { code, .. } => Err(code),
+        _ => unreachable!(),
+    }
+}
+
+pub fn in_room(r: &str) -> Conversation {
+    Conversation::Room(room(r))
+}
+
+pub fn with(n: &str) -> Conversation {
+    Conversation::Dm(super::nick(n))
+}
