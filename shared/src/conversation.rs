@@ -1,8 +1,7 @@
 //! Conversations beyond one connection: which conversation a request is about, a user's read
 //! state in each, and the actions of room owners and admins.
 
-use crate::protocol::{MessageId, Timestamp};
-use crate::types::{Nickname, RoomName};
+use crate::types::{MessageId, Nickname, RoomName, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A room, or the direct conversation with one user: `{"room":"general"}` or `{"dm":"bob"}`.

@@ -20,10 +20,11 @@ pub mod types;
 
 pub use close::CloseReason;
 pub use conversation::{Action, Conversation, ReadState, FOREVER, MAX_LISTED, UNREAD_CAP};
+pub use decode::{decode_client, DecodeError};
+pub use error_code::ErrorCode;
 pub use protocol::{
-    decode_client, Auth, ChatMessage, ClientMessage, DecodeError, DemoMessage, DirectMessage,
-    ErrorCode, Limits, MessageId, PresenceState, RoomInfo, ServerMessage, Timestamp,
-    PROTOCOL_VERSION,
+    Auth, ChatMessage, ClientMessage, DemoMessage, DirectMessage, Limits, MessageId,
+    PresenceState, RoomInfo, ServerMessage, Timestamp, PROTOCOL_VERSION,
 };
 pub use types::{ClientMsgId, MessageText, Nickname, Password, RoomName, ValidationError};
 

@@ -5,18 +5,14 @@
 //! `Sec-WebSocket-Protocol` do not matter) and the server's `welcome`.
 
 use crate::conversation::{Action, Conversation, ReadState};
-pub use crate::decode::{decode_client, DecodeError};
-pub use crate::error_code::ErrorCode;
+use crate::error_code::ErrorCode;
 use crate::types::{ClientMsgId, MessageText, Nickname, Password, RoomName};
 use serde::{Deserialize, Serialize};
 
 /// Version of this protocol; a client sends it in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// Server-assigned message id: unique and increasing within a room (or a direct conversation).
-pub type MessageId = u64;
-/// Server timestamp: milliseconds since the Unix epoch.
-pub type Timestamp = i64;
+pub use crate::types::{MessageId, Timestamp};
 
 /// What a client sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

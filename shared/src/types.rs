@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Longest nickname, in characters.
+/// Server-assigned message id: unique and increasing within a room (or a direct conversation).
+pub type MessageId = u64;
+/// Server timestamp: milliseconds since the Unix epoch.
+pub type Timestamp = i64;
+
 pub const MAX_NICK_CHARS: usize = 32;
 /// Longest room name, in characters.
 pub const MAX_ROOM_CHARS: usize = 48;
