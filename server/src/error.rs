@@ -42,6 +42,8 @@ pub enum RequestError {
     GuestsCannotCreateRooms(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}; retry in a moment")]
+    Throttled(&'static str),
 }
 
 impl RequestError {
@@ -61,6 +63,7 @@ impl RequestError {
             RequestError::RoomExists(_) => ErrorCode::RoomExists,
             RequestError::GuestsCannotCreateRooms(_) => ErrorCode::GuestsCannotCreateRooms,
             RequestError::Invalid(_) => ErrorCode::InvalidMessage,
+            RequestError::Throttled(_) => ErrorCode::RateLimited,
         }
     }
 }

@@ -192,3 +192,25 @@ async fn direct_messages_of_guests_are_live_only() {
     let frames = answer(&mut alice, &ClientMessage::Conversations {}).await;
     assert!(!format!("{frames:?}").contains("gus"), "{frames:?}");
 }
+
+/// Every `conversations` answer reads up to 200 histories: an account gets five at once, then
+/// one every two seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_for_conversations_is_rate_limited() {
+    let dir = DataDir::new("rules-listing");
+    let (_s, addr) = server(&dir);
+    let url = chat_url(&addr);
+    let (mut alice, _) = register(&url, "alice", PW).await;
+    let (mut tab, _) = sign_in(&url, "alice", PW).await;
+    for i in 0..5 {
+        let c = if i % 2 == 0 { &mut alice } else { &mut tab };
+        let frames = answer(c, &ClientMessage::Conversations {}).await;
+        assert_eq!(error_of(&frames), None, "request {i}: {frames:?}");
+    }
+    let frames = answer(&mut tab, &ClientMessage::Conversations {}).await;
+    assert_eq!(
+        error_of(&frames),
+        Some(ErrorCode::RateLimited),
+        "per account, not per tab"
+    );
+}

@@ -23,8 +23,8 @@ pub use conversation::{Action, Conversation, ReadState, FOREVER, MAX_LISTED, UNR
 pub use decode::{decode_client, DecodeError};
 pub use error_code::ErrorCode;
 pub use protocol::{
-    Auth, ChatMessage, ClientMessage, DemoMessage, DirectMessage, Limits, MessageId,
-    PresenceState, RoomInfo, ServerMessage, Timestamp, PROTOCOL_VERSION,
+    Auth, ChatMessage, ClientMessage, DemoMessage, DirectMessage, Limits, MessageId, PresenceState,
+    RoomInfo, ServerMessage, Timestamp, PROTOCOL_VERSION,
 };
 pub use types::{ClientMsgId, MessageText, Nickname, Password, RoomName, ValidationError};
 

@@ -7,7 +7,9 @@ use crate::nick_key::NickKey;
 use shared::{MessageText, Nickname};
 
 /// Most users one message mentions.
-pub const MAX_MENTIONS: usize = 20;
+/// (Each name not held here is one lookup of the accounts: this bounds what one message
+/// costs.)
+pub const MAX_MENTIONS: usize = 10;
 
 /// The `@name`s of `text`, in order, at most [`MAX_MENTIONS`] distinct keys. A name starts
 /// after an `@` that does not follow a name character (so `bob@example.org` mentions nobody)

@@ -68,6 +68,11 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use users::UserEntry;
 
+/// `conversations` requests one account may make: one every 2 s, in bursts of 5 (every tab
+/// asking at once after a reconnect).
+const LISTINGS_PER_SEC: f64 = 0.5;
+const LISTINGS_BURST: u32 = 5;
+
 /// The open WebSocket connections, and whether all of them were asked to close (shutdown):
 /// one registered after that is closed at once, so none slips between the two.
 #[derive(Default)]
@@ -105,6 +110,8 @@ pub struct Hub {
     /// Ids of direct messages to or from guests, which are delivered live and never stored:
     /// from the clock at start, so a client never sees one twice.
     live_ids: AtomicU64,
+    /// `conversations` requests per account: each reads up to `MAX_LISTED` histories.
+    listings: crate::limits::Buckets<crate::auth::AccountId>,
 }
 
 /// The hub's side of the broker: events go to the hub while it exists.
@@ -183,6 +190,7 @@ impl Hub {
             conversations: b.conversations,
             rewrites: b.rewrites,
             admins,
+            listings: crate::limits::Buckets::new(LISTINGS_PER_SEC, LISTINGS_BURST),
             live_ids: AtomicU64::new((crate::util::now_ms().max(0) as u64) << 10),
         });
         hub.broker.subscribe(Arc::new(Events(Arc::downgrade(&hub))));

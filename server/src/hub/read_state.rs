@@ -17,6 +17,9 @@ use shared::{
     MAX_LISTED, UNREAD_CAP,
 };
 
+/// Most waiting direct messages sent after `welcome`, all conversations together.
+pub const MAX_WAITING: usize = 500;
+
 impl Hub {
     /// After a signed-in user joined `room` (whose messages up to `upto` it got): the room
     /// is among its conversations (new ones start read up to `upto`), and its read state.
@@ -98,10 +101,30 @@ impl Hub {
         Ok(states)
     }
 
+    /// `conversation_states`, asked for by a client: rate-limited per account, since each
+    /// answer reads up to [`MAX_LISTED`] histories.
+    pub async fn list_conversations(&self, peer: &Peer) -> Result<Vec<ReadState>, RequestError> {
+        let Some(account) = peer.account() else {
+            return Err(RequestError::NotSignedIn(
+                "conversations are kept for accounts: sign in",
+            ));
+        };
+        if !self.listings.take(&[account]) {
+            return Err(RequestError::Throttled("conversations asked for too often"));
+        }
+        self.conversation_states(peer).await
+    }
+
     /// Sends `peer` the direct messages that reached it while it was away: those after its
-    /// read mark in each direct conversation with unread ones (at most [`UNREAD_CAP`] each).
+    /// read mark in each direct conversation with unread ones, the most recently active
+    /// first, at most [`UNREAD_CAP`] each and [`MAX_WAITING`] in all (the rest are a
+    /// `dm_history` away).
     pub async fn deliver_waiting(&self, peer: &Peer, states: &[ReadState]) {
+        let mut sent = 0;
         for s in states.iter().filter(|s| s.unread > 0) {
+            if sent >= MAX_WAITING {
+                return;
+            }
             let Conversation::Dm(with) = &s.conv else {
                 continue;
             };
@@ -119,6 +142,7 @@ impl Hub {
             for m in page.messages.iter().filter(|m| unread(m, account)) {
                 peer.conn
                     .reply(&ServerMessage::Direct(m.to_direct(peer.nick.clone())));
+                sent += 1;
             }
         }
     }

@@ -67,7 +67,7 @@ impl TypedProtocol {
                     self.request_error(e, None);
                 }
             }
-            ClientMessage::Conversations {} => match hub.conversation_states(&peer).await {
+            ClientMessage::Conversations {} => match hub.list_conversations(&peer).await {
                 Ok(conversations) => {
                     self.conn
                         .reply_page(&ServerMessage::Conversations { conversations });
