@@ -133,7 +133,8 @@ impl Hub {
             }
             Event::ToUser { n, j } => {
                 let Ok(nick) = Nickname::new(n) else { return };
-                let frame = bytes::Bytes::from(j);
+                // A JSON text on the bus: sent as a WebSocket text frame.
+                let frame = crate::outbound::text_frame(&j);
                 for p in self.user_conns(&nick).iter().filter(|p| !p.demo) {
                     p.conn.push(frame.clone());
                 }
@@ -141,11 +142,11 @@ impl Hub {
             Event::Moderated {
                 room,
                 nick,
+                subj,
                 action,
                 by,
                 until,
-                ..
-            } => self.on_moderated(room, nick, action, by, until),
+            } => self.on_moderated(room, nick, subj, action, by, until),
             Event::Beat { .. } => {}
         }
     }

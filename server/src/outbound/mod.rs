@@ -13,5 +13,5 @@ pub(crate) mod tests;
 
 pub use conn::{Bounds, Conn, ConnId};
 pub use flusher::{Flusher, Job};
-pub use frame::{close_frame, json_frame, ping_frame};
+pub use frame::{close_frame, json_frame, ping_frame, text_frame};
 pub use socket::SocketIo;
