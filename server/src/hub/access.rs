@@ -10,7 +10,7 @@ use crate::error::RequestError;
 use crate::limits::IpKey;
 use crate::nick_key::NickKey;
 use crate::util::{lock, now_ms};
-use shared::{Nickname, RoomName, Timestamp};
+use shared::{Action, Nickname, RoomName, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -166,6 +166,30 @@ impl Hub {
         });
     }
 
+    /// Applies an announced ban or mute (or its lifting) of `subject` to the room in memory
+    /// at once, so a rejoin or a send right after the announcement is judged by it; the
+    /// reload that follows reads the backend's state.
+    pub(super) fn apply_sanction(
+        &self,
+        key: &str,
+        subject: &str,
+        action: Action,
+        until: Timestamp,
+    ) {
+        let Some(room) = self.existing_room(key) else {
+            return;
+        };
+        let mut st = lock(&room.state);
+        let s = st.sanctions.get_or_insert_with(Box::default);
+        match action {
+            Action::Ban => s.bans.insert(subject.to_string(), until),
+            Action::Mute => s.mutes.insert(subject.to_string(), until),
+            Action::Unban => s.bans.remove(subject),
+            Action::Unmute => s.mutes.remove(subject),
+            _ => None,
+        };
+    }
+
     /// Refuses a send or typing from a muted `peer` (the room's lock is held by the caller).
     pub(super) fn check_muted(
         sanctions: &Option<Box<Sanctions>>,
@@ -185,7 +209,8 @@ impl Hub {
     /// Makes `room` if it does not exist: owned by `peer`, public or invite-only as `create`
     /// says (no `create`: a plain join of a new room makes it public). With `create`, a room
     /// that exists is refused. Guests make rooms only with `--guests-create-rooms`, and never
-    /// invite-only ones (membership is an account's).
+    /// invite-only ones (membership is an account's). The rules it made the room with, if it
+    /// made it.
     pub(super) async fn make_room(
         &self,
         peer: &Peer,
@@ -193,11 +218,11 @@ impl Hub {
         addr: Option<IpKey>,
         standing: &Standing,
         create: Option<bool>,
-    ) -> Result<(), RequestError> {
+    ) -> Result<Option<RoomRules>, RequestError> {
         if standing.exists {
             return match create {
                 Some(_) => Err(RequestError::RoomExists(room.to_string())),
-                None => Ok(()),
+                None => Ok(None),
             };
         }
         let invite_only = create.unwrap_or(false);
@@ -223,7 +248,7 @@ impl Hub {
         if !made && create.is_some() {
             return Err(RequestError::RoomExists(room.to_string()));
         }
-        Ok(())
+        Ok(made.then_some(rules))
     }
 
     /// The name of a room's owner (none: the admins', or the account is gone).

@@ -133,6 +133,7 @@ impl Hub {
             }
             Event::ToUser { n, j } => {
                 let Ok(nick) = Nickname::new(n) else { return };
+                // A JSON text on the bus: sent as a WebSocket text frame.
                 let frame = crate::outbound::text_frame(&j);
                 for p in self.user_conns(&nick).iter().filter(|p| !p.demo) {
                     p.conn.push(frame.clone());
@@ -141,11 +142,11 @@ impl Hub {
             Event::Moderated {
                 room,
                 nick,
+                subj,
                 action,
                 by,
                 until,
-                ..
-            } => self.on_moderated(room, nick, action, by, until),
+            } => self.on_moderated(room, nick, subj, action, by, until),
             Event::Beat { .. } => {}
         }
     }

@@ -245,6 +245,7 @@ impl Hub {
         self: &Arc<Self>,
         room: String,
         nick: String,
+        subj: String,
         action: String,
         by: String,
         until: Timestamp,
@@ -256,6 +257,13 @@ impl Hub {
             return;
         };
         let room_name = RoomName::new(room.as_str()).ok();
+        let sanctions = matches!(
+            action,
+            Action::Ban | Action::Unban | Action::Mute | Action::Unmute
+        );
+        if let (Some(room), true) = (&room_name, sanctions) {
+            self.apply_sanction(room.as_str(), &subj, action, until);
+        }
         let f = Fanout::event(ServerMessage::Moderated {
             room: room_name.clone(),
             nick: nick.clone(),
@@ -294,10 +302,7 @@ impl Hub {
                         }
                     }
                 }
-                if matches!(
-                    action,
-                    Action::Ban | Action::Unban | Action::Mute | Action::Unmute
-                ) {
+                if sanctions {
                     self.reload_sanctions(room.to_string());
                 }
             }

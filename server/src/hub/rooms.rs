@@ -36,7 +36,7 @@ impl Hub {
         addr: Option<IpKey>,
         create: Option<bool>,
     ) -> Result<(), RequestError> {
-        let standing = if peer.demo {
+        let mut standing = if peer.demo {
             // The demo's users join only the default room, which every user may read.
             Standing::default()
         } else {
@@ -44,8 +44,14 @@ impl Hub {
         };
         standing.may_read(room_name)?;
         if !peer.demo && (!standing.exists || create.is_some()) {
-            self.make_room(peer, room_name, addr, &standing, create)
-                .await?;
+            // A room made here is answered with the rules it was made with.
+            if let Some(rules) = self
+                .make_room(peer, room_name, addr, &standing, create)
+                .await?
+            {
+                standing.owner = rules.owner.is_some();
+                standing.rules = Some(rules);
+            }
         }
         let (room, watermark) = loop {
             let creator = Creator { peer, addr };
