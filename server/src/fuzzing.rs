@@ -33,6 +33,7 @@ pub const TARGETS: &[Target] = &[
     ("forwarded_for", forwarded_for),
     ("accept_encoding", accept_encoding),
     ("if_none_match", if_none_match),
+    ("mentions", mentions),
 ];
 
 /// The target named `name`.
@@ -248,4 +249,21 @@ fn header_lines(name: http::header::HeaderName, data: &[u8]) -> HeaderMap {
         }
     }
     headers
+}
+
+/// A room message's text, for its `@name` mentions: each is a valid nickname that follows an
+/// `@` in the text, no two alike, at most `MAX_MENTIONS`.
+pub fn mentions(data: &[u8]) {
+    use crate::hub::mentions::{parse, MAX_MENTIONS};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let found = parse(text);
+    assert!(found.len() <= MAX_MENTIONS, "{} mentions", found.len());
+    let mut keys = std::collections::HashSet::new();
+    for n in &found {
+        assert!(Nickname::new(n.as_str()).is_ok(), "{n} is no nickname");
+        assert!(text.contains(&format!("@{n}")), "@{n} is not in the text");
+        assert!(keys.insert(crate::nick_key::NickKey::of(n)), "{n} twice");
+    }
 }

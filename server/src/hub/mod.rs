@@ -21,7 +21,7 @@ mod broadcast;
 mod event;
 mod idempotency;
 mod local_log;
-mod mentions;
+pub(crate) mod mentions;
 mod moderation;
 mod page;
 mod publish;
