@@ -384,3 +384,43 @@ async fn admins_ban_guests_and_disable_accounts_server_wide() {
         common::auth::refused(&url, Some("zed"), Some(common::auth::pw_auth(PW))).await;
     assert_eq!(code, ErrorCode::SignInFailed);
 }
+
+/// The default room is the admins': a ban there holds for the demo's users too, who have no
+/// other room (4013).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_from_the_default_room_holds_on_the_demo_endpoint() {
+    let dir = DataDir::new("rules-demo-ban");
+    let (_s, addr) = server(&dir);
+    let url = chat_url(&addr);
+    let (mut root, _) = register(&url, "root", PW).await;
+    let (mut olive, _) = register(&url, "olive", PW).await;
+    assert_eq!(
+        moderate(&mut olive, Some("general"), "gil", Action::Ban, None).await,
+        Err(ErrorCode::NotAllowed),
+        "the default room is not olive's"
+    );
+    moderate(&mut root, Some("general"), "gil", Action::Ban, None)
+        .await
+        .expect("an admin bans in the default room");
+    let mut demo = Client::open(&format!("ws://{addr}/ws/gil")).await;
+    assert_eq!(demo.expect_close().await, 4013);
+    let mut typed = Client::open(&url).await;
+    typed.hello("gil").await;
+    let refused = typed.join("general", None).await;
+    assert!(
+        matches!(
+            refused,
+            ServerMessage::Error {
+                code: ErrorCode::Banned,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    // Another demo user stays (a close would end the silence).
+    let mut other = Client::open(&format!("ws://{addr}/ws/gail")).await;
+    other.send_text("still here").await;
+    other
+        .expect_silence(std::time::Duration::from_millis(200))
+        .await;
+}

@@ -183,7 +183,13 @@ impl Hub {
             "read state is kept for accounts: sign in",
         ))?;
         let (channel, conv) = self.channel_of(peer, conv).await?;
-        let mark = self.store_call(self.conversations.mark_read(account, &channel, id).await)?;
+        // Never past the last message: a later one must count as unread.
+        let last = self.store_call(self.history.last_id(&channel).await)?;
+        let mark = self.store_call(
+            self.conversations
+                .mark_read(account, &channel, id.min(last))
+                .await,
+        )?;
         let Some(mark) = mark else {
             return Err(match conv {
                 Conversation::Room(r) => RequestError::NotInRoom(r.to_string()),

@@ -1,6 +1,5 @@
 //! Joining, leaving, typing, listing rooms and reading history.
 
-use super::access::Standing;
 use super::page::{self, Keep};
 use super::room::{Member, Room};
 use super::room_table::Creator;
@@ -36,12 +35,8 @@ impl Hub {
         addr: Option<IpKey>,
         create: Option<bool>,
     ) -> Result<(), RequestError> {
-        let mut standing = if peer.demo {
-            // The demo's users join only the default room, which every user may read.
-            Standing::default()
-        } else {
-            self.standing(peer, room_name).await?
-        };
+        // (The demo's users join only the default room, which exists; a ban there holds.)
+        let mut standing = self.standing(peer, room_name).await?;
         standing.may_read(room_name)?;
         if !peer.demo && (!standing.exists || create.is_some()) {
             // A room made here is answered with the rules it was made with.

@@ -81,9 +81,14 @@ impl DemoProtocol {
             }
         };
         session.peer = Some(peer.clone());
-        if let Err(e) = hub.join(&peer, &room, None, addr, None).await {
-            tracing::warn!(cause = %e, "demo user could not join the default room");
-            conn.close(CloseReason::TryAgainLater);
+        match hub.join(&peer, &room, None, addr, None).await {
+            Ok(()) => {}
+            // Banned from the default room: the demo has no other.
+            Err(RequestError::Banned(_)) => conn.close(CloseReason::Banned),
+            Err(e) => {
+                tracing::warn!(cause = %e, "demo user could not join the default room");
+                conn.close(CloseReason::TryAgainLater);
+            }
         }
         session
     }
