@@ -5,41 +5,12 @@
 mod common;
 
 use common::auth::{chat_url, register, sign_in, DataDir};
-use common::conv::{answer, cid, error_of, with};
-use common::{nick, run_binary, text, Client};
+use common::conv::{answer, cid, dm_history, error_of, frames_within, server, with};
+use common::{nick, text, Client};
 use shared::{ClientMessage, ErrorCode, ServerMessage};
 use std::time::Duration;
 
 const PW: &str = "correct horse 1";
-
-fn server(dir: &DataDir) -> (common::Running, String) {
-    run_binary(&[
-        "--data-dir",
-        dir.arg(),
-        "--admin",
-        "root",
-        "--registration-rate",
-        "0",
-        "--rate-per-sec",
-        "1000",
-        "--rate-burst",
-        "1000",
-    ])
-}
-
-/// Every frame that arrives within `d`.
-async fn frames_within(c: &mut Client, d: Duration) -> Vec<String> {
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + d;
-    while let Ok(Some(Ok(m))) =
-        tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut c.ws)).await
-    {
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
-            out.push(t.to_string());
-        }
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dm_to_an_offline_user_is_delivered_after_a_restart_once() {
@@ -113,31 +84,13 @@ async fn a_dm_to_an_offline_user_is_delivered_after_a_restart_once() {
         "{frames:?}"
     );
     // The history of the conversation is the two participants' only.
-    let frames = answer(
-        &mut laptop,
-        &ClientMessage::DmHistory {
-            with: nick("alice"),
-            before: None,
-            after: None,
-            limit: None,
-        },
-    )
-    .await;
+    let frames = answer(&mut laptop, &dm_history("alice")).await;
     assert!(
         format!("{frames:?}").contains("are you there"),
         "{frames:?}"
     );
     let (mut eve, _) = register(&url, "eve", PW).await;
-    let frames = answer(
-        &mut eve,
-        &ClientMessage::DmHistory {
-            with: nick("alice"),
-            before: None,
-            after: None,
-            limit: None,
-        },
-    )
-    .await;
+    let frames = answer(&mut eve, &dm_history("alice")).await;
     assert!(
         !format!("{frames:?}").contains("are you there"),
         "{frames:?}"
@@ -165,29 +118,11 @@ async fn direct_messages_of_guests_are_live_only() {
     // A later guest of the same name gets nothing, and guests have no direct history.
     let mut later = Client::open(&url).await;
     later.hello("gus").await;
-    let frames = answer(
-        &mut later,
-        &ClientMessage::DmHistory {
-            with: nick("alice"),
-            before: None,
-            after: None,
-            limit: None,
-        },
-    )
-    .await;
+    let frames = answer(&mut later, &dm_history("alice")).await;
     assert_eq!(error_of(&frames), Some(ErrorCode::NotSignedIn));
     assert!(!format!("{frames:?}").contains("for gus only"));
     // Nor does alice's side keep it: there is no account to keep it with.
-    let frames = answer(
-        &mut alice,
-        &ClientMessage::DmHistory {
-            with: nick("gus"),
-            before: None,
-            after: None,
-            limit: None,
-        },
-    )
-    .await;
+    let frames = answer(&mut alice, &dm_history("gus")).await;
     assert_eq!(error_of(&frames), Some(ErrorCode::UnknownUser));
     let frames = answer(&mut alice, &ClientMessage::Conversations {}).await;
     assert!(!format!("{frames:?}").contains("gus"), "{frames:?}");

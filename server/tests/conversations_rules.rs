@@ -6,41 +6,15 @@
 mod common;
 
 use common::auth::{chat_url, hello_session, register, DataDir};
-use common::conv::{answer, cid, create, error_of, in_room, moderate, post, revise};
-use common::{nick, room, run_binary, text, Client};
+use common::conv::{
+    answer, cid, create, error_of, frames_within, history, in_room, join_refusal, moderate, post,
+    revise, server,
+};
+use common::{nick, room, text, Client};
 use shared::{Action, ClientMessage, ErrorCode, ServerMessage};
 use std::time::Duration;
 
 const PW: &str = "correct horse 1";
-
-fn server(dir: &DataDir) -> (common::Running, String) {
-    run_binary(&[
-        "--data-dir",
-        dir.arg(),
-        "--admin",
-        "root",
-        "--registration-rate",
-        "0",
-        "--rate-per-sec",
-        "1000",
-        "--rate-burst",
-        "1000",
-    ])
-}
-
-/// Every frame that arrives within `d`.
-async fn frames_within(c: &mut Client, d: Duration) -> Vec<String> {
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + d;
-    while let Ok(Some(Ok(m))) =
-        tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut c.ws)).await
-    {
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
-            out.push(t.to_string());
-        }
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_member_cannot_read_an_invite_only_room_through_any_request() {
@@ -175,29 +149,15 @@ async fn a_ban_survives_a_restart() {
     let (_s, addr) = server(&dir);
     let url = chat_url(&addr);
     let mut bert = hello_session(&url, &bert_token).await;
-    let refused = bert.join("club", None).await;
-    assert!(
-        matches!(
-            refused,
-            ServerMessage::Error {
-                code: ErrorCode::Banned,
-                ..
-            }
-        ),
-        "{refused:?}"
+    assert_eq!(
+        join_refusal(&mut bert, "club").await,
+        Some(ErrorCode::Banned)
     );
     let mut guest = Client::open(&url).await;
     guest.hello("gil").await;
-    let refused = guest.join("club", None).await;
-    assert!(
-        matches!(
-            refused,
-            ServerMessage::Error {
-                code: ErrorCode::Banned,
-                ..
-            }
-        ),
-        "{refused:?}"
+    assert_eq!(
+        join_refusal(&mut guest, "club").await,
+        Some(ErrorCode::Banned)
     );
     // An admin lifts it; the room's rules came back too (olive still owns it).
     let (mut root, _) = register(&url, "root", PW).await;
@@ -251,16 +211,7 @@ async fn a_deleted_message_is_gone_from_history_resume_and_the_database_files() 
         "{d:?}"
     );
 
-    let frames = answer(
-        &mut bob,
-        &ClientMessage::History {
-            room: room("notes"),
-            before: None,
-            after: None,
-            limit: None,
-        },
-    )
-    .await;
+    let frames = answer(&mut bob, &history("notes")).await;
     let page = format!("{frames:?}");
     assert!(!page.contains("SECRET"), "history: {page}");
     let tomb = frames.iter().find_map(|m| match m {
@@ -307,10 +258,10 @@ async fn mentions_are_flagged_and_counted_apart() {
     let (mut alice, _) = register(&url, "alice", PW).await;
     create(&mut alice, "team", false).await;
     let (mut bob, token) = register(&url, "Bob", PW).await;
-    let ServerMessage::Joined { history, .. } = bob.join("team", None).await else {
+    let ServerMessage::Joined { history: seen, .. } = bob.join("team", None).await else {
         panic!()
     };
-    assert!(history.is_empty());
+    assert!(seen.is_empty());
     drop(bob);
     post(&mut alice, "team", "plain news").await;
     let m = post(
@@ -319,16 +270,7 @@ async fn mentions_are_flagged_and_counted_apart() {
         "@BOB please look, and mail bob@example.org",
     )
     .await;
-    let frames = answer(
-        &mut alice,
-        &ClientMessage::History {
-            room: room("team"),
-            before: None,
-            after: None,
-            limit: None,
-        },
-    )
-    .await;
+    let frames = answer(&mut alice, &history("team")).await;
     let flagged = frames.iter().find_map(|f| match f {
         ServerMessage::History { messages, .. } => messages.iter().find(|x| x.id == m).cloned(),
         _ => None,
@@ -406,16 +348,9 @@ async fn a_ban_from_the_default_room_holds_on_the_demo_endpoint() {
     assert_eq!(demo.expect_close().await, 4013);
     let mut typed = Client::open(&url).await;
     typed.hello("gil").await;
-    let refused = typed.join("general", None).await;
-    assert!(
-        matches!(
-            refused,
-            ServerMessage::Error {
-                code: ErrorCode::Banned,
-                ..
-            }
-        ),
-        "{refused:?}"
+    assert_eq!(
+        join_refusal(&mut typed, "general").await,
+        Some(ErrorCode::Banned)
     );
     // Another demo user stays (a close would end the silence).
     let mut other = Client::open(&format!("ws://{addr}/ws/gail")).await;

@@ -163,3 +163,61 @@ pub fn in_room(r: &str) -> Conversation {
 pub fn with(n: &str) -> Conversation {
     Conversation::Dm(super::nick(n))
 }
+
+/// A SQLite server on `dir` for conversation tests: `root` is an admin; registration and the
+/// message rate are not what they test.
+pub fn server(dir: &super::auth::DataDir) -> (super::Running, String) {
+    super::run_binary(&[
+        "--data-dir",
+        dir.arg(),
+        "--admin",
+        "root",
+        "--registration-rate",
+        "0",
+        "--rate-per-sec",
+        "1000",
+        "--rate-burst",
+        "1000",
+    ])
+}
+
+/// Every text frame that arrives within `d`.
+pub async fn frames_within(c: &mut Client, d: std::time::Duration) -> Vec<String> {
+    use futures_util::StreamExt;
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + d;
+    while let Ok(Some(Ok(m))) = tokio::time::timeout_at(deadline, c.ws.next()).await {
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+            out.push(t.to_string());
+        }
+    }
+    out
+}
+
+/// The latest page of a room's history.
+pub fn history(room_s: &str) -> ClientMessage {
+    ClientMessage::History {
+        room: room(room_s),
+        before: None,
+        after: None,
+        limit: None,
+    }
+}
+
+/// The latest page of the direct conversation with `other`.
+pub fn dm_history(other: &str) -> ClientMessage {
+    ClientMessage::DmHistory {
+        with: super::nick(other),
+        before: None,
+        after: None,
+        limit: None,
+    }
+}
+
+/// The code a `join` of `room_s` is refused with (`None`: joined).
+pub async fn join_refusal(c: &mut Client, room_s: &str) -> Option<ErrorCode> {
+    match c.join(room_s, None).await {
+        ServerMessage::Error { code, .. } => Some(code),
+        _ => None,
+    }
+}
