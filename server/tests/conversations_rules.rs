@@ -190,6 +190,19 @@ async fn a_deleted_message_is_gone_from_history_resume_and_the_database_files() 
     )
     .await
     .expect("edit");
+    // History shows it as it is now: the edited text, marked so.
+    let frames = answer(&mut bob, &history("notes")).await;
+    let edited = frames.iter().find_map(|m| match m {
+        ServerMessage::History { messages, .. } => {
+            messages.iter().find(|x| x.id == secret).cloned()
+        }
+        _ => None,
+    });
+    let edited = edited.expect("in history");
+    assert!(
+        edited.edited && edited.text.as_str() == "SECRET-edited-9f2c",
+        "{edited:?}"
+    );
     let after = post(&mut alice, "notes", "KEEP-after-77").await;
     // Bob may not delete alice's message; alice may.
     assert_eq!(
