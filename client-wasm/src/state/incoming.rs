@@ -118,14 +118,22 @@ impl ChatState {
                 read,
             } => {
                 self.joined(room.clone(), (members, guests), history, has_more, read, fx);
+                // The answer to our `create_room` may leave out the rules just made: ours.
+                let created = match self.creating.take() {
+                    Some((name, private)) if name == room => Some(private),
+                    other => {
+                        self.creating = other;
+                        None
+                    }
+                };
+                let me = self.nick.clone();
                 if let Some(r) = self.rooms.get_mut(&room) {
                     let r = Rc::make_mut(r);
-                    r.invite_only = invite_only;
-                    r.owner = owner;
+                    r.invite_only = invite_only || created == Some(true);
+                    r.owner = owner.or(created.and(me));
                     r.muted_until = muted_until;
                 }
-                if self.creating.as_ref() == Some(&room) {
-                    self.creating = None;
+                if created.is_some() {
                     self.select(Target::Room(room));
                 }
                 true

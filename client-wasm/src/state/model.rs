@@ -222,8 +222,8 @@ pub struct ChatState {
     pub visible: bool,
     /// `mark_read` sent and not answered yet, per conversation: the id sent.
     pub(super) marking: BTreeMap<Conversation, MessageId>,
-    /// The room we asked to create: shown once joined.
-    pub(super) creating: Option<RoomName>,
+    /// The room we asked to create, and whether invite-only: shown once joined.
+    pub(super) creating: Option<(RoomName, bool)>,
     /// Bumped on every change the screen should see.
     pub version: u64,
 }

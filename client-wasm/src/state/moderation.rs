@@ -100,7 +100,7 @@ impl ChatState {
             self.notice = Some("Not connected: try again once online.".into());
             return true;
         }
-        self.creating = Some(room.clone());
+        self.creating = Some((room.clone(), invite_only));
         fx.push(Effect::Send(ClientMessage::CreateRoom {
             room,
             invite_only,
