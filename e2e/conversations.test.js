@@ -65,7 +65,13 @@ describe('conversations', () => {
   });
 
   it("reading the DM in one tab clears the badge in the user's other tab", async () => {
-    bob2 = await h.openAccount(browser, url, 'bob', PASSWORD, '#sign-in');
+    // A second tab of the same browser: back in with the saved session, as a reload would.
+    bob2 = await bob1.context().newPage();
+    bob2.errors = [];
+    bob2.on('pageerror', (e) => bob2.errors.push(String(e)));
+    await bob2.goto(url);
+    await bob2.locator('#status[data-state="online"]').waitFor();
+    assert.equal((await bob2.locator('#me').textContent()).trim(), 'bob');
     await h.waitFor(bob2, async () => (await dmBadge(bob2, 'alice')) === '1', 'the badge in the second tab');
 
     await bob1.locator('#directs li[data-name="@alice"] button.conv-name').click();

@@ -35,9 +35,11 @@ pub fn direct_list(props: &DirectListProps) -> Html {
     html! {
         <section class="direct-list" aria-label="Direct messages">
             <h2>{ "Direct messages" }</h2>
-            <ul id="directs">
-                { for props.directs.iter().map(|e| entry_item(e, props.active.as_ref(), &props.on_select, None)) }
-            </ul>
+            if !props.directs.is_empty() {
+                <ul id="directs">
+                    { for props.directs.iter().map(|e| entry_item(e, props.active.as_ref(), &props.on_select, None)) }
+                </ul>
+            }
             <form class="join-form" {onsubmit}>
                 <label class="visually-hidden" for="dm-input">{ "Write to someone by name" }</label>
                 <input id="dm-input" ref={input} type="text" placeholder="message someone…"

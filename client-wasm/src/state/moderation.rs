@@ -3,7 +3,7 @@
 //! shown as system lines, and editing or deleting messages.
 
 use super::model::{capitalize, Note};
-use super::rewrite::Msg;
+use super::rewrite::{same_name, Msg};
 use super::{ChatState, Effect, Room, Target};
 use shared::{
     Action as Sanction, ClientMessage, MessageId, MessageText, Nickname, RoomName, Timestamp,
@@ -65,10 +65,6 @@ pub fn describe(
         Some(u) => format!("{by} {verb} {nick} for {}", span(u - now)),
         None => format!("{by} {verb} {nick}"),
     }
-}
-
-fn same_name(a: &Nickname, b: &Nickname) -> bool {
-    a.as_str().to_lowercase() == b.as_str().to_lowercase()
 }
 
 impl ChatState {
@@ -145,7 +141,7 @@ impl ChatState {
             return None;
         }
         let mut words = rest.split_whitespace();
-        let verb = words.next().unwrap_or_default().to_lowercase();
+        let verb = words.next().unwrap_or_default().to_ascii_lowercase();
         let Some(action) = Sanction::ALL.into_iter().find(|a| a.label() == verb) else {
             self.notice = Some(format!(
                 "Unknown command /{verb}: try /invite, /remove, /transfer, /kick, /ban, /unban, /mute or /unmute (start with // to send a slash)."

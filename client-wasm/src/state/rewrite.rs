@@ -66,10 +66,18 @@ impl_msg!(DirectMessage, from);
 
 /// `name` is among the message's mentions (names compare without regard to case).
 pub fn mentions_me<T: Msg>(m: &T, me: Option<&Nickname>) -> bool {
-    me.is_some_and(|me| {
-        let me = me.as_str().to_lowercase();
-        m.mentions().iter().any(|n| n.as_str().to_lowercase() == me)
-    })
+    me.is_some_and(|me| m.mentions().iter().any(|n| same_name(n, me)))
+}
+
+/// Names equal but for case (by the upper-case mapping, which the client carries anyway).
+pub fn same_name(a: &Nickname, b: &Nickname) -> bool {
+    let upper = |n: &Nickname| {
+        n.as_str()
+            .chars()
+            .flat_map(char::to_uppercase)
+            .collect::<Vec<_>>()
+    };
+    a == b || upper(a) == upper(b)
 }
 
 /// Applies the edit or deletion `ev` to the message it targets, if held. A deletion is final;
