@@ -5,7 +5,8 @@
 use crate::components::login::LoginRequest;
 use crate::components::room_list::{direct_entry, Entry};
 use crate::components::{
-    Composer, Login, MemberList, MessageList, RoomList, Status, TypingIndicator,
+    Composer, DirectList, Login, MemberList, MessageList, RoomAdmin, RoomList, Status,
+    TypingIndicator,
 };
 use crate::services::driver::{now_ms, Driver};
 use crate::services::socket::chat_url;
@@ -99,12 +100,13 @@ pub fn app() -> Html {
         .map(|r| Entry {
             target: Target::Room(r.name.clone()),
             unread: r.unread,
+            mentions: r.read.mentions,
         })
         .collect();
     let directs: Vec<Entry> = state
         .directs
         .values()
-        .map(|d| direct_entry(&d.peer, d.unread))
+        .map(|d| direct_entry(&d.peer, d.unread, d.read.mentions))
         .collect();
     let others = state
         .directory
@@ -134,8 +136,25 @@ pub fn app() -> Html {
     let room = state.active_room();
     let members = room.map(|r| r.members.iter().cloned().collect::<Vec<_>>());
     let guests = room.map_or_else(Vec::new, |r| r.guests.iter().cloned().collect::<Vec<_>>());
-    let has_older = room.is_some_and(|r| r.has_older);
-    let loading_older = room.is_some_and(|r| r.paging == Paging::Older);
+    let thread = match &state.active {
+        Some(Target::Direct(peer)) => state.directs.get(peer),
+        _ => None,
+    };
+    let has_older = room.is_some_and(|r| r.has_older) || thread.is_some_and(|t| t.has_older);
+    let loading_older = room.is_some_and(|r| r.paging == Paging::Older)
+        || thread.is_some_and(|t| t.paging == Paging::Older);
+    let admin_panel = room.filter(|r| state.can_moderate(r)).map(|r| {
+        html! {
+            <RoomAdmin invite_only={r.invite_only}
+                on_moderate={dispatch.reform(|(nick, action, for_secs)| Action::Moderate { nick, action, for_secs })} />
+        }
+    });
+    let muted = room.is_some_and(|r| r.muted_until.is_some_and(|u| u > state.now));
+    let placeholder = if muted {
+        "You are muted in this room".to_string()
+    } else {
+        placeholder
+    };
     let gap = room.is_some_and(|r| r.gap_after.is_some());
     let toggle_nav = {
         let nav_open = nav_open.clone();
@@ -169,13 +188,16 @@ pub fn app() -> Html {
                 // The member list sits right under the joined rooms (which change only when the
                 // user joins or leaves), above anything a server listing or a new direct message
                 // can grow: a row never moves under the pointer.
-                <RoomList {rooms} {directs} {others} active={state.active.clone()}
-                    {on_select} {on_join}
+                <RoomList {rooms} {others} active={state.active.clone()}
+                    on_select={on_select.clone()} {on_join}
+                    on_create={dispatch.reform(|(name, invite_only)| Action::CreateRoom { name, invite_only })}
                     on_leave={dispatch.reform(Action::Leave)}
                     on_refresh={dispatch.reform(|()| Action::RefreshRooms)}>
                     if let Some(members) = members {
                         <MemberList {members} {guests} me={state.nick.clone()} {on_direct} />
                     }
+                    { for admin_panel }
+                    <DirectList {directs} active={state.active.clone()} {on_select} />
                 </RoomList>
                 if !state.guest {
                     <button type="button" class="link sign-out-everywhere" id="sign-out-everywhere"
@@ -195,9 +217,11 @@ pub fn app() -> Html {
                 <MessageList groups={state.groups()} {has_older} {loading_older} {gap} {empty_hint}
                     on_older={dispatch.reform(|()| Action::LoadOlder)}
                     on_retry={dispatch.reform(Action::Retry)}
-                    on_discard={dispatch.reform(Action::Discard)} />
+                    on_discard={dispatch.reform(Action::Discard)}
+                    on_edit={dispatch.reform(|(id, text)| Action::Edit { id, text })}
+                    on_delete={dispatch.reform(Action::Delete)} />
                 <TypingIndicator names={state.typing_names()} />
-                <Composer {placeholder} disabled={state.active.is_none()}
+                <Composer {placeholder} disabled={state.active.is_none() || muted}
                     on_send={dispatch.reform(Action::Send)}
                     on_typing={dispatch.reform(|()| Action::Typing)} />
             </main>

@@ -7,7 +7,7 @@ use client_wasm::components::message_list::clock;
 use client_wasm::components::{Composer, Login, MessageList, Status};
 use client_wasm::services::driver::Driver;
 use client_wasm::services::socket::{chat_url, Socket, SocketEvent};
-use client_wasm::state::{group_lines, Action, ChatState, Connection, Line, LineStatus};
+use client_wasm::state::{group_lines, Action, ChatState, Connection, Line, LineFlags, LineStatus};
 use gloo_timers::future::TimeoutFuture;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -76,6 +76,7 @@ async fn message_text_renders_as_text_not_html() {
                 text: (*text).into(),
                 ts: 1_764_000_000_000,
                 status: LineStatus::Delivered,
+                flags: LineFlags::default(),
             };
             ("mallory".to_string(), line)
         })
@@ -86,6 +87,8 @@ async fn message_text_renders_as_text_not_html() {
         on_older: Callback::noop(),
         on_retry: Callback::noop(),
         on_discard: Callback::noop(),
+        on_edit: Callback::noop(),
+        on_delete: Callback::noop(),
     });
     let (el, _app) = mount::<MessageList>(props);
     settle().await;
@@ -125,6 +128,7 @@ async fn pending_and_failed_messages_are_marked() {
                 status: LineStatus::Pending {
                     client_id: cid.clone(),
                 },
+                flags: LineFlags::default(),
             },
         ),
         (
@@ -137,6 +141,7 @@ async fn pending_and_failed_messages_are_marked() {
                     client_id: cid,
                     reason: "bob is not online".into(),
                 },
+                flags: LineFlags::default(),
             },
         ),
     ];
@@ -149,6 +154,8 @@ async fn pending_and_failed_messages_are_marked() {
             .borrow_mut()
             .push(id.to_string())),
         on_discard: Callback::noop(),
+        on_edit: Callback::noop(),
+        on_delete: Callback::noop(),
     });
     let (el, _app) = mount::<MessageList>(props);
     settle().await;

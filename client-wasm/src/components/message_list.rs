@@ -1,8 +1,10 @@
 //! The conversation: messages grouped by sender with the time, our pending messages marked as
 //! such, and a button for older history. Text goes into text nodes, never parsed as HTML.
+//! Edited messages say so, deleted ones leave a tombstone, mentions of us stand out, and the
+//! messages we may change carry edit and delete buttons; moderation shows as system lines.
 
-use crate::state::{Group, LineStatus};
-use shared::ClientMsgId;
+use crate::state::{Group, Line, LineStatus};
+use shared::{ClientMsgId, MessageId};
 use std::cell::Cell;
 use std::rc::Rc;
 use web_sys::Element;
@@ -24,6 +26,39 @@ pub struct MessageListProps {
     pub on_older: Callback<()>,
     pub on_retry: Callback<ClientMsgId>,
     pub on_discard: Callback<ClientMsgId>,
+    /// Edit message `id`: the new text.
+    pub on_edit: Callback<(MessageId, String)>,
+    pub on_delete: Callback<MessageId>,
+}
+
+/// Edit and delete buttons for a line that allows them. The new text is asked in a prompt.
+fn actions(
+    l: &Line,
+    on_edit: &Callback<(MessageId, String)>,
+    on_delete: &Callback<MessageId>,
+) -> Html {
+    let Some(id) = l.flags.id else {
+        return html! {};
+    };
+    let edit = l.flags.can_edit.then(|| {
+        let cb = on_edit.clone();
+        let old = l.text.clone();
+        let onclick = move |_| {
+            let answer = web_sys::window()
+                .and_then(|w| w.prompt_with_message_and_default("Edit message", &old).ok())
+                .flatten();
+            if let Some(text) = answer.filter(|t| !t.trim().is_empty() && *t != old) {
+                cb.emit((id, text));
+            }
+        };
+        html! { <button type="button" class="link edit" aria-label="Edit message" {onclick}>{ "edit" }</button> }
+    });
+    let delete = l.flags.can_delete.then(|| {
+        let cb = on_delete.clone();
+        html! { <button type="button" class="link delete" aria-label="Delete message"
+        onclick={move |_| cb.emit(id)}>{ "delete" }</button> }
+    });
+    html! { <span class="actions">{ for edit }{ for delete }</span> }
 }
 
 /// `HH:MM` in the browser's time zone.
@@ -87,6 +122,15 @@ pub fn message_list(props: &MessageListProps) -> Html {
         }
     });
     let group = |g: &Group| {
+        if g.system {
+            return g
+                .lines
+                .iter()
+                .map(|l| html! {
+                    <li key={l.key.clone()} class="system-line" role="status">{ l.text.clone() }</li>
+                })
+                .collect::<Html>();
+        }
         html! {
             <li class={classes!("group", g.mine.then_some("mine"))} data-sender={g.sender.clone()}>
                 <div class="meta">
@@ -99,7 +143,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
                 <ul class="lines">
                     { for g.lines.iter().map(|l| {
                         let (class, extra) = match &l.status {
-                            LineStatus::Delivered => ("delivered", html! {}),
+                            LineStatus::Delivered | LineStatus::System => ("delivered", html! {}),
                             LineStatus::Pending { .. } => (
                                 "pending",
                                 html! { <span class="state">{ "sending…" }</span> },
@@ -120,9 +164,14 @@ pub fn message_list(props: &MessageListProps) -> Html {
                             }
                         };
                         html! {
-                            <li key={l.key.clone()} class={classes!("msg", class)} data-id={l.key.clone()}>
+                            <li key={l.key.clone()} data-id={l.key.clone()} class={classes!("msg", class,
+                                l.flags.deleted.then_some("deleted"), l.flags.mention.then_some("mention"))}>
                                 <span class="text">{ l.text.clone() }</span>
+                                if l.flags.edited {
+                                    <span class="edited">{ " (edited)" }</span>
+                                }
                                 { extra }
+                                { actions(l, &props.on_edit, &props.on_delete) }
                             </li>
                         }
                     }) }

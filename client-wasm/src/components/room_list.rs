@@ -1,7 +1,7 @@
-//! The sidebar's conversations: joined rooms and direct threads with unread counts, a box to join
-//! or create a room, and the other rooms on the server. Its children (the member list) go right
-//! under the joined rooms: the direct threads and the server's listing, which change without
-//! the user doing anything, come after them, the listing in a scroll box of its own.
+//! The sidebar's rooms: joined rooms with unread and mention counts, a box to join a room or
+//! create one (public or invite-only), and the other rooms on the server. Its children (the
+//! member list, the direct messages) go right under the joined rooms: the server's listing,
+//! which changes without the user doing anything, comes after them, in a scroll box of its own.
 
 use crate::state::Target;
 use shared::{Nickname, RoomInfo, RoomName};
@@ -13,17 +13,20 @@ use yew::prelude::*;
 pub struct Entry {
     pub target: Target,
     pub unread: u32,
+    /// Of the unread, those mentioning us.
+    pub mentions: u32,
 }
 
 #[derive(Properties, PartialEq)]
 pub struct RoomListProps {
     pub rooms: Vec<Entry>,
-    pub directs: Vec<Entry>,
     /// Rooms on the server that we are not in.
     pub others: Vec<RoomInfo>,
     pub active: Option<Target>,
     pub on_select: Callback<Target>,
     pub on_join: Callback<String>,
+    /// Create a room: its name, invite-only.
+    pub on_create: Callback<(String, bool)>,
     pub on_leave: Callback<RoomName>,
     pub on_refresh: Callback<()>,
     /// Shown under the joined rooms and the join box.
@@ -31,12 +34,61 @@ pub struct RoomListProps {
     pub children: Html,
 }
 
-fn unread_badge(unread: u32) -> Html {
-    if unread == 0 {
+fn unread_badge(unread: u32, mentions: u32) -> Html {
+    if unread == 0 && mentions == 0 {
         return html! {};
     }
     let label = format!("{unread} unread");
-    html! { <span class="badge" aria-label={label}>{ unread.min(999) }</span> }
+    let mention = (mentions > 0).then(|| {
+        let label = format!("{mentions} mentioning you");
+        html! { <span class="badge mention-badge" aria-label={label}>{ "@" }</span> }
+    });
+    html! {
+        <>
+            { for mention }
+            if unread > 0 {
+                <span class="badge" aria-label={label}>{ unread.min(999) }</span>
+            }
+        </>
+    }
+}
+
+/// One conversation in a list: its name (opens it), badges, and a leave button for rooms.
+pub fn entry_item(
+    e: &Entry,
+    active: Option<&Target>,
+    on_select: &Callback<Target>,
+    on_leave: Option<&Callback<RoomName>>,
+) -> Html {
+    let active = active == Some(&e.target);
+    let (label, leave, kind) = match &e.target {
+        Target::Room(name) => (format!("#{name}"), Some(name.clone()), "room"),
+        Target::Direct(peer) => (format!("@{peer}"), None, "direct"),
+    };
+    let on_select = {
+        let cb = on_select.clone();
+        let target = e.target.clone();
+        move |_| cb.emit(target.clone())
+    };
+    let leave = leave.zip(on_leave).map(|(name, cb)| {
+        let cb = cb.clone();
+        let label = format!("Leave #{name}");
+        html! {
+            <button type="button" class="icon leave" title={label.clone()}
+                aria-label={label} onclick={move |_| cb.emit(name.clone())}>{ "×" }</button>
+        }
+    });
+    html! {
+        <li key={label.clone()} class={classes!("conv", kind, active.then_some("active"), (e.unread > 0).then_some("has-unread"))}
+            data-name={label.clone()}>
+            <button type="button" class="conv-name"
+                aria-current={active.then_some("true")} onclick={on_select}>
+                <span class="name">{ label }</span>
+                { unread_badge(e.unread, e.mentions) }
+            </button>
+            { for leave }
+        </li>
+    }
 }
 
 #[function_component(RoomList)]
@@ -56,37 +108,31 @@ pub fn room_list(props: &RoomListProps) -> Html {
             }
         })
     };
-    let entry = |e: &Entry| {
-        let active = props.active.as_ref() == Some(&e.target);
-        let (label, leave, kind) = match &e.target {
-            Target::Room(name) => (format!("#{name}"), Some(name.clone()), "room"),
-            Target::Direct(peer) => (format!("@{peer}"), None, "direct"),
-        };
-        let on_select = {
-            let cb = props.on_select.clone();
-            let target = e.target.clone();
-            move |_| cb.emit(target.clone())
-        };
-        let leave = leave.map(|name| {
-            let cb = props.on_leave.clone();
-            let label = format!("Leave #{name}");
-            let n = name.clone();
-            html! {
-                <button type="button" class="icon leave" title={label.clone()}
-                    aria-label={label} onclick={move |_| cb.emit(n.clone())}>{ "×" }</button>
+    let invite_only = use_node_ref();
+    let on_create = {
+        let input = input.clone();
+        let invite_only = invite_only.clone();
+        let cb = props.on_create.clone();
+        move |_| {
+            let Some(el) = input.cast::<HtmlInputElement>() else {
+                return;
+            };
+            let private = invite_only
+                .cast::<HtmlInputElement>()
+                .is_some_and(|c| c.checked());
+            if !el.value().trim().is_empty() {
+                cb.emit((el.value(), private));
+                el.set_value("");
             }
-        });
-        html! {
-            <li key={label.clone()} class={classes!("conv", kind, active.then_some("active"), (e.unread > 0).then_some("has-unread"))}
-                data-name={label.clone()}>
-                <button type="button" class="conv-name"
-                    aria-current={active.then_some("true")} onclick={on_select}>
-                    <span class="name">{ label }</span>
-                    { unread_badge(e.unread) }
-                </button>
-                { for leave }
-            </li>
         }
+    };
+    let entry = |e: &Entry| {
+        entry_item(
+            e,
+            props.active.as_ref(),
+            &props.on_select,
+            Some(&props.on_leave),
+        )
     };
     let on_refresh = {
         let cb = props.on_refresh.clone();
@@ -101,12 +147,13 @@ pub fn room_list(props: &RoomListProps) -> Html {
                 <input id="room-input" ref={input} type="text" placeholder="join or create…"
                     maxlength="48" autocomplete="off" spellcheck="false" />
                 <button type="submit" id="join">{ "Join" }</button>
+                <button type="button" id="create-room" onclick={on_create}>{ "Create" }</button>
+                <label class="check">
+                    <input type="checkbox" id="invite-only" ref={invite_only} />
+                    { "invite-only" }
+                </label>
             </form>
             { props.children.clone() }
-            if !props.directs.is_empty() {
-                <h2>{ "Direct" }</h2>
-                <ul id="directs">{ for props.directs.iter().map(entry) }</ul>
-            }
             <div class="others">
                 <h3>
                     { "Other rooms" }
@@ -141,9 +188,10 @@ pub fn room_list(props: &RoomListProps) -> Html {
 }
 
 /// Entries for direct threads, by peer name.
-pub fn direct_entry(peer: &Nickname, unread: u32) -> Entry {
+pub fn direct_entry(peer: &Nickname, unread: u32, mentions: u32) -> Entry {
     Entry {
         target: Target::Direct(peer.clone()),
         unread,
+        mentions,
     }
 }

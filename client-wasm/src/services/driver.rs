@@ -10,6 +10,8 @@ use gloo_timers::callback::{Interval, Timeout};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
 
 /// Milliseconds since the epoch, the reducer's clock.
 pub fn now_ms() -> i64 {
@@ -28,6 +30,8 @@ struct Inner {
     socket: Option<Socket>,
     reconnect: Option<Timeout>,
     tick: Option<Interval>,
+    /// The `visibilitychange` listener, kept alive with the driver.
+    _visibility: Option<Closure<dyn FnMut()>>,
     publish: Rc<dyn Fn(Rc<ChatState>)>,
     published: u64,
     /// Actions that arrived while one was being handled: handled in order, never nested.
@@ -48,6 +52,7 @@ impl Driver {
                 socket: None,
                 reconnect: None,
                 tick: None,
+                _visibility: None,
                 publish: Rc::new(publish),
                 queue: VecDeque::new(),
                 busy: false,
@@ -60,7 +65,27 @@ impl Driver {
             }
         });
         driver.inner.borrow_mut().tick = Some(tick);
+        driver.watch_visibility();
         driver
+    }
+
+    /// Reports the page's visibility to the reducer (a hidden tab marks nothing read).
+    fn watch_visibility(&self) {
+        let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+            return;
+        };
+        let weak = Rc::downgrade(&self.inner);
+        let doc = document.clone();
+        let listener = Closure::<dyn FnMut()>::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                Driver { inner }.dispatch(Action::Visible(!doc.hidden()));
+            }
+        });
+        let _ = document.add_event_listener_with_callback(
+            "visibilitychange",
+            listener.as_ref().unchecked_ref(),
+        );
+        self.inner.borrow_mut()._visibility = Some(listener);
     }
 
     /// The current state (for a first render).

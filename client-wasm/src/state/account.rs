@@ -70,6 +70,13 @@ pub fn refusal(code: ErrorCode, nick: Option<&Nickname>) -> Option<String> {
             "This server does not accept guests: sign in or register.".into()
         }
         ErrorCode::NotSignedIn => "Sign in first.".into(),
+        ErrorCode::NotInvited => "That room is invite-only: ask its owner to invite you.".into(),
+        ErrorCode::Banned => "You are banned from that room.".into(),
+        ErrorCode::Muted => "You are muted in this room.".into(),
+        ErrorCode::NotAllowed => "Only the room's owner or an admin may do that.".into(),
+        ErrorCode::RoomExists => "A room of that name exists already: join it.".into(),
+        ErrorCode::GuestsCannotCreateRooms => "Guests cannot create rooms here: sign in.".into(),
+        ErrorCode::NoSuchMessage => "That message is gone.".into(),
         _ => return None,
     })
 }

@@ -2,7 +2,7 @@
 //! socket said, or a timer firing; an [`Effect`] is I/O the driver carries out for the reducer.
 
 use super::{Login, Saved, Target};
-use shared::{ClientMessage, ClientMsgId, RoomName};
+use shared::{ClientMessage, ClientMsgId, MessageId, RoomName};
 
 /// What the user or the outside world did.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +29,27 @@ pub enum Action {
     /// Join a room, creating it if nobody has yet.
     Join(String),
     Leave(RoomName),
+    /// Create a room we own, public or invite-only, and join it.
+    CreateRoom {
+        name: String,
+        invite_only: bool,
+    },
+    /// An owner's or admin's action on a user in the room on screen; `for_secs` bounds a ban
+    /// or a mute (none: for good).
+    Moderate {
+        nick: String,
+        action: shared::Action,
+        for_secs: Option<u64>,
+    },
+    /// Replace the text of our message `id` in the conversation on screen.
+    Edit {
+        id: MessageId,
+        text: String,
+    },
+    /// Delete message `id` in the conversation on screen.
+    Delete(MessageId),
+    /// The page became visible (`true`) or hidden.
+    Visible(bool),
     /// Post this text to the conversation on screen.
     Send(String),
     /// Resend a message the server refused.

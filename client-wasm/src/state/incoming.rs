@@ -2,10 +2,11 @@
 //! overlapping pages never show a message twice), new messages and unread counts, acks that
 //! empty the outbox, presence (with who is a guest), and typing.
 
+use super::rewrite::{mentions_me, merge_live, merge_page, Merged};
 use super::{ChatState, DirectThread, Effect, Paging, Room, Target};
 use shared::{
-    ChatMessage, ClientMessage, ClientMsgId, DirectMessage, MessageId, Nickname, PresenceState,
-    RoomInfo, RoomName, ServerMessage, Timestamp,
+    ChatMessage, ClientMessage, ClientMsgId, DirectMessage, ErrorCode, MessageId, Nickname,
+    PresenceState, ReadState, RoomInfo, RoomName, ServerMessage, Timestamp,
 };
 use std::rc::Rc;
 
@@ -87,23 +88,56 @@ impl ChatState {
                 resume_token,
                 epoch,
                 limits,
+                admin,
+                conversations,
                 ..
-            } => self.welcome(
-                (nick, guest, session),
-                default_room,
-                resume_token,
-                epoch,
-                limits,
-                fx,
-            ),
+            } => {
+                self.admin = admin;
+                self.reset_conversations();
+                self.welcome(
+                    (nick, guest, session),
+                    default_room,
+                    resume_token,
+                    epoch,
+                    limits,
+                    fx,
+                );
+                self.read_states(conversations);
+                self.load_direct(fx);
+                true
+            }
             ServerMessage::Joined {
                 room,
                 members,
                 guests,
                 history,
                 has_more,
-                ..
-            } => self.joined(room, (members, guests), history, has_more, fx),
+                invite_only,
+                owner,
+                muted_until,
+                read,
+            } => {
+                self.joined(room.clone(), (members, guests), history, has_more, read, fx);
+                // The answer to our `create_room` may leave out the rules just made: ours.
+                let created = match self.creating.take() {
+                    Some((name, private)) if name == room => Some(private),
+                    other => {
+                        self.creating = other;
+                        None
+                    }
+                };
+                let me = self.nick.clone();
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    let r = Rc::make_mut(r);
+                    r.invite_only = invite_only || created == Some(true);
+                    r.owner = owner.or(created.and(me));
+                    r.muted_until = muted_until;
+                }
+                if created.is_some() {
+                    self.select(Target::Room(room));
+                }
+                true
+            }
             ServerMessage::Left { room } => {
                 // Usually removed already when the user clicked leave.
                 self.rooms.remove(&room);
@@ -171,17 +205,44 @@ impl ChatState {
                 messages,
                 has_more,
             } => self.history(room, messages, has_more, fx),
-            // Conversations beyond a connection: shown by the client next.
-            ServerMessage::DmHistory { .. }
-            | ServerMessage::Moderated { .. }
-            | ServerMessage::Read(_)
-            | ServerMessage::Conversations { .. } => false,
+            ServerMessage::DmHistory {
+                with,
+                messages,
+                has_more,
+            } => self.dm_history(with, messages, has_more),
+            ServerMessage::Moderated {
+                room,
+                nick,
+                action,
+                by,
+                until,
+            } => self.moderated(room, nick, action, by, until, fx),
+            ServerMessage::Read(state) => self.read_state(state),
+            ServerMessage::Conversations { conversations } => self.read_states(conversations),
             ServerMessage::Error {
                 code,
                 message,
                 client_id,
             } => {
-                self.error(code, message, client_id, fx);
+                match code {
+                    // A thread that keeps no history (a guest's): live only, no notice.
+                    ErrorCode::UnknownUser | ErrorCode::NotSignedIn
+                        if client_id.is_none() && self.direct_refused() => {}
+                    ErrorCode::NotInvited | ErrorCode::Banned => {
+                        // The join we asked for will not come: drop the empty placeholder.
+                        self.rooms.retain(|_, r| r.joined || !r.messages.is_empty());
+                        if self.active_room().is_none() {
+                            if let Some(Target::Room(_)) = self.active {
+                                self.active = self.rooms.keys().next().cloned().map(Target::Room);
+                            }
+                        }
+                        self.error(code, message, client_id, fx);
+                    }
+                    _ => self.error(code, message, client_id, fx),
+                }
+                if code == ErrorCode::RoomExists {
+                    self.creating = None;
+                }
                 true
             }
         }
@@ -195,6 +256,7 @@ impl ChatState {
         (members, guests): (Vec<Nickname>, Vec<Nickname>),
         history: Vec<ChatMessage>,
         has_more: bool,
+        read: Option<ReadState>,
         fx: &mut Vec<Effect>,
     ) -> bool {
         let page = self.page();
@@ -208,9 +270,8 @@ impl ChatState {
         room.members = members.into_iter().collect();
         room.joined = true;
         let got = history.len();
-        for m in history.into_iter().filter(|m| m.room == name) {
-            insert_by_id(&mut room.messages, m, |m| m.id);
-        }
+        let page_msgs = history.into_iter().filter(|m| m.room == name).collect();
+        merge_page(&mut room.messages, &mut room.read.edits, page_msgs);
         if trim_oldest(&mut room.messages) {
             room.has_older = true;
         }
@@ -220,6 +281,9 @@ impl ChatState {
         } else {
             room.has_older = has_more;
             room.paging = Paging::Idle;
+        }
+        if let Some(read) = read {
+            self.read_state(read);
         }
         if first_join && self.active.is_none() {
             self.active = Some(Target::Room(name.clone()));
@@ -278,9 +342,8 @@ impl ChatState {
         let room = Rc::make_mut(room);
         let got = messages.len();
         let oldest = messages.first().map(|m| m.id);
-        for m in messages.into_iter().filter(|m| m.room == name) {
-            insert_by_id(&mut room.messages, m, |m| m.id);
-        }
+        let page_msgs = messages.into_iter().filter(|m| m.room == name).collect();
+        merge_page(&mut room.messages, &mut room.read.edits, page_msgs);
         match room.paging {
             Paging::Resume => {
                 room.caught_up += got;
@@ -309,20 +372,27 @@ impl ChatState {
     /// A room message; counts as unread unless it is ours or its room is on screen.
     fn message(&mut self, m: ChatMessage) -> bool {
         let mine = self.is_me(&m.sender);
+        let mention = mentions_me(&m, self.nick.as_ref());
         let active = self.active.as_ref() == Some(&Target::Room(m.room.clone()));
         let Some(room) = self.rooms.get_mut(&m.room) else {
             return false;
         };
         let room = Rc::make_mut(room);
-        room.typing.remove(&m.sender);
-        if !insert_by_id(&mut room.messages, m, |m| m.id) {
-            return false;
+        if m.target.is_none() {
+            room.typing.remove(&m.sender);
+        }
+        match merge_live(&mut room.messages, &mut room.read.edits, m) {
+            Merged::Added => {}
+            Merged::Rewrote(changed) => return changed,
+            Merged::Duplicate => return false,
         }
         if trim_oldest(&mut room.messages) {
             room.has_older = true;
         }
+        // Guests count here; a signed-in user's counts come from its read marks.
         if !mine && !active {
             room.unread += 1;
+            room.read.mentions += u32::from(mention);
         }
         true
     }
@@ -330,6 +400,7 @@ impl ChatState {
     /// A direct message to or from us (ours from another tab too), in the thread with the peer.
     fn direct(&mut self, d: DirectMessage) -> bool {
         let mine = self.is_me(&d.from);
+        let mention = mentions_me(&d, self.nick.as_ref());
         let peer = if mine { d.to.clone() } else { d.from.clone() };
         let active = self.active.as_ref() == Some(&Target::Direct(peer.clone()));
         let thread = Rc::make_mut(
@@ -337,12 +408,17 @@ impl ChatState {
                 .entry(peer.clone())
                 .or_insert_with(|| Rc::new(DirectThread::new(peer))),
         );
-        if !insert_by_id(&mut thread.messages, d, |m| m.id) {
-            return false;
+        match merge_live(&mut thread.messages, &mut thread.read.edits, d) {
+            Merged::Added => {}
+            Merged::Rewrote(changed) => return changed,
+            Merged::Duplicate => return false,
         }
-        trim_oldest(&mut thread.messages);
+        if trim_oldest(&mut thread.messages) {
+            thread.has_older = true;
+        }
         if !mine && !active {
             thread.unread += 1;
+            thread.read.mentions += u32::from(mention);
         }
         true
     }

@@ -12,23 +12,32 @@
 //! - `lifecycle`: connect, `hello` and `welcome`, closes, reconnect backoff, the clock tick.
 //! - `outgoing`: what the user sends: join, leave, messages through the outbox, typing, pages.
 //! - `incoming`: server frames merged into the state (`error` frames: `account`).
+//! - `conversations`: read state, unread and mention counts, `mark_read`, `dm_history`.
+//! - `rewrite`: edits and deletions applied to the messages they change.
+//! - `moderation`: creating rooms, owners' and admins' actions, slash commands, edit, delete.
 //! - `view`: what the screen shows: the open conversation, message groups, who is typing.
 
 mod account;
 mod action;
+mod conversations;
 mod incoming;
 mod lifecycle;
 mod model;
+mod moderation;
 mod outgoing;
+mod rewrite;
 mod view;
 
 pub use account::{refusal, Login, Saved};
 pub use action::{Action, Effect};
 pub use incoming::{MAX_DIRECTORY, MAX_KEPT_MESSAGES, RESUME_CAP};
 pub use lifecycle::{backoff_ms, RECONNECT_BASE_MS, RECONNECT_MAX_MS, ROOM_LIST_REFRESH_MS};
-pub use model::{ChatState, Connection, DirectThread, Paging, Pending, Room, Target};
+pub use model::{
+    ChatState, Connection, DirectThread, Note, Paging, Pending, ReadMarks, Room, Target,
+};
+pub use moderation::{describe, parse_secs, DAY_SECS, HOUR_SECS};
 pub use outgoing::TYPING_THROTTLE_MS;
-pub use view::{group_lines, Group, Line, LineStatus, GROUP_GAP_MS};
+pub use view::{group_lines, Group, Line, LineFlags, LineStatus, GROUP_GAP_MS};
 
 use shared::{ClientMessage, Timestamp};
 
@@ -39,17 +48,37 @@ impl ChatState {
         let before = self.now;
         self.now = now;
         let mut fx = Vec::new();
-        let changed = match action {
+        let mut changed = match action {
             Action::Connect { nick } => self.connect(&nick, &mut fx),
             Action::SignIn(login) => self.sign_in(login, &mut fx),
             Action::Restore(saved) => self.restore(saved, &mut fx),
             Action::SignOut { everywhere } => self.sign_out(everywhere, &mut fx),
             Action::ChangePassword { old, new } => self.change_password(old, new, &mut fx),
             Action::Disconnect => self.disconnect(&mut fx),
-            Action::Select(target) => self.select(target),
+            Action::Select(target) => self.select(target) | self.load_direct(&mut fx),
             Action::Join(name) => self.join(&name, &mut fx),
             Action::Leave(name) => self.leave(name, &mut fx),
-            Action::Send(text) => self.send(&text, &mut fx),
+            Action::CreateRoom { name, invite_only } => {
+                self.create_room(&name, invite_only, &mut fx)
+            }
+            Action::Moderate {
+                nick,
+                action,
+                for_secs,
+            } => {
+                let room = self.active_room().map(|r| r.name.clone());
+                self.moderate(room, &nick, action, for_secs, &mut fx)
+            }
+            Action::Edit { id, text } => self.edit(id, &text, &mut fx),
+            Action::Delete(id) => self.delete(id, &mut fx),
+            Action::Visible(visible) => {
+                self.visible = visible;
+                false
+            }
+            Action::Send(text) => match self.command(&text, &mut fx) {
+                Some(changed) => changed,
+                None => self.send(text.strip_prefix('/').unwrap_or(&text), &mut fx),
+            },
             Action::Retry(client_id) => self.retry(&client_id, &mut fx),
             Action::Discard(client_id) => self.discard(&client_id),
             Action::Typing => {
@@ -71,6 +100,7 @@ impl ChatState {
             Action::Closed { code, reason } => self.closed(code, &reason, &mut fx),
             Action::Tick => self.tick(before, &mut fx),
         };
+        changed |= self.sync_reads(&mut fx);
         if changed {
             self.version += 1;
         }

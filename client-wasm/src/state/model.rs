@@ -3,8 +3,8 @@
 
 use super::account::Credentials;
 use shared::{
-    ChatMessage, ClientMsgId, DirectMessage, Limits, MessageId, MessageText, Nickname, RoomInfo,
-    RoomName, Timestamp, DEFAULT_ROOM,
+    ChatMessage, ClientMsgId, Conversation, DirectMessage, Limits, MessageId, MessageText,
+    Nickname, RoomInfo, RoomName, Timestamp, DEFAULT_ROOM,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -81,6 +81,38 @@ pub struct Room {
     /// before the oldest held were skipped. Shown as a gap marker above "load older" until
     /// older pages reach it.
     pub gap_after: Option<MessageId>,
+    /// Read state (unread above, mentions, the server's read mark) and rewrites applied.
+    pub read: ReadMarks,
+    pub invite_only: bool,
+    /// The owner (none: the server's admins).
+    pub owner: Option<Nickname>,
+    /// We are muted here until then (`shared::FOREVER`: for good).
+    pub muted_until: Option<Timestamp>,
+    /// Moderation lines (`moderated`), each after the message that was newest when it came.
+    pub notes: Vec<Note>,
+}
+
+/// A system line in a room: "alice banned bob".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub after: Option<MessageId>,
+    pub ts: Timestamp,
+    pub text: String,
+}
+
+/// What a conversation knows beyond its messages: the read mark, the mentions unread, and
+/// which edit was applied last to each message (an older edit arriving late is skipped).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadMarks {
+    /// Everything up to this id is read (the server's mark, for signed-in users).
+    pub last_read: MessageId,
+    /// The server's counts as of its last word (welcome, joined, read).
+    pub server_unread: u32,
+    pub server_mentions: u32,
+    /// Unread messages that mention us.
+    pub mentions: u32,
+    /// Message id -> id of the newest edit applied to it.
+    pub edits: BTreeMap<MessageId, MessageId>,
 }
 
 impl Room {
@@ -98,6 +130,11 @@ impl Room {
             caught_up: 0,
             resume_from: None,
             gap_after: None,
+            read: ReadMarks::default(),
+            invite_only: false,
+            owner: None,
+            muted_until: None,
+            notes: Vec::new(),
         }
     }
 
@@ -113,6 +150,14 @@ pub struct DirectThread {
     /// Sorted by id, no id twice.
     pub messages: Vec<DirectMessage>,
     pub unread: u32,
+    pub read: ReadMarks,
+    /// Older messages exist on the server.
+    pub has_older: bool,
+    /// A `dm_history` request is outstanding (`Older` or `Latest`).
+    pub paging: Paging,
+    /// The latest page was fetched on this connection (or the peer is a guest: nothing to
+    /// fetch).
+    pub loaded: bool,
 }
 
 impl DirectThread {
@@ -121,6 +166,10 @@ impl DirectThread {
             peer,
             messages: Vec::new(),
             unread: 0,
+            read: ReadMarks::default(),
+            has_older: false,
+            paging: Paging::Idle,
+            loaded: false,
         }
     }
 }
@@ -166,6 +215,15 @@ pub struct ChatState {
     /// When we last sent `typing` per room, for the throttle.
     pub(super) last_typing: BTreeMap<RoomName, Timestamp>,
     pub(super) last_room_list: Timestamp,
+    /// The server says we are one of its admins.
+    pub admin: bool,
+    /// The page is visible (the driver reports `visibilitychange`): only then is the open
+    /// conversation marked read.
+    pub visible: bool,
+    /// `mark_read` sent and not answered yet, per conversation: the id sent.
+    pub(super) marking: BTreeMap<Conversation, MessageId>,
+    /// The room we asked to create, and whether invite-only: shown once joined.
+    pub(super) creating: Option<(RoomName, bool)>,
     /// Bumped on every change the screen should see.
     pub version: u64,
 }
@@ -197,6 +255,10 @@ impl ChatState {
             rng: seed | 1,
             last_typing: BTreeMap::new(),
             last_room_list: now,
+            admin: false,
+            visible: true,
+            marking: BTreeMap::new(),
+            creating: None,
             version: 0,
         };
         // Time plus randomness: unique across reloads and across tabs.

@@ -158,8 +158,10 @@ impl ChatState {
     pub(super) fn load_older(&mut self, fx: &mut Vec<Effect>) -> bool {
         let page = self.page();
         let online = self.is_online();
-        let Some(Target::Room(name)) = &self.active else {
-            return false;
+        let name = match &self.active {
+            Some(Target::Room(name)) => name,
+            Some(Target::Direct(peer)) => return self.load_older_direct(&peer.clone(), fx),
+            None => return false,
         };
         let Some(room) = self.rooms.get_mut(name) else {
             return false;

@@ -1,8 +1,9 @@
 //! What the screen shows: which conversation is open (opening one clears its unread count),
 //! the message list as groups of lines, who is typing, and the reconnect countdown.
 
+use super::rewrite::{mentions_me, Msg};
 use super::{ChatState, Connection, DirectThread, Room, Target};
-use shared::{ClientMsgId, MessageId, MessageText, Timestamp};
+use shared::{ClientMsgId, MessageId, Timestamp};
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
@@ -17,6 +18,8 @@ pub struct Group {
     pub mine: bool,
     /// The sender had no account (as its first message here says).
     pub guest: bool,
+    /// System lines (moderation), not messages: no sender.
+    pub system: bool,
     pub lines: Vec<Line>,
 }
 
@@ -28,6 +31,19 @@ pub struct Line {
     pub text: String,
     pub ts: Timestamp,
     pub status: LineStatus,
+    pub flags: LineFlags,
+}
+
+/// What a delivered message shows beyond its text, and what the user may do with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineFlags {
+    pub id: Option<MessageId>,
+    pub edited: bool,
+    pub deleted: bool,
+    /// It mentions us.
+    pub mention: bool,
+    pub can_edit: bool,
+    pub can_delete: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +56,8 @@ pub enum LineStatus {
         client_id: ClientMsgId,
         reason: String,
     },
+    /// A moderation line ("alice banned bob").
+    System,
 }
 
 impl ChatState {
@@ -48,8 +66,10 @@ impl ChatState {
         match &target {
             Target::Room(name) => match self.rooms.get_mut(name) {
                 Some(room) => {
-                    if room.unread > 0 {
-                        Rc::make_mut(room).unread = 0;
+                    if room.unread > 0 || room.read.mentions > 0 {
+                        let room = Rc::make_mut(room);
+                        room.unread = 0;
+                        room.read.mentions = 0;
                     }
                 }
                 None => return false,
@@ -59,8 +79,10 @@ impl ChatState {
                     .directs
                     .entry(peer.clone())
                     .or_insert_with(|| Rc::new(DirectThread::new(peer.clone())));
-                if thread.unread > 0 {
-                    Rc::make_mut(thread).unread = 0;
+                if thread.unread > 0 || thread.read.mentions > 0 {
+                    let thread = Rc::make_mut(thread);
+                    thread.unread = 0;
+                    thread.read.mentions = 0;
                 }
             }
         }
@@ -108,15 +130,33 @@ impl ChatState {
         let mut delivered: Vec<(String, Line)> = Vec::new();
         // Keys of lines whose sender was a guest.
         let mut guests = BTreeSet::new();
+        let signed_in = !self.guest;
         match &self.active {
             Some(Target::Room(name)) => {
                 if let Some(room) = self.rooms.get(name) {
+                    let moderator = self.can_moderate(room);
+                    let mut notes = room.notes.iter().enumerate().peekable();
+                    let mut note_lines =
+                        |upto: Option<MessageId>, out: &mut Vec<(String, Line)>| {
+                            while let Some((i, n)) = notes.next_if(|(_, n)| n.after <= upto) {
+                                out.push((String::new(), system_line(i, &n.text, n.ts)));
+                            }
+                        };
+                    note_lines(None, &mut delivered);
                     for m in &room.messages {
                         if m.guest {
                             guests.insert(m.id.to_string());
                         }
-                        delivered.push((m.sender.to_string(), delivered_line(m.id, &m.text, m.ts)));
+                        let mine = self.is_me(&m.sender);
+                        let line = self.delivered_line(
+                            m,
+                            signed_in && mine,
+                            signed_in && (mine || moderator),
+                        );
+                        delivered.push((m.sender.to_string(), line));
+                        note_lines(Some(m.id), &mut delivered);
                     }
+                    note_lines(Some(MessageId::MAX), &mut delivered);
                 }
             }
             Some(Target::Direct(peer)) => {
@@ -125,7 +165,8 @@ impl ChatState {
                         if m.guest {
                             guests.insert(m.id.to_string());
                         }
-                        delivered.push((m.from.to_string(), delivered_line(m.id, &m.text, m.ts)));
+                        let mine = signed_in && self.is_me(&m.from);
+                        delivered.push((m.from.to_string(), self.delivered_line(m, mine, mine)));
                     }
                 }
             }
@@ -150,6 +191,7 @@ impl ChatState {
                 text: p.text.to_string(),
                 ts: self.now,
                 status,
+                flags: LineFlags::default(),
             };
             if self.guest {
                 guests.insert(line.key.clone());
@@ -159,17 +201,44 @@ impl ChatState {
         let mut groups = group_lines(delivered, me);
         for g in &mut groups {
             g.guest = g.lines.first().is_some_and(|l| guests.contains(&l.key));
+            g.system = g
+                .lines
+                .first()
+                .is_some_and(|l| l.status == LineStatus::System);
         }
         groups
     }
+
+    fn delivered_line<T: Msg>(&self, m: &T, can_edit: bool, can_delete: bool) -> Line {
+        let deleted = m.deleted();
+        Line {
+            key: m.id().to_string(),
+            text: if deleted {
+                "message deleted".into()
+            } else {
+                m.text().to_string()
+            },
+            ts: m.ts(),
+            status: LineStatus::Delivered,
+            flags: LineFlags {
+                id: Some(m.id()),
+                edited: m.edited() && !deleted,
+                deleted,
+                mention: !deleted && mentions_me(m, self.nick.as_ref()),
+                can_edit: can_edit && !deleted,
+                can_delete: can_delete && !deleted,
+            },
+        }
+    }
 }
 
-fn delivered_line(id: MessageId, text: &MessageText, ts: Timestamp) -> Line {
+fn system_line(n: usize, text: &str, ts: Timestamp) -> Line {
     Line {
-        key: id.to_string(),
+        key: format!("note-{n}"),
         text: text.to_string(),
         ts,
-        status: LineStatus::Delivered,
+        status: LineStatus::System,
+        flags: LineFlags::default(),
     }
 }
 
@@ -189,6 +258,7 @@ pub fn group_lines(lines: Vec<(String, Line)>, me: &str) -> Vec<Group> {
             _ => groups.push(Group {
                 mine: sender == me,
                 guest: false,
+                system: false,
                 sender,
                 ts: line.ts,
                 lines: vec![line],

@@ -3,6 +3,7 @@
 //! who is a guest.
 
 use crate::helpers::*;
+use client_wasm::state::Action;
 use client_wasm::state::*;
 use shared::*;
 

@@ -1,5 +1,6 @@
 //! Frames built from the shared types, and a client already online in `general`.
 
+use client_wasm::state::Action;
 use client_wasm::state::*;
 use shared::*;
 
@@ -75,6 +76,10 @@ pub fn joined_json(
             })
             .collect(),
         has_more,
+        invite_only: false,
+        owner: None,
+        muted_until: None,
+        read: None,
     }
     .to_json()
 }

@@ -2,6 +2,7 @@
 //! frames this client cannot read.
 
 use crate::helpers::*;
+use client_wasm::state::Action;
 use client_wasm::state::*;
 use shared::*;
 

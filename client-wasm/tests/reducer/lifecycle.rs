@@ -2,6 +2,7 @@
 //! where we left off, a new history epoch, and the periodic room listing.
 
 use crate::helpers::*;
+use client_wasm::state::Action;
 use client_wasm::state::*;
 use shared::*;
 

@@ -2,6 +2,7 @@
 //! repeat), retry and discard, joining and leaving, typing, older pages.
 
 use crate::helpers::*;
+use client_wasm::state::Action;
 use client_wasm::state::*;
 use shared::*;
 

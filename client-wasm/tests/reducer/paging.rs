@@ -2,6 +2,7 @@
 //! then shows the latest page below a gap marker; the room listing comes in pages.
 
 use crate::helpers::*;
+use client_wasm::state::Action;
 use client_wasm::state::*;
 use shared::*;
 

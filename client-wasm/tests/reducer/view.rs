@@ -9,6 +9,7 @@ fn groups_by_sender_and_time() {
         text: format!("m{id}"),
         ts,
         status: LineStatus::Delivered,
+        flags: LineFlags::default(),
     };
     let groups = group_lines(
         vec![
