@@ -39,27 +39,12 @@ pub fn room_admin(props: &RoomAdminProps) -> Html {
             <button type="button" id={format!("mod-{label}")} {onclick}>{ label }</button>
         }
     };
-    let actions: &[Action] = if props.invite_only {
-        &[
-            Action::Invite,
-            Action::Remove,
-            Action::Transfer,
-            Action::Kick,
-            Action::Ban,
-            Action::Unban,
-            Action::Mute,
-            Action::Unmute,
-        ]
-    } else {
-        &[
-            Action::Transfer,
-            Action::Kick,
-            Action::Ban,
-            Action::Unban,
-            Action::Mute,
-            Action::Unmute,
-        ]
-    };
+    // Every room action; inviting and removing members only where membership counts.
+    let actions = Action::ALL.into_iter().filter(|a| match a {
+        Action::Disable => false,
+        Action::Invite | Action::Remove => props.invite_only,
+        _ => true,
+    });
     html! {
         <section class="room-admin" aria-label="Room admin">
             <h2>{ if props.invite_only { "Members and moderation" } else { "Moderation" } }</h2>
@@ -72,7 +57,7 @@ pub fn room_admin(props: &RoomAdminProps) -> Html {
                 <option value={DAY_SECS.to_string()}>{ "1 day" }</option>
                 <option value="" selected=true>{ "for good" }</option>
             </select>
-            <div class="mod-actions">{ for actions.iter().copied().map(button) }</div>
+            <div class="mod-actions">{ for actions.map(button) }</div>
         </section>
     }
 }

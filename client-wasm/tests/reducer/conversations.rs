@@ -23,22 +23,7 @@ fn dm(id: u64, from: &str, to: &str, text: &str) -> DirectMessage {
 }
 
 fn chat(id: u64, sender: &str, text: &str) -> ChatMessage {
-    ChatMessage {
-        id,
-        room: room("general"),
-        sender: nick(sender),
-        text: if text.is_empty() {
-            MessageText::tombstone()
-        } else {
-            MessageText::new(text).expect("text")
-        },
-        ts: T0 + id as i64,
-        guest: false,
-        target: None,
-        edited: false,
-        deleted: false,
-        mentions: Vec::new(),
-    }
+    chat_in(id, "general", sender, text)
 }
 
 fn edit(id: u64, target: u64, text: &str) -> ChatMessage {

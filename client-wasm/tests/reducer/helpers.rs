@@ -34,20 +34,28 @@ pub fn welcome_epoch(nick: &str, token: &str, epoch: &str) -> String {
     )
 }
 
-pub fn msg_json(id: u64, room: &str, sender: &str, text: &str) -> String {
-    ServerMessage::Message(ChatMessage {
+/// A room message as the server sends it (an empty `text`: a tombstone).
+pub fn chat_in(id: u64, room: &str, sender: &str, text: &str) -> ChatMessage {
+    ChatMessage {
         id,
         room: RoomName::new(room).expect("room"),
         sender: nick(sender),
-        text: MessageText::new(text).expect("text"),
+        text: if text.is_empty() {
+            MessageText::tombstone()
+        } else {
+            MessageText::new(text).expect("text")
+        },
         ts: T0 + id as i64,
         guest: false,
         target: None,
         edited: false,
         deleted: false,
         mentions: Vec::new(),
-    })
-    .to_json()
+    }
+}
+
+pub fn msg_json(id: u64, room: &str, sender: &str, text: &str) -> String {
+    ServerMessage::Message(chat_in(id, room, sender, text)).to_json()
 }
 
 pub fn joined_json(
