@@ -1,11 +1,13 @@
 //! Drives the reducer in the browser: user actions, socket events and timers go in as
 //! [`Action`]s, one at a time; the [`Effect`]s that come out are carried out here (open or close
-//! the socket, send frames, arm the reconnect timer, save or forget the session); each change is published to the UI as a
-//! new snapshot.
+//! the socket, send frames, arm the reconnect timer, save or forget the session, notify); each
+//! change is published to the UI as a new snapshot, and what the browser keeps is written when
+//! it changes.
 
+use crate::services::notify::Notifier;
 use crate::services::socket::{Socket, SocketEvent};
-use crate::services::storage;
-use crate::state::{Action, ChatState, Effect};
+use crate::services::{route, storage};
+use crate::state::{Action, ChatState, Effect, Kept};
 use gloo_timers::callback::{Interval, Timeout};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -30,8 +32,12 @@ struct Inner {
     socket: Option<Socket>,
     reconnect: Option<Timeout>,
     tick: Option<Interval>,
-    /// The `visibilitychange` listener, kept alive with the driver.
-    _visibility: Option<Closure<dyn FnMut()>>,
+    /// The `visibilitychange` and `hashchange` listeners, kept alive with the driver.
+    listeners: Vec<Closure<dyn FnMut()>>,
+    /// What was last written for the next page load.
+    kept: Option<Kept>,
+    /// Notifications for the signed-in nickname (created on the first one).
+    notifier: Option<(String, Notifier)>,
     publish: Rc<dyn Fn(Rc<ChatState>)>,
     published: u64,
     /// Actions that arrived while one was being handled: handled in order, never nested.
@@ -52,7 +58,9 @@ impl Driver {
                 socket: None,
                 reconnect: None,
                 tick: None,
-                _visibility: None,
+                listeners: Vec::new(),
+                kept: None,
+                notifier: None,
                 publish: Rc::new(publish),
                 queue: VecDeque::new(),
                 busy: false,
@@ -65,27 +73,39 @@ impl Driver {
             }
         });
         driver.inner.borrow_mut().tick = Some(tick);
-        driver.watch_visibility();
+        driver.watch();
         driver
     }
 
-    /// Reports the page's visibility to the reducer (a hidden tab marks nothing read).
-    fn watch_visibility(&self) {
-        let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+    /// Reports the page's visibility (a hidden tab marks nothing read) and address changes
+    /// (back, forward) to the reducer.
+    fn watch(&self) {
+        let Some(window) = web_sys::window() else {
             return;
         };
-        let weak = Rc::downgrade(&self.inner);
+        let Some(document) = window.document() else {
+            return;
+        };
         let doc = document.clone();
-        let listener = Closure::<dyn FnMut()>::new(move || {
-            if let Some(inner) = weak.upgrade() {
-                Driver { inner }.dispatch(Action::Visible(!doc.hidden()));
-            }
-        });
+        let on_visibility = self.listener(move || Action::Visible(!doc.hidden()));
         let _ = document.add_event_listener_with_callback(
             "visibilitychange",
-            listener.as_ref().unchecked_ref(),
+            on_visibility.as_ref().unchecked_ref(),
         );
-        self.inner.borrow_mut()._visibility = Some(listener);
+        let on_hash = self.listener(|| Action::Route(route::current()));
+        let _ =
+            window.add_event_listener_with_callback("hashchange", on_hash.as_ref().unchecked_ref());
+        self.inner.borrow_mut().listeners = vec![on_visibility, on_hash];
+    }
+
+    /// A listener that dispatches the action `make` returns.
+    fn listener(&self, make: impl Fn() -> Action + 'static) -> Closure<dyn FnMut()> {
+        let weak = Rc::downgrade(&self.inner);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                Driver { inner }.dispatch(make());
+            }
+        })
     }
 
     /// The current state (for a first render).
@@ -118,6 +138,13 @@ impl Driver {
         }
         let update = {
             let mut inner = self.inner.borrow_mut();
+            let kept = inner.state.kept();
+            if kept.is_some() && kept != inner.kept {
+                if let Some(k) = &kept {
+                    storage::keep(k, inner.state.guest);
+                }
+                inner.kept = kept;
+            }
             if inner.state.version == inner.published {
                 None
             } else {
@@ -178,7 +205,27 @@ impl Driver {
                 self.inner.borrow_mut().reconnect = None;
             }
             Effect::Save(saved) => storage::save(&saved),
-            Effect::Forget => storage::forget(),
+            Effect::Forget => {
+                self.inner.borrow_mut().kept = None;
+                storage::forget();
+            }
+            Effect::Notify {
+                title,
+                body,
+                tag,
+                id,
+            } => {
+                let mut inner = self.inner.borrow_mut();
+                let Some(nick) = inner.state.nick.as_ref().map(|n| n.to_string()) else {
+                    return;
+                };
+                if inner.notifier.as_ref().is_none_or(|(n, _)| *n != nick) {
+                    inner.notifier = Notifier::new(&nick).map(|n| (nick, n));
+                }
+                if let Some((_, notifier)) = &inner.notifier {
+                    notifier.offer(title, body, tag, id);
+                }
+            }
         }
     }
 }

@@ -1,15 +1,18 @@
 //! What survives a reload: an account's session token and name in `localStorage`
 //! (`chat.session`, shared by the tabs of the site) and a guest's name and resume token in
-//! `sessionStorage` (`chat.guest`, this tab only). Stored as small JSON objects; anything
-//! unreadable is ignored, as if nothing were stored.
+//! `sessionStorage` (`chat.guest`, this tab only); beside each, what the browser keeps for that
+//! user ([`Kept`], `chat.kept`: drafts, cursors, the open conversation, mutes, a guest's rooms).
+//! Stored as small JSON objects; anything unreadable is ignored, as if nothing were stored.
+//! Signing out removes all of it.
 
-use crate::state::Saved;
-use serde_json::{json, Value};
-use shared::Nickname;
+use crate::state::{Kept, Saved, Target};
+use serde_json::{json, Map, Value};
+use shared::{Nickname, RoomName};
 use web_sys::Storage;
 
 const SESSION_KEY: &str = "chat.session";
 const GUEST_KEY: &str = "chat.guest";
+const KEPT_KEY: &str = "chat.kept";
 
 fn local() -> Option<Storage> {
     web_sys::window()?.local_storage().ok()?
@@ -61,12 +64,89 @@ pub fn save(saved: &Saved) {
     }
 }
 
-/// Drops the saved session and guest.
+/// Drops the saved session and guest, and what was kept for them.
 pub fn forget() {
     if let Some(s) = local() {
         let _ = s.remove_item(SESSION_KEY);
+        let _ = s.remove_item(KEPT_KEY);
     }
     if let Some(s) = session() {
         let _ = s.remove_item(GUEST_KEY);
+        let _ = s.remove_item(KEPT_KEY);
     }
+}
+
+fn path(target: &Target) -> String {
+    let (kind, name) = target.path();
+    [kind, name].concat()
+}
+
+/// Writes what the browser keeps for the user: beside a guest's state in this tab, beside an
+/// account's session for every tab.
+pub fn keep(kept: &Kept, guest: bool) {
+    let drafts: Map<String, Value> = kept
+        .drafts
+        .iter()
+        .map(|(t, d)| (path(t), Value::from(d.as_str())))
+        .collect();
+    let cursors: Map<String, Value> = kept
+        .cursors
+        .iter()
+        .map(|(r, id)| (r.to_string(), Value::from(*id)))
+        .collect();
+    let value = json!({
+        "nick": kept.nick.as_ref().map(|n| n.as_str()),
+        "open": kept.open.as_ref().map(path),
+        "drafts": drafts,
+        "rooms": kept.rooms.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "cursors": cursors,
+        "muted": kept.muted.iter().map(path).collect::<Vec<_>>(),
+    });
+    if let Some(s) = if guest { session() } else { local() } {
+        let _ = s.set_item(KEPT_KEY, &value.to_string());
+    }
+}
+
+/// What was kept for a guest (in this tab) or an account.
+pub fn kept(guest: bool) -> Option<Kept> {
+    let storage = if guest { session() } else { local() }?;
+    let value: Value = serde_json::from_str(&storage.get_item(KEPT_KEY).ok()??).ok()?;
+    let str_of = |v: &Value| v.as_str().map(str::to_string);
+    let object = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+    };
+    Some(Kept {
+        nick: value
+            .get("nick")
+            .and_then(str_of)
+            .and_then(|n| Nickname::new(n).ok()),
+        open: value
+            .get("open")
+            .and_then(Value::as_str)
+            .and_then(Target::from_path),
+        drafts: object("drafts")
+            .filter_map(|(k, v)| Some((Target::from_path(k)?, str_of(v)?)))
+            .collect(),
+        rooms: value
+            .get("rooms")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| RoomName::new(v.as_str()?).ok())
+            .collect(),
+        cursors: object("cursors")
+            .filter_map(|(k, v)| Some((RoomName::new(k.as_str()).ok()?, v.as_u64()?)))
+            .collect(),
+        muted: value
+            .get("muted")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| Target::from_path(v.as_str()?))
+            .collect(),
+    })
 }

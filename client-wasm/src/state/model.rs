@@ -224,6 +224,12 @@ pub struct ChatState {
     pub(super) marking: BTreeMap<Conversation, MessageId>,
     /// The room we asked to create, and whether invite-only: shown once joined.
     pub(super) creating: Option<(RoomName, bool)>,
+    /// What the composer held per conversation, not sent yet.
+    pub drafts: BTreeMap<Target, String>,
+    /// Conversations muted in this browser: no notifications, not in the title's count.
+    pub muted: BTreeSet<Target>,
+    /// The conversation the address (or the last page load) asks for, opened after `welcome`.
+    pub wanted: Option<Target>,
     /// Bumped on every change the screen should see.
     pub version: u64,
 }
@@ -259,6 +265,9 @@ impl ChatState {
             visible: true,
             marking: BTreeMap::new(),
             creating: None,
+            drafts: BTreeMap::new(),
+            muted: BTreeSet::new(),
+            wanted: None,
             version: 0,
         };
         // Time plus randomness: unique across reloads and across tabs.
