@@ -2,40 +2,36 @@
 // messages); past it, it shows the latest page under a gap marker, with "Load older".
 'use strict';
 
-const { describe, it, before, after } = require('node:test');
-const assert = require('node:assert/strict');
+const { test, expect } = require('@playwright/test');
 const h = require('./helpers');
 
 const MISSED = 2_100;
 
-describe('catching up after a long absence', () => {
-  let server, browser, url, alice;
+test.describe('catching up after a long absence', () => {
+  let server, url, alice;
 
-  before(async () => {
+  test.beforeAll(async ({ browser }) => {
     server = h.newServer({ store: 'sqlite', args: ['--rate-per-sec', '0'] });
     url = await server.start();
-    browser = await h.launchBrowser();
     alice = await h.openChat(browser, url, 'away');
   });
 
-  after(async () => {
-    if (alice) await h.screenshot(alice, 'away-gap');
-    if (browser) await browser.close();
+  test.afterAll(async ({}, testInfo) => {
+    if (alice) await h.screenshot(alice, testInfo, 'away-gap').catch(() => {});
     if (server) await server.stop();
-    if (alice) assert.deepEqual(alice.errors, [], 'no uncaught errors in the page');
+    if (alice) expect(alice.errors, 'no uncaught errors in the page').toEqual([]);
   });
 
-  it('past the cap, the latest page shows under a gap marker with "Load older"', async () => {
+  test('past the cap, the latest page shows under a gap marker with "Load older"', async ({ browser }) => {
+    test.setTimeout(180_000);
     await h.send(alice, 'seen before');
-    await h.waitMessages(alice, h.hasText('seen before'), 'the first message');
+    await h.expectMessage(alice, 'seen before');
     await server.stop('SIGTERM');
     // Failed retries stretch the reconnect wait: long enough to post while she is away.
-    await h.waitFor(alice, async () => {
-      const m = /reconnecting in (\d+) s/.exec(await alice.locator('#status').textContent());
-      return m !== null && Number(m[1]) >= 5;
-    }, 'a reconnect wait of 5 s or more', 40_000);
+    await expect(alice.locator('#status'), 'a reconnect wait of 5 s or more')
+      .toHaveText(/reconnecting in ([5-9]|[1-9]\d+) s/, { timeout: 40_000 });
     await server.start();
-    const flooder = await (await browser.newContext()).newPage();
+    const flooder = await h.newPage(browser);
     await flooder.goto(url);
     const acked = await flooder.evaluate(async (n) => {
       const ws = new WebSocket(`ws://${location.host}/chat`);
@@ -58,19 +54,23 @@ describe('catching up after a long absence', () => {
       }
       return done;
     }, MISSED);
-    assert.equal(acked, MISSED, 'every missed message was stored');
+    expect(acked, 'every missed message was stored').toBe(MISSED);
+    await flooder.context().close();
     const status = await alice.locator('#status').getAttribute('data-state');
-    assert.notEqual(status, 'online', 'alice was still away while they were posted');
+    expect(status, 'alice was still away while they were posted').not.toBe('online');
     await alice.getByRole('button', { name: 'retry now' }).click();
-    await alice.locator('#status[data-state="online"]').waitFor({ timeout: 20_000 });
-    await alice.locator('#gap').waitFor({ timeout: 20_000 });
-    const shown = await h.waitMessages(alice, h.hasText(`missed ${MISSED - 1}`), 'the newest missed message');
-    assert.ok(shown.length <= 100, `only the latest page is held: ${shown.length} messages`);
-    assert.ok(!shown.some((m) => m.text === 'seen before' || m.text === 'missed 0'), 'what was held and the oldest missed are not shown');
+    await expect(alice.locator('#status')).toHaveAttribute('data-state', 'online', { timeout: 20_000 });
+    await expect(alice.locator('#gap')).toBeVisible({ timeout: 20_000 });
+    await h.expectMessage(alice, `missed ${MISSED - 1}`);
+    const shown = await h.messages(alice);
+    expect(shown.length, 'only the latest page is held').toBeLessThanOrEqual(100);
+    const texts = shown.map((m) => m.text);
+    expect(texts, 'what was held is not shown').not.toContain('seen before');
+    expect(texts, 'the oldest missed are not shown').not.toContain('missed 0');
     // "Load older" brings the page before, and the marker stays until the gap is closed.
     const before = shown.length;
     await alice.locator('#older').click();
-    await h.waitMessages(alice, (l) => l.length > before, 'an older page');
-    assert.ok(await alice.locator('#gap').isVisible());
+    await expect.poll(async () => (await h.messages(alice)).length, { message: 'an older page' }).toBeGreaterThan(before);
+    await expect(alice.locator('#gap')).toBeVisible();
   });
 });
