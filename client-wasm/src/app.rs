@@ -55,16 +55,17 @@ pub fn app() -> Html {
     // The address follows the conversation on screen; the title counts what waits elsewhere.
     {
         let shown = state.in_chat().then(|| state.active.clone()).flatten();
-        use_effect_with((shown, state.version), |(shown, _)| {
-            if let Some(target) = shown {
-                route::show(target);
-            }
-        });
-        use_effect_with(state.title(), |title| {
-            if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
-                doc.set_title(title);
-            }
-        });
+        use_effect_with(
+            (shown, state.version, state.title()),
+            |(shown, _, title)| {
+                if let Some(target) = shown {
+                    route::show(target);
+                }
+                if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+                    doc.set_title(title);
+                }
+            },
+        );
     }
     // Bumped when the user answers the notification permission prompt.
     let asked = use_state(|| 0u32);

@@ -6,7 +6,7 @@
 //! Signing out removes all of it.
 
 use crate::state::{Kept, Saved, Target};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use shared::{Nickname, RoomName};
 use web_sys::Storage;
 
@@ -84,22 +84,12 @@ fn path(target: &Target) -> String {
 /// Writes what the browser keeps for the user: beside a guest's state in this tab, beside an
 /// account's session for every tab.
 pub fn keep(kept: &Kept, guest: bool) {
-    let drafts: Map<String, Value> = kept
-        .drafts
-        .iter()
-        .map(|(t, d)| (path(t), Value::from(d.as_str())))
-        .collect();
-    let cursors: Map<String, Value> = kept
-        .cursors
-        .iter()
-        .map(|(r, id)| (r.to_string(), Value::from(*id)))
-        .collect();
     let value = json!({
         "nick": kept.nick.as_ref().map(|n| n.as_str()),
         "open": kept.open.as_ref().map(path),
-        "drafts": drafts,
+        "drafts": kept.drafts.iter().map(|(t, d)| json!([path(t), d])).collect::<Vec<_>>(),
         "rooms": kept.rooms.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-        "cursors": cursors,
+        "cursors": kept.cursors.iter().map(|(r, id)| json!([r.as_str(), id])).collect::<Vec<_>>(),
         "muted": kept.muted.iter().map(path).collect::<Vec<_>>(),
     });
     if let Some(s) = if guest { session() } else { local() } {
@@ -107,46 +97,46 @@ pub fn keep(kept: &Kept, guest: bool) {
     }
 }
 
+/// The items of the array at `key`.
+fn items<'a>(value: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+/// `[a, b]`.
+fn pair(value: &Value) -> Option<(&Value, &Value)> {
+    match value.as_array()?.as_slice() {
+        [a, b] => Some((a, b)),
+        _ => None,
+    }
+}
+
 /// What was kept for a guest (in this tab) or an account.
 pub fn kept(guest: bool) -> Option<Kept> {
     let storage = if guest { session() } else { local() }?;
     let value: Value = serde_json::from_str(&storage.get_item(KEPT_KEY).ok()??).ok()?;
-    let str_of = |v: &Value| v.as_str().map(str::to_string);
-    let object = |key: &str| {
-        value
-            .get(key)
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-    };
+    let target = |v: &Value| Target::from_path(v.as_str()?);
     Some(Kept {
-        nick: value
-            .get("nick")
-            .and_then(str_of)
-            .and_then(|n| Nickname::new(n).ok()),
-        open: value
-            .get("open")
-            .and_then(Value::as_str)
-            .and_then(Target::from_path),
-        drafts: object("drafts")
-            .filter_map(|(k, v)| Some((Target::from_path(k)?, str_of(v)?)))
+        nick: Nickname::new(value.get("nick")?.as_str()?).ok(),
+        open: value.get("open").and_then(target),
+        drafts: items(&value, "drafts")
+            .filter_map(|v| {
+                let (t, d) = pair(v)?;
+                Some((target(t)?, d.as_str()?.to_string()))
+            })
             .collect(),
-        rooms: value
-            .get("rooms")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        rooms: items(&value, "rooms")
             .filter_map(|v| RoomName::new(v.as_str()?).ok())
             .collect(),
-        cursors: object("cursors")
-            .filter_map(|(k, v)| Some((RoomName::new(k.as_str()).ok()?, v.as_u64()?)))
+        cursors: items(&value, "cursors")
+            .filter_map(|v| {
+                let (r, id) = pair(v)?;
+                Some((RoomName::new(r.as_str()?).ok()?, id.as_u64()?))
+            })
             .collect(),
-        muted: value
-            .get("muted")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|v| Target::from_path(v.as_str()?))
-            .collect(),
+        muted: items(&value, "muted").filter_map(target).collect(),
     })
 }

@@ -47,8 +47,11 @@ impl ChatState {
         let Some(target) = self.active.clone() else {
             return false;
         };
-        if !self.muted.remove(&target) {
-            self.muted.insert(target);
+        match self.muted.iter().position(|t| *t == target) {
+            Some(i) => {
+                self.muted.remove(i);
+            }
+            None => self.muted.push(target),
         }
         true
     }

@@ -6,7 +6,6 @@
 
 use super::{ChatState, Effect, Room, Target};
 use shared::{ClientMessage, Conversation, MessageId, Nickname, ReadState, RoomName};
-use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 /// At most this many drafts are kept (the most recent conversations' first).
@@ -20,13 +19,13 @@ pub struct Kept {
     /// Whose it is: applied only to the same user.
     pub nick: Option<Nickname>,
     pub open: Option<Target>,
-    pub drafts: BTreeMap<Target, String>,
+    pub drafts: Vec<(Target, String)>,
     /// A guest's rooms (a signed-in user's come from the server).
     pub rooms: Vec<RoomName>,
     /// Per room, the newest message seen.
-    pub cursors: BTreeMap<RoomName, MessageId>,
+    pub cursors: Vec<(RoomName, MessageId)>,
     /// Conversations that neither notify nor count in the tab title.
-    pub muted: BTreeSet<Target>,
+    pub muted: Vec<Target>,
 }
 
 impl Target {
@@ -150,19 +149,23 @@ impl ChatState {
         let Some(target) = self.active.clone() else {
             return;
         };
-        if text.trim().is_empty() {
-            self.drafts.remove(&target);
-        } else if self.drafts.len() < MAX_DRAFTS || self.drafts.contains_key(&target) {
-            self.drafts.insert(target, text);
+        let at = self.drafts.iter().position(|(t, _)| *t == target);
+        match (at, text.trim().is_empty()) {
+            (Some(i), true) => {
+                self.drafts.remove(i);
+            }
+            (Some(i), false) => self.drafts[i].1 = text,
+            (None, false) if self.drafts.len() < MAX_DRAFTS => self.drafts.push((target, text)),
+            _ => {}
         }
     }
 
     /// The draft kept for the conversation on screen.
     pub fn active_draft(&self) -> &str {
-        self.active
-            .as_ref()
-            .and_then(|t| self.drafts.get(t))
-            .map_or("", |s| s.as_str())
+        self.drafts
+            .iter()
+            .find(|(t, _)| Some(t) == self.active.as_ref())
+            .map_or("", |(_, s)| s.as_str())
     }
 }
 

@@ -225,9 +225,9 @@ pub struct ChatState {
     /// The room we asked to create, and whether invite-only: shown once joined.
     pub(super) creating: Option<(RoomName, bool)>,
     /// What the composer held per conversation, not sent yet.
-    pub drafts: BTreeMap<Target, String>,
+    pub drafts: Vec<(Target, String)>,
     /// Conversations muted in this browser: no notifications, not in the title's count.
-    pub muted: BTreeSet<Target>,
+    pub muted: Vec<Target>,
     /// The conversation the address (or the last page load) asks for, opened after `welcome`.
     pub wanted: Option<Target>,
     /// Bumped on every change the screen should see.
@@ -265,8 +265,8 @@ impl ChatState {
             visible: true,
             marking: BTreeMap::new(),
             creating: None,
-            drafts: BTreeMap::new(),
-            muted: BTreeSet::new(),
+            drafts: Vec::new(),
+            muted: Vec::new(),
             wanted: None,
             version: 0,
         };
