@@ -4,10 +4,9 @@
 //! change is published to the UI as a new snapshot, and what the browser keeps is written when
 //! it changes.
 
-use crate::services::notify::Notifier;
 use crate::services::socket::{Socket, SocketEvent};
-use crate::services::{route, storage};
-use crate::state::{Action, ChatState, Effect, Kept};
+use crate::services::{notify, route, storage};
+use crate::state::{Action, ChatState, Effect};
 use gloo_timers::callback::{Interval, Timeout};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -34,10 +33,6 @@ struct Inner {
     tick: Option<Interval>,
     /// The `visibilitychange` and `hashchange` listeners, kept alive with the driver.
     listeners: Vec<Closure<dyn FnMut()>>,
-    /// What was last written for the next page load.
-    kept: Option<Kept>,
-    /// Notifications for the signed-in nickname (created on the first one).
-    notifier: Option<(String, Notifier)>,
     publish: Rc<dyn Fn(Rc<ChatState>)>,
     published: u64,
     /// Actions that arrived while one was being handled: handled in order, never nested.
@@ -59,8 +54,6 @@ impl Driver {
                 reconnect: None,
                 tick: None,
                 listeners: Vec::new(),
-                kept: None,
-                notifier: None,
                 publish: Rc::new(publish),
                 queue: VecDeque::new(),
                 busy: false,
@@ -87,7 +80,15 @@ impl Driver {
             return;
         };
         let doc = document.clone();
-        let on_visibility = self.listener(move || Action::Visible(!doc.hidden()));
+        let weak = Rc::downgrade(&self.inner);
+        let on_visibility = self.listener(move || {
+            if doc.hidden() {
+                if let Some(inner) = weak.upgrade() {
+                    Driver { inner }.persist();
+                }
+            }
+            Action::Visible(!doc.hidden())
+        });
         let _ = document.add_event_listener_with_callback(
             "visibilitychange",
             on_visibility.as_ref().unchecked_ref(),
@@ -95,7 +96,24 @@ impl Driver {
         let on_hash = self.listener(|| Action::Route(route::current()));
         let _ =
             window.add_event_listener_with_callback("hashchange", on_hash.as_ref().unchecked_ref());
-        self.inner.borrow_mut().listeners = vec![on_visibility, on_hash];
+        let weak = Rc::downgrade(&self.inner);
+        let on_leave = Closure::<dyn FnMut()>::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                Driver { inner }.persist();
+            }
+        });
+        let _ =
+            window.add_event_listener_with_callback("pagehide", on_leave.as_ref().unchecked_ref());
+        self.inner.borrow_mut().listeners = vec![on_visibility, on_hash, on_leave];
+    }
+
+    /// Writes what the browser keeps for the next page load: when the page goes (reload,
+    /// close, another address) or is hidden (a phone may never say it goes).
+    fn persist(&self) {
+        let inner = self.inner.borrow();
+        if let Some(kept) = inner.state.kept() {
+            storage::keep(&kept, inner.state.guest);
+        }
     }
 
     /// A listener that dispatches the action `make` returns.
@@ -138,13 +156,6 @@ impl Driver {
         }
         let update = {
             let mut inner = self.inner.borrow_mut();
-            let kept = inner.state.kept();
-            if kept.is_some() && kept != inner.kept {
-                if let Some(k) = &kept {
-                    storage::keep(k, inner.state.guest);
-                }
-                inner.kept = kept;
-            }
             if inner.state.version == inner.published {
                 None
             } else {
@@ -205,25 +216,15 @@ impl Driver {
                 self.inner.borrow_mut().reconnect = None;
             }
             Effect::Save(saved) => storage::save(&saved),
-            Effect::Forget => {
-                self.inner.borrow_mut().kept = None;
-                storage::forget();
-            }
+            Effect::Forget => storage::forget(),
             Effect::Notify {
                 title,
                 body,
                 tag,
                 id,
             } => {
-                let mut inner = self.inner.borrow_mut();
-                let Some(nick) = inner.state.nick.as_ref().map(|n| n.to_string()) else {
-                    return;
-                };
-                if inner.notifier.as_ref().is_none_or(|(n, _)| *n != nick) {
-                    inner.notifier = Notifier::new(&nick).map(|n| (nick, n));
-                }
-                if let Some((_, notifier)) = &inner.notifier {
-                    notifier.offer(title, body, tag, id);
+                if let Some(nick) = &self.inner.borrow().state.nick {
+                    notify::offer(nick.as_str(), &title, &body, &tag, id);
                 }
             }
         }
