@@ -6,7 +6,7 @@
 
 use crate::services::socket::{Socket, SocketEvent};
 use crate::services::{notify, route, storage};
-use crate::state::{Action, ChatState, Effect};
+use crate::state::{Action, ChatState, Effect, Saved};
 use gloo_timers::callback::{Interval, Timeout};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -67,6 +67,9 @@ impl Driver {
         });
         driver.inner.borrow_mut().tick = Some(tick);
         driver.watch();
+        if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+            driver.dispatch(Action::Visible(!doc.hidden()));
+        }
         driver
     }
 
@@ -215,8 +218,13 @@ impl Driver {
             Effect::CancelReconnect => {
                 self.inner.borrow_mut().reconnect = None;
             }
-            Effect::Save(saved) => storage::save(&saved),
+            Effect::Save(saved) => {
+                let (Saved::Member { nick, .. } | Saved::Guest { nick, .. }) = &saved;
+                notify::listen(nick.as_str());
+                storage::save(&saved);
+            }
             Effect::Forget => storage::forget(),
+            Effect::Keep => self.persist(),
             Effect::Notify {
                 title,
                 body,

@@ -1,7 +1,8 @@
 //! Browser notifications for direct messages and mentions while the tab is hidden, shown by one
 //! tab only: every tab of the user that gets the message posts a claim on a `BroadcastChannel`
 //! (`chat-notify-<nick>`), and after a short wait only the tab that lost no claim notifies. A
-//! visible tab wins every claim (the user is looking), then the lowest tab number. Permission
+//! visible tab wins every claim (the user is looking), then the lowest tab number; a tab skips
+//! what another tab of this browser muted (`chat.kept`, see `storage`). Permission
 //! is asked only on the user's click ([`ask_permission`]), never on load.
 //!
 //! Browser glue through and through, so it is written in JavaScript: a few hundred bytes there
@@ -16,7 +17,10 @@ const me = Math.random(), lost = [], waiting = new Map();
 const usable = () => typeof Notification === 'function';
 export function can_ask() { return usable() && Notification.permission === 'default'; }
 export function ask(done) { if (usable()) Notification.requestPermission().then(() => done(), () => done()); }
-export function offer(nick, key, title, body, tag) {
+const muted = (tag) => {
+  try { return (JSON.parse(localStorage.getItem('chat.kept')).muted || []).includes(tag); } catch (e) { return false; }
+};
+export function listen(nick) {
   if (name !== nick) {
     if (channel) channel.close();
     name = nick;
@@ -30,9 +34,12 @@ export function offer(nick, key, title, body, tag) {
       if (lost.length > 200) lost.shift();
     };
   }
+}
+export function offer(nick, key, title, body, tag) {
+  listen(nick);
   const visible = !document.hidden;
   channel.postMessage([key, me, visible]);
-  if (visible || lost.includes(key)) return;
+  if (visible || lost.includes(key) || muted(tag)) return;
   waiting.set(key, setTimeout(() => {
     waiting.delete(key);
     if (document.hidden && usable() && Notification.permission === 'granted') {
@@ -46,6 +53,8 @@ extern "C" {
     fn js_can_ask() -> bool;
     #[wasm_bindgen(js_name = ask)]
     fn js_ask(done: &JsValue);
+    #[wasm_bindgen(js_name = listen)]
+    fn js_listen(nick: &str);
     #[wasm_bindgen(js_name = offer)]
     fn js_offer(nick: &str, key: &str, title: &str, body: &str, tag: &str);
 }
@@ -58,6 +67,12 @@ pub fn can_ask() -> bool {
 /// Asks for permission (on a click); `done` runs once the user has answered.
 pub fn ask_permission(done: impl FnOnce() + 'static) {
     js_ask(&Closure::once_into_js(done));
+}
+
+/// Hears the claims of `nick`'s other tabs from now on (from `welcome`: a claim posted before a
+/// tab listens never reaches it).
+pub fn listen(nick: &str) {
+    js_listen(nick);
 }
 
 /// A message that may notify `nick`: claim it, and show it if no other tab wins the claim.

@@ -103,6 +103,8 @@ pub enum Effect {
     Save(Saved),
     /// Drop whatever was saved: the session ended.
     Forget,
+    /// Write what the browser keeps now (a mute, which the user's other tabs read).
+    Keep,
     /// A direct message or a mention arrived: notify, if the page decides it should.
     Notify {
         title: String,

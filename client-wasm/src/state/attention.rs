@@ -42,8 +42,9 @@ impl ChatState {
         }
     }
 
-    /// Mutes or unmutes the conversation on screen.
-    pub(super) fn toggle_mute(&mut self) -> bool {
+    /// Mutes or unmutes the conversation on screen (kept at once: the user's other tabs in
+    /// this browser read it before they notify).
+    pub(super) fn toggle_mute(&mut self, fx: &mut Vec<Effect>) -> bool {
         let Some(target) = self.active.clone() else {
             return false;
         };
@@ -53,6 +54,7 @@ impl ChatState {
             }
             None => self.muted.push(target),
         }
+        fx.push(Effect::Keep);
         true
     }
 

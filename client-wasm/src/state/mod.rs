@@ -64,7 +64,7 @@ impl ChatState {
                 self.draft(text);
                 false
             }
-            Action::ToggleMute => self.toggle_mute(),
+            Action::ToggleMute => self.toggle_mute(&mut fx),
             Action::SignOut { everywhere } => self.sign_out(everywhere, &mut fx),
             Action::ChangePassword { old, new } => self.change_password(old, new, &mut fx),
             Action::Disconnect => self.disconnect(&mut fx),

@@ -276,7 +276,7 @@ impl ChatState {
     }
 
     /// Another user on this page: nothing of the previous one carries over except the client
-    /// id sequence, so no id is ever reused.
+    /// id sequence, so no id is ever reused, and the conversation the address asks for.
     pub(super) fn start_over(&mut self, nick: Option<Nickname>) {
         let (seed, now, seq, id_prefix) = (
             self.random_u64(),
@@ -284,10 +284,12 @@ impl ChatState {
             self.next_seq,
             self.id_prefix.clone(),
         );
+        let wanted = self.wanted.take();
         *self = ChatState::new(seed, now);
         self.next_seq = seq;
         self.id_prefix = id_prefix;
         self.nick = nick;
+        self.wanted = wanted;
     }
 
     /// xorshift64*: plenty for jitter and id suffixes.
