@@ -214,7 +214,7 @@ pub fn app() -> Html {
                         <button type="button" class="link" onclick={dismiss}>{ "dismiss" }</button>
                     </div>
                 }
-                <MessageList groups={state.groups()} {has_older} {loading_older} {gap} {empty_hint}
+                <MessageList groups={state.groups_by_day(crate::components::time::local_day)} {has_older} {loading_older} {gap} {empty_hint}
                     on_older={dispatch.reform(|()| Action::LoadOlder)}
                     on_retry={dispatch.reform(Action::Retry)}
                     on_discard={dispatch.reform(Action::Discard)}

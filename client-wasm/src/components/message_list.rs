@@ -2,13 +2,21 @@
 //! such, and a button for older history. Text goes into text nodes, never parsed as HTML.
 //! Edited messages say so, deleted ones leave a tombstone, mentions of us stand out, and the
 //! messages we may change carry edit and delete buttons; moderation shows as system lines.
+//!
+//! Reading: a divider above each day and above the first unread message; the view follows new
+//! messages only at the bottom (else "Jump to latest" offers to go there); older history loads
+//! when the reader scrolls to the top, and the messages on screen stay where they were.
 
+use super::time::{clock, day_label, full, iso};
 use crate::state::{Group, Line, LineStatus};
 use shared::{ClientMsgId, MessageId};
-use std::cell::Cell;
-use std::rc::Rc;
 use web_sys::Element;
 use yew::prelude::*;
+
+/// Closer to the bottom than this (px): at the bottom, following new messages.
+const AT_BOTTOM: i32 = 80;
+/// Closer to the top than this (px): the next older page loads.
+const NEAR_TOP: i32 = 120;
 
 #[derive(Properties, PartialEq)]
 pub struct MessageListProps {
@@ -61,50 +69,109 @@ fn actions(
     html! { <span class="actions">{ for edit }{ for delete }</span> }
 }
 
-/// `HH:MM` in the browser's time zone.
-pub fn clock(ts: i64) -> String {
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
-    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+/// Where the reader is, kept across renders.
+#[derive(Default)]
+struct Place {
+    /// Scrolled up: the last line's key then, to count what came since. Else the view follows
+    /// new messages.
+    away: Option<String>,
+    /// From the top of the content to the bottom of the view, before this render: kept when
+    /// older messages are put above.
+    from_bottom: i32,
+    /// The first and last line keys of the last render.
+    first: String,
+    last: String,
 }
 
-/// Full date and time, for the tooltip and `datetime`.
-fn iso(ts: i64) -> String {
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
-    date.to_iso_string().as_string().unwrap_or_default()
+fn scroll_to_end(el: &Element) {
+    el.set_scroll_top(el.scroll_height());
 }
 
 #[function_component(MessageList)]
 pub fn message_list(props: &MessageListProps) -> Html {
     let scroller = use_node_ref();
-    // Follow new messages only while the reader is at the bottom.
-    let stick = use_memo((), |_| Rc::new(Cell::new(true)));
-    let last_key = props
-        .groups
-        .last()
-        .and_then(|g| g.lines.last())
-        .map(|l| l.key.clone())
-        .unwrap_or_default();
+    let place = use_mut_ref(Place::default);
+    let redraw = use_force_update();
+    let lines = || props.groups.iter().flat_map(|g| &g.lines);
+    let first = lines().next().map(|l| l.key.clone()).unwrap_or_default();
+    let last = lines().last().map(|l| l.key.clone()).unwrap_or_default();
+    let el = scroller.cast::<Element>();
     {
+        let mut p = place.borrow_mut();
+        if let Some(el) = &el {
+            p.from_bottom = el.scroll_height() - el.scroll_top();
+        }
+        // The last line of before is gone: another conversation (or our message delivered).
+        let fresh = p.last != last && !lines().any(|l| l.key == p.last);
+        let prepended = !fresh && !p.first.is_empty() && p.first != first;
+        if fresh {
+            p.away = None;
+        }
+        p.first = first;
+        p.last.clone_from(&last);
+        let (away, from_bottom) = (p.away.is_some(), p.from_bottom);
         let scroller = scroller.clone();
-        let stick = stick.clone();
-        use_effect_with(last_key, move |_| {
-            if stick.get() {
-                if let Some(el) = scroller.cast::<Element>() {
-                    el.set_scroll_top(el.scroll_height());
-                }
+        use_effect(move || {
+            let Some(el) = scroller.cast::<Element>() else {
+                return;
+            };
+            if prepended {
+                // Older messages came above: what was on screen stays put.
+                el.set_scroll_top(el.scroll_height() - from_bottom);
+            } else if let Some(divider) = el
+                .query_selector("#new-divider")
+                .ok()
+                .flatten()
+                .filter(|_| fresh)
+            {
+                // Opened at the first unread.
+                divider.scroll_into_view();
+            } else if !away {
+                scroll_to_end(&el);
             }
         });
     }
     let onscroll = {
-        let scroller = scroller.clone();
-        let stick = stick.clone();
+        let (scroller, place) = (scroller.clone(), place.clone());
+        let older = (props.has_older && !props.loading_older).then(|| props.on_older.clone());
         Callback::from(move |_: Event| {
-            if let Some(el) = scroller.cast::<Element>() {
-                let gap = el.scroll_height() - el.scroll_top() - el.client_height();
-                stick.set(gap < 80);
+            let Some(el) = scroller.cast::<Element>() else {
+                return;
+            };
+            let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < AT_BOTTOM;
+            let mut p = place.borrow_mut();
+            if bottom == p.away.is_some() {
+                p.away = (!bottom).then(|| p.last.clone());
+                redraw.force_update();
+            }
+            if let Some(older) = older.as_ref().filter(|_| el.scroll_top() < NEAR_TOP) {
+                older.emit(());
             }
         })
     };
+    let jump = place.borrow().away.as_ref().map(|seen| {
+        let unseen = props
+            .groups
+            .iter()
+            .rev()
+            .flat_map(|g| g.lines.iter().rev())
+            .position(|l| l.key == *seen)
+            .unwrap_or(0);
+        let scroller = scroller.clone();
+        let onclick = move |_| {
+            if let Some(el) = scroller.cast::<Element>() {
+                scroll_to_end(&el);
+            }
+        };
+        html! {
+            <button type="button" class="jump-latest" id="jump-latest" {onclick}>
+                { "Jump to latest" }
+                if unseen > 0 {
+                    <span class="count">{ " (" }{ unseen }{ " new)" }</span>
+                }
+            </button>
+        }
+    });
     let gap = props.gap.then(|| {
         html! {
             <p class="gap" id="gap" role="note">
@@ -121,24 +188,35 @@ pub fn message_list(props: &MessageListProps) -> Html {
             </button>
         }
     });
+    let now = js_sys::Date::now() as i64;
     let group = |g: &Group| {
+        let day = g.day_break.then(|| {
+            html! { <li class="divider day" role="separator">{ day_label(g.ts, now) }</li> }
+        });
+        let new = g.new_break.then(|| {
+            html! { <li class="divider new" id="new-divider" role="separator">{ "New messages" }</li> }
+        });
         if g.system {
-            return g
-                .lines
-                .iter()
-                .map(|l| html! {
-                    <li key={l.key.clone()} class="system-line" role="status">{ l.text.clone() }</li>
-                })
-                .collect::<Html>();
+            return html! {
+                <>
+                    { for day }
+                    { for g.lines.iter().map(|l| html! {
+                        <li key={l.key.clone()} class="system-line" role="status">{ l.text.clone() }</li>
+                    }) }
+                </>
+            };
         }
         html! {
+            <>
+            { for day }
+            { for new }
             <li class={classes!("group", g.mine.then_some("mine"))} data-sender={g.sender.clone()}>
                 <div class="meta">
                     <span class="sender">{ g.sender.clone() }</span>
                     if g.guest {
                         <span class="guest">{ "(guest)" }</span>
                     }
-                    <time datetime={iso(g.ts)} title={iso(g.ts)}>{ clock(g.ts) }</time>
+                    <time datetime={iso(g.ts)} title={full(g.ts)}>{ clock(g.ts) }</time>
                 </div>
                 <ul class="lines">
                     { for g.lines.iter().map(|l| {
@@ -177,6 +255,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
                     }) }
                 </ul>
             </li>
+            </>
         }
     };
     html! {
@@ -189,6 +268,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
             <ol id="message-list" class="groups" aria-live="polite">
                 { for props.groups.iter().map(group) }
             </ol>
+            { for jump }
         </div>
     }
 }

@@ -16,10 +16,12 @@
 //! - `rewrite`: edits and deletions applied to the messages they change.
 //! - `moderation`: creating rooms, owners' and admins' actions, slash commands, edit, delete.
 //! - `view`: what the screen shows: the open conversation, message groups, who is typing.
+//! - `divider`: where "new messages" begins in the open conversation, fixed when it opens.
 
 mod account;
 mod action;
 mod conversations;
+mod divider;
 mod incoming;
 mod lifecycle;
 mod model;
@@ -37,7 +39,7 @@ pub use model::{
 };
 pub use moderation::{describe, parse_secs, DAY_SECS, HOUR_SECS};
 pub use outgoing::TYPING_THROTTLE_MS;
-pub use view::{group_lines, Group, Line, LineFlags, LineStatus, GROUP_GAP_MS};
+pub use view::{group_lines, utc_day, Group, Line, LineFlags, LineStatus, GROUP_GAP_MS};
 
 use shared::{ClientMessage, Timestamp};
 
@@ -77,7 +79,12 @@ impl ChatState {
             }
             Action::Send(text) => match self.command(&text, &mut fx) {
                 Some(changed) => changed,
-                None => self.send(text.strip_prefix('/').unwrap_or(&text), &mut fx),
+                None => {
+                    let before = self.pending.len();
+                    let changed = self.send(text.strip_prefix('/').unwrap_or(&text), &mut fx);
+                    // Replying means the user has read up to here.
+                    changed | (self.pending.len() > before && self.new_from.take().is_some())
+                }
             },
             Action::Retry(client_id) => self.retry(&client_id, &mut fx),
             Action::Discard(client_id) => self.discard(&client_id),

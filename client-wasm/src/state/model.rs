@@ -224,6 +224,10 @@ pub struct ChatState {
     pub(super) marking: BTreeMap<Conversation, MessageId>,
     /// The room we asked to create, and whether invite-only: shown once joined.
     pub(super) creating: Option<(RoomName, bool)>,
+    /// The conversation whose "new messages" divider was placed (when it was opened), and the
+    /// first unread message it goes above, if any (see `divider`).
+    pub(super) divided: Option<Target>,
+    pub(super) new_from: Option<MessageId>,
     /// Bumped on every change the screen should see.
     pub version: u64,
 }
@@ -259,6 +263,8 @@ impl ChatState {
             visible: true,
             marking: BTreeMap::new(),
             creating: None,
+            divided: None,
+            new_from: None,
             version: 0,
         };
         // Time plus randomness: unique across reloads and across tabs.

@@ -10,4 +10,5 @@ mod incoming;
 mod lifecycle;
 mod outgoing;
 mod paging;
+mod reading;
 mod view;
