@@ -59,12 +59,25 @@ fn actions(
                 cb.emit((id, text));
             }
         };
-        html! { <button type="button" class="link edit" aria-label="Edit message" {onclick}>{ "edit" }</button> }
+        let label = Some("Edit message");
+        button(
+            "link edit",
+            None,
+            label,
+            "edit".into(),
+            Callback::from(onclick),
+        )
     });
     let delete = l.flags.can_delete.then(|| {
         let cb = on_delete.clone();
-        html! { <button type="button" class="link delete" aria-label="Delete message"
-        onclick={move |_| cb.emit(id)}>{ "delete" }</button> }
+        let onclick = Callback::from(move |_| cb.emit(id));
+        button(
+            "link delete",
+            None,
+            Some("Delete message"),
+            "delete".into(),
+            onclick,
+        )
     });
     html! { <span class="actions">{ for edit }{ for delete }</span> }
 }
@@ -72,15 +85,30 @@ fn actions(
 /// Where the reader is, kept across renders.
 #[derive(Default)]
 struct Place {
-    /// Scrolled up: the last line's key then, to count what came since. Else the view follows
-    /// new messages.
-    away: Option<String>,
+    /// Scrolled up: the view stays put as new messages come.
+    away: bool,
     /// From the top of the content to the bottom of the view, before this render: kept when
     /// older messages are put above.
     from_bottom: i32,
     /// The first and last line keys of the last render.
     first: String,
     last: String,
+}
+
+/// A line across the list with words on it: a new day, or where the unread messages start.
+fn divider(class: &'static str, id: Option<&'static str>, text: String) -> Html {
+    html! { <li {class} {id} role="separator">{ text }</li> }
+}
+
+/// A button with words on it, and the words a screen reader says instead if they differ.
+fn button(
+    class: &'static str,
+    id: Option<&'static str>,
+    aria_label: Option<&'static str>,
+    label: String,
+    onclick: Callback<MouseEvent>,
+) -> Html {
+    html! { <button type="button" {class} {id} aria-label={aria_label} {onclick}>{ label }</button> }
 }
 
 fn scroll_to_end(el: &Element) {
@@ -104,12 +132,10 @@ pub fn message_list(props: &MessageListProps) -> Html {
         // The last line of before is gone: another conversation (or our message delivered).
         let fresh = p.last != last && !lines().any(|l| l.key == p.last);
         let prepended = !fresh && !p.first.is_empty() && p.first != first;
-        if fresh {
-            p.away = None;
-        }
+        p.away &= !fresh;
         p.first = first;
         p.last.clone_from(&last);
-        let (away, from_bottom) = (p.away.is_some(), p.from_bottom);
+        let (away, from_bottom) = (p.away, p.from_bottom);
         let scroller = scroller.clone();
         use_effect(move || {
             let Some(el) = scroller.cast::<Element>() else {
@@ -118,14 +144,6 @@ pub fn message_list(props: &MessageListProps) -> Html {
             if prepended {
                 // Older messages came above: what was on screen stays put.
                 el.set_scroll_top(el.scroll_height() - from_bottom);
-            } else if let Some(divider) = el
-                .query_selector("#new-divider")
-                .ok()
-                .flatten()
-                .filter(|_| fresh)
-            {
-                // Opened at the first unread.
-                divider.scroll_into_view();
             } else if !away {
                 scroll_to_end(&el);
             }
@@ -140,8 +158,8 @@ pub fn message_list(props: &MessageListProps) -> Html {
             };
             let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < AT_BOTTOM;
             let mut p = place.borrow_mut();
-            if bottom == p.away.is_some() {
-                p.away = (!bottom).then(|| p.last.clone());
+            if bottom == p.away {
+                p.away = !bottom;
                 redraw.force_update();
             }
             if let Some(older) = older.as_ref().filter(|_| el.scroll_top() < NEAR_TOP) {
@@ -149,28 +167,20 @@ pub fn message_list(props: &MessageListProps) -> Html {
             }
         })
     };
-    let jump = place.borrow().away.as_ref().map(|seen| {
-        let unseen = props
-            .groups
-            .iter()
-            .rev()
-            .flat_map(|g| g.lines.iter().rev())
-            .position(|l| l.key == *seen)
-            .unwrap_or(0);
+    let jump = place.borrow().away.then(|| {
         let scroller = scroller.clone();
-        let onclick = move |_| {
+        let onclick = Callback::from(move |_| {
             if let Some(el) = scroller.cast::<Element>() {
                 scroll_to_end(&el);
             }
-        };
-        html! {
-            <button type="button" class="jump-latest" id="jump-latest" {onclick}>
-                { "Jump to latest" }
-                if unseen > 0 {
-                    <span class="count">{ " (" }{ unseen }{ " new)" }</span>
-                }
-            </button>
-        }
+        });
+        button(
+            "jump-latest",
+            Some("jump-latest"),
+            None,
+            "Jump to latest".into(),
+            onclick,
+        )
     });
     let gap = props.gap.then(|| {
         html! {
@@ -180,36 +190,39 @@ pub fn message_list(props: &MessageListProps) -> Html {
         }
     });
     let older = (props.has_older || props.loading_older).then(|| {
+        let label = if props.loading_older {
+            "Loading…"
+        } else {
+            "Load older messages"
+        };
         let cb = props.on_older.clone();
+        let onclick = Callback::from(move |_| cb.emit(()));
         html! {
-            <button type="button" class="older" id="older" disabled={props.loading_older}
-                onclick={move |_| cb.emit(())}>
-                { if props.loading_older { "Loading…" } else { "Load older messages" } }
+            <button type="button" class="older" id="older" disabled={props.loading_older} {onclick}>
+                { label }
             </button>
         }
     });
     let now = js_sys::Date::now() as i64;
     let group = |g: &Group| {
-        let day = g.day_break.then(|| {
-            html! { <li class="divider day" role="separator">{ day_label(g.ts, now) }</li> }
-        });
-        let new = g.new_break.then(|| {
-            html! { <li class="divider new" id="new-divider" role="separator">{ "New messages" }</li> }
-        });
-        if g.system {
-            return html! {
-                <>
-                    { for day }
-                    { for g.lines.iter().map(|l| html! {
-                        <li key={l.key.clone()} class="system-line" role="status">{ l.text.clone() }</li>
-                    }) }
-                </>
-            };
+        let mut out = Vec::new();
+        if g.day_break {
+            out.push(divider("divider", None, day_label(g.ts, now)));
         }
-        html! {
-            <>
-            { for day }
-            { for new }
+        if g.new_break {
+            out.push(divider(
+                "divider new",
+                Some("new-divider"),
+                "New messages".into(),
+            ));
+        }
+        if g.system {
+            out.extend(g.lines.iter().map(|l| html! {
+                <li key={l.key.clone()} class="system-line" role="status">{ l.text.clone() }</li>
+            }));
+            return Html::from(yew::virtual_dom::VList::with_children(out, None));
+        }
+        out.push(html! {
             <li class={classes!("group", g.mine.then_some("mine"))} data-sender={g.sender.clone()}>
                 <div class="meta">
                     <span class="sender">{ g.sender.clone() }</span>
@@ -230,13 +243,13 @@ pub fn message_list(props: &MessageListProps) -> Html {
                                 let retry = props.on_retry.clone();
                                 let discard = props.on_discard.clone();
                                 let (a, b) = (client_id.clone(), client_id.clone());
+                                let retry = Callback::from(move |_| retry.emit(a.clone()));
+                                let discard = Callback::from(move |_| discard.emit(b.clone()));
                                 ("failed", html! {
                                     <span class="state">
-                                        { format!("not sent: {reason} ") }
-                                        <button type="button" class="link"
-                                            onclick={move |_| retry.emit(a.clone())}>{ "retry" }</button>
-                                        <button type="button" class="link"
-                                            onclick={move |_| discard.emit(b.clone())}>{ "discard" }</button>
+                                        { "not sent: " }{ reason.clone() }{ " " }
+                                        { button("link", None, None, "retry".into(), retry) }
+                                        { button("link", None, None, "discard".into(), discard) }
                                     </span>
                                 })
                             }
@@ -255,8 +268,8 @@ pub fn message_list(props: &MessageListProps) -> Html {
                     }) }
                 </ul>
             </li>
-            </>
-        }
+        });
+        Html::from(yew::virtual_dom::VList::with_children(out, None))
     };
     html! {
         <div class="messages" ref={scroller} {onscroll} tabindex="0" aria-label="Messages">

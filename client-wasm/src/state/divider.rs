@@ -15,32 +15,22 @@ impl ChatState {
     }
 
     /// Places the divider for `target`, once per opening: before its unread count is cleared.
+    /// The count is the client's (a guest's, or kept from the read mark) or, when the read
+    /// state has just come with a join, the server's.
     pub(super) fn capture_divider(&mut self, target: &Target) {
         if self.divided.as_ref() == Some(target) {
             return;
         }
         let me = self.nick.as_ref();
-        // Signed in: after the read mark (or the mark on its way). A guest: its local count.
-        let mark = |read: MessageId| {
-            (!self.guest).then(|| {
-                read.max(
-                    self.marking
-                        .get(&target.conversation())
-                        .copied()
-                        .unwrap_or(0),
-                )
-            })
-        };
-        self.new_from = match target {
-            Target::Room(name) => self
-                .rooms
-                .get(name)
-                .and_then(|r| first_unread(&r.messages, me, mark(r.read.last_read), r.unread)),
-            Target::Direct(peer) => self
-                .directs
-                .get(peer)
-                .and_then(|t| first_unread(&t.messages, me, mark(t.read.last_read), t.unread)),
-        };
+        self.new_from =
+            match target {
+                Target::Room(name) => self.rooms.get(name).and_then(|r| {
+                    first_unread(&r.messages, me, r.unread.max(r.read.server_unread))
+                }),
+                Target::Direct(peer) => self.directs.get(peer).and_then(|t| {
+                    first_unread(&t.messages, me, t.unread.max(t.read.server_unread))
+                }),
+            };
         self.divided = Some(target.clone());
     }
 
@@ -53,25 +43,12 @@ impl ChatState {
     }
 }
 
-/// The first message of others that is unread: after `mark` when there is one, else the
-/// `unread`-th from the end (a guest's count of what arrived while away).
-fn first_unread<T: Msg>(
-    list: &[T],
-    me: Option<&Nickname>,
-    mark: Option<MessageId>,
-    unread: u32,
-) -> Option<MessageId> {
-    let mut others = list
-        .iter()
-        .filter(|m| !m.deleted() && Some(m.sender()) != me);
-    match mark {
-        Some(mark) => others.find(|m| m.id() > mark).map(|m| m.id()),
-        None if unread == 0 => None,
-        None => {
-            let held = others.clone().count();
-            others
-                .nth(held.saturating_sub(unread as usize))
-                .map(|m| m.id())
-        }
-    }
+/// The `unread`-th message of others from the end (the oldest of them, if fewer are held).
+fn first_unread<T: Msg>(list: &[T], me: Option<&Nickname>, unread: u32) -> Option<MessageId> {
+    list.iter()
+        .rev()
+        .filter(|m| !m.deleted() && Some(m.sender()) != me)
+        .take(unread as usize)
+        .last()
+        .map(|m| m.id())
 }
