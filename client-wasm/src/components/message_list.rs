@@ -121,17 +121,20 @@ pub fn message_list(props: &MessageListProps) -> Html {
     let place = use_mut_ref(Place::default);
     let redraw = use_force_update();
     let lines = || props.groups.iter().flat_map(|g| &g.lines);
-    let first = lines().next().map(|l| l.key.clone()).unwrap_or_default();
-    let last = lines().last().map(|l| l.key.clone()).unwrap_or_default();
+    let key = |l: Option<&Line>| l.map(|l| l.key.clone()).unwrap_or_default();
+    let first = key(props.groups.first().and_then(|g| g.lines.first()));
+    let last = key(props.groups.last().and_then(|g| g.lines.last()));
     let el = scroller.cast::<Element>();
     {
         let mut p = place.borrow_mut();
         if let Some(el) = &el {
             p.from_bottom = el.scroll_height() - el.scroll_top();
         }
+        let held = |key: &String| lines().any(|l| l.key == *key);
         // The last line of before is gone: another conversation (or our message delivered).
-        let fresh = p.last != last && !lines().any(|l| l.key == p.last);
-        let prepended = !fresh && !p.first.is_empty() && p.first != first;
+        let fresh = p.last != last && !held(&p.last);
+        // Older messages came above the first line of before.
+        let prepended = !fresh && p.first != first && held(&p.first);
         p.away &= !fresh;
         p.first = first;
         p.last.clone_from(&last);

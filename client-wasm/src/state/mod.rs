@@ -80,10 +80,9 @@ impl ChatState {
             Action::Send(text) => match self.command(&text, &mut fx) {
                 Some(changed) => changed,
                 None => {
-                    let before = self.pending.len();
-                    let changed = self.send(text.strip_prefix('/').unwrap_or(&text), &mut fx);
                     // Replying means the user has read up to here.
-                    changed | (self.pending.len() > before && self.new_from.take().is_some())
+                    self.new_from = None;
+                    self.send(text.strip_prefix('/').unwrap_or(&text), &mut fx)
                 }
             },
             Action::Retry(client_id) => self.retry(&client_id, &mut fx),

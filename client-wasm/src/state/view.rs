@@ -4,7 +4,6 @@
 use super::rewrite::{mentions_me, Msg};
 use super::{ChatState, Connection, DirectThread, Room, Target};
 use shared::{ClientMsgId, MessageId, Timestamp};
-use std::collections::BTreeSet;
 use std::rc::Rc;
 
 /// Consecutive messages of one sender closer than this share one header.
@@ -156,8 +155,8 @@ impl ChatState {
     pub fn groups_by_day(&self, day: impl Fn(Timestamp) -> i64) -> Vec<Group> {
         let me = self.nick.as_ref().map(|n| n.as_str()).unwrap_or_default();
         let mut delivered: Vec<(String, Line)> = Vec::new();
-        // Keys of lines whose sender was a guest.
-        let mut guests = BTreeSet::new();
+        // Messages whose sender was a guest, by id (ascending, as held).
+        let mut guests = Vec::new();
         let signed_in = !self.guest;
         match &self.active {
             Some(Target::Room(name)) => {
@@ -173,7 +172,7 @@ impl ChatState {
                     note_lines(None, &mut delivered);
                     for m in &room.messages {
                         if m.guest {
-                            guests.insert(m.id.to_string());
+                            guests.push(m.id);
                         }
                         let mine = self.is_me(&m.sender);
                         let line = self.delivered_line(
@@ -191,7 +190,7 @@ impl ChatState {
                 if let Some(thread) = self.directs.get(peer) {
                     for m in &thread.messages {
                         if m.guest {
-                            guests.insert(m.id.to_string());
+                            guests.push(m.id);
                         }
                         let mine = signed_in && self.is_me(&m.from);
                         delivered.push((m.from.to_string(), self.delivered_line(m, mine, mine)));
@@ -221,14 +220,21 @@ impl ChatState {
                 status,
                 flags: LineFlags::default(),
             };
-            if self.guest {
-                guests.insert(line.key.clone());
-            }
             delivered.push((me.to_string(), line));
         }
         let mut groups = group_lines(delivered, me, day, self.new_divider());
         for g in &mut groups {
-            g.guest = g.lines.first().is_some_and(|l| guests.contains(&l.key));
+            // A pending line is ours: a guest's if we are one.
+            g.guest = g.lines.first().is_some_and(|l| match l.flags.id {
+                Some(id) => guests.binary_search(&id).is_ok(),
+                None => {
+                    self.guest
+                        && matches!(
+                            l.status,
+                            LineStatus::Pending { .. } | LineStatus::Failed { .. }
+                        )
+                }
+            });
             g.system = g
                 .lines
                 .first()
