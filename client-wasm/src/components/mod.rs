@@ -9,6 +9,7 @@ pub mod message_list;
 pub mod room_admin;
 pub mod room_list;
 pub mod status;
+pub mod time;
 pub mod typing_indicator;
 
 pub use composer::Composer;

@@ -12,4 +12,5 @@ mod incoming;
 mod lifecycle;
 mod outgoing;
 mod paging;
+mod reading;
 mod view;
