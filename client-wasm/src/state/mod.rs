@@ -16,9 +16,11 @@
 //! - `rewrite`: edits and deletions applied to the messages they change.
 //! - `moderation`: creating rooms, owners' and admins' actions, slash commands, edit, delete.
 //! - `view`: what the screen shows: the open conversation, message groups, who is typing.
+//! - `compose`: what the composer takes from the state: names to mention, the message ↑ edits.
 
 mod account;
 mod action;
+mod compose;
 mod conversations;
 mod incoming;
 mod lifecycle;

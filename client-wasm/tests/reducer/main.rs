@@ -4,6 +4,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod accounts;
+mod compose;
 mod conversations;
 mod helpers;
 mod incoming;
