@@ -202,7 +202,11 @@ fn inserting_replaces_the_typed_prefix_and_adds_one_space() {
     assert_eq!(insert("@bo", 0, 3, "bob"), Some(("@bob ".to_string(), 5)));
     assert_eq!(
         insert("hi @bo there", 3, 6, "bob"),
-        Some(("hi @bob there".to_string(), 8))
+        Some(("hi @bob there".to_string(), 7))
+    );
+    assert_eq!(
+        insert("hey @c, welcome", 4, 6, "carol"),
+        Some(("hey @carol, welcome".to_string(), 10))
     );
     assert_eq!(
         insert("@é", 0, 3, "Émile"),

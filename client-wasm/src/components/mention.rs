@@ -53,19 +53,17 @@ pub fn complete<'a>(names: &'a [String], prefix: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// `text` with the mention from byte `at` to byte `caret` replaced by `@name ` (no second
-/// space if one follows already), and the caret's new byte offset, after that space.
+/// `text` with the mention from byte `at` to byte `caret` replaced by `@name`, and a space
+/// unless whitespace or punctuation follows; and the caret's new byte offset, after both.
 pub fn insert(text: &str, at: usize, caret: usize, name: &str) -> Option<(String, usize)> {
     let (head, tail) = (text.get(..at)?, text.get(caret..)?);
-    let space = if tail.starts_with(char::is_whitespace) {
+    let space = if tail.starts_with(|c: char| c.is_whitespace() || c.is_ascii_punctuation()) {
         ""
     } else {
         " "
     };
     let out = [head, "@", name, space, tail].concat();
-    let end = at + 1 + name.len();
-    let next = out[end..].chars().next().map_or(0, char::len_utf8);
-    Some((out, end + next))
+    Some((out, at + 1 + name.len() + space.len()))
 }
 
 /// The byte offset of the UTF-16 position `pos` in `text` (its end if past it).

@@ -36,8 +36,7 @@ fn from_groups(s: &ChatState) -> Option<(MessageId, String)> {
         .groups()
         .into_iter()
         .flat_map(|g| g.lines)
-        .filter(|l| l.flags.can_edit)
-        .last()?;
+        .rfind(|l| l.flags.can_edit)?;
     Some((line.flags.id?, line.text))
 }
 
