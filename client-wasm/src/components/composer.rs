@@ -86,9 +86,7 @@ impl Ctx {
                 _ => text.len(),
             };
             let query = mention_query(&text, caret).map(|(at, p)| (at, caret, p.to_string(), 0));
-            if query.is_some() || self.ui.borrow().query.is_some() {
-                self.set(|ui| ui.query = query);
-            }
+            self.set(|ui| ui.query = query);
         }
     }
 
@@ -235,14 +233,16 @@ pub fn composer(props: &ComposerProps) -> Html {
     html! {
         <form class="composer" {onsubmit}>
             // A press on an option keeps the focus in the box.
-            <ul id="mention-list" class="mentions" role="listbox" aria-label="People" hidden={!open}
-                onmousedown={|e: MouseEvent| e.prevent_default()} onclick={pick}>
-                { for options.iter().zip(OPTION_IDS).enumerate().map(|(i, (name, id))| html! {
-                    <li {id} role="option" aria-selected={if i == sel { "true" } else { "false" }}>
-                        { "@" }{ *name }
-                    </li>
-                }) }
-            </ul>
+            if open {
+                <ul id="mention-list" class="mentions" role="listbox" aria-label="People"
+                    onmousedown={|e: MouseEvent| e.prevent_default()} onclick={pick}>
+                    { for options.iter().zip(OPTION_IDS).enumerate().map(|(i, (name, id))| html! {
+                        <li {id} role="option" aria-selected={if i == sel { "true" } else { "false" }}>
+                            { "@" }{ *name }
+                        </li>
+                    }) }
+                </ul>
+            }
             if editing {
                 <div class="editing" id="editing">
                     { "Editing message · Esc to cancel" }

@@ -18,9 +18,11 @@ pub const OPTION_IDS: [&str; MAX_OPTIONS] = [
     "mention-7",
 ];
 
-/// A character a nickname may hold (as the server's mention parser reads them).
+/// A character a nickname may hold, as the server's mention parser reads them, except that
+/// every non-ASCII character counts (the Unicode tables would cost more wasm than this
+/// file): a typed `«` or `。` only finds no name.
 fn name_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, '_' | '-' | '.')
+    !c.is_ascii() || c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
 }
 
 /// The mention being typed with the caret at byte `caret` of `text`: the byte offset of its

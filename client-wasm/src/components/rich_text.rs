@@ -75,8 +75,9 @@ fn link_at(text: &str, i: usize) -> usize {
         .into_iter()
         .find(|p| starts_ci(rest, p))
         .map_or(0, str::len);
-    // Only at the start of a word: `xhttp://` and `awww.` are no links.
-    if scheme == 0 || text[..i].ends_with(|c: char| c.is_alphanumeric()) {
+    // Only at the start of a word: `xhttp://` and `awww.` are no links. (ASCII letters
+    // only: the Unicode tables would cost more than this rule is worth.)
+    if scheme == 0 || text[..i].ends_with(|c: char| c.is_ascii_alphanumeric()) {
         return 0;
     }
     let link = rest

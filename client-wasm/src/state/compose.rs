@@ -10,12 +10,12 @@ impl ChatState {
     /// never us.
     pub fn mention_names(&self) -> Vec<String> {
         match &self.active {
-            Some(Target::Direct(peer)) => vec![peer.to_string()],
+            Some(Target::Direct(peer)) => vec![peer.as_str().into()],
             _ => self.active_room().map_or_else(Vec::new, |room| {
                 room.members
                     .iter()
                     .filter(|n| !self.is_me(n))
-                    .map(|n| n.to_string())
+                    .map(|n| n.as_str().into())
                     .collect()
             }),
         }
@@ -30,7 +30,7 @@ impl ChatState {
                 .iter()
                 .rev()
                 .find(|m| m.sender() == me && !m.deleted())?;
-            Some((m.id(), m.text().to_string()))
+            Some((m.id(), m.text().as_str().into()))
         }
         // Guests edit nothing.
         let me = self.nick.as_ref().filter(|_| !self.guest)?;
