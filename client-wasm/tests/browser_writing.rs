@@ -58,6 +58,10 @@ fn type_in(area: &HtmlTextAreaElement, text: &str) {
     area.set_value(text);
     let end = text.encode_utf16().count() as u32;
     area.set_selection_range(end, end).expect("caret");
+    input(area);
+}
+
+fn input(area: &HtmlTextAreaElement) {
     let init = web_sys::EventInit::new();
     init.set_bubbles(true);
     let event = web_sys::Event::new_with_event_init_dict("input", &init).expect("event");
@@ -350,7 +354,7 @@ async fn at_needs_a_word_start_and_a_click_takes_a_name() {
     // The caret in the middle of the text: the mention before it is completed in place.
     area.set_value("hey @c, welcome");
     area.set_selection_range(6, 6).expect("caret");
-    area.click();
+    input(&area);
     settle().await;
     assert_eq!(
         options(&el),

@@ -208,8 +208,6 @@ pub fn composer(props: &ComposerProps) -> Html {
         c.refresh();
     };
     let c = ctx.clone();
-    let onclick = move |_: MouseEvent| c.refresh();
-    let c = ctx.clone();
     let onsubmit = move |e: SubmitEvent| {
         e.prevent_default();
         c.submit();
@@ -232,10 +230,9 @@ pub fn composer(props: &ComposerProps) -> Html {
     let editing = ctx.editing().is_some();
     html! {
         <form class="composer" {onsubmit}>
-            // A press on an option keeps the focus in the box.
             if open {
                 <ul id="mention-list" class="mentions" role="listbox" aria-label="People"
-                    onmousedown={|e: MouseEvent| e.prevent_default()} onclick={pick}>
+                    onclick={pick}>
                     { for options.iter().zip(OPTION_IDS).enumerate().map(|(i, (name, id))| html! {
                         <li {id} role="option" aria-selected={if i == sel { "true" } else { "false" }}>
                             { "@" }{ *name }
@@ -251,7 +248,7 @@ pub fn composer(props: &ComposerProps) -> Html {
             }
             <label class="visually-hidden" for="message">{ props.placeholder.clone() }</label>
             <textarea id="message" ref={area} rows="1" placeholder={props.placeholder.clone()}
-                {onkeydown} {oninput} {onclick} autocomplete="off"
+                {onkeydown} {oninput} autocomplete="off"
                 aria-autocomplete="list" aria-controls="mention-list"
                 aria-expanded={if open { "true" } else { "false" }}
                 aria-activedescendant={open.then_some(OPTION_IDS[sel])} />
