@@ -87,7 +87,7 @@ async fn links_become_anchors_and_markup_stays_text() {
         flags: LineFlags::default(),
     };
     let props = yew::props!(MessageListProps {
-        groups: group_lines(vec![("mallory".to_string(), line)], "alice"),
+        groups: group_lines(vec![("mallory".to_string(), line)], "alice", |_| 0, None),
         on_older: Callback::noop(),
         on_retry: Callback::noop(),
         on_discard: Callback::noop(),
