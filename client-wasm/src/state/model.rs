@@ -283,7 +283,8 @@ impl ChatState {
     }
 
     /// Another user on this page: nothing of the previous one carries over except the client
-    /// id sequence, so no id is ever reused, and the conversation the address asks for.
+    /// id sequence, so no id is ever reused, and what belongs to the page: the conversation
+    /// the address asks for, and whether the page is visible.
     pub(super) fn start_over(&mut self, nick: Option<Nickname>) {
         let (seed, now, seq, id_prefix) = (
             self.random_u64(),
@@ -291,8 +292,9 @@ impl ChatState {
             self.next_seq,
             self.id_prefix.clone(),
         );
-        let wanted = self.wanted.take();
+        let (wanted, visible) = (self.wanted.take(), self.visible);
         *self = ChatState::new(seed, now);
+        self.visible = visible;
         self.next_seq = seq;
         self.id_prefix = id_prefix;
         self.nick = nick;
