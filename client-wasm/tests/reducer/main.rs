@@ -4,6 +4,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod accounts;
+mod attention;
+mod continuity;
 mod conversations;
 mod helpers;
 mod incoming;
