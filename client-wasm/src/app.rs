@@ -304,7 +304,9 @@ pub fn app() -> Html {
                     on_delete={dispatch.reform(Action::Delete)} />
                 <TypingIndicator names={state.typing_names()} />
                 <Composer {placeholder} disabled={state.active.is_none() || muted}
+                    names={state.mention_names()} last_own={state.last_editable()}
                     on_send={dispatch.reform(Action::Send)}
+                    on_edit={dispatch.reform(|(id, text)| Action::Edit { id, text })}
                     on_typing={dispatch.reform(|()| Action::Typing)} />
             </main>
         </div>

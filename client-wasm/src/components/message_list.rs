@@ -260,7 +260,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
                         html! {
                             <li key={l.key.clone()} data-id={l.key.clone()} class={classes!("msg", class,
                                 l.flags.deleted.then_some("deleted"), l.flags.mention.then_some("mention"))}>
-                                <span class="text">{ l.text.clone() }</span>
+                                <span class="text">{ super::rich_text::rich_text(&l.text) }</span>
                                 if l.flags.edited {
                                     <span class="edited">{ " (edited)" }</span>
                                 }

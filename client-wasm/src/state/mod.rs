@@ -19,10 +19,12 @@
 //! - `attention`: the title's unread count, notifications, muted conversations.
 //! - `view`: what the screen shows: the open conversation, message groups, who is typing.
 //! - `divider`: where "new messages" begins in the open conversation, fixed when it opens.
+//! - `compose`: what the composer takes from the state: names to mention, the message ↑ edits.
 
 mod account;
 mod action;
 mod attention;
+mod compose;
 mod continuity;
 mod conversations;
 mod divider;

@@ -224,16 +224,16 @@ pub struct ChatState {
     pub(super) marking: BTreeMap<Conversation, MessageId>,
     /// The room we asked to create, and whether invite-only: shown once joined.
     pub(super) creating: Option<(RoomName, bool)>,
-    /// The conversation whose "new messages" divider was placed (when it was opened), and the
-    /// first unread message it goes above, if any (see `divider`).
-    pub(super) divided: Option<Target>,
-    pub(super) new_from: Option<MessageId>,
     /// What the composer held per conversation, not sent yet.
     pub drafts: Vec<(Target, String)>,
     /// Conversations muted in this browser: no notifications, not in the title's count.
     pub muted: Vec<Target>,
     /// The conversation the address (or the last page load) asks for, opened after `welcome`.
     pub wanted: Option<Target>,
+    /// The conversation whose "new messages" divider was placed (when it was opened), and the
+    /// first unread message it goes above, if any (see `divider`).
+    pub(super) divided: Option<Target>,
+    pub(super) new_from: Option<MessageId>,
     /// Bumped on every change the screen should see.
     pub version: u64,
 }
@@ -269,11 +269,11 @@ impl ChatState {
             visible: true,
             marking: BTreeMap::new(),
             creating: None,
-            divided: None,
-            new_from: None,
             drafts: Vec::new(),
             muted: Vec::new(),
             wanted: None,
+            divided: None,
+            new_from: None,
             version: 0,
         };
         // Time plus randomness: unique across reloads and across tabs.

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod attention;
+mod compose;
 mod continuity;
 mod conversations;
 mod helpers;
