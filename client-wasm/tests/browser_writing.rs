@@ -6,7 +6,7 @@
 use client_wasm::components::composer::ComposerProps;
 use client_wasm::components::message_list::MessageListProps;
 use client_wasm::components::{Composer, MessageList};
-use client_wasm::state::{group_lines, Line, LineFlags, LineStatus};
+use client_wasm::state::{group_lines, utc_day, Line, LineFlags, LineStatus};
 use gloo_timers::future::TimeoutFuture;
 use shared::MessageId;
 use std::cell::RefCell;
@@ -87,7 +87,7 @@ async fn links_become_anchors_and_markup_stays_text() {
         flags: LineFlags::default(),
     };
     let props = yew::props!(MessageListProps {
-        groups: group_lines(vec![("mallory".to_string(), line)], "alice", |_| 0, None),
+        groups: group_lines(vec![("mallory".to_string(), line)], "alice", utc_day, None),
         on_older: Callback::noop(),
         on_retry: Callback::noop(),
         on_discard: Callback::noop(),
