@@ -1,31 +1,23 @@
-// Shared pieces of the end-to-end tests: start and stop the real server, launch Chromium, and
-// drive and read the chat page.
+// Shared pieces of the end-to-end tests: start and stop the real server, open the chat in a
+// browser context of Playwright's `browser` fixture, and find the chat's parts on a page.
+// Waiting is left to Playwright's auto-waiting assertions (`expect(locator)...`, `expect.poll`).
 'use strict';
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { expect } = require('@playwright/test');
 
 const ROOT = path.resolve(__dirname, '..');
 const TARGET_DIR = process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target');
 const SERVER_BIN = process.env.SERVER_BIN || path.join(TARGET_DIR, 'debug', 'server');
 const STATIC_DIR = process.env.STATIC_DIR || path.join(ROOT, 'dist');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SCREENSHOTS = path.join(__dirname, 'screenshots');
 
-// playwright-core: our own install if there is one, else the one scripts/setup.sh puts in tools/.
-function loadPlaywright() {
-  try {
-    return require('playwright-core');
-  } catch {
-    return require(path.join(ROOT, 'tools', 'node_modules', 'playwright-core'));
-  }
-}
-const { chromium } = loadPlaywright();
-
-// TOOLCHAIN.md's flags for Chromium on these machines. Playwright gives every launch a new
-// empty profile directory itself (it refuses --user-data-dir in `args`).
+// TOOLCHAIN.md's flags for Chromium on these machines (playwright.config.js passes them).
+// Playwright gives every launch a new empty profile directory itself (it refuses
+// --user-data-dir in `args`).
 const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
@@ -37,9 +29,7 @@ const CHROMIUM_ARGS = [
   '--disable-dev-shm-usage',
 ];
 
-async function launchBrowser() {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-}
+const DESKTOP = { width: 1280, height: 800 };
 
 /** A running server process. `start` on port 0 picks a free port; `restart` reuses it. */
 class Server {
@@ -119,10 +109,19 @@ function newServer(opts) {
   return s;
 }
 
-/** Opens the chat in a new context and logs in as `nick`; waits for the chat view. */
-async function openChat(browser, url, nick, viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport });
+/**
+ * A new page in a new context of `browser`, which records the page's uncaught errors in
+ * `page.errors` and dismisses (and records in `page.dialogs`) any dialog.
+ */
+async function newPage(browser, contextOptions = {}) {
+  const context = await browser.newContext({ viewport: DESKTOP, ...contextOptions });
   const page = await context.newPage();
+  watch(page);
+  return page;
+}
+
+/** Records `page`'s uncaught errors and dialogs (see `newPage`). */
+function watch(page) {
   page.dialogs = [];
   page.on('dialog', (d) => {
     page.dialogs.push(d.message());
@@ -130,17 +129,30 @@ async function openChat(browser, url, nick, viewport = { width: 1280, height: 80
   });
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(String(e)));
+  return page;
+}
+
+/** Waits for the chat view: online, with the composer. */
+async function inChat(page, timeout) {
+  await expect(page.locator('#status')).toHaveAttribute('data-state', 'online', { timeout });
+  await expect(page.locator('#message')).toBeVisible({ timeout });
+}
+
+/**
+ * Opens the chat in a new context and joins as the guest `nick`; waits for the chat view.
+ * `contextOptions` go to `browser.newContext` (viewport, colorScheme, isMobile...).
+ */
+async function openChat(browser, url, nick, contextOptions = {}) {
+  const page = await newPage(browser, contextOptions);
   await page.goto(url);
   await login(page, nick);
-  await page.locator('#status[data-state="online"]').waitFor();
-  await page.locator('#message').waitFor();
+  await inChat(page);
   return page;
 }
 
 /** Types the nickname and presses Enter, as a keyboard user would. */
 async function login(page, nick) {
   const box = page.locator('#nick');
-  await box.waitFor();
   await box.fill(nick);
   await box.press('Enter');
 }
@@ -149,21 +161,16 @@ async function login(page, nick) {
  * Opens the chat in a new context and signs in to an account with `button` (`#sign-in` or
  * `#register`); waits for the chat view.
  */
-async function openAccount(browser, url, nick, password, button = '#sign-in') {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(String(e)));
+async function openAccount(browser, url, nick, password, button = '#sign-in', contextOptions = {}) {
+  const page = await newPage(browser, contextOptions);
   await page.goto(url);
   await signIn(page, nick, password, button);
-  await page.locator('#status[data-state="online"]').waitFor();
-  await page.locator('#message').waitFor();
+  await inChat(page);
   return page;
 }
 
 /** Fills the name and password boxes and presses `button` (`#sign-in` or `#register`). */
 async function signIn(page, nick, password, button = '#sign-in') {
-  await page.locator('#nick').waitFor();
   await page.locator('#nick').fill(nick);
   await page.locator('#password').fill(password);
   await page.locator(button).click();
@@ -179,7 +186,7 @@ async function send(page, text, { click = false } = {}) {
 
 /** Every message of the conversation on screen: sender, server id (or client id), text, state. */
 async function messages(page) {
-  return page.$$eval('#message-list > li.group', (groups) =>
+  return page.locator('#message-list > li.group').evaluateAll((groups) =>
     groups.flatMap((g) => {
       const sender = g.querySelector('.sender').textContent;
       return [...g.querySelectorAll('li.msg')].map((m) => ({
@@ -192,43 +199,57 @@ async function messages(page) {
   );
 }
 
-/** Waits until `pred(await messages(page))` holds (polling), or fails with the last list. */
-async function waitMessages(page, pred, what, timeout = 15_000) {
-  const deadline = Date.now() + timeout;
-  let last = [];
-  while (Date.now() < deadline) {
-    last = await messages(page).catch(() => []);
-    if (pred(last)) return last;
-    await page.waitForTimeout(100);
-  }
-  throw new Error(`timed out waiting for ${what}; messages: ${JSON.stringify(last)}`);
+const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+const STATE_CLASS = {
+  delivered: '.delivered',
+  failed: '.failed',
+  pending: ':not(.delivered):not(.failed)',
+};
+
+/** The messages of the conversation on screen whose text is exactly `text`, in `state`. */
+function message(page, text, state = 'delivered') {
+  return page
+    .locator(`#message-list > li.group li.msg${STATE_CLASS[state]}`)
+    .filter({ has: page.locator('.text', { hasText: new RegExp(`^${escapeRegExp(text)}$`) }) });
 }
 
-const hasText = (text) => (list) => list.some((m) => m.text === text && m.state === 'delivered');
+/** Waits until the conversation on screen shows `text` in `state` (delivered by default). */
+async function expectMessage(page, text, { state = 'delivered', timeout } = {}) {
+  await expect(message(page, text, state).first(), `"${text}" ${state}`).toBeVisible({ timeout });
+}
 
+/** The nicks in the member list, in order. */
 async function members(page) {
-  return page.$$eval('#members li', (lis) => lis.map((li) => li.dataset.nick));
+  return page.locator('#members li').evaluateAll((lis) => lis.map((li) => li.dataset.nick));
 }
 
-async function waitFor(page, fn, what, timeout = 15_000) {
-  const deadline = Date.now() + timeout;
-  let last;
-  while (Date.now() < deadline) {
-    last = await fn().catch((e) => e);
-    if (last === true) return;
-    await page.waitForTimeout(100);
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${last})`);
+/** The member-list row of `nick`. */
+function member(page, nick) {
+  return page.locator(`#members li[data-nick="${nick}"]`);
 }
 
-async function screenshot(page, name) {
-  fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  const file = path.join(SCREENSHOTS, `${name}.png`);
+/** The entry of the room `#name` among the rooms joined. */
+function room(page, name) {
+  return page.locator(`#rooms li[data-name="#${name}"]`);
+}
+
+/** Opens the joined room `#name` from the sidebar. */
+async function openRoom(page, name) {
+  await room(page, name).locator('button.conv-name').click();
+  await expect(page.locator('#conversation-title')).toHaveText(`#${name}`);
+}
+
+/** Screenshots `page` into the test's output directory and attaches it to the report. */
+async function screenshot(page, testInfo, name) {
+  const file = testInfo.outputPath(`${name}.png`);
   await page.screenshot({ path: file });
+  await testInfo.attach(name, { path: file, contentType: 'image/png' });
   return file;
 }
 
 module.exports = {
-  ROOT, SCREENSHOTS, launchBrowser, newServer, openChat, openAccount, login, signIn, send, messages, waitMessages,
-  hasText, members, waitFor, screenshot,
+  ROOT, SERVER_BIN, STATIC_DIR, CHROMIUM, CHROMIUM_ARGS, DESKTOP,
+  Server, newServer, newPage, watch, inChat, openChat, openAccount, login, signIn, send,
+  messages, message, expectMessage, members, member, room, openRoom, screenshot,
 };

@@ -39,7 +39,8 @@ find "$DIST" -mindepth 1 -name '.*' -prune -o \
   done
 
 total=0
-for f in "$DIST"/*.wasm "$DIST"/*.js; do
+# The JS glue and any snippets it imports (dist/snippets/) count with the wasm.
+for f in "$DIST"/*.wasm "$DIST"/*.js "$DIST"/snippets/*/*.js; do
   [ -e "$f" ] || continue
   raw=$(wc -c <"$f")
   gz=$(gzip -9c "$f" | wc -c)

@@ -2,7 +2,9 @@
 # Installs what building and testing the project needs, skipping whatever is already there.
 #   scripts/setup.sh run    toolchain for the web client (wasm target, trunk, wasm-bindgen, wasm-opt,
 #                           brotli for its precompressed files)
-#   scripts/setup.sh test   the above, plus Chromium + chromedriver, redis-server, playwright-core
+#   scripts/setup.sh test   the above, plus Chromium + chromedriver, redis-server, the fonts headless
+#                           screenshots need (CJK, emoji), and e2e/'s npm packages (@playwright/test,
+#                           axe-core: `npm ci`, from e2e/package-lock.json)
 # Versions are pinned to what works on these machines (see ARCHITECTURE.md, "Toolchain").
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,16 +50,19 @@ fi
 # build-client.sh writes a .br beside each file of the client; gzip is part of every Debian.
 have brotli || apt_install brotli
 
-need_npm=0
-[ -x "$ROOT/tools/node_modules/.bin/wasm-opt" ] || need_npm=1
-if [ "$MODE" = test ] && [ ! -d "$ROOT/tools/node_modules/playwright-core" ]; then need_npm=1; fi
-if [ $need_npm = 1 ]; then
-  log "npm install (tools/: binaryen $BINARYEN_VERSION, playwright-core)"
+if [ ! -x "$ROOT/tools/node_modules/.bin/wasm-opt" ]; then
+  log "npm install (tools/: binaryen $BINARYEN_VERSION)"
   (cd "$ROOT/tools" && npm install --no-audit --no-fund --silent)
 fi
 
 if [ "$MODE" = test ]; then
-  apt_install chromium chromium-driver redis-server
+  # Without the Noto fonts, headless Chromium draws CJK text and emoji as empty boxes.
+  apt_install chromium chromium-driver redis-server fonts-noto-cjk fonts-noto-color-emoji
+  # The end-to-end tests drive Debian's Chromium: nothing here downloads a browser.
+  if [ ! -d "$ROOT/e2e/node_modules/@playwright/test" ]; then
+    log "npm ci (e2e/: @playwright/test, axe-core)"
+    (cd "$ROOT/e2e" && npm ci --no-audit --no-fund --silent)
+  fi
   if ! have cargo-nextest && ! cargo nextest --version >/dev/null 2>&1; then :; fi
 fi
 log "toolchain ready"

@@ -5,7 +5,9 @@
 #   scripts/test-browser.sh
 #   E2E_STORE=memory scripts/test-browser.sh     # skips the restart test (needs durable history)
 #   SKIP_BUILD=1 ...                             # reuse dist/ and the server binary as they are
-# Needs `scripts/setup.sh test` (Chromium, chromedriver, wasm-bindgen, trunk, playwright-core).
+# Needs `scripts/setup.sh test` (Chromium, chromedriver, wasm-bindgen, trunk, e2e/'s @playwright/test).
+# A failing end-to-end test keeps its Playwright trace under e2e/test-results/ (open it with
+# `cd e2e && npx playwright show-trace test-results/<test>/trace.zip`).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -37,8 +39,12 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   cargo build -p server --quiet
 fi
 
-step "Playwright end to end (node --test)"
+step "Playwright end to end (@playwright/test)"
 export SERVER_BIN=${SERVER_BIN:-$CARGO_TARGET_DIR/debug/server}
 export STATIC_DIR=${STATIC_DIR:-$ROOT/dist}
-# One file at a time: each starts its own server and browser.
-(cd e2e && node --test --test-concurrency=1 --test-reporter=spec)
+if [ ! -x e2e/node_modules/.bin/playwright ]; then
+  echo "e2e/node_modules is missing: run scripts/setup.sh test (npm ci in e2e/)" >&2
+  exit 1
+fi
+# One file at a time (e2e/playwright.config.js): each starts its own server; Debian's Chromium.
+(cd e2e && npx --no-install playwright test)

@@ -1,6 +1,7 @@
 //! The root component: starts the driver service once (back as the account or guest the page
-//! saved, if any), re-renders on each snapshot it publishes, and lays out the login form or the
-//! chat (conversations, members, messages, composer).
+//! saved, if any, in the conversation the address names), re-renders on each snapshot it
+//! publishes, keeps the address and the tab title in step with the state, and lays out the login
+//! form or the chat (conversations, members, messages, composer).
 
 use crate::components::login::LoginRequest;
 use crate::components::room_list::{direct_entry, Entry};
@@ -10,9 +11,10 @@ use crate::components::{
 };
 use crate::services::driver::{now_ms, Driver};
 use crate::services::socket::chat_url;
-use crate::services::storage;
+use crate::services::{notify, route, storage};
 use crate::state::{Action, ChatState, Connection, Login as SignIn, Paging, Target};
 use std::rc::Rc;
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 /// A snapshot of the state; equal only to itself, so every published change re-renders.
@@ -40,11 +42,33 @@ pub fn app() -> Html {
         let driver = driver.clone();
         use_effect_with((), move |_| {
             if let Some(saved) = storage::load() {
+                let guest = matches!(saved, crate::state::Saved::Guest { .. });
                 driver.dispatch(Action::Restore(saved));
+                if let Some(kept) = storage::kept(guest) {
+                    driver.dispatch(Action::Recall(kept));
+                }
             }
+            driver.dispatch(Action::Route(route::current()));
         });
     }
     let state = &*snapshot.0;
+    // The address follows the conversation on screen; the title counts what waits elsewhere.
+    {
+        let shown = state.in_chat().then(|| state.active.clone()).flatten();
+        use_effect_with(
+            (shown, state.version, state.title()),
+            |(shown, _, title)| {
+                if let Some(target) = shown {
+                    route::show(target);
+                }
+                if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+                    doc.set_title(title);
+                }
+            },
+        );
+    }
+    // Bumped when the user answers the notification permission prompt.
+    let asked = use_state(|| 0u32);
 
     let dispatch = {
         let driver = driver.clone();
@@ -97,16 +121,23 @@ pub fn app() -> Html {
     let rooms: Vec<Entry> = state
         .rooms
         .values()
-        .map(|r| Entry {
-            target: Target::Room(r.name.clone()),
-            unread: r.unread,
-            mentions: r.read.mentions,
+        .map(|r| {
+            let target = Target::Room(r.name.clone());
+            Entry {
+                muted: state.muted.contains(&target),
+                target,
+                unread: r.unread,
+                mentions: r.read.mentions,
+            }
         })
         .collect();
     let directs: Vec<Entry> = state
         .directs
         .values()
-        .map(|d| direct_entry(&d.peer, d.unread, d.read.mentions))
+        .map(|d| {
+            let muted = state.muted.contains(&Target::Direct(d.peer.clone()));
+            direct_entry(&d.peer, d.unread, d.read.mentions, muted)
+        })
         .collect();
     let others = state
         .directory
@@ -160,12 +191,54 @@ pub fn app() -> Html {
         let nav_open = nav_open.clone();
         move |_| nav_open.set(!*nav_open)
     };
+    // Escape closes the drawer (phone layout) and puts the focus back on its button.
+    let on_key = {
+        let nav_open = nav_open.clone();
+        move |e: KeyboardEvent| {
+            if e.key() == "Escape" && *nav_open {
+                nav_open.set(false);
+                if let Some(menu) = web_sys::window()
+                    .and_then(|w| w.document())
+                    .and_then(|d| d.get_element_by_id("menu"))
+                    .and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok())
+                {
+                    let _ = menu.focus();
+                }
+            }
+        }
+    };
+    let muted_here = state
+        .active
+        .as_ref()
+        .is_some_and(|t| state.muted.contains(t));
+    let ask_notify = notify::can_ask().then(|| {
+        let asked = asked.clone();
+        let onclick = move |_| {
+            let asked = asked.clone();
+            notify::ask_permission(move || asked.set(*asked + 1));
+        };
+        html! {
+            <button type="button" class="link" id="notify-enable" {onclick}
+                title="Get a notification for direct messages and mentions while this tab is hidden">
+                { "Enable notifications" }
+            </button>
+        }
+    });
+    let groups = state.groups();
+    // The newest message of someone else on screen, for screen readers (a polite live region).
+    let announce = groups
+        .iter()
+        .rev()
+        .find(|g| !g.mine && !g.system)
+        .and_then(|g| Some((g.sender.as_str(), g.lines.last()?.text.as_str())))
+        .map(|(who, text)| [who, ": ", text].concat())
+        .unwrap_or_default();
     let dismiss = dispatch.reform(|_: MouseEvent| Action::DismissNotice);
 
     html! {
-        <div class={classes!("shell", nav_open.then_some("nav-open"))}>
+        <div class={classes!("shell", nav_open.then_some("nav-open"))} onkeydown={on_key}>
             <header class="topbar">
-                <button type="button" class="menu" aria-controls="sidebar"
+                <button type="button" class="menu" id="menu" aria-controls="sidebar"
                     aria-expanded={if *nav_open { "true" } else { "false" }} onclick={toggle_nav}>
                     <span aria-hidden="true">{ "☰" }</span>
                     <span class="visually-hidden">{ "Conversations" }</span>
@@ -174,6 +247,13 @@ pub fn app() -> Html {
                     }
                 </button>
                 <h1 class="title" id="conversation-title">{ title }</h1>
+                if state.active.is_some() {
+                    <button type="button" class="ghost" id="mute" aria-pressed={if muted_here { "true" } else { "false" }}
+                        title="Muted conversations neither notify nor count in the tab title"
+                        onclick={dispatch.reform(|_: MouseEvent| Action::ToggleMute)}>
+                        { if muted_here { "Unmute" } else { "Mute" } }
+                    </button>
+                }
                 { status }
                 <span class="me" id="me">{ state.nick.as_ref().map(|n| n.to_string()).unwrap_or_default() }</span>
                 if state.guest {
@@ -199,6 +279,7 @@ pub fn app() -> Html {
                     { for admin_panel }
                     <DirectList {directs} active={state.active.clone()} {on_select} />
                 </RoomList>
+                { for ask_notify }
                 if !state.guest {
                     <button type="button" class="link sign-out-everywhere" id="sign-out-everywhere"
                         title="End this account's sessions in every browser and tab"
@@ -214,7 +295,8 @@ pub fn app() -> Html {
                         <button type="button" class="link" onclick={dismiss}>{ "dismiss" }</button>
                     </div>
                 }
-                <MessageList groups={state.groups()} {has_older} {loading_older} {gap} {empty_hint}
+                <div class="visually-hidden" id="announce" aria-live="polite">{ announce }</div>
+                <MessageList {groups} {has_older} {loading_older} {gap} {empty_hint}
                     on_older={dispatch.reform(|()| Action::LoadOlder)}
                     on_retry={dispatch.reform(Action::Retry)}
                     on_discard={dispatch.reform(Action::Discard)}

@@ -15,6 +15,8 @@ pub struct Entry {
     pub unread: u32,
     /// Of the unread, those mentioning us.
     pub mentions: u32,
+    /// Muted in this browser: no notifications, not counted in the title.
+    pub muted: bool,
 }
 
 #[derive(Properties, PartialEq)]
@@ -79,11 +81,14 @@ pub fn entry_item(
         }
     });
     html! {
-        <li key={label.clone()} class={classes!("conv", kind, active.then_some("active"), (e.unread > 0).then_some("has-unread"))}
+        <li key={label.clone()} class={classes!("conv", kind, active.then_some("active"), (e.unread > 0).then_some("has-unread"), e.muted.then_some("muted"))}
             data-name={label.clone()}>
             <button type="button" class="conv-name"
                 aria-current={active.then_some("true")} onclick={on_select}>
                 <span class="name">{ label }</span>
+                if e.muted {
+                    <span class="muted-mark" title="Muted">{ "🔕" }<span class="visually-hidden">{ "muted" }</span></span>
+                }
                 { unread_badge(e.unread, e.mentions) }
             </button>
             { for leave }
@@ -188,10 +193,11 @@ pub fn room_list(props: &RoomListProps) -> Html {
 }
 
 /// Entries for direct threads, by peer name.
-pub fn direct_entry(peer: &Nickname, unread: u32, mentions: u32) -> Entry {
+pub fn direct_entry(peer: &Nickname, unread: u32, mentions: u32, muted: bool) -> Entry {
     Entry {
         target: Target::Direct(peer.clone()),
         unread,
         mentions,
+        muted,
     }
 }

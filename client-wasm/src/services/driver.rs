@@ -1,11 +1,12 @@
 //! Drives the reducer in the browser: user actions, socket events and timers go in as
 //! [`Action`]s, one at a time; the [`Effect`]s that come out are carried out here (open or close
-//! the socket, send frames, arm the reconnect timer, save or forget the session); each change is published to the UI as a
-//! new snapshot.
+//! the socket, send frames, arm the reconnect timer, save or forget the session, notify); each
+//! change is published to the UI as a new snapshot, and what the browser keeps is written when
+//! it changes.
 
 use crate::services::socket::{Socket, SocketEvent};
-use crate::services::storage;
-use crate::state::{Action, ChatState, Effect};
+use crate::services::{notify, route, storage};
+use crate::state::{Action, ChatState, Effect, Saved};
 use gloo_timers::callback::{Interval, Timeout};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -30,8 +31,8 @@ struct Inner {
     socket: Option<Socket>,
     reconnect: Option<Timeout>,
     tick: Option<Interval>,
-    /// The `visibilitychange` listener, kept alive with the driver.
-    _visibility: Option<Closure<dyn FnMut()>>,
+    /// The `visibilitychange` and `hashchange` listeners, kept alive with the driver.
+    listeners: Vec<Closure<dyn FnMut()>>,
     publish: Rc<dyn Fn(Rc<ChatState>)>,
     published: u64,
     /// Actions that arrived while one was being handled: handled in order, never nested.
@@ -52,7 +53,7 @@ impl Driver {
                 socket: None,
                 reconnect: None,
                 tick: None,
-                _visibility: None,
+                listeners: Vec::new(),
                 publish: Rc::new(publish),
                 queue: VecDeque::new(),
                 busy: false,
@@ -65,27 +66,67 @@ impl Driver {
             }
         });
         driver.inner.borrow_mut().tick = Some(tick);
-        driver.watch_visibility();
+        driver.watch();
+        if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+            driver.dispatch(Action::Visible(!doc.hidden()));
+        }
         driver
     }
 
-    /// Reports the page's visibility to the reducer (a hidden tab marks nothing read).
-    fn watch_visibility(&self) {
-        let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+    /// Reports the page's visibility (a hidden tab marks nothing read) and address changes
+    /// (back, forward) to the reducer.
+    fn watch(&self) {
+        let Some(window) = web_sys::window() else {
             return;
         };
-        let weak = Rc::downgrade(&self.inner);
+        let Some(document) = window.document() else {
+            return;
+        };
         let doc = document.clone();
-        let listener = Closure::<dyn FnMut()>::new(move || {
-            if let Some(inner) = weak.upgrade() {
-                Driver { inner }.dispatch(Action::Visible(!doc.hidden()));
+        let weak = Rc::downgrade(&self.inner);
+        let on_visibility = self.listener(move || {
+            if doc.hidden() {
+                if let Some(inner) = weak.upgrade() {
+                    Driver { inner }.persist();
+                }
             }
+            Action::Visible(!doc.hidden())
         });
         let _ = document.add_event_listener_with_callback(
             "visibilitychange",
-            listener.as_ref().unchecked_ref(),
+            on_visibility.as_ref().unchecked_ref(),
         );
-        self.inner.borrow_mut()._visibility = Some(listener);
+        let on_hash = self.listener(|| Action::Route(route::current()));
+        let _ =
+            window.add_event_listener_with_callback("hashchange", on_hash.as_ref().unchecked_ref());
+        let weak = Rc::downgrade(&self.inner);
+        let on_leave = Closure::<dyn FnMut()>::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                Driver { inner }.persist();
+            }
+        });
+        let _ =
+            window.add_event_listener_with_callback("pagehide", on_leave.as_ref().unchecked_ref());
+        self.inner.borrow_mut().listeners = vec![on_visibility, on_hash, on_leave];
+    }
+
+    /// Writes what the browser keeps for the next page load: when the page goes (reload,
+    /// close, another address) or is hidden (a phone may never say it goes).
+    fn persist(&self) {
+        let inner = self.inner.borrow();
+        if let Some(kept) = inner.state.kept() {
+            storage::keep(&kept, inner.state.guest);
+        }
+    }
+
+    /// A listener that dispatches the action `make` returns.
+    fn listener(&self, make: impl Fn() -> Action + 'static) -> Closure<dyn FnMut()> {
+        let weak = Rc::downgrade(&self.inner);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                Driver { inner }.dispatch(make());
+            }
+        })
     }
 
     /// The current state (for a first render).
@@ -177,8 +218,23 @@ impl Driver {
             Effect::CancelReconnect => {
                 self.inner.borrow_mut().reconnect = None;
             }
-            Effect::Save(saved) => storage::save(&saved),
+            Effect::Save(saved) => {
+                let (Saved::Member { nick, .. } | Saved::Guest { nick, .. }) = &saved;
+                notify::listen(nick.as_str());
+                storage::save(&saved);
+            }
             Effect::Forget => storage::forget(),
+            Effect::Keep => self.persist(),
+            Effect::Notify {
+                title,
+                body,
+                tag,
+                id,
+            } => {
+                if let Some(nick) = &self.inner.borrow().state.nick {
+                    notify::offer(nick.as_str(), &title, &body, &tag, id);
+                }
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
-//! I/O outside the components: the socket, the saved session, and the driver that runs the
-//! reducer and carries out its effects.
+//! I/O outside the components: the socket, what the browser keeps, the address, notifications,
+//! and the driver that runs the reducer and carries out its effects.
 
 pub mod driver;
+pub mod notify;
+pub mod route;
 pub mod socket;
 pub mod storage;

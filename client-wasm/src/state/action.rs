@@ -1,7 +1,7 @@
 //! The reducer's inputs and outputs: an [`Action`] is something the user did, something the
 //! socket said, or a timer firing; an [`Effect`] is I/O the driver carries out for the reducer.
 
-use super::{Login, Saved, Target};
+use super::{Kept, Login, Saved, Target};
 use shared::{ClientMessage, ClientMsgId, MessageId, RoomName};
 
 /// What the user or the outside world did.
@@ -15,6 +15,15 @@ pub enum Action {
     SignIn(Login),
     /// What the page stored on an earlier visit: connect with it at once.
     Restore(Saved),
+    /// What this browser kept for that user (after `Restore`): drafts, cursors, the open
+    /// conversation, mutes, a guest's rooms.
+    Recall(Kept),
+    /// The address names this conversation (`None`: it names none).
+    Route(Option<Target>),
+    /// The composer's text changed.
+    Draft(String),
+    /// Mute or unmute the conversation on screen (in this browser).
+    ToggleMute,
     /// End this session (`everywhere`: every session of the account) and go back to the login.
     SignOut {
         everywhere: bool,
@@ -94,4 +103,15 @@ pub enum Effect {
     Save(Saved),
     /// Drop whatever was saved: the session ended.
     Forget,
+    /// Write what the browser keeps now (a mute, which the user's other tabs read).
+    Keep,
+    /// A direct message or a mention arrived: notify, if the page decides it should.
+    Notify {
+        title: String,
+        body: String,
+        /// The conversation's address: one notification per conversation at a time.
+        tag: String,
+        /// The message: the user's tabs agree on which one notifies for it.
+        id: MessageId,
+    },
 }

@@ -102,7 +102,9 @@ impl ChatState {
                     limits,
                     fx,
                 );
+                self.rejoin_listed(&conversations, fx);
                 self.read_states(conversations);
+                self.open_wanted(fx);
                 self.load_direct(fx);
                 true
             }
@@ -153,8 +155,8 @@ impl ChatState {
                 after,
             } => self.rooms_page(rooms, has_more, after, fx),
             ServerMessage::PasswordChanged { session } => self.password_changed(session, fx),
-            ServerMessage::Message(m) => self.message(m),
-            ServerMessage::Direct(d) => self.direct(d),
+            ServerMessage::Message(m) => self.message(m, fx),
+            ServerMessage::Direct(d) => self.direct(d, fx),
             ServerMessage::Ack {
                 client_id, id, ts, ..
             } => self.ack(&client_id, id, ts),
@@ -285,6 +287,7 @@ impl ChatState {
         if let Some(read) = read {
             self.read_state(read);
         }
+        self.recount_kept(&name);
         if first_join && self.active.is_none() {
             self.active = Some(Target::Room(name.clone()));
         }
@@ -369,11 +372,14 @@ impl ChatState {
         true
     }
 
-    /// A room message; counts as unread unless it is ours or its room is on screen.
-    fn message(&mut self, m: ChatMessage) -> bool {
+    /// A room message; counts as unread unless it is ours or its room is on screen (and the
+    /// page visible). One that mentions us may notify.
+    fn message(&mut self, m: ChatMessage, fx: &mut Vec<Effect>) -> bool {
         let mine = self.is_me(&m.sender);
         let mention = mentions_me(&m, self.nick.as_ref());
-        let active = self.active.as_ref() == Some(&Target::Room(m.room.clone()));
+        let target = Target::Room(m.room.clone());
+        let active = self.visible && self.active.as_ref() == Some(&target);
+        let note = (!mine && mention).then(|| (m.id, m.sender.to_string(), m.text.to_string()));
         let Some(room) = self.rooms.get_mut(&m.room) else {
             return false;
         };
@@ -394,15 +400,21 @@ impl ChatState {
             room.unread += 1;
             room.read.mentions += u32::from(mention);
         }
+        if let Some((id, from, text)) = note {
+            self.notify(target, id, (&from, &text), fx);
+        }
         true
     }
 
     /// A direct message to or from us (ours from another tab too), in the thread with the peer.
-    fn direct(&mut self, d: DirectMessage) -> bool {
+    fn direct(&mut self, d: DirectMessage, fx: &mut Vec<Effect>) -> bool {
         let mine = self.is_me(&d.from);
         let mention = mentions_me(&d, self.nick.as_ref());
         let peer = if mine { d.to.clone() } else { d.from.clone() };
-        let active = self.active.as_ref() == Some(&Target::Direct(peer.clone()));
+        let target = Target::Direct(peer.clone());
+        let active = self.visible && self.active.as_ref() == Some(&target);
+        let note =
+            (!mine && d.target.is_none()).then(|| (d.id, d.from.to_string(), d.text.to_string()));
         let thread = Rc::make_mut(
             self.directs
                 .entry(peer.clone())
@@ -419,6 +431,9 @@ impl ChatState {
         if !mine && !active {
             thread.unread += 1;
             thread.read.mentions += u32::from(mention);
+        }
+        if let Some((id, from, text)) = note {
+            self.notify(target, id, (&from, &text), fx);
         }
         true
     }

@@ -15,12 +15,16 @@
 //! - `conversations`: read state, unread and mention counts, `mark_read`, `dm_history`.
 //! - `rewrite`: edits and deletions applied to the messages they change.
 //! - `moderation`: creating rooms, owners' and admins' actions, slash commands, edit, delete.
+//! - `continuity`: what the browser keeps across reloads, and each conversation's address.
+//! - `attention`: the title's unread count, notifications, muted conversations.
 //! - `view`: what the screen shows: the open conversation, message groups, who is typing.
 //! - `compose`: what the composer takes from the state: names to mention, the message ↑ edits.
 
 mod account;
 mod action;
+mod attention;
 mod compose;
+mod continuity;
 mod conversations;
 mod incoming;
 mod lifecycle;
@@ -32,6 +36,8 @@ mod view;
 
 pub use account::{refusal, Login, Saved};
 pub use action::{Action, Effect};
+pub use attention::NOTIFY_BODY_CHARS;
+pub use continuity::{Kept, MAX_DRAFTS, MAX_KEPT_ROOMS};
 pub use incoming::{MAX_DIRECTORY, MAX_KEPT_MESSAGES, RESUME_CAP};
 pub use lifecycle::{backoff_ms, RECONNECT_BASE_MS, RECONNECT_MAX_MS, ROOM_LIST_REFRESH_MS};
 pub use model::{
@@ -54,6 +60,13 @@ impl ChatState {
             Action::Connect { nick } => self.connect(&nick, &mut fx),
             Action::SignIn(login) => self.sign_in(login, &mut fx),
             Action::Restore(saved) => self.restore(saved, &mut fx),
+            Action::Recall(kept) => self.recall(kept),
+            Action::Route(target) => self.route(target, &mut fx),
+            Action::Draft(text) => {
+                self.draft(text);
+                false
+            }
+            Action::ToggleMute => self.toggle_mute(&mut fx),
             Action::SignOut { everywhere } => self.sign_out(everywhere, &mut fx),
             Action::ChangePassword { old, new } => self.change_password(old, new, &mut fx),
             Action::Disconnect => self.disconnect(&mut fx),
@@ -73,10 +86,7 @@ impl ChatState {
             }
             Action::Edit { id, text } => self.edit(id, &text, &mut fx),
             Action::Delete(id) => self.delete(id, &mut fx),
-            Action::Visible(visible) => {
-                self.visible = visible;
-                false
-            }
+            Action::Visible(visible) => self.set_visible(visible),
             Action::Send(text) => match self.command(&text, &mut fx) {
                 Some(changed) => changed,
                 None => self.send(text.strip_prefix('/').unwrap_or(&text), &mut fx),

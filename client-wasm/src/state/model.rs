@@ -224,6 +224,12 @@ pub struct ChatState {
     pub(super) marking: BTreeMap<Conversation, MessageId>,
     /// The room we asked to create, and whether invite-only: shown once joined.
     pub(super) creating: Option<(RoomName, bool)>,
+    /// What the composer held per conversation, not sent yet.
+    pub drafts: Vec<(Target, String)>,
+    /// Conversations muted in this browser: no notifications, not in the title's count.
+    pub muted: Vec<Target>,
+    /// The conversation the address (or the last page load) asks for, opened after `welcome`.
+    pub wanted: Option<Target>,
     /// Bumped on every change the screen should see.
     pub version: u64,
 }
@@ -259,6 +265,9 @@ impl ChatState {
             visible: true,
             marking: BTreeMap::new(),
             creating: None,
+            drafts: Vec::new(),
+            muted: Vec::new(),
+            wanted: None,
             version: 0,
         };
         // Time plus randomness: unique across reloads and across tabs.
@@ -267,7 +276,7 @@ impl ChatState {
     }
 
     /// Another user on this page: nothing of the previous one carries over except the client
-    /// id sequence, so no id is ever reused.
+    /// id sequence, so no id is ever reused, and the conversation the address asks for.
     pub(super) fn start_over(&mut self, nick: Option<Nickname>) {
         let (seed, now, seq, id_prefix) = (
             self.random_u64(),
@@ -275,10 +284,12 @@ impl ChatState {
             self.next_seq,
             self.id_prefix.clone(),
         );
+        let wanted = self.wanted.take();
         *self = ChatState::new(seed, now);
         self.next_seq = seq;
         self.id_prefix = id_prefix;
         self.nick = nick;
+        self.wanted = wanted;
     }
 
     /// xorshift64*: plenty for jitter and id suffixes.

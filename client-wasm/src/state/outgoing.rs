@@ -87,6 +87,7 @@ impl ChatState {
         if let Some(msg) = self.send_frame(&pending) {
             fx.push(Effect::Send(msg));
         }
+        self.drafts.retain(|(t, _)| *t != pending.target);
         self.pending.push(pending);
         true
     }

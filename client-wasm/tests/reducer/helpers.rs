@@ -157,3 +157,110 @@ pub fn room_ids(s: &ChatState, name: &str) -> Vec<u64> {
 pub fn pending_id(s: &ChatState, i: usize) -> ClientMsgId {
     s.pending[i].client_id.clone()
 }
+
+pub fn dm(id: u64, from: &str, to: &str, text: &str) -> DirectMessage {
+    DirectMessage {
+        id,
+        from: nick(from),
+        to: nick(to),
+        text: MessageText::new(text).expect("text"),
+        ts: T0 + id as i64,
+        guest: false,
+        target: None,
+        edited: false,
+        deleted: false,
+        mentions: Vec::new(),
+    }
+}
+
+pub fn chat(id: u64, sender: &str, text: &str) -> ChatMessage {
+    chat_in(id, "general", sender, text)
+}
+
+pub fn edit(id: u64, target: u64, text: &str) -> ChatMessage {
+    ChatMessage {
+        target: Some(target),
+        edited: true,
+        ..chat(id, "bob", text)
+    }
+}
+
+pub fn deletion(id: u64, target: u64) -> ChatMessage {
+    ChatMessage {
+        target: Some(target),
+        deleted: true,
+        ..chat(id, "bob", "")
+    }
+}
+
+pub fn read(conv: Conversation, last_read: u64, unread: u32, mentions: u32) -> ReadState {
+    ReadState {
+        conv,
+        last_read,
+        unread,
+        mentions,
+        first_unread: None,
+    }
+}
+
+pub fn dm_conv(peer: &str) -> Conversation {
+    Conversation::Dm(nick(peer))
+}
+
+pub fn recv(s: &mut ChatState, msg: ServerMessage) -> Vec<ClientMessage> {
+    sent(&s.apply(Action::Received(msg.to_json()), T0))
+}
+
+/// Online as `me` (an account, or a guest) in `general`, holding 1 and 2, read up to 2.
+pub fn signed_in(me: &str, guest: bool, conversations: Vec<ReadState>) -> ChatState {
+    let mut s = ChatState::new(7, T0);
+    s.apply(
+        if guest {
+            Action::Connect { nick: me.into() }
+        } else {
+            Action::SignIn(Login::Password {
+                nick: me.into(),
+                password: "correct horse".into(),
+            })
+        },
+        T0,
+    );
+    s.apply(Action::Opened, T0);
+    let welcome = ServerMessage::Welcome {
+        nick: nick(me),
+        guest,
+        session: None,
+        protocol: 1,
+        default_room: room("general"),
+        resume_token: "t".into(),
+        epoch: "e1".into(),
+        limits: Limits {
+            max_message_bytes: 16384,
+            max_text_bytes: 4000,
+            history_page: 50,
+            rate_per_sec: 10,
+            rate_burst: 20,
+        },
+        admin: false,
+        conversations,
+    };
+    recv(&mut s, welcome);
+    let joined = ServerMessage::Joined {
+        room: room("general"),
+        members: vec![nick("alice"), nick("bob"), nick(me)],
+        guests: vec![],
+        history: vec![chat(1, "bob", "one"), chat(2, "bob", "two")],
+        has_more: false,
+        invite_only: false,
+        owner: Some(nick("alice")),
+        muted_until: None,
+        read: (!guest).then(|| read(Conversation::Room(room("general")), 2, 0, 0)),
+    };
+    let out = recv(&mut s, joined);
+    assert!(
+        out.iter()
+            .all(|m| !matches!(m, ClientMessage::MarkRead { .. })),
+        "{out:?}"
+    );
+    s
+}

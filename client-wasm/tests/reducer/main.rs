@@ -4,7 +4,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod accounts;
+mod attention;
 mod compose;
+mod continuity;
 mod conversations;
 mod helpers;
 mod incoming;

@@ -1,0 +1,99 @@
+//! What calls the user back to the tab: the unread count in its title, notifications for direct
+//! messages and mentions while the tab is hidden, and the conversations muted here (neither
+//! notify nor count).
+
+use super::{ChatState, Effect, Target};
+use shared::MessageId;
+
+/// A notification's body is cut to this many characters.
+pub const NOTIFY_BODY_CHARS: usize = 140;
+
+impl ChatState {
+    /// Unread messages the title shows: in every conversation not muted, except the one on
+    /// screen while the page is visible.
+    pub fn attention(&self) -> u32 {
+        let counts = |target: Target, unread: u32| {
+            let skip = self.muted.contains(&target)
+                || (self.visible && self.active.as_ref() == Some(&target));
+            if skip {
+                0
+            } else {
+                unread
+            }
+        };
+        let rooms: u32 = self
+            .rooms
+            .values()
+            .map(|r| counts(Target::Room(r.name.clone()), r.unread))
+            .sum();
+        let directs: u32 = self
+            .directs
+            .values()
+            .map(|d| counts(Target::Direct(d.peer.clone()), d.unread))
+            .sum();
+        rooms.saturating_add(directs)
+    }
+
+    /// The tab title: `(N) Chat`, or `Chat`.
+    pub fn title(&self) -> String {
+        match self.attention() {
+            0 => "Chat".into(),
+            n => format!("({n}) Chat"),
+        }
+    }
+
+    /// Mutes or unmutes the conversation on screen (kept at once: the user's other tabs in
+    /// this browser read it before they notify).
+    pub(super) fn toggle_mute(&mut self, fx: &mut Vec<Effect>) -> bool {
+        let Some(target) = self.active.clone() else {
+            return false;
+        };
+        match self.muted.iter().position(|t| *t == target) {
+            Some(i) => {
+                self.muted.remove(i);
+            }
+            None => self.muted.push(target),
+        }
+        fx.push(Effect::Keep);
+        true
+    }
+
+    /// A live message from someone else arrived in `target`: a direct message or one that
+    /// mentions us asks for a notification, unless the conversation is muted. Whether it shows
+    /// (the tab hidden, this tab the one of the user's tabs that notifies) is the page's call.
+    pub(super) fn notify(
+        &self,
+        target: Target,
+        id: MessageId,
+        (from, text): (&str, &str),
+        fx: &mut Vec<Effect>,
+    ) {
+        if self.muted.contains(&target) {
+            return;
+        }
+        let title = match &target {
+            Target::Room(room) => format!("{from} in #{room}"),
+            Target::Direct(_) => from.to_string(),
+        };
+        let (kind, name) = target.path();
+        fx.push(Effect::Notify {
+            title,
+            body: text.chars().take(NOTIFY_BODY_CHARS).collect(),
+            tag: format!("{kind}{name}"),
+            id,
+        });
+    }
+
+    /// The page became visible or hidden. A guest's counts are local: on return, the
+    /// conversation on screen is read.
+    pub(super) fn set_visible(&mut self, visible: bool) -> bool {
+        let was = self.visible;
+        self.visible = visible;
+        if visible && !was && self.guest {
+            if let Some(target) = self.active.clone() {
+                self.select(target);
+            }
+        }
+        was != visible
+    }
+}
