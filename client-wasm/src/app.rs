@@ -224,7 +224,7 @@ pub fn app() -> Html {
             </button>
         }
     });
-    let groups = state.groups();
+    let groups = state.groups_by_day(crate::components::time::local_day);
     // The newest message of someone else on screen, for screen readers (a polite live region).
     let announce = groups
         .iter()

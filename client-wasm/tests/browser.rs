@@ -3,7 +3,7 @@
 //! refused connection, and the driver turns that into a message on the login form.
 #![cfg(target_arch = "wasm32")]
 
-use client_wasm::components::message_list::clock;
+use client_wasm::components::time::{clock, local_day};
 use client_wasm::components::{Composer, Login, MessageList, Status};
 use client_wasm::services::driver::Driver;
 use client_wasm::services::socket::{chat_url, Socket, SocketEvent};
@@ -81,7 +81,7 @@ async fn message_text_renders_as_text_not_html() {
             ("mallory".to_string(), line)
         })
         .collect();
-    let groups = group_lines(lines, "alice");
+    let groups = group_lines(lines, "alice", local_day, None);
     let props = yew::props!(client_wasm::components::message_list::MessageListProps {
         groups,
         on_older: Callback::noop(),
@@ -148,7 +148,7 @@ async fn pending_and_failed_messages_are_marked() {
     let retried = Rc::new(RefCell::new(Vec::new()));
     let r = retried.clone();
     let props = yew::props!(client_wasm::components::message_list::MessageListProps {
-        groups: group_lines(lines, "alice"),
+        groups: group_lines(lines, "alice", local_day, None),
         on_older: Callback::noop(),
         on_retry: Callback::from(move |id: shared::ClientMsgId| r
             .borrow_mut()
@@ -247,8 +247,8 @@ async fn enter_sends_and_shift_enter_does_not() {
 #[wasm_bindgen_test]
 fn clock_is_hours_and_minutes() {
     let s = clock(1_764_000_000_123);
-    assert_eq!(s.len(), 5, "{s}");
-    assert_eq!(&s[2..3], ":");
+    assert!(s.contains(':') || s.contains('.'), "{s}");
+    assert!(s.chars().filter(|c| c.is_ascii_digit()).count() >= 3, "{s}");
 }
 
 #[wasm_bindgen_test]

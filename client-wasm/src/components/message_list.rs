@@ -2,13 +2,21 @@
 //! such, and a button for older history. Text goes into text nodes, never parsed as HTML.
 //! Edited messages say so, deleted ones leave a tombstone, mentions of us stand out, and the
 //! messages we may change carry edit and delete buttons; moderation shows as system lines.
+//!
+//! Reading: a divider above each day and above the first unread message; the view follows new
+//! messages only at the bottom (else "Jump to latest" offers to go there); older history loads
+//! when the reader scrolls to the top, and the messages on screen stay where they were.
 
+use super::time::{clock, day_label, full, iso};
 use crate::state::{Group, Line, LineStatus};
 use shared::{ClientMsgId, MessageId};
-use std::cell::Cell;
-use std::rc::Rc;
 use web_sys::Element;
 use yew::prelude::*;
+
+/// Closer to the bottom than this (px): at the bottom, following new messages.
+const AT_BOTTOM: i32 = 80;
+/// Closer to the top than this (px): the next older page loads.
+const NEAR_TOP: i32 = 120;
 
 #[derive(Properties, PartialEq)]
 pub struct MessageListProps {
@@ -51,60 +59,132 @@ fn actions(
                 cb.emit((id, text));
             }
         };
-        html! { <button type="button" class="link edit" aria-label="Edit message" {onclick}>{ "edit" }</button> }
+        let label = Some("Edit message");
+        button(
+            "link edit",
+            None,
+            label,
+            "edit".into(),
+            Callback::from(onclick),
+        )
     });
     let delete = l.flags.can_delete.then(|| {
         let cb = on_delete.clone();
-        html! { <button type="button" class="link delete" aria-label="Delete message"
-        onclick={move |_| cb.emit(id)}>{ "delete" }</button> }
+        let onclick = Callback::from(move |_| cb.emit(id));
+        button(
+            "link delete",
+            None,
+            Some("Delete message"),
+            "delete".into(),
+            onclick,
+        )
     });
     html! { <span class="actions">{ for edit }{ for delete }</span> }
 }
 
-/// `HH:MM` in the browser's time zone.
-pub fn clock(ts: i64) -> String {
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
-    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+/// Where the reader is, kept across renders.
+#[derive(Default)]
+struct Place {
+    /// Scrolled up: the view stays put as new messages come.
+    away: bool,
+    /// From the top of the content to the bottom of the view, before this render: kept when
+    /// older messages are put above.
+    from_bottom: i32,
+    /// The first and last line keys of the last render.
+    first: String,
+    last: String,
 }
 
-/// Full date and time, for the tooltip and `datetime`.
-fn iso(ts: i64) -> String {
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
-    date.to_iso_string().as_string().unwrap_or_default()
+/// A line across the list with words on it: a new day, or where the unread messages start.
+fn divider(class: &'static str, id: Option<&'static str>, text: String) -> Html {
+    html! { <li {class} {id} role="separator">{ text }</li> }
+}
+
+/// A button with words on it, and the words a screen reader says instead if they differ.
+fn button(
+    class: &'static str,
+    id: Option<&'static str>,
+    aria_label: Option<&'static str>,
+    label: String,
+    onclick: Callback<MouseEvent>,
+) -> Html {
+    html! { <button type="button" {class} {id} aria-label={aria_label} {onclick}>{ label }</button> }
+}
+
+fn scroll_to_end(el: &Element) {
+    el.set_scroll_top(el.scroll_height());
 }
 
 #[function_component(MessageList)]
 pub fn message_list(props: &MessageListProps) -> Html {
     let scroller = use_node_ref();
-    // Follow new messages only while the reader is at the bottom.
-    let stick = use_memo((), |_| Rc::new(Cell::new(true)));
-    let last_key = props
-        .groups
-        .last()
-        .and_then(|g| g.lines.last())
-        .map(|l| l.key.clone())
-        .unwrap_or_default();
+    let place = use_mut_ref(Place::default);
+    let redraw = use_force_update();
+    let lines = || props.groups.iter().flat_map(|g| &g.lines);
+    let key = |l: Option<&Line>| l.map(|l| l.key.clone()).unwrap_or_default();
+    let first = key(props.groups.first().and_then(|g| g.lines.first()));
+    let last = key(props.groups.last().and_then(|g| g.lines.last()));
+    let el = scroller.cast::<Element>();
     {
+        let mut p = place.borrow_mut();
+        if let Some(el) = &el {
+            p.from_bottom = el.scroll_height() - el.scroll_top();
+        }
+        let held = |key: &String| lines().any(|l| l.key == *key);
+        // The last line of before is gone: another conversation (or our message delivered).
+        let fresh = p.last != last && !held(&p.last);
+        // Older messages came above the first line of before.
+        let prepended = !fresh && p.first != first && held(&p.first);
+        p.away &= !fresh;
+        p.first = first;
+        p.last.clone_from(&last);
+        let (away, from_bottom) = (p.away, p.from_bottom);
         let scroller = scroller.clone();
-        let stick = stick.clone();
-        use_effect_with(last_key, move |_| {
-            if stick.get() {
-                if let Some(el) = scroller.cast::<Element>() {
-                    el.set_scroll_top(el.scroll_height());
-                }
+        use_effect(move || {
+            let Some(el) = scroller.cast::<Element>() else {
+                return;
+            };
+            if prepended {
+                // Older messages came above: what was on screen stays put.
+                el.set_scroll_top(el.scroll_height() - from_bottom);
+            } else if !away {
+                scroll_to_end(&el);
             }
         });
     }
     let onscroll = {
-        let scroller = scroller.clone();
-        let stick = stick.clone();
+        let (scroller, place) = (scroller.clone(), place.clone());
+        let older = (props.has_older && !props.loading_older).then(|| props.on_older.clone());
         Callback::from(move |_: Event| {
-            if let Some(el) = scroller.cast::<Element>() {
-                let gap = el.scroll_height() - el.scroll_top() - el.client_height();
-                stick.set(gap < 80);
+            let Some(el) = scroller.cast::<Element>() else {
+                return;
+            };
+            let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < AT_BOTTOM;
+            let mut p = place.borrow_mut();
+            if bottom == p.away {
+                p.away = !bottom;
+                redraw.force_update();
+            }
+            if let Some(older) = older.as_ref().filter(|_| el.scroll_top() < NEAR_TOP) {
+                older.emit(());
             }
         })
     };
+    let jump = place.borrow().away.then(|| {
+        let scroller = scroller.clone();
+        let onclick = Callback::from(move |_| {
+            if let Some(el) = scroller.cast::<Element>() {
+                scroll_to_end(&el);
+            }
+        });
+        button(
+            "jump-latest",
+            Some("jump-latest"),
+            None,
+            "Jump to latest".into(),
+            onclick,
+        )
+    });
     let gap = props.gap.then(|| {
         html! {
             <p class="gap" id="gap" role="note">
@@ -113,32 +193,46 @@ pub fn message_list(props: &MessageListProps) -> Html {
         }
     });
     let older = (props.has_older || props.loading_older).then(|| {
+        let label = if props.loading_older {
+            "Loading…"
+        } else {
+            "Load older messages"
+        };
         let cb = props.on_older.clone();
+        let onclick = Callback::from(move |_| cb.emit(()));
         html! {
-            <button type="button" class="older" id="older" disabled={props.loading_older}
-                onclick={move |_| cb.emit(())}>
-                { if props.loading_older { "Loading…" } else { "Load older messages" } }
+            <button type="button" class="older" id="older" disabled={props.loading_older} {onclick}>
+                { label }
             </button>
         }
     });
+    let now = js_sys::Date::now() as i64;
     let group = |g: &Group| {
-        if g.system {
-            return g
-                .lines
-                .iter()
-                .map(|l| html! {
-                    <li key={l.key.clone()} class="system-line" role="status">{ l.text.clone() }</li>
-                })
-                .collect::<Html>();
+        let mut out = Vec::new();
+        if g.day_break {
+            out.push(divider("divider", None, day_label(g.ts, now)));
         }
-        html! {
+        if g.new_break {
+            out.push(divider(
+                "divider new",
+                Some("new-divider"),
+                "New messages".into(),
+            ));
+        }
+        if g.system {
+            out.extend(g.lines.iter().map(|l| html! {
+                <li key={l.key.clone()} class="system-line" role="status">{ l.text.clone() }</li>
+            }));
+            return Html::from(yew::virtual_dom::VList::with_children(out, None));
+        }
+        out.push(html! {
             <li class={classes!("group", g.mine.then_some("mine"))} data-sender={g.sender.clone()}>
                 <div class="meta">
                     <span class="sender">{ g.sender.clone() }</span>
                     if g.guest {
                         <span class="guest">{ "(guest)" }</span>
                     }
-                    <time datetime={iso(g.ts)} title={iso(g.ts)}>{ clock(g.ts) }</time>
+                    <time datetime={iso(g.ts)} title={full(g.ts)}>{ clock(g.ts) }</time>
                 </div>
                 <ul class="lines">
                     { for g.lines.iter().map(|l| {
@@ -152,13 +246,13 @@ pub fn message_list(props: &MessageListProps) -> Html {
                                 let retry = props.on_retry.clone();
                                 let discard = props.on_discard.clone();
                                 let (a, b) = (client_id.clone(), client_id.clone());
+                                let retry = Callback::from(move |_| retry.emit(a.clone()));
+                                let discard = Callback::from(move |_| discard.emit(b.clone()));
                                 ("failed", html! {
                                     <span class="state">
-                                        { format!("not sent: {reason} ") }
-                                        <button type="button" class="link"
-                                            onclick={move |_| retry.emit(a.clone())}>{ "retry" }</button>
-                                        <button type="button" class="link"
-                                            onclick={move |_| discard.emit(b.clone())}>{ "discard" }</button>
+                                        { "not sent: " }{ reason.clone() }{ " " }
+                                        { button("link", None, None, "retry".into(), retry) }
+                                        { button("link", None, None, "discard".into(), discard) }
                                     </span>
                                 })
                             }
@@ -177,7 +271,8 @@ pub fn message_list(props: &MessageListProps) -> Html {
                     }) }
                 </ul>
             </li>
-        }
+        });
+        Html::from(yew::virtual_dom::VList::with_children(out, None))
     };
     html! {
         <div class="messages" ref={scroller} {onscroll} tabindex="0" aria-label="Messages">
@@ -189,6 +284,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
             <ol id="message-list" class="groups" aria-live="polite">
                 { for props.groups.iter().map(group) }
             </ol>
+            { for jump }
         </div>
     }
 }

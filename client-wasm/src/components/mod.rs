@@ -11,6 +11,7 @@ pub mod rich_text;
 pub mod room_admin;
 pub mod room_list;
 pub mod status;
+pub mod time;
 pub mod typing_indicator;
 
 pub use composer::Composer;

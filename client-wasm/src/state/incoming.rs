@@ -292,6 +292,9 @@ impl ChatState {
             self.active = Some(Target::Room(name.clone()));
         }
         let target = Target::Room(name);
+        if self.active.as_ref() == Some(&target) {
+            self.capture_active();
+        }
         for p in self
             .pending
             .iter()

@@ -18,6 +18,7 @@
 //! - `continuity`: what the browser keeps across reloads, and each conversation's address.
 //! - `attention`: the title's unread count, notifications, muted conversations.
 //! - `view`: what the screen shows: the open conversation, message groups, who is typing.
+//! - `divider`: where "new messages" begins in the open conversation, fixed when it opens.
 //! - `compose`: what the composer takes from the state: names to mention, the message ↑ edits.
 
 mod account;
@@ -26,6 +27,7 @@ mod attention;
 mod compose;
 mod continuity;
 mod conversations;
+mod divider;
 mod incoming;
 mod lifecycle;
 mod model;
@@ -45,7 +47,7 @@ pub use model::{
 };
 pub use moderation::{describe, parse_secs, DAY_SECS, HOUR_SECS};
 pub use outgoing::TYPING_THROTTLE_MS;
-pub use view::{group_lines, Group, Line, LineFlags, LineStatus, GROUP_GAP_MS};
+pub use view::{group_lines, utc_day, Group, Line, LineFlags, LineStatus, GROUP_GAP_MS};
 
 use shared::{ClientMessage, Timestamp};
 
@@ -89,7 +91,11 @@ impl ChatState {
             Action::Visible(visible) => self.set_visible(visible),
             Action::Send(text) => match self.command(&text, &mut fx) {
                 Some(changed) => changed,
-                None => self.send(text.strip_prefix('/').unwrap_or(&text), &mut fx),
+                None => {
+                    // Replying means the user has read up to here.
+                    self.new_from = None;
+                    self.send(text.strip_prefix('/').unwrap_or(&text), &mut fx)
+                }
             },
             Action::Retry(client_id) => self.retry(&client_id, &mut fx),
             Action::Discard(client_id) => self.discard(&client_id),

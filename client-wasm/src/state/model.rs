@@ -230,6 +230,10 @@ pub struct ChatState {
     pub muted: Vec<Target>,
     /// The conversation the address (or the last page load) asks for, opened after `welcome`.
     pub wanted: Option<Target>,
+    /// The conversation whose "new messages" divider was placed (when it was opened), and the
+    /// first unread message it goes above, if any (see `divider`).
+    pub(super) divided: Option<Target>,
+    pub(super) new_from: Option<MessageId>,
     /// Bumped on every change the screen should see.
     pub version: u64,
 }
@@ -268,6 +272,8 @@ impl ChatState {
             drafts: Vec::new(),
             muted: Vec::new(),
             wanted: None,
+            divided: None,
+            new_from: None,
             version: 0,
         };
         // Time plus randomness: unique across reloads and across tabs.

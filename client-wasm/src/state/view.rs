@@ -4,11 +4,18 @@
 use super::rewrite::{mentions_me, Msg};
 use super::{ChatState, Connection, DirectThread, Room, Target};
 use shared::{ClientMsgId, MessageId, Timestamp};
-use std::collections::BTreeSet;
 use std::rc::Rc;
 
 /// Consecutive messages of one sender closer than this share one header.
 pub const GROUP_GAP_MS: i64 = 5 * 60 * 1000;
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The calendar day of `ts` in UTC, as a day number. The browser passes its local day instead
+/// (see `components::time::local_day`).
+pub fn utc_day(ts: Timestamp) -> i64 {
+    ts.div_euclid(DAY_MS)
+}
 
 /// A run of consecutive messages from one sender, shown under one header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +27,10 @@ pub struct Group {
     pub guest: bool,
     /// System lines (moderation), not messages: no sender.
     pub system: bool,
+    /// The first group of its local day: a date divider goes above it.
+    pub day_break: bool,
+    /// The "new messages" divider goes above it: its first line is the first unread.
+    pub new_break: bool,
     pub lines: Vec<Line>,
 }
 
@@ -64,25 +75,35 @@ impl ChatState {
     /// Opens a conversation; a direct thread is created on first use.
     pub(super) fn select(&mut self, target: Target) -> bool {
         match &target {
-            Target::Room(name) => match self.rooms.get_mut(name) {
-                Some(room) => {
-                    if room.unread > 0 || room.read.mentions > 0 {
-                        let room = Rc::make_mut(room);
-                        room.unread = 0;
-                        room.read.mentions = 0;
-                    }
-                }
-                None => return false,
-            },
+            Target::Room(name) if !self.rooms.contains_key(name) => return false,
+            Target::Room(_) => {}
             Target::Direct(peer) => {
-                let thread = self
-                    .directs
+                self.directs
                     .entry(peer.clone())
                     .or_insert_with(|| Rc::new(DirectThread::new(peer.clone())));
-                if thread.unread > 0 || thread.read.mentions > 0 {
-                    let thread = Rc::make_mut(thread);
-                    thread.unread = 0;
-                    thread.read.mentions = 0;
+            }
+        }
+        // Before the unread count is cleared: it says where the unread messages start.
+        self.capture_divider(&target);
+        match &target {
+            Target::Room(name) => {
+                if let Some(r) = self
+                    .rooms
+                    .get_mut(name)
+                    .filter(|r| r.unread > 0 || r.read.mentions > 0)
+                {
+                    let r = Rc::make_mut(r);
+                    (r.unread, r.read.mentions) = (0, 0);
+                }
+            }
+            Target::Direct(peer) => {
+                if let Some(t) = self
+                    .directs
+                    .get_mut(peer)
+                    .filter(|t| t.unread > 0 || t.read.mentions > 0)
+                {
+                    let t = Rc::make_mut(t);
+                    (t.unread, t.read.mentions) = (0, 0);
                 }
             }
         }
@@ -123,13 +144,19 @@ impl ChatState {
         })
     }
 
-    /// The active conversation as the message list shows it: delivered messages grouped by
-    /// sender, then our pending ones.
+    /// [`groups_by_day`](Self::groups_by_day) with days in UTC.
     pub fn groups(&self) -> Vec<Group> {
+        self.groups_by_day(utc_day)
+    }
+
+    /// The active conversation as the message list shows it: delivered messages grouped by
+    /// sender, then our pending ones. `day` gives the calendar day of a time (local, in the
+    /// browser): a group never spans two days, and the first of each day says so.
+    pub fn groups_by_day(&self, day: impl Fn(Timestamp) -> i64) -> Vec<Group> {
         let me = self.nick.as_ref().map(|n| n.as_str()).unwrap_or_default();
         let mut delivered: Vec<(String, Line)> = Vec::new();
-        // Keys of lines whose sender was a guest.
-        let mut guests = BTreeSet::new();
+        // Messages whose sender was a guest, by id (ascending, as held).
+        let mut guests = Vec::new();
         let signed_in = !self.guest;
         match &self.active {
             Some(Target::Room(name)) => {
@@ -145,7 +172,7 @@ impl ChatState {
                     note_lines(None, &mut delivered);
                     for m in &room.messages {
                         if m.guest {
-                            guests.insert(m.id.to_string());
+                            guests.push(m.id);
                         }
                         let mine = self.is_me(&m.sender);
                         let line = self.delivered_line(
@@ -163,7 +190,7 @@ impl ChatState {
                 if let Some(thread) = self.directs.get(peer) {
                     for m in &thread.messages {
                         if m.guest {
-                            guests.insert(m.id.to_string());
+                            guests.push(m.id);
                         }
                         let mine = signed_in && self.is_me(&m.from);
                         delivered.push((m.from.to_string(), self.delivered_line(m, mine, mine)));
@@ -193,14 +220,21 @@ impl ChatState {
                 status,
                 flags: LineFlags::default(),
             };
-            if self.guest {
-                guests.insert(line.key.clone());
-            }
             delivered.push((me.to_string(), line));
         }
-        let mut groups = group_lines(delivered, me);
+        let mut groups = group_lines(delivered, me, day, self.new_divider());
         for g in &mut groups {
-            g.guest = g.lines.first().is_some_and(|l| guests.contains(&l.key));
+            // A pending line is ours: a guest's if we are one.
+            g.guest = g.lines.first().is_some_and(|l| match l.flags.id {
+                Some(id) => guests.binary_search(&id).is_ok(),
+                None => {
+                    self.guest
+                        && matches!(
+                            l.status,
+                            LineStatus::Pending { .. } | LineStatus::Failed { .. }
+                        )
+                }
+            });
             g.system = g
                 .lines
                 .first()
@@ -242,13 +276,26 @@ fn system_line(n: usize, text: &str, ts: Timestamp) -> Line {
     }
 }
 
-/// Groups consecutive lines of one sender that are less than [`GROUP_GAP_MS`] apart.
-pub fn group_lines(lines: Vec<(String, Line)>, me: &str) -> Vec<Group> {
+/// Groups consecutive lines of one sender that are less than [`GROUP_GAP_MS`] apart and on the
+/// same `day`. The line of message `new_from` starts a group marked as the first unread.
+pub fn group_lines(
+    lines: Vec<(String, Line)>,
+    me: &str,
+    day: impl Fn(Timestamp) -> i64,
+    new_from: Option<MessageId>,
+) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
+    let mut last_day = None;
     for (sender, line) in lines {
+        let today = day(line.ts);
+        let day_break = last_day != Some(today);
+        let new_break = new_from.is_some() && line.flags.id == new_from;
+        last_day = Some(today);
         match groups.last_mut() {
             Some(g)
-                if g.sender == sender
+                if !day_break
+                    && !new_break
+                    && g.sender == sender
                     && g.lines
                         .last()
                         .is_some_and(|l| line.ts - l.ts < GROUP_GAP_MS) =>
@@ -259,6 +306,8 @@ pub fn group_lines(lines: Vec<(String, Line)>, me: &str) -> Vec<Group> {
                 mine: sender == me,
                 guest: false,
                 system: false,
+                day_break,
+                new_break,
                 sender,
                 ts: line.ts,
                 lines: vec![line],

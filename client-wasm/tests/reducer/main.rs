@@ -13,4 +13,5 @@ mod incoming;
 mod lifecycle;
 mod outgoing;
 mod paging;
+mod reading;
 mod view;

@@ -20,6 +20,8 @@ fn groups_by_sender_and_time() {
             ("bob".into(), line(5, 3000 + GROUP_GAP_MS)),
         ],
         "amy",
+        utc_day,
+        None,
     );
     let shape: Vec<(&str, usize, bool)> = groups
         .iter()
