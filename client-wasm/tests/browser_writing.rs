@@ -5,6 +5,7 @@
 
 use client_wasm::components::composer::ComposerProps;
 use client_wasm::components::message_list::MessageListProps;
+use client_wasm::components::time::local_day;
 use client_wasm::components::{Composer, MessageList};
 use client_wasm::state::{group_lines, Line, LineFlags, LineStatus};
 use gloo_timers::future::TimeoutFuture;
@@ -87,7 +88,12 @@ async fn links_become_anchors_and_markup_stays_text() {
         flags: LineFlags::default(),
     };
     let props = yew::props!(MessageListProps {
-        groups: group_lines(vec![("mallory".to_string(), line)], "alice"),
+        groups: group_lines(
+            vec![("mallory".to_string(), line)],
+            "alice",
+            local_day,
+            None
+        ),
         on_older: Callback::noop(),
         on_retry: Callback::noop(),
         on_discard: Callback::noop(),
@@ -268,8 +274,8 @@ async fn at_offers_names_chosen_with_the_keyboard() {
     assert_eq!(
         options(&el),
         vec![
-            ("@bob".to_string(), "true".to_string()),
-            ("@Bobby".to_string(), "false".to_string())
+            ("bob".to_string(), "true".to_string()),
+            ("Bobby".to_string(), "false".to_string())
         ]
     );
     assert_eq!(
@@ -358,7 +364,7 @@ async fn at_needs_a_word_start_and_a_click_takes_a_name() {
     settle().await;
     assert_eq!(
         options(&el),
-        vec![("@carol".to_string(), "true".to_string())]
+        vec![("carol".to_string(), "true".to_string())]
     );
     find(&el, "#mention-0")
         .expect("option")

@@ -212,14 +212,18 @@ pub fn composer(props: &ComposerProps) -> Html {
         e.prevent_default();
         c.submit();
     };
-    // A click on an option takes its name (its text, after the `@`).
+    // A click on an option takes its name (its text; the `@` before it is the style's).
     let c = ctx.clone();
     let pick = move |e: MouseEvent| {
-        let option = e
+        let text = e
             .target_dyn_into::<Element>()
-            .and_then(|el| el.closest("li").ok()?);
-        let text = option.and_then(|el| el.text_content());
-        if let Some(name) = text.as_deref().and_then(|t| t.strip_prefix('@')) {
+            .and_then(|el| el.text_content());
+        if let Some(name) = c
+            .options()
+            .0
+            .into_iter()
+            .find(|n| Some(*n) == text.as_deref())
+        {
             c.take(name);
         }
     };
@@ -235,7 +239,7 @@ pub fn composer(props: &ComposerProps) -> Html {
                     onclick={pick}>
                     { for options.iter().zip(OPTION_IDS).enumerate().map(|(i, (name, id))| html! {
                         <li {id} role="option" aria-selected={if i == sel { "true" } else { "false" }}>
-                            { "@" }{ *name }
+                            { *name }
                         </li>
                     }) }
                 </ul>
