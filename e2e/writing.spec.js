@@ -12,6 +12,13 @@ const PASSWORD = 'correct horse battery';
 /** The delivered message on `page` whose text is exactly `text`. */
 const line = (page, text) => h.message(page, text).first();
 
+/** The serious and critical axe-core violations in the composer, by rule. */
+async function composerViolations(page) {
+  await page.addScriptTag({ path: require.resolve('axe-core') });
+  const found = await page.evaluate(() => axe.run('.composer', { resultTypes: ['violations'] }));
+  return found.violations.filter((v) => ['serious', 'critical'].includes(v.impact)).map((v) => v.id);
+}
+
 test.describe('writing in the browser', () => {
   // The tests share the server and the pages, and build on each other.
   test.describe.configure({ mode: 'serial' });
@@ -63,15 +70,17 @@ test.describe('writing in the browser', () => {
     await expect(list).toBeVisible();
     await expect(list).toHaveAttribute('role', 'listbox');
     await expect(list.getByRole('option')).toHaveText(['bert', 'bob']);
-    await expect(box).toHaveAttribute('aria-expanded', 'true');
+    await expect(box).toHaveAttribute('aria-controls', 'mention-list');
     await expect(box).toHaveAttribute('aria-activedescendant', 'mention-0');
+    expect(await composerViolations(alice), 'the open list passes axe').toEqual([]);
     await box.press('ArrowDown');
     await expect(list.getByRole('option', { name: 'bob' })).toHaveAttribute('aria-selected', 'true');
     await expect(box).toHaveAttribute('aria-activedescendant', 'mention-1');
     await box.press('Enter');
     await expect(box, 'Enter took the name and sent nothing').toHaveValue('hey @bob ');
     await expect(list).toHaveCount(0);
-    await expect(box).toHaveAttribute('aria-expanded', 'false');
+    await expect(box).not.toHaveAttribute('aria-controls');
+    await expect(box).not.toHaveAttribute('aria-activedescendant');
     await box.pressSequentially('look at this');
     await box.press('Enter');
     const text = 'hey @bob look at this';
@@ -112,6 +121,7 @@ test.describe('writing in the browser', () => {
     await box.press('ArrowUp');
     await expect(box).toHaveValue('line one\nline two');
     await expect(bar).toContainText('Editing message · Esc to cancel');
+    expect(await composerViolations(alice), 'the edit bar passes axe').toEqual([]);
     await box.press('Escape');
     await expect(box).toHaveValue('');
     await expect(bar).toHaveCount(0);

@@ -2,6 +2,10 @@
 //! box edits our last message here (Enter saves, Esc cancels). `@` and the start of a name
 //! offers the names of the conversation: ↓ and ↑ choose, Tab or Enter take one, Esc closes.
 //!
+//! The box says the list is open by naming it in `aria-controls` and the chosen option in
+//! `aria-activedescendant`; `aria-expanded` is not allowed on a textbox (axe rates it
+//! critical), and `role="combobox"` would take the box's multi-line nature from screen readers.
+//!
 //! Every handler calls one method of [`Ctx`] (the box, the state and the props they need),
 //! so each rule is compiled once: the wasm is near its size budget.
 
@@ -253,8 +257,7 @@ pub fn composer(props: &ComposerProps) -> Html {
             <label class="visually-hidden" for="message">{ props.placeholder.clone() }</label>
             <textarea id="message" ref={area} rows="1" placeholder={props.placeholder.clone()}
                 {onkeydown} {oninput} autocomplete="off"
-                aria-autocomplete="list" aria-controls="mention-list"
-                aria-expanded={if open { "true" } else { "false" }}
+                aria-autocomplete="list" aria-controls={open.then_some("mention-list")}
                 aria-activedescendant={open.then_some(OPTION_IDS[sel])} />
             <button id="send" class="primary" type="submit" disabled={props.disabled}>
                 { if editing { "Save" } else { "Send" } }
