@@ -4,6 +4,10 @@
 //! What is typed is reported as the conversation's draft, and a draft comes back in the box
 //! (the composer is keyed by conversation: each has its own).
 //!
+//! The box says the list is open by naming it in `aria-controls` and the chosen option in
+//! `aria-activedescendant`; `aria-expanded` is not allowed on a textbox (axe rates it
+//! critical), and `role="combobox"` would take the box's multi-line nature from screen readers.
+//!
 //! Every handler calls one method of [`Ctx`] (the box, the state and the props they need),
 //! so each rule is compiled once: the wasm is near its size budget.
 
@@ -231,14 +235,18 @@ pub fn composer(props: &ComposerProps) -> Html {
         e.prevent_default();
         c.submit();
     };
-    // A click on an option takes its name (its text, after the `@`).
+    // A click on an option takes its name (its text; the `@` before it is the style's).
     let c = ctx.clone();
     let pick = move |e: MouseEvent| {
-        let option = e
+        let text = e
             .target_dyn_into::<Element>()
-            .and_then(|el| el.closest("li").ok()?);
-        let text = option.and_then(|el| el.text_content());
-        if let Some(name) = text.as_deref().and_then(|t| t.strip_prefix('@')) {
+            .and_then(|el| el.text_content());
+        if let Some(name) = c
+            .options()
+            .0
+            .into_iter()
+            .find(|n| Some(*n) == text.as_deref())
+        {
             c.take(name);
         }
     };
@@ -254,7 +262,7 @@ pub fn composer(props: &ComposerProps) -> Html {
                     onclick={pick}>
                     { for options.iter().zip(OPTION_IDS).enumerate().map(|(i, (name, id))| html! {
                         <li {id} role="option" aria-selected={if i == sel { "true" } else { "false" }}>
-                            { "@" }{ *name }
+                            { *name }
                         </li>
                     }) }
                 </ul>
@@ -268,8 +276,7 @@ pub fn composer(props: &ComposerProps) -> Html {
             <label class="visually-hidden" for="message">{ props.placeholder.clone() }</label>
             <textarea id="message" ref={area} rows="1" placeholder={props.placeholder.clone()}
                 {onkeydown} {oninput} autocomplete="off"
-                aria-autocomplete="list" aria-controls="mention-list"
-                aria-expanded={if open { "true" } else { "false" }}
+                aria-autocomplete="list" aria-controls={open.then_some("mention-list")}
                 aria-activedescendant={open.then_some(OPTION_IDS[sel])} />
             <button id="send" class="primary" type="submit" disabled={props.disabled}>
                 { if editing { "Save" } else { "Send" } }
