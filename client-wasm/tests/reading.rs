@@ -73,7 +73,7 @@ async fn days_and_the_first_unread_get_dividers_and_times_are_local() {
     TimeoutFuture::new(50).await;
 
     let html = el.inner_html();
-    let seps = el.query_selector_all("[role=separator]").expect("query");
+    let seps = el.query_selector_all("li.divider").expect("query");
     let texts: Vec<String> = (0..seps.length())
         .filter_map(|i| seps.item(i))
         .map(|n| n.text_content().unwrap_or_default())

@@ -97,7 +97,8 @@ struct Place {
 
 /// A line across the list with words on it: a new day, or where the unread messages start.
 fn divider(class: &'static str, id: Option<&'static str>, text: String) -> Html {
-    html! { <li {class} {id} role="separator">{ text }</li> }
+    // A list item (an `ol` holds only those): its words say what it divides.
+    html! { <li {class} {id}>{ text }</li> }
 }
 
 /// A button with words on it, and the words a screen reader says instead if they differ.
