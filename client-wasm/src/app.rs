@@ -224,6 +224,11 @@ pub fn app() -> Html {
             </button>
         }
     });
+    // One composer per conversation: its draft comes back when it opens.
+    let composer_key = state.active.as_ref().map_or_else(String::new, |t| {
+        let (kind, name) = t.path();
+        [kind, name].concat()
+    });
     let groups = state.groups_by_day(crate::components::time::local_day);
     // The newest message of someone else on screen, for screen readers (a polite live region).
     let announce = groups
@@ -303,7 +308,8 @@ pub fn app() -> Html {
                     on_edit={dispatch.reform(|(id, text)| Action::Edit { id, text })}
                     on_delete={dispatch.reform(Action::Delete)} />
                 <TypingIndicator names={state.typing_names()} />
-                <Composer {placeholder} disabled={state.active.is_none() || muted}
+                <Composer key={composer_key} {placeholder} disabled={state.active.is_none() || muted}
+                    draft={state.active_draft().to_string()} on_draft={dispatch.reform(Action::Draft)}
                     names={state.mention_names()} last_own={state.last_editable()}
                     on_send={dispatch.reform(Action::Send)}
                     on_edit={dispatch.reform(|(id, text)| Action::Edit { id, text })}

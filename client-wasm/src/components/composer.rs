@@ -1,6 +1,8 @@
 //! The message box and send button. Enter sends; Shift+Enter starts a new line. ↑ in the empty
 //! box edits our last message here (Enter saves, Esc cancels). `@` and the start of a name
 //! offers the names of the conversation: ↓ and ↑ choose, Tab or Enter take one, Esc closes.
+//! What is typed is reported as the conversation's draft, and a draft comes back in the box
+//! (the composer is keyed by conversation: each has its own).
 //!
 //! The box says the list is open by naming it in `aria-controls` and the chosen option in
 //! `aria-activedescendant`; `aria-expanded` is not allowed on a textbox (axe rates it
@@ -33,6 +35,12 @@ pub struct ComposerProps {
     #[prop_or_default]
     pub on_edit: Callback<(MessageId, String)>,
     pub on_typing: Callback<()>,
+    /// The draft kept for this conversation, put in the box when it opens.
+    #[prop_or_default]
+    pub draft: String,
+    /// What the box holds now (not while editing a message).
+    #[prop_or_default]
+    pub on_draft: Callback<String>,
 }
 
 /// What the composer remembers between renders.
@@ -55,6 +63,7 @@ struct Ctx {
     last_own: Option<(MessageId, String)>,
     on_send: Callback<String>,
     on_edit: Callback<(MessageId, String)>,
+    on_draft: Callback<String>,
 }
 
 impl Ctx {
@@ -129,6 +138,7 @@ impl Ctx {
         }
         el.set_value("");
         self.set(|ui| *ui = Ui::default());
+        self.on_draft.emit(String::new());
         let _ = el.focus();
     }
 
@@ -137,6 +147,7 @@ impl Ctx {
         if let Some(el) = self.area.cast::<HtmlTextAreaElement>() {
             el.set_value("");
             self.set(|ui| ui.editing = None);
+            self.on_draft.emit(String::new());
             let _ = el.focus();
         }
     }
@@ -190,12 +201,15 @@ pub fn composer(props: &ComposerProps) -> Html {
         last_own: props.last_own.clone(),
         on_send: props.on_send.clone(),
         on_edit: props.on_edit.clone(),
+        on_draft: props.on_draft.clone(),
     });
     {
-        // Ready to type as soon as the chat opens.
+        // Ready to type as soon as the chat opens, with the conversation's draft.
         let area = area.clone();
+        let draft = props.draft.clone();
         use_effect_with((), move |_| {
             if let Some(el) = area.cast::<HtmlTextAreaElement>() {
+                el.set_value(&draft);
                 let _ = el.focus();
             }
         });
@@ -210,6 +224,11 @@ pub fn composer(props: &ComposerProps) -> Html {
     let oninput = move |_: InputEvent| {
         on_typing.emit(());
         c.refresh();
+        if c.editing().is_none() {
+            if let Some(el) = c.area.cast::<HtmlTextAreaElement>() {
+                c.on_draft.emit(el.value());
+            }
+        }
     };
     let c = ctx.clone();
     let onsubmit = move |e: SubmitEvent| {

@@ -34,6 +34,7 @@ mod model;
 mod moderation;
 mod outgoing;
 mod rewrite;
+mod small_map;
 mod view;
 
 pub use account::{refusal, Login, Saved};
@@ -47,6 +48,7 @@ pub use model::{
 };
 pub use moderation::{describe, parse_secs, DAY_SECS, HOUR_SECS};
 pub use outgoing::TYPING_THROTTLE_MS;
+pub use small_map::SmallMap;
 pub use view::{group_lines, utc_day, Group, Line, LineFlags, LineStatus, GROUP_GAP_MS};
 
 use shared::{ClientMessage, Timestamp};

@@ -2,6 +2,7 @@
 //! the outbox of unacknowledged messages, and the seeded randomness behind jitter and client ids.
 
 use super::account::Credentials;
+use super::small_map::SmallMap;
 use shared::{
     ChatMessage, ClientMsgId, Conversation, DirectMessage, Limits, MessageId, MessageText,
     Nickname, RoomInfo, RoomName, Timestamp, DEFAULT_ROOM,
@@ -67,7 +68,7 @@ pub struct Room {
     pub messages: Vec<ChatMessage>,
     pub unread: u32,
     /// Who is typing, and until when.
-    pub typing: BTreeMap<Nickname, Timestamp>,
+    pub typing: SmallMap<Nickname, Timestamp>,
     /// The server confirmed the join on the current connection.
     pub joined: bool,
     /// Older messages exist on the server.
@@ -112,7 +113,7 @@ pub struct ReadMarks {
     /// Unread messages that mention us.
     pub mentions: u32,
     /// Message id -> id of the newest edit applied to it.
-    pub edits: BTreeMap<MessageId, MessageId>,
+    pub edits: SmallMap<MessageId, MessageId>,
 }
 
 impl Room {
@@ -123,7 +124,7 @@ impl Room {
             guests: BTreeSet::new(),
             messages: Vec::new(),
             unread: 0,
-            typing: BTreeMap::new(),
+            typing: SmallMap::new(),
             joined: false,
             has_older: false,
             paging: Paging::Idle,
@@ -213,7 +214,7 @@ pub struct ChatState {
     next_seq: u64,
     rng: u64,
     /// When we last sent `typing` per room, for the throttle.
-    pub(super) last_typing: BTreeMap<RoomName, Timestamp>,
+    pub(super) last_typing: SmallMap<RoomName, Timestamp>,
     pub(super) last_room_list: Timestamp,
     /// The server says we are one of its admins.
     pub admin: bool,
@@ -221,7 +222,7 @@ pub struct ChatState {
     /// conversation marked read.
     pub visible: bool,
     /// `mark_read` sent and not answered yet, per conversation: the id sent.
-    pub(super) marking: BTreeMap<Conversation, MessageId>,
+    pub(super) marking: SmallMap<Conversation, MessageId>,
     /// The room we asked to create, and whether invite-only: shown once joined.
     pub(super) creating: Option<(RoomName, bool)>,
     /// What the composer held per conversation, not sent yet.
@@ -263,11 +264,11 @@ impl ChatState {
             id_prefix: String::new(),
             next_seq: 1,
             rng: seed | 1,
-            last_typing: BTreeMap::new(),
+            last_typing: SmallMap::new(),
             last_room_list: now,
             admin: false,
             visible: true,
-            marking: BTreeMap::new(),
+            marking: SmallMap::new(),
             creating: None,
             drafts: Vec::new(),
             muted: Vec::new(),
@@ -282,7 +283,8 @@ impl ChatState {
     }
 
     /// Another user on this page: nothing of the previous one carries over except the client
-    /// id sequence, so no id is ever reused, and the conversation the address asks for.
+    /// id sequence, so no id is ever reused, and what belongs to the page: the conversation
+    /// the address asks for, and whether the page is visible.
     pub(super) fn start_over(&mut self, nick: Option<Nickname>) {
         let (seed, now, seq, id_prefix) = (
             self.random_u64(),
@@ -290,8 +292,9 @@ impl ChatState {
             self.next_seq,
             self.id_prefix.clone(),
         );
-        let wanted = self.wanted.take();
+        let (wanted, visible) = (self.wanted.take(), self.visible);
         *self = ChatState::new(seed, now);
+        self.visible = visible;
         self.next_seq = seq;
         self.id_prefix = id_prefix;
         self.nick = nick;

@@ -2,8 +2,8 @@
 //! shown as a message of its own. Live events and history pages go through the same rules, so
 //! applying one twice changes nothing, and an older edit arriving late never undoes a newer one.
 
+use super::small_map::SmallMap;
 use shared::{ChatMessage, DirectMessage, MessageId, MessageText, Nickname, Timestamp};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// What room and direct messages have in common here.
 pub trait Msg {
@@ -84,7 +84,7 @@ pub fn same_name(a: &Nickname, b: &Nickname) -> bool {
 /// an edit applies only if it is newer than the last one applied (`edits`).
 pub fn apply_rewrite<T: Msg>(
     list: &mut [T],
-    edits: &mut BTreeMap<MessageId, MessageId>,
+    edits: &mut SmallMap<MessageId, MessageId>,
     ev: &T,
 ) -> bool {
     let Some(target) = ev.target() else {
@@ -126,7 +126,7 @@ pub enum Merged {
 /// A live message: inserted by id, or, if it rewrites another, applied to that one.
 pub fn merge_live<T: Msg>(
     list: &mut Vec<T>,
-    edits: &mut BTreeMap<MessageId, MessageId>,
+    edits: &mut SmallMap<MessageId, MessageId>,
     m: T,
 ) -> Merged {
     if m.target().is_some() {
@@ -146,13 +146,13 @@ pub fn merge_live<T: Msg>(
 /// them already).
 pub fn merge_page<T: Msg>(
     list: &mut Vec<T>,
-    edits: &mut BTreeMap<MessageId, MessageId>,
+    edits: &mut SmallMap<MessageId, MessageId>,
     page: Vec<T>,
 ) {
     let (events, messages): (Vec<T>, Vec<T>) = page.into_iter().partition(|m| m.target().is_some());
-    let mut in_page = BTreeSet::new();
+    let mut in_page = Vec::new();
     for m in messages {
-        in_page.insert(m.id());
+        in_page.push(m.id());
         match list.binary_search_by_key(&m.id(), Msg::id) {
             // A tombstone stays one whatever the page says.
             Ok(i) if !list[i].deleted() => list[i] = m,
@@ -163,8 +163,8 @@ pub fn merge_page<T: Msg>(
     for ev in events {
         match ev.target() {
             Some(t) if in_page.contains(&t) => {
-                let last = edits.entry(t).or_insert(0);
-                *last = (*last).max(ev.id());
+                let last = edits.get(&t).copied().unwrap_or(0);
+                edits.insert(t, last.max(ev.id()));
             }
             _ => {
                 apply_rewrite(list, edits, &ev);

@@ -122,3 +122,12 @@ fn direct_messages_and_mentions_from_others_notify_nothing_else() {
     let fx = live(&mut s, ServerMessage::Direct(dm(16, "bob", "ann", &long)));
     assert_eq!(notes(&fx)[0].1.chars().count(), NOTIFY_BODY_CHARS);
 }
+
+/// The page's visibility is the page's: a sign-in (a new user on the page) keeps it.
+#[test]
+fn a_hidden_page_stays_hidden_through_signing_in() {
+    let mut s = ChatState::new(7, T0);
+    s.apply(Action::Visible(false), T0);
+    s.apply(Action::Connect { nick: "ann".into() }, T0);
+    assert!(!s.visible);
+}

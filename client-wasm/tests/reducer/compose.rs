@@ -85,18 +85,7 @@ fn mention_names_are_the_others_here() {
     assert_eq!(s.mention_names(), vec!["dee".to_string()]);
     assert_eq!(last_editable(&s), None, "amy wrote nothing to dee");
     for (id, from, to, text) in [(8, "amy", "dee", "hi dee"), (9, "dee", "amy", "hi")] {
-        let dm = ServerMessage::Direct(DirectMessage {
-            id,
-            from: nick(from),
-            to: nick(to),
-            text: MessageText::new(text).expect("text"),
-            ts: T0 + id as i64,
-            guest: false,
-            target: None,
-            edited: false,
-            deleted: false,
-            mentions: Vec::new(),
-        });
+        let dm = ServerMessage::Direct(dm(id, from, to, text));
         s.apply(Action::Received(dm.to_json()), T0);
     }
     assert_eq!(last_editable(&s), Some((8, "hi dee".to_string())));
