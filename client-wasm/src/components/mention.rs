@@ -18,11 +18,11 @@ pub const OPTION_IDS: [&str; MAX_OPTIONS] = [
     "mention-7",
 ];
 
-/// A character a nickname may hold, as the server's mention parser reads them, except that
-/// every non-ASCII character counts (the Unicode tables would cost more wasm than this
-/// file): a typed `«` or `。` only finds no name.
-fn name_char(c: char) -> bool {
-    !c.is_ascii() || c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+/// A byte of a character a nickname may hold, as the server's mention parser reads them,
+/// except that every non-ASCII character counts (the Unicode tables would cost more wasm than
+/// this file): a typed `«` or `。` only finds no name.
+fn name_byte(b: u8) -> bool {
+    !b.is_ascii() || b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
 }
 
 /// The mention being typed with the caret at byte `caret` of `text`: the byte offset of its
@@ -30,12 +30,21 @@ fn name_char(c: char) -> bool {
 /// word before it is no mention.
 pub fn mention_query(text: &str, caret: usize) -> Option<(usize, &str)> {
     let (before, after) = (text.get(..caret)?, &text[caret..]);
-    if after.starts_with(name_char) {
+    let bytes = before.as_bytes();
+    if after.bytes().next().is_some_and(name_byte) {
         return None;
     }
-    let start = before.trim_end_matches(name_char).len();
-    let head = before[..start].strip_suffix('@')?;
-    (!head.ends_with(|c: char| !c.is_whitespace())).then(|| (head.len(), &before[start..]))
+    // Every byte of a non-ASCII character is a name byte, so `start` is a character boundary.
+    let start = bytes
+        .iter()
+        .rposition(|&b| !name_byte(b))
+        .map_or(0, |i| i + 1);
+    let at = start.checked_sub(1).filter(|&i| bytes[i] == b'@')?;
+    let head = &before[..at];
+    head.chars()
+        .next_back()
+        .is_none_or(char::is_whitespace)
+        .then(|| (at, &before[start..]))
 }
 
 /// The names that start with `prefix` (in any case), in the given order, at most

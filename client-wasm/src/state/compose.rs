@@ -11,13 +11,15 @@ impl ChatState {
     pub fn mention_names(&self) -> Vec<String> {
         match &self.active {
             Some(Target::Direct(peer)) => vec![peer.as_str().into()],
-            _ => self.active_room().map_or_else(Vec::new, |room| {
-                room.members
-                    .iter()
-                    .filter(|n| !self.is_me(n))
-                    .map(|n| n.as_str().into())
-                    .collect()
-            }),
+            _ => {
+                let mut names = Vec::new();
+                for n in self.active_room().iter().flat_map(|r| &r.members) {
+                    if !self.is_me(n) {
+                        names.push(n.as_str().into());
+                    }
+                }
+                names
+            }
         }
     }
 
