@@ -230,14 +230,6 @@ pub fn app() -> Html {
         [kind, name].concat()
     });
     let groups = state.groups_by_day(crate::components::time::local_day);
-    // The newest message of someone else on screen, for screen readers (a polite live region).
-    let announce = groups
-        .iter()
-        .rev()
-        .find(|g| !g.mine && !g.system)
-        .and_then(|g| Some((g.sender.as_str(), g.lines.last()?.text.as_str())))
-        .map(|(who, text)| [who, ": ", text].concat())
-        .unwrap_or_default();
     let dismiss = dispatch.reform(|_: MouseEvent| Action::DismissNotice);
 
     html! {
@@ -300,7 +292,7 @@ pub fn app() -> Html {
                         <button type="button" class="link" onclick={dismiss}>{ "dismiss" }</button>
                     </div>
                 }
-                <div class="visually-hidden" id="announce" aria-live="polite">{ announce }</div>
+                <div class="visually-hidden" id="announce" aria-live="polite">{ state.heard() }</div>
                 <MessageList {groups} {has_older} {loading_older} {gap} {empty_hint}
                     on_older={dispatch.reform(|()| Action::LoadOlder)}
                     on_retry={dispatch.reform(Action::Retry)}

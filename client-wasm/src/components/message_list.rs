@@ -282,7 +282,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
             if props.groups.is_empty() {
                 <p class="empty">{ props.empty_hint.clone() }</p>
             }
-            <ol id="message-list" class="groups" aria-live="polite">
+            <ol id="message-list" class="groups">
                 { for props.groups.iter().map(group) }
             </ol>
             { for jump }

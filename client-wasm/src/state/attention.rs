@@ -58,17 +58,21 @@ impl ChatState {
         true
     }
 
-    /// A live message from someone else arrived in `target`: a direct message or one that
-    /// mentions us asks for a notification, unless the conversation is muted. Whether it shows
-    /// (the tab hidden, this tab the one of the user's tabs that notifies) is the page's call.
-    pub(super) fn notify(
-        &self,
+    /// A live message from someone else arrived in `target`: it is what a screen reader hears
+    /// next if it is on screen ([`heard`](ChatState::heard)), and, if `notify` (a direct
+    /// message, or one that mentions us), it asks for a notification unless the conversation
+    /// is muted. Whether that shows (the tab hidden, this tab the one of the user's tabs that
+    /// notifies) is the page's call.
+    pub(super) fn arrived(
+        &mut self,
         target: Target,
         id: MessageId,
         (from, text): (&str, &str),
+        notify: bool,
         fx: &mut Vec<Effect>,
     ) {
-        if self.muted.contains(&target) {
+        self.heard = Some((target.clone(), [from, ": ", text].concat()));
+        if !notify || self.muted.contains(&target) {
             return;
         }
         let title = match &target {
@@ -82,6 +86,15 @@ impl ChatState {
             tag: format!("{kind}{name}"),
             id,
         });
+    }
+
+    /// The newest message from someone else in the conversation on screen, as a screen reader
+    /// should hear it ("alice: hi"), once it has arrived live.
+    pub fn heard(&self) -> &str {
+        match &self.heard {
+            Some((target, words)) if self.active.as_ref() == Some(target) => words,
+            _ => "",
+        }
     }
 
     /// The page became visible or hidden. A guest's counts are local: on return, the

@@ -382,7 +382,7 @@ impl ChatState {
         let mention = mentions_me(&m, self.nick.as_ref());
         let target = Target::Room(m.room.clone());
         let active = self.visible && self.active.as_ref() == Some(&target);
-        let note = (!mine && mention).then(|| (m.id, m.sender.to_string(), m.text.to_string()));
+        let note = (!mine).then(|| (m.id, m.sender.to_string(), m.text.to_string()));
         let Some(room) = self.rooms.get_mut(&m.room) else {
             return false;
         };
@@ -404,7 +404,7 @@ impl ChatState {
             room.read.mentions += u32::from(mention);
         }
         if let Some((id, from, text)) = note {
-            self.notify(target, id, (&from, &text), fx);
+            self.arrived(target, id, (&from, &text), mention, fx);
         }
         true
     }
@@ -436,7 +436,7 @@ impl ChatState {
             thread.read.mentions += u32::from(mention);
         }
         if let Some((id, from, text)) = note {
-            self.notify(target, id, (&from, &text), fx);
+            self.arrived(target, id, (&from, &text), true, fx);
         }
         true
     }

@@ -231,6 +231,8 @@ pub struct ChatState {
     pub muted: Vec<Target>,
     /// The conversation the address (or the last page load) asks for, opened after `welcome`.
     pub wanted: Option<Target>,
+    /// The last message from someone else that arrived live, and where (see `heard`).
+    pub(super) heard: Option<(Target, String)>,
     /// The conversation whose "new messages" divider was placed (when it was opened), and the
     /// first unread message it goes above, if any (see `divider`).
     pub(super) divided: Option<Target>,
@@ -273,6 +275,7 @@ impl ChatState {
             drafts: Vec::new(),
             muted: Vec::new(),
             wanted: None,
+            heard: None,
             divided: None,
             new_from: None,
             version: 0,

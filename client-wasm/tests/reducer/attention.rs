@@ -131,3 +131,19 @@ fn a_hidden_page_stays_hidden_through_signing_in() {
     s.apply(Action::Connect { nick: "ann".into() }, T0);
     assert!(!s.visible);
 }
+
+/// What a screen reader hears: the newest live message of someone else in the conversation on
+/// screen; not our own, not one of another conversation, not history.
+#[test]
+fn the_live_region_hears_new_messages_of_others_on_screen() {
+    let mut s = signed_in("ann", true, vec![]);
+    assert_eq!(s.heard(), "", "history is not announced");
+    live(&mut s, ServerMessage::Message(chat(10, "bob", "hello ann")));
+    assert_eq!(s.heard(), "bob: hello ann");
+    live(&mut s, ServerMessage::Message(chat(11, "ann", "mine")));
+    assert_eq!(s.heard(), "bob: hello ann");
+    live(&mut s, ServerMessage::Direct(dm(12, "cy", "ann", "psst")));
+    assert_eq!(s.heard(), "", "a message elsewhere is not read out here");
+    s.apply(Action::Select(Target::Direct(nick("cy"))), T0);
+    assert_eq!(s.heard(), "cy: psst");
+}
