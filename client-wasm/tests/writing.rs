@@ -79,6 +79,14 @@ fn brackets_close_the_link_only_when_unbalanced() {
         split_links("<http://a.b/x>"),
         vec![Text("<"), Link("http://a.b/x"), Text(">")]
     );
+    // A hostile run of brackets and punctuation (as long as a message may be) trims back to
+    // the balanced part, mixed kinds kept apart.
+    let tail = ")].".repeat(1300);
+    let text = format!("http://a.b/(x)[y]{tail}");
+    assert_eq!(
+        split_links(&text),
+        vec![Link("http://a.b/(x)[y]"), Text(tail.as_str())]
+    );
 }
 
 #[test]

@@ -85,16 +85,23 @@ fn link_at(text: &str, i: usize) -> usize {
         .map_or(rest, |end| &rest[..end])
         .as_bytes();
     let mut end = link.len();
+    // Brackets counted once, then kept as the end moves back: a message of closing brackets
+    // costs one pass, not one per bracket (every render splits every message on screen).
+    let count = |b: u8| link.iter().filter(|&&c| c == b).count();
+    let (opens, mut closes) = ([count(b'('), count(b'[')], [count(b')'), count(b']')]);
     while end > scheme {
-        let count = |b: u8| link[..end].iter().filter(|&&c| c == b).count();
         let c = link[end - 1];
-        let unbalanced = match c {
-            b')' => count(b'(') < count(b')'),
-            b']' => count(b'[') < count(b']'),
-            _ => false,
+        let kind = match c {
+            b')' => Some(0),
+            b']' => Some(1),
+            _ => None,
         };
+        let unbalanced = kind.is_some_and(|k| opens[k] < closes[k]);
         if !(unbalanced || b".,;:!?'".contains(&c)) {
             break;
+        }
+        if let Some(k) = kind {
+            closes[k] -= 1;
         }
         end -= 1;
     }
