@@ -33,33 +33,10 @@ test.describe('catching up after a long absence', () => {
     await expect(alice.locator('#status'), 'a reconnect wait of 9 s or more')
       .toHaveText(/reconnecting in (9|[1-9]\d+) s/, { timeout: 40_000 });
     await server.start();
-    const flooder = await h.newPage(browser);
-    await flooder.goto(url);
-    const acked = await flooder.evaluate(async (n) => {
-      const ws = new WebSocket(`ws://${location.host}/chat`);
-      let acks = 0;
-      let joined;
-      const done = new Promise((resolve) => {
-        ws.onmessage = (e) => {
-          const m = JSON.parse(e.data);
-          if (m.type === 'joined') joined();
-          if (m.type === 'ack' && ++acks === n) resolve(acks);
-        };
-        setTimeout(() => resolve(acks), 30_000);
-      });
-      await new Promise((r) => { ws.onopen = r; });
-      ws.send(JSON.stringify({ type: 'hello', nick: 'chatty', protocol: 1 }));
-      ws.send(JSON.stringify({ type: 'join', room: 'general' }));
-      await new Promise((r) => { joined = r; });
-      for (let i = 0; i < n; i++) {
-        ws.send(JSON.stringify({ type: 'send', room: 'general', text: `missed ${i}`, client_id: `m${i}` }));
-      }
-      return done;
-    }, MISSED);
+    const acked = await h.flood(browser, url, { room: 'general', prefix: 'missed', n: MISSED, nick: 'chatty' });
     expect(acked, 'every missed message was stored').toBe(MISSED);
     const status = await alice.locator('#status').getAttribute('data-state');
     expect(status, 'alice was still away while they were posted').not.toBe('online');
-    await flooder.context().close();
     await alice.getByRole('button', { name: 'retry now' }).click();
     await expect(alice.locator('#status')).toHaveAttribute('data-state', 'online', { timeout: 20_000 });
     await expect(alice.locator('#gap')).toBeVisible({ timeout: 20_000 });

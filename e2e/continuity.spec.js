@@ -12,12 +12,6 @@ const PASSWORD = 'correct horse battery';
 const title = (page) => page.locator('#conversation-title');
 const hash = (page) => page.evaluate(() => location.hash);
 
-async function join(page, name) {
-  await page.locator('#room-input').fill(name);
-  await page.locator('#room-input').press('Enter');
-  await expect(title(page)).toHaveText(`#${name}`);
-}
-
 test.describe('continuity', () => {
   let server, url;
   const pages = [];
@@ -36,7 +30,7 @@ test.describe('continuity', () => {
     const ann = await h.openChat(browser, url, 'ann');
     pages.push(ann);
     await expect.poll(() => hash(ann)).toBe('#/r/general');
-    await join(ann, 'dev');
+    await h.joinRoom(ann, 'dev');
     await expect.poll(() => hash(ann)).toBe('#/r/dev');
     await h.send(ann, 'hello dev');
     await h.expectMessage(ann, 'hello dev');
@@ -78,7 +72,7 @@ test.describe('continuity', () => {
   test('a member gets its rooms and drafts back after a reload, and signing out clears them', async ({ browser }) => {
     const eve = await h.openAccount(browser, url, 'eve', PASSWORD, '#register');
     pages.push(eve);
-    await join(eve, 'plans');
+    await h.joinRoom(eve, 'plans');
     await eve.locator('#message').fill('half a thought');
     await h.openRoom(eve, 'general');
     await eve.locator('#message').fill('another draft');

@@ -240,6 +240,45 @@ async function openRoom(page, name) {
   await expect(page.locator('#conversation-title')).toHaveText(`#${name}`);
 }
 
+/**
+ * Posts `n` messages `${prefix} i` to `room` as the guest `nick`, over a WebSocket of a page of
+ * its own; returns how many were acknowledged (within 30 s).
+ */
+async function flood(browser, url, { room, prefix, n, nick = 'flood' }) {
+  const page = await newPage(browser);
+  await page.goto(url);
+  const acked = await page.evaluate(async ({ room, prefix, n, nick }) => {
+    const ws = new WebSocket(`ws://${location.host}/chat`);
+    let acks = 0;
+    let joined;
+    const done = new Promise((resolve) => {
+      ws.onmessage = (e) => {
+        const m = JSON.parse(e.data);
+        if (m.type === 'joined' && m.room === room) joined();
+        if (m.type === 'ack' && ++acks === n) resolve(acks);
+      };
+      setTimeout(() => resolve(acks), 30_000);
+    });
+    await new Promise((r) => { ws.onopen = r; });
+    ws.send(JSON.stringify({ type: 'hello', nick, protocol: 1 }));
+    ws.send(JSON.stringify({ type: 'join', room }));
+    await new Promise((r) => { joined = r; });
+    for (let i = 0; i < n; i++) {
+      ws.send(JSON.stringify({ type: 'send', room, text: `${prefix} ${i}`, client_id: `${prefix}-${i}` }));
+    }
+    return done;
+  }, { room, prefix, n, nick });
+  await page.context().close();
+  return acked;
+}
+
+/** Joins (or creates) the room `#name` from the sidebar box; waits until it is on screen. */
+async function joinRoom(page, name) {
+  await page.locator('#room-input').fill(name);
+  await page.locator('#room-input').press('Enter');
+  await expect(page.locator('#conversation-title')).toHaveText(`#${name}`);
+}
+
 /** Screenshots `page` into the test's output directory and attaches it to the report. */
 async function screenshot(page, testInfo, name) {
   const file = testInfo.outputPath(`${name}.png`);
@@ -251,5 +290,5 @@ async function screenshot(page, testInfo, name) {
 module.exports = {
   ROOT, SERVER_BIN, STATIC_DIR, CHROMIUM, CHROMIUM_ARGS, DESKTOP,
   Server, newServer, newPage, watch, inChat, openChat, openAccount, login, signIn, send,
-  messages, message, expectMessage, members, member, room, openRoom, screenshot,
+  messages, message, expectMessage, members, member, room, openRoom, joinRoom, flood, screenshot,
 };

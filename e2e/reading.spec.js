@@ -11,42 +11,6 @@ const PASSWORD = 'correct horse battery';
 // More than two history pages (the server's page is 50).
 const LONG = 120;
 
-/** Joins (or creates) the room `#name` from the sidebar box; waits until it is on screen. */
-async function join(page, name) {
-  await page.locator('#room-input').fill(name);
-  await page.locator('#room-input').press('Enter');
-  await expect(page.locator('#conversation-title')).toHaveText(`#${name}`);
-}
-
-/** Posts `n` messages `${prefix} i` to `room` over a WebSocket of a page of its own (a guest). */
-async function flood(browser, url, room, prefix, n) {
-  const page = await h.newPage(browser);
-  await page.goto(url);
-  const acked = await page.evaluate(async ({ room, prefix, n }) => {
-    const ws = new WebSocket(`ws://${location.host}/chat`);
-    let acks = 0;
-    let joined;
-    const done = new Promise((resolve) => {
-      ws.onmessage = (e) => {
-        const m = JSON.parse(e.data);
-        if (m.type === 'joined' && m.room === room) joined();
-        if (m.type === 'ack' && ++acks === n) resolve(acks);
-      };
-      setTimeout(() => resolve(acks), 30_000);
-    });
-    await new Promise((r) => { ws.onopen = r; });
-    ws.send(JSON.stringify({ type: 'hello', nick: 'flood', protocol: 1 }));
-    ws.send(JSON.stringify({ type: 'join', room }));
-    await new Promise((r) => { joined = r; });
-    for (let i = 0; i < n; i++) {
-      ws.send(JSON.stringify({ type: 'send', room, text: `${prefix} ${i}`, client_id: `${prefix}-${i}` }));
-    }
-    return done;
-  }, { room, prefix, n });
-  await page.context().close();
-  return acked;
-}
-
 /** The scrolling message list of `page`. */
 const scroller = (page) => page.locator('.messages');
 
@@ -76,8 +40,8 @@ test.describe('reading', () => {
     const reader = await h.openAccount(browser, url, 'reader', PASSWORD, '#register');
     const poster = await h.openChat(browser, url, 'poster');
     pages.push(reader, poster);
-    await join(reader, 'news');
-    await join(poster, 'news');
+    await h.joinRoom(reader, 'news');
+    await h.joinRoom(poster, 'news');
     await h.send(poster, 'seen before');
     await h.expectMessage(reader, 'seen before');
     await expect(reader.locator('#new-divider'), 'nothing unread when it opened').toHaveCount(0);
@@ -105,10 +69,10 @@ test.describe('reading', () => {
   });
 
   test('scrolling to the top loads older history and what was on screen stays put', async ({ browser }) => {
-    expect(await flood(browser, url, 'long', 'line', LONG), 'every line stored').toBe(LONG);
+    expect(await h.flood(browser, url, { room: 'long', prefix: 'line', n: LONG }), 'every line stored').toBe(LONG);
     const page = await h.openChat(browser, url, 'scroller');
     pages.push(page);
-    await join(page, 'long');
+    await h.joinRoom(page, 'long');
     await h.expectMessage(page, `line ${LONG - 1}`);
     const held = (await h.messages(page)).length;
     expect(held, 'one page held').toBeLessThan(LONG);

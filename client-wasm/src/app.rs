@@ -225,10 +225,10 @@ pub fn app() -> Html {
         }
     });
     // One composer per conversation: its draft comes back when it opens.
-    let composer_key = state.active.as_ref().map_or_else(String::new, |t| {
-        let (kind, name) = t.path();
-        [kind, name].concat()
-    });
+    let composer_key = state
+        .active
+        .as_ref()
+        .map_or_else(String::new, Target::address);
     let groups = state.groups_by_day(crate::components::time::local_day);
     let dismiss = dispatch.reform(|_: MouseEvent| Action::DismissNotice);
 

@@ -1,8 +1,8 @@
 //! Drives the reducer in the browser: user actions, socket events and timers go in as
 //! [`Action`]s, one at a time; the [`Effect`]s that come out are carried out here (open or close
 //! the socket, send frames, arm the reconnect timer, save or forget the session, notify); each
-//! change is published to the UI as a new snapshot, and what the browser keeps is written when
-//! it changes.
+//! change is published to the UI as a new snapshot. What the browser keeps for the next load is
+//! written when the page goes or is hidden (and at once for a mute).
 
 use crate::services::socket::{Socket, SocketEvent};
 use crate::services::{notify, route, storage};
@@ -31,7 +31,8 @@ struct Inner {
     socket: Option<Socket>,
     reconnect: Option<Timeout>,
     tick: Option<Interval>,
-    /// The `visibilitychange` and `hashchange` listeners, kept alive with the driver.
+    /// The `visibilitychange`, `hashchange` and `pagehide` listeners, kept alive with the
+    /// driver.
     listeners: Vec<Closure<dyn FnMut()>>,
     publish: Rc<dyn Fn(Rc<ChatState>)>,
     published: u64,

@@ -116,11 +116,6 @@ pub fn forget() {
     }
 }
 
-fn path(target: &Target) -> String {
-    let (kind, name) = target.path();
-    [kind, name].concat()
-}
-
 /// `[a, b]`.
 fn pair(a: JsValue, b: JsValue) -> JsValue {
     Array::of2(&a, &b).into()
@@ -129,7 +124,7 @@ fn pair(a: JsValue, b: JsValue) -> JsValue {
 /// Writes what the browser keeps for the user: beside a guest's state in this tab, beside an
 /// account's session for every tab.
 pub fn keep(kept: &Kept, guest: bool) {
-    let open = kept.open.as_ref().map(path);
+    let open = kept.open.as_ref().map(Target::address);
     let value = object(&[
         ("nick", kept.nick.as_ref().map(|n| n.as_str()).into()),
         ("open", open.into()),
@@ -137,7 +132,7 @@ pub fn keep(kept: &Kept, guest: bool) {
             "drafts",
             kept.drafts
                 .iter()
-                .map(|(t, d)| pair(path(t).into(), d.as_str().into()))
+                .map(|(t, d)| pair(t.address().into(), d.as_str().into()))
                 .collect::<Array>()
                 .into(),
         ),
@@ -154,7 +149,7 @@ pub fn keep(kept: &Kept, guest: bool) {
             "muted",
             kept.muted
                 .iter()
-                .map(|t| JsValue::from(path(t)))
+                .map(|t| JsValue::from(t.address()))
                 .collect::<Array>()
                 .into(),
         ),

@@ -79,11 +79,10 @@ impl ChatState {
             Target::Room(room) => format!("{from} in #{room}"),
             Target::Direct(_) => from.to_string(),
         };
-        let (kind, name) = target.path();
         fx.push(Effect::Notify {
             title,
             body: text.chars().take(NOTIFY_BODY_CHARS).collect(),
-            tag: format!("{kind}{name}"),
+            tag: target.address(),
             id,
         });
     }

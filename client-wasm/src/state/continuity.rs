@@ -4,6 +4,7 @@
 //! here, and a guest's rooms. Each conversation also has an address, `#/r/<room>` or
 //! `#/dm/<nick>`: [`Target::path`] and [`Target::from_path`] map between the two.
 
+use super::conversations::tally;
 use super::{ChatState, Effect, Room, Target};
 use shared::{ClientMessage, Conversation, MessageId, Nickname, ReadState, RoomName};
 use std::rc::Rc;
@@ -36,6 +37,13 @@ impl Target {
             Target::Room(r) => ("r/", r.as_str()),
             Target::Direct(n) => ("dm/", n.as_str()),
         }
+    }
+
+    /// The address as one string, `r/general` or `dm/bob`: the key of the conversation in what
+    /// the browser keeps and in notifications.
+    pub fn address(&self) -> String {
+        let (kind, name) = self.path();
+        [kind, name].concat()
     }
 
     /// Reads an address (decoded, with or without its leading `#/`); `None` for anything else.
@@ -167,9 +175,7 @@ impl ChatState {
             .find(|(t, _)| Some(t) == self.active.as_ref())
             .map_or("", |(_, s)| s.as_str())
     }
-}
 
-impl ChatState {
     /// A guest's room came back from an earlier load with a cursor: once its first page is in,
     /// what came after the cursor from others counts as unread (unless it is on screen).
     pub(super) fn recount_kept(&mut self, name: &RoomName) {
@@ -185,13 +191,9 @@ impl ChatState {
         if mark == 0 || room.unread > 0 {
             return;
         }
-        let unread = room
-            .messages
-            .iter()
-            .filter(|m| m.id > mark && Some(&m.sender) != me.as_ref() && !m.deleted)
-            .count();
+        let (unread, _) = tally(&room.messages, mark, me.as_ref());
         let room = Rc::make_mut(room);
-        room.unread = u32::try_from(unread).unwrap_or(u32::MAX);
+        room.unread = unread;
         // Counted once: later messages count as they arrive.
         room.read.last_read = 0;
     }

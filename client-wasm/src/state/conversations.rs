@@ -21,7 +21,7 @@ impl Target {
 }
 
 /// Messages of others after `mark` that are not deleted, and those of them mentioning `me`.
-fn tally<T: Msg>(list: &[T], mark: MessageId, me: Option<&Nickname>) -> (u32, u32) {
+pub(super) fn tally<T: Msg>(list: &[T], mark: MessageId, me: Option<&Nickname>) -> (u32, u32) {
     let (mut unread, mut mentions) = (0, 0);
     for m in list.iter().rev().take_while(|m| m.id() > mark) {
         if m.deleted() || Some(m.sender()) == me {
