@@ -193,6 +193,11 @@ pub(super) fn epoch(conn: &Connection) -> Result<String, StoreError> {
 }
 
 /// Brings the schema up to date, refusing databases this version does not understand.
+///
+/// Several connections migrate the same file at start (the writer, accounts, conversations,
+/// an operator's `server user` beside a running server): each step reads the version and
+/// applies the next migration inside one IMMEDIATE transaction, so two of them never run
+/// the same step (which failed with "duplicate column name").
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let corrupt = |e: rusqlite::Error| {
         StoreError::Corrupt(format!(
@@ -200,36 +205,51 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             path.display()
         ))
     };
+    let known = MIGRATIONS.len() as i64;
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(corrupt)?;
-    let known = MIGRATIONS.len() as i64;
-    if version > known {
-        return Err(StoreError::Corrupt(format!(
-            "{} has schema version {version}, newer than this server's {known}; refusing to touch it",
-            path.display()
-        )));
-    }
     if version == 0 {
-        // A database without our schema must be empty: never adopt someone else's file.
-        let tables: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        // A new database: bigger pages, fewer WAL frames (and writes) per group commit. It
+        // must be asked before the transaction below reads the file's header; on a file
+        // that already has pages it changes nothing (and the checks below refuse it).
+        conn.pragma_update(None, "page_size", 16384).map_err(err)?;
+    }
+    loop {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase) => corrupt(e),
+                _ => err(e),
+            })?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(corrupt)?;
-        if tables > 0 {
+        if version > known {
             return Err(StoreError::Corrupt(format!(
-                "{} holds tables but no chat schema version; refusing to touch it",
+                "{} has schema version {version}, newer than this server's {known}; refusing to touch it",
                 path.display()
             )));
         }
-        // A new database: bigger pages, fewer WAL frames (and writes) per group commit.
-        conn.pragma_update(None, "page_size", 16384).map_err(err)?;
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction().map_err(err)?;
-        tx.execute_batch(sql).map_err(err)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)
+        if version == known {
+            return Ok(());
+        }
+        if version == 0 {
+            // A database without our schema must be empty: never adopt someone else's file.
+            let tables: i64 = tx
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(corrupt)?;
+            if tables > 0 {
+                return Err(StoreError::Corrupt(format!(
+                    "{} holds tables but no chat schema version; refusing to touch it",
+                    path.display()
+                )));
+            }
+        }
+        tx.execute_batch(MIGRATIONS[version as usize])
+            .map_err(err)?;
+        tx.pragma_update(None, "user_version", version + 1)
             .map_err(err)?;
         tx.commit().map_err(err)?;
     }
-    Ok(())
 }

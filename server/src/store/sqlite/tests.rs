@@ -265,6 +265,44 @@ async fn a_new_database_gets_16_kib_pages_and_keeps_them_across_restarts() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The writer, the accounts, the conversations and an operator's CLI all migrate the file
+/// they open; started together on a new file, each step must run once ("duplicate column
+/// name" before the steps took the write lock before reading the version).
+#[test]
+fn connections_migrating_one_new_file_together_each_step_runs_once() {
+    for round in 0..20 {
+        let dir = tmpdir(&format!("migrate-race-{round}"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let db = dir.join("chat.db");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    super::schema::open_migrated(&db).map(|_| ())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join()
+                .expect("thread")
+                .expect("every connection migrates");
+        }
+        let c = Connection::open(&db).expect("open");
+        let (version, page): (i64, i64) = c
+            .query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version),
+                        (SELECT page_size FROM pragma_page_size)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("version");
+        assert_eq!((version, page), (MIGRATIONS.len() as i64, 16384));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// Runs one whole retention pass; returns what each of its steps deleted.
 fn pass(p: &mut Pruner, conn: &Connection) -> Vec<usize> {
     let mut steps = vec![p.step(conn).expect("step")];
