@@ -34,3 +34,28 @@ pub const DEFAULT_ROOM: &str = "general";
 pub const CHAT_PATH: &str = "/chat";
 /// Prefix of the demo-compatible WebSocket: `/ws/<nickname>`.
 pub const DEMO_PATH_PREFIX: &str = "/ws/";
+/// The seeds' echo WebSocket: each text frame comes straight back to its sender.
+pub const ECHO_PATH: &str = "/ws";
+
+/// Long polling, the fallback for networks that break WebSocket: the same JSON messages, one
+/// per line (`\n`), in HTTP bodies.
+/// - `POST /poll` without [`POLL_SESSION`]: opens a session; `201` with its id in the
+///   [`POLL_SESSION`] response header. The body may already hold messages (the `hello`).
+/// - `POST /poll` with [`POLL_SESSION`]: the client's messages, one per line; `204` once
+///   they are taken. A body over the message size limit closes the session (1009), `413`.
+/// - `GET /poll` with [`POLL_SESSION`] and [`POLL_ACK`] (the last sequence received, 0 at
+///   first): waits up to the server's poll wait for messages after it, and answers `200` with
+///   them, one per line, and [`POLL_SEQ`], the sequence of the last one. Messages stay until
+///   a later GET acks them, so a response lost on the way is sent again. When the session
+///   has ended, [`POLL_CLOSE`] holds its close code (as a WebSocket close frame's).
+/// - `DELETE /poll` with [`POLL_SESSION`]: ends the session (1000).
+/// - An unknown or expired session: `404`, with [`POLL_CLOSE`] `4004`.
+pub const POLL_PATH: &str = "/poll";
+/// Header carrying a poll session's id (never the URL, so request logs do not hold it).
+pub const POLL_SESSION: &str = "chat-session";
+/// Request header of a `GET /poll`: the last sequence the client received.
+pub const POLL_ACK: &str = "chat-ack";
+/// Response header of a `GET /poll`: the sequence of the last message in the body.
+pub const POLL_SEQ: &str = "chat-seq";
+/// Response header of a `GET /poll` once the session has ended: its close code.
+pub const POLL_CLOSE: &str = "chat-close";
