@@ -31,7 +31,7 @@ use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
 
 pub use clock::now_ns;
 pub use connect::{
-    connect_chat, connect_timeout, set_extra_servers, set_read_buffer, Proto, Target,
+    connect_chat, connect_timeout, set_extra_servers, set_read_buffer, source_addr, Proto, Target,
 };
 pub use marker::{find_stamp, outgoing, Stamp};
 pub use socket::stamp_arrivals;

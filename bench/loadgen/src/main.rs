@@ -10,6 +10,8 @@
 //! - `conn`: connect from 127.0.0.2.. source addresses, log in (demo or typed), the marker.
 //! - `room`: one sender, N receivers: fan-out latency, idle memory, slow consumers.
 //! - `throughput`: everyone sends (closed loop, bounded window), everyone receives.
+//! - `transports`: one room over WebSocket, long polling or short polling: bytes, server CPU and
+//!   latency per delivered message.
 //! - `signin`: sign-ins at a steady rate, and the timing of failed sign-ins (typed protocol).
 //! - `stats`: histograms, /proc readings of the server, getrusage, RLIMIT_NOFILE.
 
@@ -18,6 +20,7 @@ mod room;
 mod signin;
 mod stats;
 mod throughput;
+mod transports;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -128,6 +131,9 @@ enum Scenario {
     Signins(SigninsArgs),
     /// Failed sign-ins, one at a time: a wrong password against a name with no account.
     SigninTiming(TimingArgs),
+    /// One room, N receivers on one transport (WebSocket, long or short polling), one
+    /// WebSocket sender: bytes, server CPU and latency per delivered message.
+    Transports(transports::TransportArgs),
 }
 
 fn secs(s: f64) -> Duration {
@@ -146,6 +152,7 @@ fn main() -> Result<()> {
     let sockets = match &cli.scenario {
         Scenario::Fanout { receivers, .. } | Scenario::Slow { receivers, .. } => receivers + 1,
         Scenario::Throughput { clients, .. } => *clients,
+        Scenario::Transports(a) => a.receivers + 1,
         Scenario::Signins(_) | Scenario::SigninTiming(_) => 0,
     };
     if sockets as u64 + 64 > limit {
@@ -281,6 +288,17 @@ fn main() -> Result<()> {
             }
             Scenario::SigninTiming(args) => {
                 signin::timing(cli.server, args, secs(cli.connect_timeout)).await
+            }
+            Scenario::Transports(args) => {
+                let common = transports::Common {
+                    addr: cli.server,
+                    server,
+                    connect_concurrency: cli.connect_concurrency,
+                    connect_timeout: secs(cli.connect_timeout),
+                    connect_phase_max: secs(cli.connect_phase_max),
+                    settle_max: secs(cli.settle_max),
+                };
+                transports::run(args, common).await
             }
         }
     })?;

@@ -37,7 +37,8 @@ pub struct Target {
     pub proto: Proto,
 }
 
-fn source_addr(slot: usize) -> IpAddr {
+/// The loopback source address of client number `slot`.
+pub fn source_addr(slot: usize) -> IpAddr {
     let n = 2 + (slot % SOURCE_ADDRS) as u32;
     IpAddr::V4(Ipv4Addr::from(0x7f00_0000 | n))
 }
