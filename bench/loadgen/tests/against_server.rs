@@ -134,3 +134,36 @@ async fn throughput_delivers_every_send_to_every_other_client() {
         assert_eq!(r["disconnects"], serde_json::json!({}), "{proto}: {r}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transports_count_every_delivery_and_its_bytes() {
+    let (addr, _stop) = start().await;
+    let r = loadgen(
+        addr,
+        &[
+            "transports",
+            "--transport",
+            "ws",
+            "--receivers",
+            "20",
+            "--rate",
+            "20",
+            "--warmup",
+            "0.5",
+            "--secs",
+            "1",
+            "--drain",
+            "2",
+        ],
+    )
+    .await;
+    assert_eq!(r["ready"], 20, "{r}");
+    assert_eq!(r["lost"], 0, "{r}");
+    assert_eq!(r["duplicates"], 0, "{r}");
+    assert_eq!(r["measured_deliveries"], r["expected"], "{r}");
+    assert_eq!(r["expected"].as_u64(), Some(20 * 20), "{r}");
+    // A message frame of 126 bytes or more: 2 bytes of header and 2 of extended length.
+    let overhead = r["overhead_down_per_delivery"].as_f64().expect("overhead");
+    assert!((4.0..5.0).contains(&overhead), "{r}");
+    assert_eq!(r["requests"], 0, "{r}");
+}

@@ -160,11 +160,12 @@ async fn poll(t: &Tally, args: &RecvArgs, slot: usize, nick: &str, sem: &Semapho
     let mut ack: u64 = 0;
     let mut joined = false;
     let mut last = None;
-    // Short polls are spread evenly over the period, as independent clients' would be.
+    // Short polls are spread evenly over the period, as independent clients' would be; the
+    // schedule starts once logged in.
     let offset = args
         .period
         .mul_f64(slot as f64 / args.receivers.max(1) as f64);
-    let mut next = tokio::time::Instant::now() + offset;
+    let mut next = tokio::time::Instant::now();
     loop {
         if short && joined {
             tokio::time::sleep_until(next).await;
@@ -188,6 +189,7 @@ async fn poll(t: &Tally, args: &RecvArgs, slot: usize, nick: &str, sem: &Semapho
             if !joined && memchr::memmem::find(line, JOINED).is_some() {
                 joined = true;
                 t.ready.set(t.ready.get() + 1);
+                next = tokio::time::Instant::now() + offset;
             }
             t.text(line, at, &mut last);
         }
