@@ -239,6 +239,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::protocol::DemoProtocol;
+    use crate::protocol::EchoProtocol;
     use crate::protocol::TypedProtocol;
     use crate::store::MemoryStore;
     use tokio_tungstenite::tungstenite::protocol::Role;
@@ -278,7 +279,13 @@ mod tests {
         // A nickname that is refused: the protocol holds nobody, which does not change its size.
         let demo_protocol = DemoProtocol::start(hub.clone(), &conn, "", None).await;
         let demo = run(ws(&conn).await, hub.clone(), conn.clone(), demo_protocol);
-        let sizes = [std::mem::size_of_val(&chat), std::mem::size_of_val(&demo)];
+        let echo_protocol = EchoProtocol::new(conn.clone());
+        let echo = run(ws(&conn).await, hub.clone(), conn.clone(), echo_protocol);
+        let sizes = [
+            std::mem::size_of_val(&chat),
+            std::mem::size_of_val(&demo),
+            std::mem::size_of_val(&echo),
+        ];
         assert!(
             sizes.iter().all(|&s| s <= 1088),
             "task futures: {sizes:?} bytes"
