@@ -149,8 +149,12 @@ def ratios(summary):
     return out
 
 
-def x(v, d=1):
-    return "–" if v is None else f"{v:,.{d}f}×"
+def x(v, d=None):
+    if v is None:
+        return "–"
+    if d is None:
+        d = 0 if v >= 10 else 1
+    return f"{v:,.{d}f}×"
 
 
 def markdown(summary, rat, runs, mode):
@@ -215,7 +219,7 @@ def markdown(summary, rat, runs, mode):
             if r:
                 lines.append(
                     f"| {int(n):,} | {SHORT[t]} ÷ WebSocket | {x(r['bytes'])} | "
-                    f"{x(r['overhead'], 0)} | {x(r['cpu'])} | {x(r['p50'], 0)} | {x(r['p99'], 0)} |"
+                    f"{x(r['overhead'])} | {x(r['cpu'])} | {x(r['p50'])} | {x(r['p99'])} |"
                 )
     lines += [
         "",
@@ -358,7 +362,7 @@ def main():
     for n, row in sorted(rat.items(), key=lambda kv: int(kv[0])):
         for t, r in row.items():
             print(f"{n} receivers, {t} / ws: bytes {x(r['bytes'])}, cpu {x(r['cpu'])}, "
-                  f"p99 {x(r['p99'], 0)}", file=sys.stderr)
+                  f"p99 {x(r['p99'])}", file=sys.stderr)
 
 
 if __name__ == "__main__":
