@@ -1,4 +1,4 @@
-//! One WebSocket connection's task: it reads and answers frames, keeps the heartbeat and the
+//! One connection's task (a WebSocket, or a long-polling session): it reads and answers frames, keeps the heartbeat and the
 //! timeouts, and closes. It does not write deliveries: they go from the hub straight to the
 //! connection's queue and the flusher (`outbound`). The task only steps in when the socket is
 //! full, and for the close, which interrupts even a write blocked on a client that stopped
@@ -25,6 +25,12 @@ const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 const CLOSE_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub type Ws = WebSocketStream<SocketIo>;
+
+/// What a connection reads: a WebSocket's frames, or a long-polling session's messages from
+/// its POST bodies (with a pong for every GET, which keeps it from idling out).
+pub trait Inbound: futures_util::Stream<Item = Result<Message, WsError>> + Unpin + Send {}
+
+impl<T: futures_util::Stream<Item = Result<Message, WsError>> + Unpin + Send> Inbound for T {}
 
 /// Sends of one connection waiting for the store at once; beyond it, reading pauses.
 const MAX_PENDING: usize = 64;
@@ -92,8 +98,8 @@ enum End {
     clippy::manual_async_fn,
     reason = "an async fn would store its arguments twice"
 )]
-pub fn run<S: Protocol>(
-    mut ws: Ws,
+pub fn run<S: Protocol, R: Inbound>(
+    mut ws: R,
     hub: Arc<Hub>,
     conn: Arc<Conn>,
     mut protocol: S,
