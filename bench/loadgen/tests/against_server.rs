@@ -3,6 +3,7 @@
 //! wake-up, or a batch of sends that lost a message, shows up here as `lost` or a shortfall.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use server::metrics::Metrics;
@@ -10,7 +11,14 @@ use server::store::{MemoryStore, Store};
 use server::{Config, Hub};
 
 async fn start() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let cfg = Config {
+    start_with(|_| {}).await
+}
+
+/// A server with the test's limits, and then `change` applied to its configuration.
+async fn start_with(
+    change: impl FnOnce(&mut Config),
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let mut cfg = Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
         static_dir: Some(std::env::temp_dir().join("loadgen-test-no-dist")),
         // Loopback is not exempt from the per-address limits: tests lift them explicitly.
@@ -20,6 +28,7 @@ async fn start() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
         rate_burst: 1_000_000,
         ..Config::default()
     };
+    change(&mut cfg);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .expect("bind");
@@ -166,4 +175,44 @@ async fn transports_count_every_delivery_and_its_bytes() {
     let overhead = r["overhead_down_per_delivery"].as_f64().expect("overhead");
     assert!((4.0..5.0).contains(&overhead), "{r}");
     assert_eq!(r["requests"], 0, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_transports_count_every_delivery_and_their_requests() {
+    for (transport, wait) in [("long", 30), ("short", 0)] {
+        let (addr, _stop) = start_with(|cfg| cfg.poll_wait = Duration::from_secs(wait)).await;
+        let r = loadgen(
+            addr,
+            &[
+                "transports",
+                "--transport",
+                transport,
+                "--receivers",
+                "20",
+                "--rate",
+                "20",
+                "--warmup",
+                "0.5",
+                "--secs",
+                "1",
+                "--drain",
+                "2",
+                "--period",
+                "0.5",
+            ],
+        )
+        .await;
+        assert_eq!(r["ready"], 20, "{transport}: {r}");
+        assert_eq!(r["lost"], 0, "{transport}: {r}");
+        assert_eq!(r["duplicates"], 0, "{transport}: {r}");
+        assert_eq!(r["measured_deliveries"], r["expected"], "{transport}: {r}");
+        // Every GET is counted up and its answer down: at least an HTTP head each way per poll.
+        let requests = r["requests"].as_f64().expect("requests");
+        assert!(requests > 0.0, "{transport}: {r}");
+        let up = r["bytes_up"].as_f64().expect("up");
+        assert!(up / requests > 60.0, "{transport}: {r}");
+        let overhead =
+            r["bytes_down"].as_f64().expect("down") - r["payload_down"].as_f64().expect("payload");
+        assert!(overhead / requests > 60.0, "{transport}: {r}");
+    }
 }
