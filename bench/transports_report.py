@@ -181,6 +181,23 @@ def markdown(summary, rat, runs, mode):
         "still missing after the drain (5 s) counts as the wait until then. Every figure is "
         "the median over the runs, [min–max] when they differ.",
         "",
+    ]
+    busy = [
+        v["median"]
+        for row in summary.values()
+        for s in row.values()
+        for v in (s["others_cpu0"], s["others_cpu1"])
+        if v
+    ]
+    if busy and max(busy) > 0.10:
+        lines += [
+            f"⚠ Other work shared the two cores during these runs (up to {max(busy):.0%} of a "
+            "core, median per case; see Conditions): latencies and, less so, CPU per delivery "
+            "are inflated by it. Bytes per delivery hardly depend on it (they move only when "
+            "a slower server packs more messages into one poll response).",
+            "",
+        ]
+    lines += [
         "## Per delivered message",
         "",
         "| receivers | transport | deliveries/s | bytes down | bytes up | bytes total | "
