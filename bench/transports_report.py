@@ -340,8 +340,9 @@ def chart(summary, path):
                 lo.append(s["median"] - s["min"])
                 hi.append(s["max"] - s["median"])
             ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, color=colors[t], label=SHORT[t])
-            for xv, yv in zip(xs, ys):
-                ax.annotate(f"{yv:,.0f}" if yv >= 10 else f"{yv:.1f}", (xv, yv),
+            # Each label above its bar's error bar.
+            for xv, yv, top in zip(xs, ys, (y + h for y, h in zip(ys, hi))):
+                ax.annotate(f"{yv:,.0f}" if yv >= 10 else f"{yv:.1f}", (xv, top),
                             ha="center", va="bottom", fontsize=7, xytext=(0, 2),
                             textcoords="offset points")
         ax.set_xticks(range(len(sizes)))
@@ -350,10 +351,11 @@ def chart(summary, path):
         if log:
             ax.set_yscale("log")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9, frameon=False)
     fig.suptitle("One room, 10 msg/s: WebSocket vs long polling (≤ 30 s) vs short polling (2 s); "
                  "median, bars min–max", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=110)
     return True
 
