@@ -4,7 +4,7 @@
 # application layer, server CPU, p50/p99 latency. For every run, each case on a fresh server
 # pinned to CPU 0, the load generator on CPU 1; then transports.md, .json and .png.
 #
-#   bench/transports.sh            # 3 runs; 100 and 1,000 receivers (about 8 minutes)
+#   bench/transports.sh            # 3 runs; 100 and 1,000 receivers (about 7 minutes)
 #   bench/transports.sh --quick    # smoke test: 1 run, 4 s measured; writes
 #                                  # bench/results/logs/transports-quick/, not bench/results/
 #
