@@ -16,6 +16,9 @@ DIST=${DIST:-$ROOT/dist}
 # sets opt-level z for client-wasm itself): about 500 KB -> 360 KB of wasm before gzip. These
 # apply to this build only; the server's release build keeps the workspace profile.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+# Panic messages name their source file: the crates' registry and the workspace paths are cut
+# down to `crate-version/src/...` (about 500 bytes of gzipped wasm).
+export RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}/registry/src/=/ --remap-path-prefix=$ROOT/="
 
 for tool in trunk wasm-bindgen wasm-opt gzip brotli; do
   command -v "$tool" >/dev/null || { echo "build-client: $tool missing: run scripts/setup.sh run" >&2; exit 1; }
