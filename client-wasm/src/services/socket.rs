@@ -1,11 +1,11 @@
 //! The link to the server, reduced to what the driver needs: open, send text, close, and one
 //! callback for everything that happens to it, over a WebSocket or over long polling.
 //!
-//! - A link tries the WebSocket first. When no `welcome` comes within [`WELCOME_WAIT_MS`] of
-//!   creating it, or the socket closes before one with a code under 4000 (the server's own
-//!   refusals are 4xxx and travel fine), it drops the socket and opens a poll session instead
-//!   (the reducer sees a second `Open` and says `hello` again). A proxy that passes the upgrade
-//!   and then drops frames is caught by the wait.
+//! - A link tries the WebSocket first. When it does not open within [`WELCOME_WAIT_MS`], or no
+//!   `welcome` comes within as long again once it is open, or it closes before `welcome` with a
+//!   code under 4000 (the server's own refusals are 4xxx and travel fine), the link drops the
+//!   socket and opens a poll session instead (the reducer sees a second `Open` and says `hello`
+//!   again). A proxy that passes the upgrade and then drops frames is caught by the wait.
 //! - A poll session that gets its `welcome` is remembered for the tab (`sessionStorage`
 //!   `chat.transport`): the next link of this tab, and of its next page load, starts there.
 //! - While on polling, a probe WebSocket is opened after 30 s, then 60 s, 120 s, up to 5 min
@@ -23,7 +23,8 @@
 
 use wasm_bindgen::prelude::*;
 
-/// How long a new link waits for `welcome` on the WebSocket before it tries polling.
+/// How long a new link waits for the WebSocket to open, then for `welcome` on it, before it
+/// tries polling; a probe gets this and 2 s more for both.
 pub const WELCOME_WAIT_MS: u32 = 3_000;
 
 #[wasm_bindgen(inline_js = r#"
@@ -55,9 +56,11 @@ req('POST',{}).then(r=>{id=r.headers.get(S);if(r.status!=201||!id)return bad(r);
 return p}
 export class Link{
 constructor(chat,path,wait,cb){Object.assign(this,{chat,path,wait,cb});let on;try{on=sessionStorage.getItem(K)}catch(e){}this.start(on)}
-start(on){this.poll=on;this.ok=0;const m=this.main=on?poll(this.path):ws(this.chat);m.h=(k,t,c)=>this.event(k,t,c);if(!on)this.timer=setTimeout(()=>this.fall(),this.wait)}
+start(on){this.poll=on;this.ok=0;const m=this.main=on?poll(this.path):ws(this.chat);m.h=(k,t,c)=>this.event(k,t,c);on||this.arm()}
+arm(){clearTimeout(this.timer);this.timer=setTimeout(()=>this.fall(),this.wait)}
 fall(){clearTimeout(this.timer);this.main.close();this.start(1)}
 event(k,t,c){
+if(k==0&&!this.poll)this.arm();
 if(k==1&&!this.ok&&hi(t)){this.ok=1;clearTimeout(this.timer);if(this.poll){keep(1);this.later()}this.cb(3,this.poll?'poll':'',0)}
 if(k==2){if(!this.ok&&!this.poll&&c<4000)return this.fall();if(this.probe&&this.probe.said)return void(this.held=[t,c]);this.close()}
 this.cb(k,t,c||0)}
