@@ -6,7 +6,8 @@
 //! unless its peer is a trusted proxy, a slot of its address. Its first plain request takes a
 //! plain-HTTP slot, held until the connection ends; a WebSocket upgrade takes a chat slot and
 //! carries the address slot over into the session, and the open slot is freed when the
-//! handshake's HTTP connection ends. So file fetchers that never read can fill the HTTP cap
+//! handshake's HTTP connection ends. A long-polling session takes a chat slot and an address
+//! slot of its own, held until it ends, whatever connections carry its requests. So file fetchers that never read can fill the HTTP cap
 //! but never the chat cap, nor keep a chat handshake out; and one address cannot take them all.
 
 use crate::config::Config;
@@ -145,6 +146,26 @@ impl Gate {
         Ok(SessionAdmission {
             _chat: chat,
             _ip: ip,
+            _done: conn.done.clone(),
+        })
+    }
+
+    /// Admits a long-polling session opened by a request on `conn`: a chat slot, and a slot
+    /// of the client's address of its own. The HTTP connection keeps its slot: it goes on
+    /// serving requests, the session's and others.
+    pub fn poll_session(
+        &self,
+        conn: &ConnAdmission,
+        client: IpAddr,
+    ) -> Result<SessionAdmission, Refused> {
+        let ip = self.admit_address(client)?;
+        let chat = self.chat.clone().try_acquire_owned().map_err(|_| {
+            Metrics::inc(&self.metrics.connections_rejected_cap);
+            Refused::ChatFull
+        })?;
+        Ok(SessionAdmission {
+            _chat: chat,
+            _ip: Some(ip),
             _done: conn.done.clone(),
         })
     }

@@ -209,6 +209,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
+    /// Longest a long-polling `GET /poll` is held open waiting for messages (kept under half
+    /// of `--idle-timeout`, which a session without requests ends with 4004).
+    #[arg(long, env = "CHAT_POLL_WAIT", default_value = "25s", value_parser = parse_duration)]
+    pub poll_wait: Duration,
+
     /// Time allowed for each HTTP request head (a kept-alive connection waiting for its next
     /// request included), and then for the chat `hello` (4003).
     #[arg(long, env = "CHAT_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]

@@ -1,4 +1,4 @@
-//! One WebSocket connection's task: it reads and answers frames, keeps the heartbeat and the
+//! One connection's task (a WebSocket, or a long-polling session): it reads and answers frames, keeps the heartbeat and the
 //! timeouts, and closes. It does not write deliveries: they go from the hub straight to the
 //! connection's queue and the flusher (`outbound`). The task only steps in when the socket is
 //! full, and for the close, which interrupts even a write blocked on a client that stopped
@@ -25,6 +25,12 @@ const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 const CLOSE_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub type Ws = WebSocketStream<SocketIo>;
+
+/// What a connection reads: a WebSocket's frames, or a long-polling session's messages from
+/// its POST bodies (with a pong for every GET, which keeps it from idling out).
+pub trait Inbound: futures_util::Stream<Item = Result<Message, WsError>> + Unpin + Send {}
+
+impl<T: futures_util::Stream<Item = Result<Message, WsError>> + Unpin + Send> Inbound for T {}
 
 /// Sends of one connection waiting for the store at once; beyond it, reading pauses.
 const MAX_PENDING: usize = 64;
@@ -92,8 +98,8 @@ enum End {
     clippy::manual_async_fn,
     reason = "an async fn would store its arguments twice"
 )]
-pub fn run<S: Protocol>(
-    mut ws: Ws,
+pub fn run<S: Protocol, R: Inbound>(
+    mut ws: R,
     hub: Arc<Hub>,
     conn: Arc<Conn>,
     mut protocol: S,
@@ -239,6 +245,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::protocol::DemoProtocol;
+    use crate::protocol::EchoProtocol;
     use crate::protocol::TypedProtocol;
     use crate::store::MemoryStore;
     use tokio_tungstenite::tungstenite::protocol::Role;
@@ -278,7 +285,13 @@ mod tests {
         // A nickname that is refused: the protocol holds nobody, which does not change its size.
         let demo_protocol = DemoProtocol::start(hub.clone(), &conn, "", None).await;
         let demo = run(ws(&conn).await, hub.clone(), conn.clone(), demo_protocol);
-        let sizes = [std::mem::size_of_val(&chat), std::mem::size_of_val(&demo)];
+        let echo_protocol = EchoProtocol::new(conn.clone());
+        let echo = run(ws(&conn).await, hub.clone(), conn.clone(), echo_protocol);
+        let sizes = [
+            std::mem::size_of_val(&chat),
+            std::mem::size_of_val(&demo),
+            std::mem::size_of_val(&echo),
+        ];
         assert!(
             sizes.iter().all(|&s| s <= 1088),
             "task futures: {sizes:?} bytes"

@@ -6,7 +6,8 @@
 //!   request heads, the upgrade answer, static files, the Origin allowlist.
 //! - [`limits`]: connections and their rate per client address, seen through trusted proxies.
 //! - `connection`: one WebSocket's task: reading, heartbeat, limits, the close handshake.
-//! - `protocol`: what the connection speaks: `typed` on `/chat`, `demo` on `/ws/<nick>`.
+//! - `protocol`: what the connection speaks: `typed` on `/chat`, `demo` on `/ws/<nick>`,
+//!   `echo` on `/ws`.
 //! - [`hub`]: users, rooms, idempotent sends, per-room order and fan-out.
 //! - [`store`]: history ([`store::History`]) and appends ([`store::Journal`]), in SQLite or
 //!   memory.

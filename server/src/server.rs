@@ -80,7 +80,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StoreError> {
     let edge = match Edge::new(hub.clone()) {
-        Ok(edge) => Arc::new(edge),
+        Ok(edge) => {
+            let edge = Arc::new(edge);
+            edge.serve_relay();
+            edge
+        }
         Err(e) => {
             tracing::error!(cause = %e, "bad --allowed-hosts; not serving");
             return Ok(());

@@ -1,10 +1,12 @@
 //! The seams between the hub and the other nodes of a cluster: events every node's hub
 //! handles ([`Broker`]), who holds a nickname ([`Registry`]), who is in a room ([`Presence`]),
 //! and a message log shared by the nodes ([`SharedLog`]). `memory.rs` implements the first
-//! three for a node on its own; `crate::cluster` implements all four on Redis. The hub holds
+//! three for a node on its own; `crate::cluster` implements all four on Redis, and the
+//! [`relay::Relay`] of long-polling requests between nodes. The hub holds
 //! these traits and never asks which implementation it has.
 
 pub mod memory;
+pub mod relay;
 
 use crate::error::StoreError;
 use crate::nick_key::NickKey;
@@ -109,6 +111,11 @@ pub trait Broker: Send + Sync {
     fn publish(&self, ev: Event);
     /// Stops delivering and leaves the other nodes (shutdown).
     fn close(&self) -> BoxFuture<'static, ()>;
+    /// Forwarding of long-polling requests to the node holding their session; `None` for a
+    /// node on its own.
+    fn relay(&self) -> Option<Arc<dyn relay::Relay>> {
+        None
+    }
 }
 
 /// Outcome of a nickname claim.

@@ -197,6 +197,10 @@ impl Broker for Cluster {
         lock(&self.tasks).push(task);
     }
 
+    fn relay(&self) -> Option<Arc<dyn crate::broker::relay::Relay>> {
+        Some(self.relay.clone())
+    }
+
     fn publish(&self, ev: Event) {
         if let Err(e) = self.events.try_send(ev) {
             tracing::warn!(cause = %e, "cluster event dropped");

@@ -3,7 +3,8 @@
 //! claims, `presence.rs` room memberships, `history.rs` history reads, `rewrites.rs` edits and
 //! deletions, `accounts.rs` accounts and their sessions ([`RedisAccounts`]),
 //! `conversations.rs` room rules, read marks, sanctions and guest bans
-//! ([`RedisConversations`]). `nodes.rs` keeps this node's heartbeat and reaps dead nodes;
+//! ([`RedisConversations`]). `relay.rs` carries long-polling requests to the node holding
+//! their session. `nodes.rs` keeps this node's heartbeat and reaps dead nodes;
 //! `connection.rs` opens the connections to Redis, `durable.rs` checks Redis's persistence;
 //! this file connects.
 //!
@@ -59,6 +60,7 @@ mod history;
 mod nodes;
 mod presence;
 mod registry;
+mod relay;
 mod rewrites;
 
 use crate::broker::Event;
@@ -137,6 +139,8 @@ pub struct Cluster {
     /// `--redis-durable`: whether Redis fsyncs every write, as of the last check (at every
     /// heartbeat); appends are refused while it does not.
     durable: Option<AtomicBool>,
+    /// Long-polling requests to and from the other nodes.
+    relay: Arc<relay::RedisRelay>,
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
@@ -173,7 +177,7 @@ impl Cluster {
         let (events, queue) = mpsc::channel(PUBLISH_QUEUE);
         let cluster = Arc::new_cyclic(|me| Cluster {
             me: me.clone(),
-            node,
+            node: node.clone(),
             epoch,
             url: url.to_string(),
             client,
@@ -185,11 +189,16 @@ impl Cluster {
             lapsed: Notify::new(),
             lost: tokio::sync::watch::Sender::new(None),
             durable: durable.then(|| AtomicBool::new(true)),
+            relay: Arc::new(relay::RedisRelay::new(me.clone(), node.clone())),
         });
         cluster.heartbeat().await?;
         let publisher = tokio::spawn(bus::publisher(Arc::downgrade(&cluster), queue));
         let heartbeat = tokio::spawn(nodes::heartbeat(Arc::downgrade(&cluster)));
         lock(&cluster.tasks).extend([publisher, heartbeat]);
         Ok(cluster)
+    }
+
+    fn relay_bus(&self) -> Arc<relay::RedisRelay> {
+        self.relay.clone()
     }
 }

@@ -3,16 +3,18 @@
 //!
 //! - [`serve_connection`]: hyper's HTTP/1 connection (keep-alive, a time limit per request
 //!   head, a write deadline) under tower-http layers (the request log, `nosniff`).
-//! - `route`: what each request gets: `/healthz`, `/metrics`, the web client's files
+//! - `route`: what each request gets: `/healthz`, `/metrics`, `/poll`, the web client's files
 //!   ([`assets`]), or the WebSocket handshake (`upgrade`). The Host check ([`host`]) comes
 //!   first, on every request.
 //! - `deadline`: the socket wrapper that drops a connection whose response makes no progress.
-//! - `origin`: the Origin allowlist for WebSocket upgrades.
+//! - `origin`: the Origin allowlist for WebSocket upgrades (and long polling).
+//! - `poll`: long polling at `/poll`, the fallback transport.
 
 pub mod assets;
 mod deadline;
 pub mod host;
 mod origin;
+mod poll;
 mod route;
 mod upgrade;
 
@@ -57,6 +59,10 @@ pub struct Edge {
     pub assets: Assets,
     pub hosts: HostPolicy,
     pub gate: Gate,
+    /// This node's long-polling sessions.
+    pub polls: Arc<poll::Sessions>,
+    /// In a cluster: the forwarding of other nodes' sessions' requests, and this node's id.
+    relay: Option<(Arc<dyn crate::broker::relay::Relay>, String)>,
     /// Turns true at shutdown: kept-alive connections then close after their current answer.
     closing: watch::Sender<bool>,
 }
@@ -68,13 +74,26 @@ impl Edge {
         let hosts = HostPolicy::new(config.listen, &config.allowed_hosts)?;
         let assets = Assets::new(config.static_dir.as_deref());
         let gate = Gate::new(config, hub.metrics.clone());
+        let relay = hub.relay();
         Ok(Edge {
             hub,
             assets,
             hosts,
             gate,
+            polls: poll::Sessions::new(match &relay {
+                Some((_, node)) => format!("{node}."),
+                None => String::new(),
+            }),
+            relay,
             closing: watch::Sender::new(false),
         })
+    }
+
+    /// In a cluster, starts answering the long-polling requests other nodes forward here.
+    pub fn serve_relay(self: &Arc<Self>) {
+        if let Some((relay, _)) = &self.relay {
+            relay.serve(Arc::new(poll::Relayed(Arc::downgrade(self))));
+        }
     }
 
     /// Asks every plain-HTTP connection to close once its current answer is written.

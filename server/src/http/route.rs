@@ -1,6 +1,6 @@
 //! What each request gets: the Host check first, then the WebSocket handshake, `/healthz`
-//! (the process answers), `/readyz` (it can store messages), `/metrics`, or a file of the web
-//! client.
+//! (the process answers), `/readyz` (it can store messages), `/metrics`, long polling
+//! (`/poll`), or a file of the web client.
 
 use super::{text, upgrade, Body, Edge};
 use crate::admission::ConnAdmission;
@@ -35,6 +35,9 @@ pub async fn route(edge: &Edge, conn: &ConnAdmission, req: Request<Incoming>) ->
         res.headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
         return res;
+    }
+    if req.uri().path() == shared::POLL_PATH {
+        return super::poll::handle(edge, conn, req).await;
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut res = text(StatusCode::METHOD_NOT_ALLOWED, "use GET or HEAD\n");

@@ -8,7 +8,7 @@ use crate::hub::{Conn, Hub};
 use crate::limits::{ip_key, IpKey};
 use crate::metrics::Metrics;
 use crate::outbound::SocketIo;
-use crate::protocol::{DemoProtocol, Protocol, TypedProtocol};
+use crate::protocol::{DemoProtocol, EchoProtocol, Protocol, TypedProtocol};
 use http::header::{
     HeaderValue, CONNECTION, RETRY_AFTER, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
     SEC_WEBSOCKET_VERSION, UPGRADE,
@@ -16,7 +16,7 @@ use http::header::{
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
-use shared::{CHAT_PATH, DEMO_PATH_PREFIX};
+use shared::{CHAT_PATH, DEMO_PATH_PREFIX, ECHO_PATH};
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -26,12 +26,17 @@ use tokio_tungstenite::WebSocketStream;
 pub enum Endpoint {
     Chat,
     Demo(String),
+    Echo,
 }
 
-/// The WebSocket endpoint at `path`: `/chat`, or `/ws/<nickname>` for the demo protocol.
+/// The WebSocket endpoint at `path`: `/chat`, `/ws/<nickname>` for the demo protocol, or
+/// `/ws` for the seeds' echo.
 pub fn endpoint(path: &str) -> Option<Endpoint> {
     if path == CHAT_PATH {
         return Some(Endpoint::Chat);
+    }
+    if path == ECHO_PATH {
+        return Some(Endpoint::Echo);
     }
     let nick = path.strip_prefix(DEMO_PATH_PREFIX)?;
     (!nick.is_empty() && !nick.contains('/')).then(|| Endpoint::Demo(nick.to_string()))
@@ -56,7 +61,7 @@ pub fn start(edge: &Edge, conn: &ConnAdmission, mut req: Request<Incoming>) -> R
     let Some(endpoint) = endpoint(req.uri().path()) else {
         return text(
             StatusCode::NOT_FOUND,
-            "no WebSocket endpoint here; use /chat or /ws/<nickname>\n",
+            "no WebSocket endpoint here; use /chat, /ws/<nickname> or /ws (echo)\n",
         );
     };
     if req.method() != Method::GET {
@@ -177,6 +182,10 @@ async fn session(
         }
         Endpoint::Demo(nick) => {
             let protocol = DemoProtocol::start(hub.clone(), &conn, &nick, Some(addr)).await;
+            spawn_session(ws, hub, conn, protocol, admission);
+        }
+        Endpoint::Echo => {
+            let protocol = EchoProtocol::new(conn.clone());
             spawn_session(ws, hub, conn, protocol, admission);
         }
     }

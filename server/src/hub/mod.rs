@@ -53,7 +53,7 @@ use crate::conversations::Conversations;
 use crate::error::{RequestError, StoreError};
 use crate::metrics::Metrics;
 use crate::nick_key::NickKey;
-use crate::outbound::{Bounds, Flusher};
+use crate::outbound::{Bounds, Flusher, Sink};
 use crate::store::{History, Rewrites, Store};
 use crate::util::lock;
 use futures_util::future::BoxFuture;
@@ -222,12 +222,25 @@ impl Hub {
         self.broker.close().await;
     }
 
+    /// Forwarding of long-polling requests between nodes (none for a node on its own), and
+    /// this node's id.
+    pub fn relay(&self) -> Option<(Arc<dyn crate::broker::relay::Relay>, String)> {
+        self.broker
+            .relay()
+            .map(|r| (r, self.broker.node().to_string()))
+    }
+
     /// Registers a new WebSocket connection (so shutdown can reach it).
     pub fn open_conn(&self, sock: TcpStream) -> Arc<Conn> {
+        self.open_sink(Sink::Tcp(sock))
+    }
+
+    /// Registers a new connection writing to `sink` (a long-polling session's pipe).
+    pub fn open_sink(&self, sink: Sink) -> Arc<Conn> {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(Conn::new(
             id,
-            sock,
+            sink,
             self.bounds.clone(),
             self.flusher.clone(),
             self.metrics.clone(),

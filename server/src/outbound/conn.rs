@@ -6,6 +6,7 @@
 
 use super::flusher::Flusher;
 use super::frame::text_frame;
+use super::pipe::Pipe;
 use crate::metrics::Metrics;
 use crate::util::lock;
 use bytes::Bytes;
@@ -64,13 +65,20 @@ impl State {
     }
 }
 
-/// The hub's handle on one WebSocket connection: its socket, its outbound queue and its close
-/// switch. A fan-out to a big room touches one `Conn` per receiver, each of them cold in the
+/// Where a connection's frames go: a WebSocket's TCP socket, or a long-polling session's
+/// [`Pipe`].
+pub enum Sink {
+    Tcp(TcpStream),
+    Pipe(Arc<Pipe>),
+}
+
+/// The hub's handle on one connection (a WebSocket, or a long-polling session): its socket,
+/// its outbound queue and its close switch. A fan-out to a big room touches one `Conn` per receiver, each of them cold in the
 /// cache: everything a direct write reads (the socket's fd, the metrics handle, the lock and
 /// the state it checks) sits in the first 64 bytes, so a delivery costs one cache miss here.
 #[repr(C, align(64))]
 pub struct Conn {
-    pub(super) sock: TcpStream,
+    pub(super) sink: Sink,
     metrics: Arc<Metrics>,
     state: Mutex<State>,
     pub id: ConnId,
@@ -98,19 +106,22 @@ impl Conn {
     /// The socket, for tests that check its options.
     #[cfg(test)]
     pub(crate) fn socket(&self) -> &TcpStream {
-        &self.sock
+        match &self.sink {
+            Sink::Tcp(s) => s,
+            Sink::Pipe(_) => panic!("a long-polling session has no socket"),
+        }
     }
 
     pub fn new(
         id: ConnId,
-        sock: TcpStream,
+        sink: Sink,
         bounds: Arc<Bounds>,
         flusher: Arc<Flusher>,
         metrics: Arc<Metrics>,
     ) -> Conn {
         Conn {
             id,
-            sock,
+            sink,
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 bytes: 0,
@@ -329,9 +340,14 @@ impl Conn {
 
     /// After the socket reported room: writes what is queued (the connection's task).
     pub(crate) async fn flush_when_writable(&self) {
-        if self.sock.writable().await.is_err() {
-            self.fail(&mut lock(&self.state));
-            return;
+        match &self.sink {
+            Sink::Tcp(sock) => {
+                if sock.writable().await.is_err() {
+                    self.fail(&mut lock(&self.state));
+                    return;
+                }
+            }
+            Sink::Pipe(pipe) => pipe.writable().await,
         }
         let mut st = lock(&self.state);
         if st.mode == Mode::Blocked {

@@ -26,13 +26,17 @@ impl AsyncRead for SocketIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let super::conn::Sink::Tcp(sock) = &self.conn.sink else {
+            // A long-polling session's messages come in POST bodies, not through here.
+            return Poll::Ready(Ok(()));
+        };
         loop {
-            match self.conn.sock.poll_read_ready(cx) {
+            match sock.poll_read_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }
-            match self.conn.sock.try_read(buf.initialize_unfilled()) {
+            match sock.try_read(buf.initialize_unfilled()) {
                 Ok(n) => {
                     buf.advance(n);
                     return Poll::Ready(Ok(()));

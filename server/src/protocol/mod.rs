@@ -1,14 +1,16 @@
 //! The protocols a chat connection speaks: `typed.rs`, the JSON protocol of the `shared`
-//! crate on `/chat` (its identity messages in `hello.rs`), and `demo.rs`, the classic demo's
-//! on `/ws/<nickname>`. The connection's
-//! task (`crate::connection`) drives one of them.
+//! crate on `/chat` (its identity messages in `hello.rs`), `demo.rs`, the classic demo's on
+//! `/ws/<nickname>`, and `echo.rs`, the seeds' echo on `/ws`. The connection's task
+//! (`crate::connection`) drives one of them.
 
 mod conversations;
 mod demo;
+mod echo;
 mod hello;
 mod typed;
 
 pub use demo::DemoProtocol;
+pub use echo::EchoProtocol;
 pub use typed::TypedProtocol;
 
 pub(crate) use demo::percent_decode;
@@ -25,7 +27,7 @@ pub enum Flow {
     Pending(Pin<Box<dyn Future<Output = ()> + Send>>),
 }
 
-/// A protocol spoken over the connection: the typed chat protocol or the demo's.
+/// A protocol spoken over the connection: the typed chat protocol, the demo's or the echo.
 pub trait Protocol: Send {
     /// Handles one text frame.
     fn on_text(&mut self, text: &str) -> impl Future<Output = Flow> + Send;

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod conv;
+pub mod poll;
 
 use futures_util::{SinkExt, StreamExt};
 use server::metrics::Metrics;

@@ -16,7 +16,7 @@ fn what_a_direct_write_reads_sits_in_the_first_cache_line() {
         "Conn is {} bytes",
         size_of::<Conn>()
     );
-    assert_eq!(offset_of!(Conn, sock), 0);
+    assert_eq!(offset_of!(Conn, sink), 0);
     assert!(offset_of!(Conn, metrics) + size_of::<Arc<Metrics>>() <= 64);
     // The lock word leads the mutex; the state follows it, `mode`, `sealed` and `close`
     // first.
@@ -51,7 +51,7 @@ async fn pair(
     };
     let conn = Conn::new(
         1,
-        server,
+        Sink::Tcp(server),
         Arc::new(bounds),
         Flusher::start(),
         Arc::new(Metrics::default()),
@@ -109,7 +109,7 @@ async fn queued_frames_reach_the_socket_whole_and_in_order() {
 #[tokio::test]
 async fn a_batch_bigger_than_the_socket_goes_out_whole_and_in_order() {
     let (conn, mut client) = pair(64 << 20, Some(4096), None).await;
-    socket2::SockRef::from(&conn.sock)
+    socket2::SockRef::from(conn.socket())
         .set_send_buffer_size(16 * 1024)
         .expect("sndbuf");
     let driver = drive(&conn);
@@ -164,7 +164,7 @@ async fn a_reply_waiting_for_the_pass_goes_first_and_the_batch_is_not_queued() {
 #[tokio::test]
 async fn a_reply_bigger_than_the_socket_still_goes_out_before_the_batch_whole() {
     let (conn, mut client) = pair(64 << 20, Some(4096), None).await;
-    socket2::SockRef::from(&conn.sock)
+    socket2::SockRef::from(conn.socket())
         .set_send_buffer_size(16 * 1024)
         .expect("sndbuf");
     let reply = "r".repeat(300_000);

@@ -1,7 +1,7 @@
 //! Writing a connection's frames to its socket: straight from the caller's buffers (a pass's
 //! direct writes) or from its queue, with one `send`/`sendmsg` per call.
 
-use super::{Conn, Mode, State};
+use super::{Conn, Mode, Sink, State};
 use bytes::Buf;
 use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering::Relaxed;
@@ -88,15 +88,20 @@ impl Conn {
     /// One `send`/`sendmsg` (no `writev`: sockets skip the VFS layer that way). A full
     /// socket clears Tokio's readiness, so the connection's task can wait for room.
     fn send(&self, iov: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.sock
-            .try_io(tokio::io::Interest::WRITABLE, || self.send_now(iov))
+        match &self.sink {
+            Sink::Tcp(sock) => sock.try_io(tokio::io::Interest::WRITABLE, || self.send_now(iov)),
+            Sink::Pipe(pipe) => pipe.send(iov),
+        }
     }
 
     /// `send` without asking Tokio first whether the socket is writable: the flusher's
     /// direct writes, where that check is a cache miss per receiver. Readiness left stale by
     /// a full socket costs the connection's task one extra try (`send` then clears it).
     fn send_now(&self, iov: &[IoSlice<'_>]) -> io::Result<usize> {
-        let s = socket2::SockRef::from(&self.sock);
+        let s = match &self.sink {
+            Sink::Tcp(sock) => socket2::SockRef::from(sock),
+            Sink::Pipe(pipe) => return pipe.send(iov),
+        };
         match iov {
             [one] => s.send(one),
             _ => s.send_vectored(iov),
