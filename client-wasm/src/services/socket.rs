@@ -43,15 +43,15 @@ p.close=()=>{p.h=nop;w.close(1000)}}
 catch(e){setTimeout(()=>p.h(2,''+e,1006))}
 return p}
 function poll(path){
-const p={h:nop},a=new AbortController();let q=[],ack='0',up=0,id,dead;
-const req=(method,headers,body)=>{if(id)headers[S]=id;return fetch(path,{method,headers,body,cache:'no-store',signal:method=='DELETE'?null:a.signal})};
+const p={h:nop};let q=[],ack='0',up=0,id,dead;
+const req=(method,headers,body)=>{if(id)headers[S]=id;return fetch(path,{method,headers,body,cache:'no-store'})};
 const end=c=>dead||(dead=1,p.h(2,'',c));
 const bad=r=>end(+r.headers.get(C)||(r.status==413?1009:1006));
 const lines=t=>{for(const l of t.split('\n'))l&&p.h(1,l)};
 const get=()=>dead||req('GET',{'chat-ack':ack}).then(r=>r.status!=200?bad(r):r.text().then(t=>{ack=r.headers.get('chat-seq')||ack;lines(t);const c=+r.headers.get(C);c?end(c):get()})).catch(()=>end(1006));
 const flush=()=>{if(up||!id||!q.length||dead)return;up=1;const body=q.join('\n');q=[];req('POST',{},body).then(r=>{up=0;r.ok?flush():bad(r)},()=>end(1006))};
 p.send=t=>{q.push(t);flush()};
-p.close=()=>{p.h=nop;if(!dead){dead=1;a.abort();id&&req('DELETE',{}).catch(nop)}};
+p.close=()=>{p.h=nop;if(!dead){dead=1;id&&req('DELETE',{}).catch(nop)}};
 req('POST',{}).then(r=>{id=r.headers.get(S);if(r.status!=201||!id)return bad(r);p.h(0,'');return r.text().then(t=>{lines(t);flush();get()})}).catch(()=>end(1006));
 return p}
 export class Link{
