@@ -16,11 +16,11 @@ DIST=${DIST:-$ROOT/dist}
 # sets opt-level z for client-wasm itself): about 500 KB -> 360 KB of wasm before gzip. These
 # apply to this build only; the server's release build keeps the workspace profile.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
-# Panic messages name their source file: the paths of the registry, the standard library and
-# this workspace are cut down to `crate-version/src/...` (about 600 bytes of gzipped wasm).
+# Panic messages name their source file: the registry's and this workspace's paths are cut
+# down to `crate-version/src/...` and `client-wasm/src/...` (a few hundred bytes of gzipped
+# wasm; the standard library's `/rustc/<hash>/` paths come precompiled and stay).
 remap="--remap-path-prefix=$ROOT/="
 for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do remap+=" --remap-path-prefix=$dir="; done
-remap+=" --remap-path-prefix=/rustc/$(rustc -vV | sed -n 's/^commit-hash: //p')/library/="
 export RUSTFLAGS="${RUSTFLAGS:-} $remap"
 
 for tool in trunk wasm-bindgen wasm-opt gzip brotli; do

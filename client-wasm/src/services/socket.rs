@@ -5,7 +5,9 @@
 //!   `welcome` comes within as long again once it is open, or it closes before `welcome` with a
 //!   code under 4000 (the server's own refusals are 4xxx and travel fine), the link drops the
 //!   socket and opens a poll session instead (the reducer sees a second `Open` and says `hello`
-//!   again). A proxy that passes the upgrade and then drops frames is caught by the wait.
+//!   again). A proxy that passes the upgrade and then drops frames is caught by the wait; as
+//!   the server may have taken the `hello` sent on that socket (a guest's name is held by it
+//!   until the server sees it close), the poll session opens 1 s after such a socket is closed.
 //! - A poll session that gets its `welcome` is remembered for the tab (`sessionStorage`
 //!   `chat.transport`): the next link of this tab, and of its next page load, starts there.
 //! - While on polling, a probe WebSocket is opened after 30 s, then 60 s, 120 s, up to 5 min
@@ -56,11 +58,11 @@ req('POST',{}).then(r=>{id=r.headers.get(S);if(r.status!=201||!id)return bad(r);
 return p}
 export class Link{
 constructor(chat,path,wait,cb){Object.assign(this,{chat,path,wait,cb});let on;try{on=sessionStorage.getItem(K)}catch(e){}this.start(on)}
-start(on){this.poll=on;this.ok=0;const m=this.main=on?poll(this.path):ws(this.chat);m.h=(k,t,c)=>this.event(k,t,c);on||this.arm()}
+start(on){this.poll=on;this.ok=this.up=0;const m=this.main=on?poll(this.path):ws(this.chat);m.h=(k,t,c)=>this.event(k,t,c);on||this.arm()}
 arm(){clearTimeout(this.timer);this.timer=setTimeout(()=>this.fall(),this.wait)}
-fall(){clearTimeout(this.timer);this.main.close();this.start(1)}
+fall(){clearTimeout(this.timer);this.main.close();this.timer=setTimeout(()=>this.start(1),this.up?1e3:0)}
 event(k,t,c){
-if(k==0&&!this.poll)this.arm();
+if(k==0&&!this.poll){this.up=1;this.arm()}
 if(k==1&&!this.ok&&hi(t)){this.ok=1;clearTimeout(this.timer);if(this.poll){keep(1);this.later()}this.cb(3,this.poll?'poll':'',0)}
 if(k==2){if(!this.ok&&!this.poll&&c<4000)return this.fall();if(this.probe&&this.probe.said)return void(this.held=[t,c]);this.close()}
 this.cb(k,t,c||0)}
