@@ -19,7 +19,8 @@
 //!   for the probe, and is dropped if it succeeds (passed on, 4005 as 1006, if it fails).
 //!
 //! Poll sessions follow `shared::POLL_PATH`: one `GET` outstanding at a time; sends made while
-//! a `POST` is out go together in the next one, one message per line. The HTTP work and the
+//! a `POST` is out go together in the next one, one message per line. The JavaScript spells
+//! out the header names (`shared::POLL_SESSION` and the others; a test checks they match). The HTTP work and the
 //! fallback live in JavaScript: a few hundred bytes there instead of kilobytes of `fetch`,
 //! `Headers` and `Response` bindings in the wasm.
 

@@ -120,3 +120,14 @@ fn the_probe_welcome_while_online_rejoins_after_the_last_message_and_keeps_every
         .any(|m| matches!(m, ClientMessage::Send { text, .. } if text.as_str() == "on the way")));
     assert_eq!(s.pending.len(), 1, "kept until the server acks it");
 }
+
+#[test]
+fn the_poll_link_spells_the_shared_path_and_headers() {
+    // The link's JavaScript writes the header names out (no bindings for four strings): they
+    // must stay the ones the server reads.
+    let link = include_str!("../../src/services/socket.rs");
+    for name in [POLL_SESSION, POLL_ACK, POLL_SEQ, POLL_CLOSE] {
+        assert!(link.contains(&format!("'{name}'")), "{name} in socket.rs");
+    }
+    assert!(link.contains("shared::POLL_PATH"));
+}
