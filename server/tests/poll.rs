@@ -365,3 +365,38 @@ async fn shutdown_answers_a_held_get_with_1001() {
     );
     assert_eq!(held.await.expect("join"), Some(1001));
 }
+
+/// Sessions hold a slot of their address each, whatever connections carry their requests:
+/// one address cannot open more than its share, and a session that ends gives its slot back.
+#[tokio::test]
+async fn sessions_count_against_the_address_limit() {
+    let s = TestServer::with(|c| c.max_connections_per_ip = 3).await;
+    let addr = s.addr.to_string();
+    // Each request comes on a connection of its own, which holds a slot while it lasts.
+    let open = || async {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let a = request(&addr, "POST", &[], b"").await;
+            if a.status == 201 || tokio::time::Instant::now() > deadline {
+                return a;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let first = open().await;
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(open().await.status, 201);
+    // Two sessions and the asking connection: the address is full.
+    let a = request(&addr, "POST", &[], b"").await;
+    assert_eq!(a.status, 503, "{a:?}");
+    assert!(String::from_utf8_lossy(&a.body).contains("too many connections from your address"));
+    let p = Poller {
+        addr: addr.clone(),
+        id: first.header(POLL_SESSION).expect("id").to_string(),
+        ack: 0,
+        extra: Vec::new(),
+    };
+    assert_eq!(p.delete().await.status, 204);
+    assert_eq!(open().await.status, 201, "the ended session's slot is free");
+    s.stop().await;
+}
