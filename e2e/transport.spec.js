@@ -1,8 +1,8 @@
 // Long polling, the fallback for networks that break WebSocket: a browser context whose every
 // WebSocket is closed by Playwright (`routeWebSocket`) chats both ways with a WebSocket user
-// over `/poll`, leaves a proxy that passes the upgrade and drops frames, keeps every message
-// through a server restart exactly once, remembers the
-// choice for the tab, and moves back to the WebSocket once it works again.
+// over `/poll`; a proxy that passes the upgrade and drops frames is left for polling; every
+// message survives a server restart exactly once; the choice is remembered for the tab; and a
+// guest or a signed-in member moves back to the WebSocket once it works again.
 'use strict';
 
 const { test, expect } = require('@playwright/test');
@@ -167,5 +167,26 @@ test.describe('long polling', () => {
     const l = (await h.messages(polly)).map((m) => m.text);
     expect(new Set(l).size, 'no message twice').toBe(l.length);
     expect(l).toContain(`from wendy ${run}`);
+  });
+
+  test('a signed-in member polls, then moves back to the WebSocket keeping its session', async ({ browser }) => {
+    test.setTimeout(120_000);
+    const { page, gate: g } = await gatedPage(browser);
+    await page.goto(url);
+    await h.signIn(page, `mia${run}`, 'a long enough passphrase 42', '#register');
+    await h.inChat(page);
+    await expect(badge(page)).toHaveText('online · long polling');
+    await h.send(page, `mia polls ${run}`);
+    await h.expectMessage(wendy, `mia polls ${run}`);
+    g.blocked = false;
+    await expect(badge(page)).toHaveText('online · WebSocket', { timeout: 60_000 });
+    // Still the same account (not a guest), and both ways still work.
+    await expect(page.locator('#sign-out-everywhere')).toBeVisible();
+    await h.send(wendy, `to ws mia ${run}`);
+    await h.expectMessage(page, `to ws mia ${run}`);
+    const l = (await h.messages(page)).map((m) => m.text);
+    expect(new Set(l).size, 'no message twice').toBe(l.length);
+    expect(page.errors).toEqual([]);
+    await page.context().close();
   });
 });
