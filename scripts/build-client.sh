@@ -16,6 +16,12 @@ DIST=${DIST:-$ROOT/dist}
 # sets opt-level z for client-wasm itself): about 500 KB -> 360 KB of wasm before gzip. These
 # apply to this build only; the server's release build keeps the workspace profile.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+# Panic messages name their source file: the registry's and this workspace's paths are cut
+# down to `crate-version/src/...` and `client-wasm/src/...` (a few hundred bytes of gzipped
+# wasm; the standard library's `/rustc/<hash>/` paths come precompiled and stay).
+remap="--remap-path-prefix=$ROOT/="
+for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do remap+=" --remap-path-prefix=$dir="; done
+export RUSTFLAGS="${RUSTFLAGS:-} $remap"
 
 for tool in trunk wasm-bindgen wasm-opt gzip brotli; do
   command -v "$tool" >/dev/null || { echo "build-client: $tool missing: run scripts/setup.sh run" >&2; exit 1; }

@@ -10,7 +10,6 @@ use crate::components::{
     TypingIndicator,
 };
 use crate::services::driver::{now_ms, Driver};
-use crate::services::socket::chat_url;
 use crate::services::{notify, route, storage};
 use crate::state::{Action, ChatState, Connection, Login as SignIn, Paging, Target};
 use std::rc::Rc;
@@ -33,7 +32,9 @@ pub fn app() -> Html {
     let driver = {
         let setter = snapshot.setter();
         use_memo((), move |_| {
-            Driver::new(chat_url(), move |state| setter.set(Snapshot(state)))
+            Driver::new(shared::CHAT_PATH.into(), move |state| {
+                setter.set(Snapshot(state))
+            })
         })
     };
     let nav_open = use_state(|| false);
@@ -76,7 +77,7 @@ pub fn app() -> Html {
     };
     let on_retry_connect = dispatch.reform(|()| Action::RetryNow);
     let status = html! {
-        <Status connection={state.connection.clone()} retry_in={state.retry_in_secs()}
+        <Status connection={state.connection.clone()} polling={state.polling} retry_in={state.retry_in_secs()}
             on_retry={on_retry_connect} />
     };
 

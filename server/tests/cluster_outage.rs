@@ -337,7 +337,11 @@ async fn killed_pubsub_clients_resubscribe_and_catch_up() {
     receive_all(&mut bob, &["before".into()]).await;
 
     let killed = redis.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
-    assert_eq!(killed.trim(), "2", "both nodes' subscriptions");
+    assert_eq!(
+        killed.trim(),
+        "4",
+        "both nodes' subscriptions: the bus and the long-polling relay"
+    );
     let mut texts = Vec::new();
     for i in 0..5 {
         let t = format!("right after {i}");

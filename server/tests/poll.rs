@@ -286,7 +286,6 @@ async fn a_get_waits_for_the_next_message() {
     let addr = s.addr.to_string();
     let (mut ws, _) = s.join("wendy", "general").await;
     let (mut p, _) = Poller::joined(&addr, "polly", "general").await;
-    let (_, _) = p.get().await; // whatever followed the join (presence)
     let started = tokio::time::Instant::now();
     let ack = p.ack;
     let id = p.id.clone();
@@ -308,5 +307,96 @@ async fn a_get_waits_for_the_next_message() {
     let a = waiting.await.expect("join");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(texts(&common::poll::parse(&a.body)), ["now"]);
+    // A newer GET of the session answers the older one at once, with nothing.
+    p.ack = a
+        .header(shared::POLL_SEQ)
+        .and_then(|v| v.parse().ok())
+        .expect("seq");
+    let held = |p: &Poller| {
+        let q = Poller {
+            addr: p.addr.clone(),
+            id: p.id.clone(),
+            ack: p.ack,
+            extra: Vec::new(),
+        };
+        tokio::spawn(async move { q.get_acking(q.ack).await })
+    };
+    let older = held(&p);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!older.is_finished(), "the older GET is held");
+    let newer = held(&p);
+    let a = tokio::time::timeout(WAIT, older)
+        .await
+        .expect("answered")
+        .expect("join");
+    assert_eq!((a.status, a.body.len()), (200, 0), "{a:?}");
+    ws.say("general", "later").await;
+    let a = newer.await.expect("join");
+    assert_eq!(texts(&common::poll::parse(&a.body)), ["later"]);
+    s.stop().await;
+}
+
+/// At shutdown a held GET answers at once with the session's close (1001), and the server
+/// does not wait out the poll.
+#[tokio::test]
+async fn shutdown_answers_a_held_get_with_1001() {
+    let s = TestServer::start().await;
+    let addr = s.addr.to_string();
+    let (p, _) = Poller::joined(&addr, "polly", "general").await;
+    let (id, ack) = (p.id.clone(), p.ack);
+    let held = tokio::spawn({
+        let addr = addr.clone();
+        async move {
+            let p = Poller {
+                addr,
+                id,
+                ack,
+                extra: Vec::new(),
+            };
+            p.closed_once().await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = tokio::time::Instant::now();
+    s.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no waiting out the poll"
+    );
+    assert_eq!(held.await.expect("join"), Some(1001));
+}
+
+/// Sessions hold a slot of their address each, whatever connections carry their requests:
+/// one address cannot open more than its share, and a session that ends gives its slot back.
+#[tokio::test]
+async fn sessions_count_against_the_address_limit() {
+    let s = TestServer::with(|c| c.max_connections_per_ip = 3).await;
+    let addr = s.addr.to_string();
+    // Each request comes on a connection of its own, which holds a slot while it lasts.
+    let open = || async {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let a = request(&addr, "POST", &[], b"").await;
+            if a.status == 201 || tokio::time::Instant::now() > deadline {
+                return a;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let first = open().await;
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(open().await.status, 201);
+    // Two sessions and the asking connection: the address is full.
+    let a = request(&addr, "POST", &[], b"").await;
+    assert_eq!(a.status, 503, "{a:?}");
+    assert!(String::from_utf8_lossy(&a.body).contains("too many connections from your address"));
+    let p = Poller {
+        addr: addr.clone(),
+        id: first.header(POLL_SESSION).expect("id").to_string(),
+        ack: 0,
+        extra: Vec::new(),
+    };
+    assert_eq!(p.delete().await.status, 204);
+    assert_eq!(open().await.status, 201, "the ended session's slot is free");
     s.stop().await;
 }

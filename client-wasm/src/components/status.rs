@@ -1,4 +1,4 @@
-//! The connection badge: connecting, online, reconnecting in N s (with "retry now"), offline.
+//! The connection badge: connecting, online (and over which transport), reconnecting in N s (with "retry now"), offline.
 
 use crate::state::Connection;
 use yew::prelude::*;
@@ -6,6 +6,9 @@ use yew::prelude::*;
 #[derive(Properties, PartialEq)]
 pub struct StatusProps {
     pub connection: Connection,
+    /// Online over long polling rather than the WebSocket.
+    #[prop_or_default]
+    pub polling: bool,
     /// Seconds before the next attempt, while reconnecting.
     #[prop_or_default]
     pub retry_in: Option<i64>,
@@ -18,7 +21,8 @@ pub fn status(props: &StatusProps) -> Html {
         Connection::Offline => ("offline", "offline".to_string()),
         Connection::Connecting { attempt: 0 } => ("connecting", "connecting…".to_string()),
         Connection::Connecting { .. } => ("connecting", "reconnecting…".to_string()),
-        Connection::Online => ("online", "online".to_string()),
+        Connection::Online if props.polling => ("online", "online · long polling".to_string()),
+        Connection::Online => ("online", "online · WebSocket".to_string()),
         Connection::Reconnecting { .. } => (
             "reconnecting",
             format!("reconnecting in {} s", props.retry_in.unwrap_or(0)),

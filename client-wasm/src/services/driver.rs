@@ -27,7 +27,8 @@ pub struct Driver {
 
 struct Inner {
     state: ChatState,
-    url: String,
+    /// The chat's WebSocket path on this page's server.
+    path: String,
     socket: Option<Socket>,
     reconnect: Option<Timeout>,
     tick: Option<Interval>,
@@ -42,15 +43,16 @@ struct Inner {
 }
 
 impl Driver {
-    /// A driver talking to `url`; `publish` gets a snapshot after every visible change.
-    pub fn new(url: String, publish: impl Fn(Rc<ChatState>) + 'static) -> Driver {
+    /// A driver talking to the WebSocket at `path` on this page's server (or long polling, see
+    /// `socket`); `publish` gets a snapshot after every visible change.
+    pub fn new(path: String, publish: impl Fn(Rc<ChatState>) + 'static) -> Driver {
         let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
         let state = ChatState::new(seed ^ now_ms() as u64, now_ms());
         let driver = Driver {
             inner: Rc::new(RefCell::new(Inner {
                 published: state.version,
                 state,
-                url,
+                path,
                 socket: None,
                 reconnect: None,
                 tick: None,
@@ -172,32 +174,37 @@ impl Driver {
         }
     }
 
+    /// A probe WebSocket opened while on long polling: give it the `hello` that keeps this
+    /// user (see `socket`).
+    fn probe_hello(&self) {
+        let inner = self.inner.borrow();
+        let hello = inner.state.probe_hello().map(|m| m.to_json());
+        if let Some(socket) = &inner.socket {
+            socket.hello(hello);
+        }
+    }
+
     fn run(&self, effect: Effect) {
         match effect {
             Effect::Open => {
                 let weak: Weak<RefCell<Inner>> = Rc::downgrade(&self.inner);
-                let url = self.inner.borrow().url.clone();
+                let path = self.inner.borrow().path.clone();
                 // Drop the old socket first: its handlers go before the new one can report.
                 self.inner.borrow_mut().socket = None;
-                let socket = Socket::connect(&url, move |event| {
+                let socket = Socket::connect(&path, move |event| {
                     let Some(inner) = weak.upgrade() else {
                         return;
                     };
-                    Driver { inner }.dispatch(match event {
+                    let driver = Driver { inner };
+                    driver.dispatch(match event {
                         SocketEvent::Open => Action::Opened,
                         SocketEvent::Text(text) => Action::Received(text),
                         SocketEvent::Closed { code, reason } => Action::Closed { code, reason },
+                        SocketEvent::Via(polling) => Action::Via { polling },
+                        SocketEvent::Hello => return driver.probe_hello(),
                     });
                 });
-                match socket {
-                    Ok(socket) => self.inner.borrow_mut().socket = Some(socket),
-                    // A URL the browser refuses: report it like a failed connection.
-                    Err(reason) => self
-                        .inner
-                        .borrow_mut()
-                        .queue
-                        .push_back(Action::Closed { code: 1006, reason }),
-                }
+                self.inner.borrow_mut().socket = Some(socket);
             }
             Effect::Send(msg) => {
                 if let Some(socket) = &self.inner.borrow().socket {

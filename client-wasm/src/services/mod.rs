@@ -1,5 +1,6 @@
-//! I/O outside the components: the socket, what the browser keeps, the address, notifications,
-//! and the driver that runs the reducer and carries out its effects.
+//! I/O outside the components: the link to the server (WebSocket or long polling), what the
+//! browser keeps, the address, notifications, and the driver that runs the reducer and carries
+//! out its effects.
 
 pub mod driver;
 pub mod notify;

@@ -249,6 +249,17 @@ impl ChatState {
         })
     }
 
+    /// The `hello` for a probe WebSocket opened while online over long polling (see
+    /// `services::socket`): the link's own credentials, so the user stays who it is (a guest's
+    /// resume token, from the latest `welcome`, hands its name over to the probe). None while
+    /// not online, or for a registration, which must not run twice.
+    pub fn probe_hello(&self) -> Option<ClientMessage> {
+        if !self.is_online() || matches!(self.auth, Credentials::Register(_)) {
+            return None;
+        }
+        self.hello()
+    }
+
     /// `welcome` said who we are: a member's new session token replaces the password (which is
     /// not kept); what the next page load needs is saved.
     pub(super) fn welcomed_as(

@@ -76,6 +76,11 @@ pub enum Action {
     Opened,
     /// A text frame arrived.
     Received(String),
+    /// A `welcome` came over long polling (`polling`) or the WebSocket: that transport is in
+    /// use now.
+    Via {
+        polling: bool,
+    },
     /// The socket closed (1006 when there was no close frame).
     Closed {
         code: u16,

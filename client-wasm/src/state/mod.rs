@@ -118,6 +118,7 @@ impl ChatState {
             }
             Action::Received(text) => self.received(&text, &mut fx),
             Action::Closed { code, reason } => self.closed(code, &reason, &mut fx),
+            Action::Via { polling } => std::mem::replace(&mut self.polling, polling) != polling,
             Action::Tick => self.tick(before, &mut fx),
         };
         changed |= self.sync_reads(&mut fx);

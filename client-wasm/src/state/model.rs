@@ -186,6 +186,9 @@ pub struct ChatState {
     /// A `welcome` arrived since the user last pressed connect: the chat view is on screen.
     pub welcomed: bool,
     pub connection: Connection,
+    /// The link carries the chat over long polling (the WebSocket did not work here), as the
+    /// last `welcome` showed.
+    pub polling: bool,
     /// Shown next to the nickname box: why the server refused us.
     pub login_error: Option<String>,
     /// Shown above the conversation until dismissed.
@@ -249,6 +252,7 @@ impl ChatState {
             guest: false,
             welcomed: false,
             connection: Connection::Offline,
+            polling: false,
             login_error: None,
             notice: None,
             limits: None,

@@ -14,4 +14,5 @@ mod lifecycle;
 mod outgoing;
 mod paging;
 mod reading;
+mod transport;
 mod view;

@@ -168,6 +168,11 @@ impl Poller {
         }
     }
 
+    /// One GET: the close code it reports, if any.
+    pub async fn closed_once(&self) -> Option<u16> {
+        self.get_acking(self.ack).await.close()
+    }
+
     /// GETs until the session reports its close; the code.
     pub async fn closed(&mut self) -> u16 {
         let deadline = tokio::time::Instant::now() + WAIT * 4;

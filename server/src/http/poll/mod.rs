@@ -31,6 +31,9 @@ use shared::{CloseReason, POLL_ACK, POLL_CLOSE, POLL_SEQ, POLL_SESSION};
 use std::sync::Weak;
 use std::time::Duration;
 
+/// Longest an ended session stays, for a GET whose answer was lost to fetch its close.
+const MAX_LINGER: Duration = Duration::from_secs(30);
+
 /// Time a forwarded request may take beyond the poll wait before it counts as lost.
 const RELAY_SLACK: Duration = Duration::from_secs(10);
 
@@ -219,7 +222,7 @@ async fn open(edge: &Edge, conn: &ConnAdmission, req: Request<Incoming>) -> Resp
             return res;
         }
     };
-    let linger = edge.hub.config.idle_timeout;
+    let linger = edge.hub.config.idle_timeout.min(MAX_LINGER);
     let (id, session) = edge
         .polls
         .open(&edge.hub, admission, ip_key(client), linger);

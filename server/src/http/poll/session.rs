@@ -62,9 +62,9 @@ impl PollSession {
             drop(admission);
             if matches!(
                 ended.conn.close_reason(),
-                Some(CloseReason::IdleTimeout | CloseReason::SlowConsumer)
+                Some(CloseReason::IdleTimeout | CloseReason::SlowConsumer | CloseReason::Normal)
             ) {
-                // Nobody is reading: keep only the close code for a late GET.
+                // Nobody is reading, or the client ended it: only the close code stays.
                 ended.pipe.clear();
             }
             ended.ended.store(true, SeqCst);

@@ -53,8 +53,12 @@ impl Sessions {
         lock(&self.map).get(id).cloned()
     }
 
-    /// The node an id of a cluster names (`<node>.<random>`); `None` for a node on its own.
+    /// The node an id of a cluster names (`<node>.<random>`, both 32 hex digits); `None`
+    /// for an id of a node on its own, or one no node could have made (so made-up ids cost
+    /// no trip to Redis).
     pub fn owner(id: &str) -> Option<&str> {
-        id.split_once('.').map(|(node, _)| node)
+        let (node, random) = id.split_once('.')?;
+        let hex = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        (hex(node) && hex(random)).then_some(node)
     }
 }
