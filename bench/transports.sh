@@ -137,6 +137,7 @@ start_server() {
 log "mode $MODE: $RUNS run(s), receivers $SIZES, $RATE msg/s, ${WARMUP}s warm-up + ${SECS}s measured; \
 load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$MODE $RUNS $SECS $WARMUP $PERIOD $LONG_WAIT $(cut -d' ' -f1-3 /proc/loadavg)" >"$SCRATCH/mode.txt"
+(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown) >"$SCRATCH/commit.txt"
 for run in $(seq 1 "$RUNS"); do
   for n in $SIZES; do
     # The transports take turns within a run, so a change in machine load hits them alike.

@@ -81,11 +81,15 @@ def load(scratch):
         if os.path.exists(lpath):
             rec["load_after"] = float(open(lpath).read().split()[0])
         runs.append(rec)
+    commit = "?"
+    cpath = os.path.join(scratch, "commit.txt")
+    if os.path.exists(cpath):
+        commit = open(cpath).read().strip() or "?"
     mode = ["?"] * 9
     mpath = os.path.join(scratch, "mode.txt")
     if os.path.exists(mpath):
         mode = open(mpath).read().split() + ["?"] * 9
-    return runs, mode
+    return runs, mode, commit
 
 
 def summarize(runs):
@@ -157,7 +161,7 @@ def x(v, d=None):
     return f"{v:,.{d}f}×"
 
 
-def markdown(summary, rat, runs, mode):
+def markdown(summary, rat, runs, mode, commit):
     m_mode, m_runs, m_secs, m_warm, m_period, m_wait, *load = mode
     sizes = sorted(summary, key=int)
     lines = [
@@ -165,7 +169,8 @@ def markdown(summary, rat, runs, mode):
         "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} on {platform.node() or '?'} "
         f"({os.cpu_count()} cores): `bench/transports.sh` ({m_mode} mode, {m_runs} run(s)). "
-        f"Load average at the start {' '.join(load[:3])}. Our server, release build, a fresh "
+        f"Load average at the start {' '.join(load[:3])}. Our server at `{commit}`, release "
+        "build, a fresh "
         "one per case pinned to CPU 0; the load generator on CPU 1. N receivers in room "
         f"`general` on one transport; one WebSocket sender sends 10 msg/s (100-byte texts): "
         f"{m_warm} s warm-up, then {m_secs} s measured. Long polling: the server holds a "
@@ -362,13 +367,13 @@ def chart(summary, path):
 
 def main():
     scratch, out = sys.argv[1], sys.argv[2]
-    runs, mode = load(scratch)
+    runs, mode, commit = load(scratch)
     summary = summarize(runs)
     rat = ratios(summary)
     with open(os.path.join(out, "transports.md"), "w") as f:
-        f.write(markdown(summary, rat, runs, mode))
+        f.write(markdown(summary, rat, runs, mode, commit))
     with open(os.path.join(out, "transports.json"), "w") as f:
-        json.dump({"mode": mode, "summary": summary, "ratios": rat,
+        json.dump({"mode": mode, "commit": commit, "summary": summary, "ratios": rat,
                    "claims": {"header_bytes_per_poll": CLAIM_HEADER_BYTES,
                               "ws_framing_bytes": CLAIM_WS_FRAMING,
                               "mbps_1msg_per_s": {str(k): {"polling": v[0], "websocket": v[1]}
