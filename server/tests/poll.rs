@@ -400,3 +400,35 @@ async fn sessions_count_against_the_address_limit() {
     assert_eq!(open().await.status, 201, "the ended session's slot is free");
     s.stop().await;
 }
+
+/// `chat-wait: 0` asks for an answer at once (short polling), from the same server that
+/// holds other GETs; messages that wait are in it.
+#[tokio::test]
+async fn a_get_with_chat_wait_0_is_answered_at_once() {
+    let s = TestServer::start().await;
+    let addr = s.addr.to_string();
+    let (mut ws, _) = s.join("wendy", "general").await;
+    let (p, _) = Poller::joined(&addr, "polly", "general").await;
+    let short = |p: &Poller| {
+        let headers = vec![
+            (POLL_SESSION, p.id.clone()),
+            ("chat-ack", p.ack.to_string()),
+            (shared::POLL_WAIT, "0".to_string()),
+        ];
+        let addr = p.addr.clone();
+        async move { request(&addr, "GET", &headers, b"").await }
+    };
+    let started = tokio::time::Instant::now();
+    let a = short(&p).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered at once"
+    );
+    assert_eq!((a.status, a.body.len()), (200, 0), "{a:?}");
+    ws.say("general", "waiting").await;
+    ws.recv_until(|m| matches!(m, ServerMessage::Ack { .. }))
+        .await;
+    let a = short(&p).await;
+    assert_eq!(texts(&common::poll::parse(&a.body)), ["waiting"]);
+    s.stop().await;
+}

@@ -44,7 +44,8 @@ pub const ECHO_PATH: &str = "/ws";
 /// - `POST /poll` with [`POLL_SESSION`]: the client's messages, one per line; `204` once
 ///   they are taken. A body over the message size limit closes the session (1009), `413`.
 /// - `GET /poll` with [`POLL_SESSION`] and [`POLL_ACK`] (the last sequence received, 0 at
-///   first): waits up to the server's poll wait for messages after it, and answers `200` with
+///   first), and optionally [`POLL_WAIT`]: waits up to the server's poll wait (or the
+///   client's, if shorter) for messages after it, and answers `200` with
 ///   them, one per line, and [`POLL_SEQ`], the sequence of the last one. Messages stay until
 ///   a later GET acks them, so a response lost on the way is sent again. When the session
 ///   has ended, [`POLL_CLOSE`] holds its close code (as a WebSocket close frame's).
@@ -55,6 +56,9 @@ pub const POLL_PATH: &str = "/poll";
 pub const POLL_SESSION: &str = "chat-session";
 /// Request header of a `GET /poll`: the last sequence the client received.
 pub const POLL_ACK: &str = "chat-ack";
+/// Optional request header of a `GET /poll`: the longest the client wants it held, in
+/// milliseconds (0: answer at once, as short polling does); the server's poll wait caps it.
+pub const POLL_WAIT: &str = "chat-wait";
 /// Response header of a `GET /poll`: the sequence of the last message in the body.
 pub const POLL_SEQ: &str = "chat-seq";
 /// Response header of a `GET /poll` once the session has ended: its close code.

@@ -17,9 +17,14 @@ pub struct Forwarded {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op")]
 pub enum Op {
-    /// `GET`: the messages after `ack`.
+    /// `GET`: the messages after `ack`, waiting at most `wait_ms` (when the client set it)
+    /// besides the server's poll wait.
     #[serde(rename = "get")]
-    Get { ack: u64 },
+    Get {
+        ack: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait_ms: Option<u64>,
+    },
     /// `POST`: the body's messages (checked for size and UTF-8 where it arrived).
     #[serde(rename = "post")]
     Post { body: String },

@@ -27,7 +27,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use session::PollSession;
-use shared::{CloseReason, POLL_ACK, POLL_CLOSE, POLL_SEQ, POLL_SESSION};
+use shared::{CloseReason, POLL_ACK, POLL_CLOSE, POLL_SEQ, POLL_SESSION, POLL_WAIT};
 use std::sync::Weak;
 use std::time::Duration;
 
@@ -62,7 +62,10 @@ pub async fn handle(edge: &Edge, conn: &ConnAdmission, req: Request<Incoming>) -
     let (op, refusal) = match (&method, &id) {
         (&Method::POST, None) => return open(edge, conn, req).await,
         (&Method::GET, Some(_)) => match ack(req.headers()) {
-            Some(ack) => (Op::Get { ack }, None),
+            Some(ack) => {
+                let wait_ms = number(req.headers(), POLL_WAIT);
+                (Op::Get { ack, wait_ms }, None)
+            }
             None => {
                 return text(
                     StatusCode::BAD_REQUEST,
@@ -100,8 +103,13 @@ pub async fn handle(edge: &Edge, conn: &ConnAdmission, req: Request<Incoming>) -
 
 /// The number in `chat-ack`.
 fn ack(headers: &HeaderMap) -> Option<u64> {
+    number(headers, POLL_ACK)
+}
+
+/// The number in header `name`, if it holds one.
+fn number(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers
-        .get(POLL_ACK)
+        .get(name)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
 }
@@ -151,13 +159,19 @@ fn wait(edge: &Edge) -> Duration {
 /// Does what a request asks of a session held here.
 async fn act(edge: &Edge, session: &PollSession, op: Op) -> Reply {
     match op {
-        Op::Get { ack } => match session.get(ack, wait(edge)).await {
-            Ok(taken) => answer(taken),
-            Err(_) => plain(
-                StatusCode::BAD_REQUEST,
-                "chat-ack is past the last message sent\n",
-            ),
-        },
+        Op::Get { ack, wait_ms } => {
+            let wait = match wait_ms {
+                Some(ms) => wait(edge).min(Duration::from_millis(ms)),
+                None => wait(edge),
+            };
+            match session.get(ack, wait).await {
+                Ok(taken) => answer(taken),
+                Err(_) => plain(
+                    StatusCode::BAD_REQUEST,
+                    "chat-ack is past the last message sent\n",
+                ),
+            }
+        }
         Op::Post { body } => match session.post(&body).await {
             Ok(()) => plain(StatusCode::NO_CONTENT, ""),
             Err(session::Ended) => Reply {
