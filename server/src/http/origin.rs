@@ -1,4 +1,25 @@
-//! The Origin allowlist for WebSocket upgrades.
+//! The Origin allowlist for WebSocket upgrades and long polling.
+
+use super::{text, Body, Edge};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+
+/// The 403 for a request whose Origin may not use the chat (counted), or `None` when it may.
+pub fn refuse(edge: &Edge, headers: &HeaderMap) -> Option<Response<Body>> {
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    if origin_allowed(
+        header(http::header::ORIGIN),
+        header(http::header::HOST),
+        &edge.hub.config.allowed_origins,
+    ) {
+        return None;
+    }
+    crate::metrics::Metrics::inc(&edge.hub.metrics.connections_rejected_origin);
+    Some(text(StatusCode::FORBIDDEN, "origin not allowed\n"))
+}
 
 /// Whether a browser page from `origin` may open the WebSocket. Allowed: no Origin header
 /// (non-browser clients), the server's own origin (same host as the `Host` header),

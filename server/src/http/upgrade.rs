@@ -6,7 +6,6 @@ use crate::admission::{ConnAdmission, SessionAdmission};
 use crate::connection;
 use crate::hub::{Conn, Hub};
 use crate::limits::{ip_key, IpKey};
-use crate::metrics::Metrics;
 use crate::outbound::SocketIo;
 use crate::protocol::{DemoProtocol, EchoProtocol, Protocol, TypedProtocol};
 use http::header::{
@@ -90,18 +89,8 @@ pub fn start(edge: &Edge, conn: &ConnAdmission, mut req: Request<Incoming>) -> R
         return text(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key\n");
     };
     let accept = derive_accept_key(key);
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-    };
-    if !origin::origin_allowed(
-        header(http::header::ORIGIN),
-        header(http::header::HOST),
-        &edge.hub.config.allowed_origins,
-    ) {
-        Metrics::inc(&edge.hub.metrics.connections_rejected_origin);
-        return text(StatusCode::FORBIDDEN, "origin not allowed\n");
+    if let Some(refused) = origin::refuse(edge, headers) {
+        return refused;
     }
     let client = edge.gate.client(conn, headers);
     let admission = match edge.gate.session(conn, client) {

@@ -40,18 +40,8 @@ const RELAY_SLACK: Duration = Duration::from_secs(10);
 /// Answers one request of `/poll`.
 pub async fn handle(edge: &Edge, conn: &ConnAdmission, req: Request<Incoming>) -> Response<Body> {
     let headers = req.headers();
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-    };
-    if !origin::origin_allowed(
-        header(http::header::ORIGIN),
-        header(http::header::HOST),
-        &edge.hub.config.allowed_origins,
-    ) {
-        crate::metrics::Metrics::inc(&edge.hub.metrics.connections_rejected_origin);
-        return text(StatusCode::FORBIDDEN, "origin not allowed\n");
+    if let Some(refused) = origin::refuse(edge, headers) {
+        return refused;
     }
     let id = match headers.get(POLL_SESSION).map(HeaderValue::to_str) {
         None => None,
