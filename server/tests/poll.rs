@@ -287,20 +287,7 @@ async fn a_get_waits_for_the_next_message() {
     let (mut ws, _) = s.join("wendy", "general").await;
     let (mut p, _) = Poller::joined(&addr, "polly", "general").await;
     let started = tokio::time::Instant::now();
-    let ack = p.ack;
-    let id = p.id.clone();
-    let waiting = tokio::spawn({
-        let addr = addr.clone();
-        async move {
-            let p = Poller {
-                addr,
-                id,
-                ack,
-                extra: Vec::new(),
-            };
-            p.get_acking(ack).await
-        }
-    });
+    let waiting = p.held_get();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!waiting.is_finished(), "the GET is held");
     ws.say("general", "now").await;
@@ -308,23 +295,11 @@ async fn a_get_waits_for_the_next_message() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(texts(&common::poll::parse(&a.body)), ["now"]);
     // A newer GET of the session answers the older one at once, with nothing.
-    p.ack = a
-        .header(shared::POLL_SEQ)
-        .and_then(|v| v.parse().ok())
-        .expect("seq");
-    let held = |p: &Poller| {
-        let q = Poller {
-            addr: p.addr.clone(),
-            id: p.id.clone(),
-            ack: p.ack,
-            extra: Vec::new(),
-        };
-        tokio::spawn(async move { q.get_acking(q.ack).await })
-    };
-    let older = held(&p);
+    p.ack = a.seq();
+    let older = p.held_get();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!older.is_finished(), "the older GET is held");
-    let newer = held(&p);
+    let newer = p.held_get();
     let a = tokio::time::timeout(WAIT, older)
         .await
         .expect("answered")
@@ -343,19 +318,7 @@ async fn shutdown_answers_a_held_get_with_1001() {
     let s = TestServer::start().await;
     let addr = s.addr.to_string();
     let (p, _) = Poller::joined(&addr, "polly", "general").await;
-    let (id, ack) = (p.id.clone(), p.ack);
-    let held = tokio::spawn({
-        let addr = addr.clone();
-        async move {
-            let p = Poller {
-                addr,
-                id,
-                ack,
-                extra: Vec::new(),
-            };
-            p.closed_once().await
-        }
-    });
+    let held = tokio::spawn(async move { p.closed_once().await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = tokio::time::Instant::now();
     s.stop().await;
@@ -390,12 +353,7 @@ async fn sessions_count_against_the_address_limit() {
     let a = request(&addr, "POST", &[], b"").await;
     assert_eq!(a.status, 503, "{a:?}");
     assert!(String::from_utf8_lossy(&a.body).contains("too many connections from your address"));
-    let p = Poller {
-        addr: addr.clone(),
-        id: first.header(POLL_SESSION).expect("id").to_string(),
-        ack: 0,
-        extra: Vec::new(),
-    };
+    let p = Poller::of(&addr, first.header(POLL_SESSION).expect("id"));
     assert_eq!(p.delete().await.status, 204);
     assert_eq!(open().await.status, 201, "the ended session's slot is free");
     s.stop().await;

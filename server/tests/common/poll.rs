@@ -26,6 +26,13 @@ impl Answer {
     pub fn close(&self) -> Option<u16> {
         self.header(POLL_CLOSE).and_then(|v| v.parse().ok())
     }
+
+    /// `chat-seq`: the number of the last message of a GET's answer.
+    pub fn seq(&self) -> u64 {
+        self.header(POLL_SEQ)
+            .and_then(|v| v.parse().ok())
+            .expect("chat-seq")
+    }
 }
 
 /// Sends one request (`Connection: close`) to `addr` and reads the whole answer.
@@ -64,12 +71,11 @@ pub async fn request(addr: &str, method: &str, headers: &[(&str, String)], body:
 }
 
 /// A session, with the address its next request goes to (a cluster test moves it).
+#[derive(Clone)]
 pub struct Poller {
     pub addr: String,
     pub id: String,
     pub ack: u64,
-    /// Extra request headers (an Origin, say).
-    pub extra: Vec<(&'static str, String)>,
 }
 
 impl Poller {
@@ -78,12 +84,22 @@ impl Poller {
         let a = request(addr, "POST", &[], lines.join("\n").as_bytes()).await;
         assert_eq!(a.status, 201, "open: {a:?}");
         let id = a.header(POLL_SESSION).expect("session header").to_string();
+        Poller::of(addr, &id)
+    }
+
+    /// The session `id` on the server at `addr`, nothing received yet.
+    pub fn of(addr: &str, id: &str) -> Poller {
         Poller {
             addr: addr.to_string(),
-            id,
+            id: id.to_string(),
             ack: 0,
-            extra: Vec::new(),
         }
+    }
+
+    /// A GET with this poller's ack, in a task of its own (to be held while the test goes on).
+    pub fn held_get(&self) -> tokio::task::JoinHandle<Answer> {
+        let p = self.clone();
+        tokio::spawn(async move { p.get_acking(p.ack).await })
     }
 
     /// Opens a guest session that says hello as `nick` and joins `room`, and reads up to the
@@ -103,7 +119,6 @@ impl Poller {
 
     fn headers<'a>(&'a self, more: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
         let mut h: Vec<(&str, String)> = vec![(POLL_SESSION, self.id.clone())];
-        h.extend(self.extra.iter().map(|(k, v)| (*k, v.clone())));
         h.extend(more.iter().cloned());
         h
     }
@@ -141,10 +156,7 @@ impl Poller {
     pub async fn get(&mut self) -> (Vec<ServerMessage>, Option<u16>) {
         let a = self.get_acking(self.ack).await;
         assert_eq!(a.status, 200, "get: {a:?}");
-        self.ack = a
-            .header(POLL_SEQ)
-            .and_then(|v| v.parse().ok())
-            .expect("chat-seq");
+        self.ack = a.seq();
         (parse(&a.body), a.close())
     }
 
@@ -183,10 +195,7 @@ impl Poller {
                 return code;
             }
             assert_eq!(a.status, 200, "get: {a:?}");
-            self.ack = a
-                .header(POLL_SEQ)
-                .and_then(|v| v.parse().ok())
-                .expect("chat-seq");
+            self.ack = a.seq();
         }
     }
 }

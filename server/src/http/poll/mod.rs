@@ -51,7 +51,7 @@ pub async fn handle(edge: &Edge, conn: &ConnAdmission, req: Request<Incoming>) -
     let method = req.method().clone();
     let (op, refusal) = match (&method, &id) {
         (&Method::POST, None) => return open(edge, conn, req).await,
-        (&Method::GET, Some(_)) => match ack(req.headers()) {
+        (&Method::GET, Some(_)) => match number(req.headers(), POLL_ACK) {
             Some(ack) => {
                 let wait_ms = number(req.headers(), POLL_WAIT);
                 (Op::Get { ack, wait_ms }, None)
@@ -89,11 +89,6 @@ pub async fn handle(edge: &Edge, conn: &ConnAdmission, req: Request<Incoming>) -
         Some(refusal) => refusal.answer(),
         None => respond(reply),
     }
-}
-
-/// The number in `chat-ack`.
-fn ack(headers: &HeaderMap) -> Option<u64> {
-    number(headers, POLL_ACK)
 }
 
 /// The number in header `name`, if it holds one.
@@ -169,15 +164,16 @@ async fn act(edge: &Edge, session: &PollSession, op: Op) -> Reply {
                 ..plain(StatusCode::GONE, "the session has ended\n")
             },
         },
-        Op::Delete | Op::TooBig | Op::NotUtf8 => {
-            session.conn.close(match op {
-                Op::TooBig => CloseReason::MessageTooBig,
-                Op::NotUtf8 => CloseReason::InvalidPayload,
-                _ => CloseReason::Normal,
-            });
-            plain(StatusCode::NO_CONTENT, "")
-        }
+        Op::Delete => close(session, CloseReason::Normal),
+        Op::TooBig => close(session, CloseReason::MessageTooBig),
+        Op::NotUtf8 => close(session, CloseReason::InvalidPayload),
     }
+}
+
+/// Ends a session held here with `reason`.
+fn close(session: &PollSession, reason: CloseReason) -> Reply {
+    session.conn.close(reason);
+    plain(StatusCode::NO_CONTENT, "")
 }
 
 fn plain(status: StatusCode, body: &str) -> Reply {
