@@ -73,6 +73,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Serve `/metrics` (Prometheus, OpenMetrics text) on this address (host:port), apart
+    /// from the public port, where it is never served. Unset: no metrics endpoint.
+    #[arg(long, env = "CHAT_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Serve the web client from this directory (a `trunk` build, say) instead of the copy
     /// embedded in the binary. `.gz` and `.br` files beside a file are its precompressed forms.
     #[arg(long, env = "CHAT_STATIC_DIR")]

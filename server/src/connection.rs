@@ -12,7 +12,6 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use shared::CloseReason;
 use std::future::Future;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{timeout, Instant};
@@ -106,7 +105,7 @@ pub fn run<S: Protocol, R: Inbound>(
 ) -> impl Future<Output = ()> + Send {
     async move {
         let metrics = hub.metrics.clone();
-        metrics.connections_open.fetch_add(1, Relaxed);
+        metrics.connections_open.inc();
         let cfg = hub.config.clone();
         let mut limiter = RateLimiter::new(cfg.rate_per_sec, cfg.rate_burst);
         let opened = Instant::now();
@@ -236,7 +235,7 @@ pub fn run<S: Protocol, R: Inbound>(
             }
         }
         hub.close_conn(conn.id);
-        metrics.connections_open.fetch_sub(1, Relaxed);
+        metrics.connections_open.dec();
     }
 }
 

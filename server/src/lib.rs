@@ -46,5 +46,6 @@ mod util;
 pub use config::Config;
 #[doc(hidden)]
 pub use http::assets::embedded_file_count as embedded_client_files;
+pub use http::serve_metrics;
 pub use hub::Hub;
 pub use server::{run, serve};

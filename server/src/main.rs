@@ -26,8 +26,20 @@ async fn main() -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Bound before anything is printed: a scraper's address that is taken stops the start.
+    let metrics = match config.metrics_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {at}: {e}"))?,
+        ),
+        None => None,
+    };
     println!("listening on http://{addr}");
+    if let Some(m) = &metrics {
+        println!("metrics on http://{}/metrics", m.local_addr()?);
+    }
     std::io::stdout().flush()?;
-    server::run(listener, config, server::shutdown::signal()).await?;
+    server::run(listener, metrics, config, server::shutdown::signal()).await?;
     Ok(())
 }

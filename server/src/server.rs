@@ -21,9 +21,11 @@ use tokio::sync::mpsc;
 /// How long a cluster node waits for its first subscription to the bus before it serves.
 const BUS_WAIT: Duration = Duration::from_secs(5);
 
-/// Opens the configured store, then serves `listener` until `shutdown` resolves.
+/// Opens the configured store, then serves `listener` (and `/metrics` on `metrics`) until
+/// `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -31,7 +33,7 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("--allowed-hosts: {e}"))?;
     crate::auth::Auth::jwt_verifier(&config)?;
     let config = Arc::new(config);
-    let metrics = Arc::new(Metrics::default());
+    let counters = Arc::new(Metrics::default());
     let hub = match &config.redis {
         Some(url) => {
             let cluster =
@@ -47,7 +49,7 @@ pub async fn run(
                 conversations: Arc::new(cluster.conversations()),
                 rewrites: cluster.clone(),
             };
-            let hub = Hub::with_backends(config.clone(), backends, metrics);
+            let hub = Hub::with_backends(config.clone(), backends, counters);
             // Served only once the node hears the other nodes (or /readyz says it does not).
             if !cluster.bus_up_within(BUS_WAIT).await {
                 tracing::warn!("the cluster bus is not up yet; serving, but not ready");
@@ -55,17 +57,22 @@ pub async fn run(
             hub
         }
         None => {
-            let store = store::open(&config).await?;
+            let store = store::open(&config, &counters.timings).await?;
             let mut backends = Backends::single(store);
             if config.store == StoreKind::Sqlite {
                 // Beside the messages, in the database the store has just opened (and migrated).
                 backends.accounts = Arc::new(SqliteAccounts::open(&config.data_dir)?);
                 backends.conversations = Arc::new(SqliteConversations::open(&config.data_dir)?);
             }
-            Hub::with_backends(config.clone(), backends, metrics)
+            Hub::with_backends(config.clone(), backends, counters)
         }
     };
-    serve(listener, hub, shutdown).await?;
+    let scrapes = metrics.map(|m| tokio::spawn(http::serve_metrics(m, hub.clone())));
+    let served = serve(listener, hub, shutdown).await;
+    if let Some(task) = scrapes {
+        task.abort();
+    }
+    served?;
     Ok(())
 }
 

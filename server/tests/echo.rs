@@ -88,13 +88,7 @@ async fn each_frame_comes_back_to_its_sender_alone_and_is_not_stored() {
         panic!("{joined:?}")
     };
     assert!(history.is_empty(), "echoes are not stored: {history:?}");
-    assert_eq!(
-        s.hub
-            .metrics
-            .messages_stored
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert_eq!(s.hub.metrics.messages_stored.get(), 0);
     s.stop().await;
 }
 

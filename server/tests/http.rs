@@ -59,16 +59,26 @@ async fn healthz_and_metrics() {
     c.join("general", None).await;
     c.say("general", "count me").await;
     c.recv().await;
-    let (head, body) = get_path(s.addr, "/metrics").await;
-    assert!(head.starts_with("http/1.1 200"));
-    assert!(head.contains("text/plain; version=0.0.4"));
+    // Never on the public port: without a proxy in front, it would be public.
+    let (head, _) = get_path(s.addr, "/metrics").await;
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+    let (head, body) = get_path(s.metrics_addr, "/metrics").await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("application/openmetrics-text; version=1.0.0"));
     let body = String::from_utf8(body).expect("utf8");
     for line in [
         "chat_connections_open 1",
+        "chat_connections_by_endpoint{endpoint=\"chat\"} 1",
+        "chat_connections_by_endpoint{endpoint=\"poll\"} 0",
+        "chat_users_online 1",
         "chat_messages_stored_total 1",
-        "# TYPE chat_closes_total counter",
+        "# TYPE chat_closes counter",
         "chat_closes_total{reason=\"slow_consumer\",code=\"4008\"} 0",
         "chat_drops_total 0",
+        "chat_ack_latency_seconds_count 1",
+        "# TYPE chat_build info",
+        "# TYPE process_cpu_seconds counter",
+        "# EOF",
     ] {
         assert!(body.contains(line), "missing `{line}` in\n{body}");
     }
@@ -79,6 +89,19 @@ async fn healthz_and_metrics() {
         .parse()
         .expect("number");
     assert!(messages_in >= 3);
+    // The fan-out went through a flusher pass, which timed itself.
+    let passes: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("chat_flusher_pass_seconds_count "))
+        .expect("flusher passes")
+        .parse()
+        .expect("number");
+    assert!(passes >= 1, "{body}");
+    let (head, _) = get_path(s.metrics_addr, "/").await;
+    assert!(
+        head.starts_with("http/1.1 404"),
+        "only /metrics there: {head}"
+    );
     s.stop().await;
 }
 

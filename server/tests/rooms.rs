@@ -90,12 +90,13 @@ async fn rooms_leave_memory_when_empty_and_their_ids_continue() {
     let _ = std::fs::remove_dir_all(&dir);
     let dir_s = dir.to_string_lossy().to_string();
     let args = ["--data-dir", dir_s.as_str()];
-    let (server, addr) = run_binary(&args);
+    let (server, addr, metrics) = spawn_with_metrics(&args);
+    let server = Running(server);
     // An account: only direct messages between accounts are stored (a guest's are live).
     let (mut c, token) =
         auth::register(&format!("ws://{addr}/chat"), "keeper", "keeper-pass-1").await;
     c.join("temp", None).await;
-    assert_eq!(metric(&addr, "chat_rooms_open"), 1);
+    assert_eq!(metric(&metrics, "chat_rooms_open"), 1);
     for i in 1..=3 {
         assert_eq!(
             send_and_ack(&mut c, say("temp", "hi", &format!("a{i}"))).await,
@@ -106,7 +107,7 @@ async fn rooms_leave_memory_when_empty_and_their_ids_continue() {
     c.recv_until(|m| matches!(m, ServerMessage::Left { .. }))
         .await;
     assert_eq!(
-        metric(&addr, "chat_rooms_open"),
+        metric(&metrics, "chat_rooms_open"),
         0,
         "the empty room left memory"
     );
@@ -121,7 +122,11 @@ async fn rooms_leave_memory_when_empty_and_their_ids_continue() {
         send_and_ack(&mut c, direct("keeper", "note", "d2")).await,
         2
     );
-    assert_eq!(metric(&addr, "chat_rooms_open"), 1, "only `temp` is held");
+    assert_eq!(
+        metric(&metrics, "chat_rooms_open"),
+        1,
+        "only `temp` is held"
+    );
     drop(c);
     drop(server);
 
@@ -143,7 +148,7 @@ async fn rooms_leave_memory_when_empty_and_their_ids_continue() {
 /// A full table is not full for good: once the rooms in it are left, a new one gets in.
 #[tokio::test]
 async fn a_table_full_of_left_rooms_takes_new_ones() {
-    let (_server, addr) = run_binary(&[
+    let (server, addr, metrics) = spawn_with_metrics(&[
         "--store",
         "memory",
         "--max-rooms",
@@ -151,6 +156,7 @@ async fn a_table_full_of_left_rooms_takes_new_ones() {
         "--room-creation-rate",
         "0",
     ]);
+    let _server = Running(server);
     let mut c = Client::open(&format!("ws://{addr}/chat")).await;
     c.hello("filler").await;
     for i in 0..5 {
@@ -182,7 +188,7 @@ async fn a_table_full_of_left_rooms_takes_new_ones() {
     }
     let j = c.join("one-more", None).await;
     assert!(matches!(j, ServerMessage::Joined { .. }), "{j:?}");
-    assert_eq!(metric(&addr, "chat_rooms_open"), 1);
+    assert_eq!(metric(&metrics, "chat_rooms_open"), 1);
 }
 
 /// Creating rooms costs tokens: a user gets a burst of 64 (the rooms one connection may be

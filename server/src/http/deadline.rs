@@ -143,11 +143,6 @@ mod tests {
         let err = w.write_all(&[3; 32]).await.expect_err("nobody reads");
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(started.elapsed(), Duration::from_secs(2));
-        assert_eq!(
-            metrics
-                .http_write_timeouts
-                .load(std::sync::atomic::Ordering::Relaxed),
-            1
-        );
+        assert_eq!(metrics.http_write_timeouts.get(), 1);
     }
 }

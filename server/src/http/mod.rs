@@ -3,21 +3,24 @@
 //!
 //! - [`serve_connection`]: hyper's HTTP/1 connection (keep-alive, a time limit per request
 //!   head, a write deadline) under tower-http layers (the request log, `nosniff`).
-//! - `route`: what each request gets: `/healthz`, `/metrics`, `/poll`, the web client's files
+//! - `route`: what each request gets: `/healthz`, `/readyz`, `/poll`, the web client's files
 //!   ([`assets`]), or the WebSocket handshake (`upgrade`). The Host check ([`host`]) comes
 //!   first, on every request.
 //! - `deadline`: the socket wrapper that drops a connection whose response makes no progress.
 //! - `origin`: the Origin allowlist for WebSocket upgrades (and long polling).
 //! - `poll`: long polling at `/poll`, the fallback transport.
+//! - `metrics`: `/metrics`, served on `--metrics-listen` only, never on this port.
 
 pub mod assets;
 mod deadline;
 pub mod host;
+mod metrics;
 mod origin;
 mod poll;
 mod route;
 mod upgrade;
 
+pub use metrics::serve_metrics;
 #[cfg(test)]
 pub(crate) use upgrade::ws_config;
 

@@ -1,6 +1,7 @@
 //! What each request gets: the Host check first, then the WebSocket handshake, `/healthz`
-//! (the process answers), `/readyz` (it can store messages), `/metrics`, long polling
-//! (`/poll`), or a file of the web client.
+//! (the process answers), `/readyz` (it can store messages), long polling (`/poll`), or a
+//! file of the web client. `/metrics` is not here: it has an address of its own
+//! (`--metrics-listen`).
 
 use super::{text, upgrade, Body, Edge};
 use crate::admission::ConnAdmission;
@@ -48,14 +49,6 @@ pub async fn route(edge: &Edge, conn: &ConnAdmission, req: Request<Incoming>) ->
     match req.uri().path() {
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => readiness(edge).await,
-        "/metrics" => {
-            let mut res = text(StatusCode::OK, edge.hub.metrics.render());
-            res.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4"),
-            );
-            res
-        }
         path if upgrade::endpoint(path).is_some() => text(
             StatusCode::UPGRADE_REQUIRED,
             "this endpoint speaks WebSocket\n",

@@ -6,6 +6,7 @@ use crate::admission::{ConnAdmission, SessionAdmission};
 use crate::connection;
 use crate::hub::{Conn, Hub};
 use crate::limits::{ip_key, IpKey};
+use crate::metrics;
 use crate::outbound::SocketIo;
 use crate::protocol::{DemoProtocol, EchoProtocol, Protocol, TypedProtocol};
 use http::header::{
@@ -167,15 +168,15 @@ async fn session(
     match endpoint {
         Endpoint::Chat => {
             let protocol = TypedProtocol::new(hub.clone(), conn.clone(), Some(addr));
-            spawn_session(ws, hub, conn, protocol, admission);
+            spawn_session(ws, hub, conn, protocol, admission, metrics::Endpoint::Chat);
         }
         Endpoint::Demo(nick) => {
             let protocol = DemoProtocol::start(hub.clone(), &conn, &nick, Some(addr)).await;
-            spawn_session(ws, hub, conn, protocol, admission);
+            spawn_session(ws, hub, conn, protocol, admission, metrics::Endpoint::Demo);
         }
         Endpoint::Echo => {
             let protocol = EchoProtocol::new(conn.clone());
-            spawn_session(ws, hub, conn, protocol, admission);
+            spawn_session(ws, hub, conn, protocol, admission, metrics::Endpoint::Echo);
         }
     }
 }
@@ -188,9 +189,12 @@ fn spawn_session<S: Protocol + 'static>(
     conn: Arc<Conn>,
     protocol: S,
     admission: SessionAdmission,
+    endpoint: metrics::Endpoint,
 ) {
     tokio::spawn(async move {
+        let open = hub.metrics.open_on(endpoint);
         connection::run(ws, hub, conn, protocol).await;
+        drop(open);
         drop(admission);
     });
 }

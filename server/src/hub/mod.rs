@@ -138,7 +138,8 @@ impl EventHandler for Events {
 impl Hub {
     /// A node on its own, over `store`.
     pub fn new(config: Arc<Config>, store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Arc<Hub> {
-        Hub::build(config, Backends::single(store), metrics, Flusher::start())
+        let flusher = Flusher::recording(Some(metrics.timings.clone()));
+        Hub::build(config, Backends::single(store), metrics, flusher)
     }
 
     pub fn with_backends(
@@ -146,7 +147,8 @@ impl Hub {
         backends: Backends,
         metrics: Arc<Metrics>,
     ) -> Arc<Hub> {
-        Hub::build(config, backends, metrics, Flusher::start())
+        let flusher = Flusher::recording(Some(metrics.timings.clone()));
+        Hub::build(config, backends, metrics, flusher)
     }
 
     fn build(
@@ -276,6 +278,11 @@ impl Hub {
 
     pub fn open_connections(&self) -> usize {
         lock(&self.conns).open.len()
+    }
+
+    /// Distinct names connected to this node (for `/metrics`).
+    pub fn users_online(&self) -> usize {
+        lock(&self.users).len()
     }
 
     fn store_call<T>(&self, r: Result<T, StoreError>) -> Result<T, RequestError> {

@@ -13,7 +13,6 @@ use crate::error::RequestError;
 use crate::limits::{Buckets, IpKey};
 use crate::nick_key::NickKey;
 use crate::util::lock;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
 /// Rate limits on creating rooms: a user, and an address (which may hold several users).
@@ -76,7 +75,7 @@ impl Hub {
         };
         let mut rooms = lock(&self.rooms);
         let room = rooms.entry(key.to_string()).or_insert_with(|| {
-            self.metrics.rooms_open.fetch_add(1, Relaxed);
+            self.metrics.rooms_open.inc();
             Arc::new_cyclic(|me| Room {
                 key: key.to_string(),
                 state: Mutex::new(RoomState {
@@ -110,7 +109,7 @@ impl Hub {
         let mut rooms = lock(&self.rooms);
         if rooms.get(&room.key).is_some_and(|r| Arc::ptr_eq(r, room)) {
             rooms.remove(&room.key);
-            self.metrics.rooms_open.fetch_sub(1, Relaxed);
+            self.metrics.rooms_open.dec();
         }
         true
     }

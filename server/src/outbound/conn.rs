@@ -13,7 +13,7 @@ use bytes::Bytes;
 use shared::{CloseReason, ServerMessage};
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -232,7 +232,7 @@ impl Conn {
         }
         let done = frames.len() - rest.len();
         if done > 0 {
-            self.metrics.messages_out.fetch_add(done as u64, Relaxed);
+            self.metrics.messages_out.inc_by(done as u64);
         }
         let Some((first, tail)) = rest.split_first() else {
             return true;

@@ -7,11 +7,12 @@
 //! out together, so the cost per delivery falls as the rate rises.
 
 use super::conn::Conn;
+use crate::metrics::{observe, Timings};
 use crate::util::lock;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// Work a flusher pass runs before it writes the connections handed to it: a room's
@@ -72,21 +73,31 @@ impl Drop for ComingPost {
     }
 }
 
+/// A job handed to a pass, and when it was handed over: its room's first message since the
+/// last pass was posted then (for the fan-out delay).
+type Handed = (Arc<dyn Job>, Instant);
+
 #[derive(Default)]
 struct Shard {
     ready: Mutex<Vec<Arc<Conn>>>,
-    jobs: Mutex<Vec<Arc<dyn Job>>>,
+    jobs: Mutex<Vec<Handed>>,
     wake: Notify,
 }
 
 impl Flusher {
     /// Starts the flushing tasks on the current Tokio runtime.
     pub fn start() -> Arc<Flusher> {
+        Flusher::recording(None)
+    }
+
+    /// [`Flusher::start`], recording each pass's time and each room's fan-out delay in
+    /// `timings` (once per pass and room, never per delivery).
+    pub fn recording(timings: Option<Timings>) -> Arc<Flusher> {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         let shards: Vec<Arc<Shard>> = (0..n).map(|_| Arc::new(Shard::default())).collect();
         let coming = Arc::new(Coming::default());
         for s in &shards {
-            tokio::spawn(run_shard(s.clone(), coming.clone()));
+            tokio::spawn(run_shard(s.clone(), coming.clone(), timings.clone()));
         }
         Arc::new(Flusher { shards, coming })
     }
@@ -104,7 +115,10 @@ impl Flusher {
     #[cfg(test)]
     pub(crate) fn run_pass(&self) {
         for s in &self.shards {
-            let mut jobs = std::mem::take(&mut *lock(&s.jobs));
+            let mut jobs: Vec<_> = std::mem::take(&mut *lock(&s.jobs))
+                .into_iter()
+                .map(|(job, _)| job)
+                .collect();
             while !jobs.is_empty() {
                 jobs.retain(|j| j.run());
             }
@@ -143,7 +157,7 @@ impl Flusher {
         let shard = &self.shards[key % self.shards.len()];
         let mut jobs = lock(&shard.jobs);
         let first = jobs.is_empty();
-        jobs.push(job);
+        jobs.push((job, Instant::now()));
         drop(jobs);
         if first {
             shard.wake.notify_one();
@@ -151,11 +165,11 @@ impl Flusher {
     }
 }
 
-async fn run_shard(shard: Arc<Shard>, coming: Arc<Coming>) {
+async fn run_shard(shard: Arc<Shard>, coming: Arc<Coming>, timings: Option<Timings>) {
     let mut batch = Vec::new();
-    let mut jobs = Vec::new();
-    // Jobs that asked for another step.
-    let mut unfinished: Vec<Arc<dyn Job>> = Vec::new();
+    let mut jobs: Vec<(Arc<dyn Job>, Option<Instant>)> = Vec::new();
+    // Jobs that asked for another step (their fan-out delay is recorded already).
+    let mut unfinished: Vec<(Arc<dyn Job>, Option<Instant>)> = Vec::new();
     loop {
         if unfinished.is_empty() {
             if coming.count.load(Acquire) == 0 {
@@ -173,12 +187,17 @@ async fn run_shard(shard: Arc<Shard>, coming: Arc<Coming>) {
             // Between two steps of a long job, the other tasks run (reads, acks, posts).
             tokio::task::yield_now().await;
         }
+        let began = Instant::now();
         loop {
             jobs.append(&mut unfinished);
-            jobs.append(&mut lock(&shard.jobs));
-            for job in jobs.drain(..) {
-                if job.run() {
-                    unfinished.push(job);
+            jobs.extend(lock(&shard.jobs).drain(..).map(|(j, at)| (j, Some(at))));
+            for (job, handed) in jobs.drain(..) {
+                let more = job.run();
+                if let (Some(t), Some(at)) = (&timings, handed) {
+                    observe(&t.fanout_delay, at.elapsed());
+                }
+                if more {
+                    unfinished.push((job, None));
                 }
             }
             std::mem::swap(&mut batch, &mut *lock(&shard.ready));
@@ -189,6 +208,9 @@ async fn run_shard(shard: Arc<Shard>, coming: Arc<Coming>) {
             if !unfinished.is_empty() || (idle && lock(&shard.jobs).is_empty()) {
                 break;
             }
+        }
+        if let Some(t) = &timings {
+            observe(&t.flusher_pass, began.elapsed());
         }
     }
 }

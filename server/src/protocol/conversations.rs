@@ -5,6 +5,7 @@ use super::typed::TypedProtocol;
 use super::Flow;
 use crate::hub::Peer;
 use shared::{ClientMessage, ErrorCode, ServerMessage};
+use tokio::time::Instant;
 
 impl TypedProtocol {
     pub(super) async fn conversation_request(&mut self, peer: Peer, msg: ClientMessage) -> Flow {
@@ -47,20 +48,22 @@ impl TypedProtocol {
                 text,
                 client_id,
             } => {
+                let read = Instant::now();
                 let r = hub
                     .begin_revision(&peer, &conv, id, Some(text), client_id.clone())
                     .await;
-                return self.ack_when_stored(r, client_id);
+                return self.ack_when_stored(r, client_id, read);
             }
             ClientMessage::Delete {
                 conv,
                 id,
                 client_id,
             } => {
+                let read = Instant::now();
                 let r = hub
                     .begin_revision(&peer, &conv, id, None, client_id.clone())
                     .await;
-                return self.ack_when_stored(r, client_id);
+                return self.ack_when_stored(r, client_id, read);
             }
             ClientMessage::MarkRead { conv, id } => {
                 if let Err(e) = hub.mark_read(&peer, &conv, id).await {

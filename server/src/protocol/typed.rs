@@ -108,20 +108,22 @@ impl TypedProtocol {
                 if let Some(last) = self.rooms.get_mut(&room) {
                     *last = None;
                 }
+                let read = Instant::now();
                 let r = hub
                     .begin_publish(&peer, Target::Room(room), text, Some(client_id.clone()))
                     .await;
-                return self.ack_when_stored(r, client_id);
+                return self.ack_when_stored(r, client_id, read);
             }
             ClientMessage::Direct {
                 to,
                 text,
                 client_id,
             } => {
+                let read = Instant::now();
                 let r = hub
                     .begin_publish(&peer, Target::User(to), text, Some(client_id.clone()))
                     .await;
-                return self.ack_when_stored(r, client_id);
+                return self.ack_when_stored(r, client_id, read);
             }
             ClientMessage::Typing { room } => {
                 let interval = hub.config.typing_interval;
@@ -180,25 +182,27 @@ impl TypedProtocol {
         }
     }
 
-    /// Acks a send now, or once the store has it (reading goes on meanwhile).
+    /// Acks a send (read at `read`) now, or once the store has it (reading goes on
+    /// meanwhile).
     pub(super) fn ack_when_stored(
         &self,
         r: Result<Publishing, RequestError>,
         client_id: ClientMsgId,
+        read: Instant,
     ) -> Flow {
         match r {
             Ok(Publishing::Storing(rest)) => {
                 let (hub, conn) = (self.hub.clone(), self.conn.clone());
                 Flow::Pending(Box::pin(async move {
-                    ack(&hub, &conn, rest.await, client_id);
+                    ack(&hub, &conn, rest.await, client_id, read);
                 }))
             }
             Ok(Publishing::Done(a)) => {
-                ack(&self.hub, &self.conn, Ok(a), client_id);
+                ack(&self.hub, &self.conn, Ok(a), client_id, read);
                 Flow::Continue
             }
             Err(e) => {
-                ack(&self.hub, &self.conn, Err(e), client_id);
+                ack(&self.hub, &self.conn, Err(e), client_id, read);
                 Flow::Continue
             }
         }
@@ -220,9 +224,18 @@ fn send_error(
     });
 }
 
-fn ack(hub: &Hub, conn: &Arc<Conn>, r: Result<AckInfo, RequestError>, client_id: ClientMsgId) {
+/// Acks a send read at `read` (the time to this point goes to `chat_ack_latency_seconds`), or
+/// says why it failed.
+fn ack(
+    hub: &Hub,
+    conn: &Arc<Conn>,
+    r: Result<AckInfo, RequestError>,
+    client_id: ClientMsgId,
+    read: Instant,
+) {
     match r {
         Ok(a) => {
+            crate::metrics::observe(&hub.metrics.timings.ack_latency, read.elapsed());
             conn.reply(&ServerMessage::Ack {
                 client_id,
                 id: a.id,

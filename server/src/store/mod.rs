@@ -265,8 +265,12 @@ impl<T: History + Journal + Rewrites> Store for T {
     }
 }
 
-/// Opens the store the configuration names.
-pub async fn open(config: &crate::Config) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the store the configuration names; a SQLite store records its commit and fsync
+/// times in `timings`.
+pub async fn open(
+    config: &crate::Config,
+    timings: &crate::metrics::Timings,
+) -> Result<Arc<dyn Store>, StoreError> {
     match config.store {
         crate::config::StoreKind::Memory => Ok(Arc::new(MemoryStore::with_window(
             config.memory_retention,
@@ -286,6 +290,7 @@ pub async fn open(config: &crate::Config) -> Result<Arc<dyn Store>, StoreError> 
                 tokio::task::spawn_blocking(move || SqliteStore::open(&dir, retention, sync_full))
                     .await
                     .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+            store.record_timings(timings);
             Ok(Arc::new(store))
         }
     }

@@ -29,7 +29,29 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// address it printed (`listening on http://…`). Loopback is not exempt from the per-address
 /// limits: unless `args` set them, they are lifted here, explicitly.
 pub fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
-    use std::io::BufRead;
+    let (child, mut lines) = spawn_reading(args, &[]);
+    let addr = address_line(&mut lines, "listening on http://");
+    (child, addr)
+}
+
+/// [`spawn_binary`] with `/metrics` on a port of its own: the process, its address, and the
+/// metrics listener's address (for [`metric`]).
+pub fn spawn_with_metrics(args: &[&str]) -> (std::process::Child, String, String) {
+    let (child, mut lines) = spawn_reading(args, &["--metrics-listen", "127.0.0.1:0"]);
+    let addr = address_line(&mut lines, "listening on http://");
+    let metrics = address_line(&mut lines, "metrics on http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    (child, addr, metrics)
+}
+
+fn spawn_reading(
+    args: &[&str],
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
     let unlimited: &[&str] = if args.iter().any(|a| a.ends_with("-per-ip")) {
         &[]
     } else {
@@ -50,21 +72,24 @@ pub fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
         .args(["--listen", "127.0.0.1:0"])
         .args(unlimited)
         .args(guest_rooms)
+        .args(extra)
         .args(args)
         .env("RUST_LOG", "error")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn server");
+    let out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    (child, out)
+}
+
+/// The next line of the server's stdout, which must start with `prefix`: the rest of it.
+fn address_line(lines: &mut impl std::io::BufRead, prefix: &str) -> String {
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the address line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .expect("address line")
-        .to_string();
-    (child, addr)
+    lines.read_line(&mut line).expect("read an address line");
+    line.trim()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("expected `{prefix}…`, got {line:?}"))
+        .to_string()
 }
 
 /// A server binary that is killed when the test ends, passed or not.
@@ -83,9 +108,10 @@ pub fn run_binary(args: &[&str]) -> (Running, String) {
     (Running(child), addr)
 }
 
-/// A value of `/metrics` (blocking: call it between awaits only where that is fine).
-pub fn metric(addr: &str, name: &str) -> i64 {
-    let (_, body) = http_get(addr, "/metrics");
+/// A value of `/metrics` from the metrics listener at `metrics` (blocking: call it between
+/// awaits only where that is fine).
+pub fn metric(metrics: &str, name: &str) -> i64 {
+    let (_, body) = http_get(metrics, "/metrics");
     body.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse().ok())
@@ -115,6 +141,8 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served (`--metrics-listen`).
+    pub metrics_addr: SocketAddr,
     pub hub: Arc<Hub>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), server::error::StoreError>>>,
@@ -147,12 +175,18 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let hub = Hub::new(Arc::new(cfg), store, Arc::new(Metrics::default()));
+        let scrapes = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind metrics");
+        let metrics_addr = scrapes.local_addr().expect("metrics addr");
+        tokio::spawn(server::serve_metrics(scrapes, hub.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, hub.clone(), async move {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
+            metrics_addr,
             hub,
             stop: Some(stop),
             task: Some(task),

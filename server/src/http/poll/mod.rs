@@ -17,6 +17,7 @@ use super::{origin, text, Body, Edge};
 use crate::admission::ConnAdmission;
 use crate::broker::relay::{Forwarded, Op, RelayHandler, Reply};
 use crate::limits::ip_key;
+use crate::metrics::Metrics;
 use crate::outbound::Taken;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -113,6 +114,7 @@ async fn forward(edge: &Edge, session: String, op: Op) -> Reply {
         _ => RELAY_SLACK,
     };
     let owner = owner.to_string();
+    Metrics::inc(&edge.hub.metrics.relay_forwards);
     relay
         .forward(&owner, Forwarded { session, op }, within)
         .await
@@ -149,7 +151,10 @@ async fn act(edge: &Edge, session: &PollSession, op: Op) -> Reply {
                 Some(ms) => wait(edge).min(Duration::from_millis(ms)),
                 None => wait(edge),
             };
-            match session.get(ack, wait).await {
+            let held = Metrics::count(&edge.hub.metrics.poll_gets_held);
+            let taken = session.get(ack, wait).await;
+            drop(held);
+            match taken {
                 Ok(taken) => answer(taken),
                 Err(_) => plain(
                     StatusCode::BAD_REQUEST,

@@ -7,6 +7,7 @@ use crate::admission::SessionAdmission;
 use crate::connection;
 use crate::hub::{Conn, Hub};
 use crate::limits::IpKey;
+use crate::metrics::Endpoint;
 use crate::outbound::{AckTooFar, Pipe, Sink, Taken};
 use crate::protocol::TypedProtocol;
 use shared::CloseReason;
@@ -58,7 +59,9 @@ impl PollSession {
         let hub = hub.clone();
         let ended = session.clone();
         tokio::spawn(async move {
+            let open = hub.metrics.open_on(Endpoint::Poll);
             connection::run(inbound, hub, conn, protocol).await;
+            drop(open);
             drop(admission);
             if matches!(
                 ended.conn.close_reason(),

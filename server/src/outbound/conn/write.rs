@@ -4,7 +4,6 @@
 use super::{Conn, Mode, Sink, State};
 use bytes::Buf;
 use std::io::{self, IoSlice};
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 /// Most frames handed to one vectored `send`.
@@ -31,7 +30,7 @@ impl Conn {
         let mut done = 0;
         self.consume(st, sent.min(queued), &mut done);
         if done > 0 {
-            self.metrics.messages_out.fetch_add(done, Relaxed);
+            self.metrics.messages_out.inc_by(done);
         }
         if sent < queued {
             self.block(st);
@@ -113,7 +112,7 @@ impl Conn {
         let mut done = 0u64;
         self.write_queue(st, &mut done);
         if done > 0 {
-            self.metrics.messages_out.fetch_add(done, Relaxed);
+            self.metrics.messages_out.inc_by(done);
         }
     }
 

@@ -110,6 +110,11 @@ impl SqliteStore {
         })
     }
 
+    /// Has the writer record how long its group commits and fsyncs take in `timings`.
+    pub fn record_timings(&self, timings: &crate::metrics::Timings) {
+        self.sync.record_timings(timings);
+    }
+
     fn send(&self, op: Op) -> Result<(), StoreError> {
         self.inbox.send(op)
     }

@@ -1,9 +1,13 @@
 //! The WAL's fsync (full sync) and the mark of how far it has got, which acks wait for.
 
 use crate::error::StoreError;
+use crate::metrics::Timings;
+use prometheus_client::metrics::histogram::Histogram;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Release};
+use std::sync::OnceLock;
+use std::time::Instant;
 use tokio::sync::watch;
 
 /// The WAL file, fsynced by the writer after each commit (full sync).
@@ -49,6 +53,8 @@ pub(super) struct SyncState {
     failed: AtomicBool,
     /// Why the writer stopped for good, once it has (`Journal::ready`, `Journal::failed`).
     stopped: watch::Sender<Option<String>>,
+    /// Where the writer records how long commits and fsyncs take, once `/metrics` is set up.
+    timings: OnceLock<Timings>,
 }
 
 impl SyncState {
@@ -57,6 +63,19 @@ impl SyncState {
             synced: watch::Sender::new(0),
             failed: Default::default(),
             stopped: watch::Sender::new(None),
+            timings: OnceLock::new(),
+        }
+    }
+
+    /// Has the writer record its commit and fsync times in `timings` from now on.
+    pub(super) fn record_timings(&self, timings: &Timings) {
+        let _ = self.timings.set(timings.clone());
+    }
+
+    /// Records the time since `began` in the histogram `which` picks (if timings are set).
+    pub(super) fn timed(&self, which: fn(&Timings) -> &Histogram, began: Instant) {
+        if let Some(t) = self.timings.get() {
+            crate::metrics::observe(which(t), began.elapsed());
         }
     }
 

@@ -146,7 +146,9 @@ pub(super) fn run(
                 // after the fsync: its acks are then ready with the answer, one wake-up per send
                 // instead of two, which is what a busy store's throughput needs.
                 let now = wal.is_none() || group.len() <= EARLY_ANSWER_MAX;
+                let began = Instant::now();
                 commit_group(&mut conn, &mut group, written, &mut ids, &mut answers);
+                sync.timed(|t| &t.store_commit, began);
                 if now {
                     // Only a stored message has deliveries to wait for (a resend of a stored
                     // one, or a failed group, has none: the hub would not go idle for it).
@@ -209,7 +211,10 @@ pub(super) fn sync_and_publish(
     sync: &SyncState,
 ) -> bool {
     if let Some(w) = wal {
-        if let Err(e) = w.sync() {
+        let began = Instant::now();
+        let synced = w.sync();
+        sync.timed(|t| &t.store_fsync, began);
+        if let Err(e) = synced {
             // Pages that failed to reach the disk may be gone from the cache too: nothing
             // written from here on can be called durable. Stop; waiters get an error.
             tracing::error!(cause = %e, "fsync of the WAL failed; the store stops");
