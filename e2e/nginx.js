@@ -1,7 +1,7 @@
 // nginx from Debian's packages in front of the real server, for the TLS tests: a self-signed
 // certificate made here with openssl, the deployment's own site file (deploy/nginx/chat.conf)
 // with this run's name, ports and certificate put in, and an nginx process of our own on a free
-// loopback port (never the package's service, never port 80 or 443).
+// loopback port, 127.0.0.1 and ::1 (never the package's service, never port 80 or 443).
 'use strict';
 
 const { spawn, execFileSync } = require('node:child_process');
@@ -14,16 +14,25 @@ const { ROOT } = require('./helpers');
 const SITE = path.join(ROOT, 'deploy', 'nginx', 'chat.conf');
 const NGINX = process.env.NGINX || '/usr/sbin/nginx';
 
-/** A free TCP port on 127.0.0.1 (closed again before it is returned). */
-function freePort() {
-  return new Promise((resolve, reject) => {
+/** Listens on `host`:`port` (0: any) and closes again: resolves to the port, or null. */
+function tryListen(host, port) {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
+    srv.once('error', () => resolve(null));
+    srv.listen(port, host, () => {
+      const got = srv.address().port;
+      srv.close(() => resolve(got));
     });
   });
+}
+
+/** A TCP port free on both 127.0.0.1 and ::1. */
+async function freePort() {
+  for (let i = 0; i < 20; i++) {
+    const port = await tryListen('127.0.0.1', 0);
+    if (port && (await tryListen('::1', port))) return port;
+  }
+  throw new Error('no port free on both 127.0.0.1 and ::1');
 }
 
 /** A self-signed certificate for `name` (and 127.0.0.1) in `dir`: { cert, key } paths. */
@@ -39,7 +48,7 @@ function selfSigned(dir, name) {
 }
 
 /**
- * deploy/nginx/chat.conf with `name`, `port` (TLS, on 127.0.0.1), `upstream` (host:port of the
+ * deploy/nginx/chat.conf with `name`, `port` (TLS, on 127.0.0.1 and ::1), `upstream` (host:port of the
  * server) and the certificate put in place of the deployment's values. Throws when one of those
  * values is no longer in the file, so the file and this test cannot drift apart silently.
  */
@@ -49,6 +58,7 @@ function renderSite({ name, port, upstream, cert, key }) {
     ['/etc/ssl/certs/chat.example.com.pem', cert],
     ['/etc/ssl/private/chat.example.com.key', key],
     ['listen 443 ssl;', `listen 127.0.0.1:${port} ssl;`],
+    ['listen [::]:443 ssl;', `listen [::1]:${port} ssl;`],
     ['server 127.0.0.1:8080;', `server ${upstream};`],
     ['server_name chat.example.com;', `server_name ${name};`],
   ];

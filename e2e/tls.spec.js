@@ -25,13 +25,14 @@ test.use({
 const TLS = { ignoreHTTPSErrors: true };
 
 /**
- * A request to nginx on 127.0.0.1:`port` as `host` (SNI chat.test, the self-signed certificate
- * accepted): resolves to { status, body, headers }; a 101 resolves with status 101.
+ * A request to nginx at `from` (127.0.0.1 or ::1) on `port` as `host` (SNI chat.test, the
+ * self-signed certificate accepted): resolves to { status, body, headers }; a 101 resolves with
+ * the open socket too, for the caller to close.
  */
-function request(port, { path = '/', host, headers = {} }) {
+function request(port, { path = '/', host, headers = {}, from = '127.0.0.1' }) {
   return new Promise((resolve, reject) => {
     const req = https.request({
-      host: '127.0.0.1', port, path, servername: NAME, rejectUnauthorized: false, timeout: 10_000,
+      host: from, port, path, servername: NAME, rejectUnauthorized: false, timeout: 10_000,
       headers: { Host: host, ...headers },
     });
     req.on('response', (res) => {
@@ -40,8 +41,7 @@ function request(port, { path = '/', host, headers = {} }) {
       res.on('end', () => resolve({ status: res.statusCode, body, headers: res.headers }));
     });
     req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode, body: '', headers: res.headers });
+      resolve({ status: res.statusCode, body: '', headers: res.headers, socket });
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
@@ -135,7 +135,9 @@ test.describe('behind nginx with TLS', () => {
     expect(health).toMatchObject({ status: 200, body: 'ok\n' });
 
     // The page's own origin, port and all, may open the chat; another site's may not.
-    expect((await request(port, { path: '/chat', host, headers: upgrade(`https://${host}`) })).status).toBe(101);
+    const own = await request(port, { path: '/chat', host, headers: upgrade(`https://${host}`) });
+    own.socket?.destroy();
+    expect(own.status).toBe(101);
     expect((await request(port, { path: '/chat', host, headers: upgrade('https://evil.example') })).status).toBe(403);
 
     // A name the server was not given (DNS rebinding) is refused, through the proxy too.
@@ -155,3 +157,44 @@ test.describe('behind nginx with TLS', () => {
     }).toBeGreaterThanOrEqual(2);
   });
 });
+
+// The server counts each client under the address nginx puts in X-Forwarded-For, not under
+// nginx's own. Loopback has two client addresses to tell apart: 127.0.0.1 (which is also the
+// trusted proxy's) and ::1 (which is not). One WebSocket per address is allowed here.
+test.describe('the client address through nginx', () => {
+  let server, nginx, host;
+
+  test.beforeAll(async () => {
+    server = h.newServer({
+      store: 'memory',
+      args: ['--trusted-proxies', '127.0.0.1', '--allowed-hosts', NAME, '--max-connections-per-ip', '1'],
+    });
+    await server.start();
+    nginx = newNginx({ name: NAME, upstream: `127.0.0.1:${server.port}` });
+    host = `${NAME}:${await nginx.start()}`;
+  });
+
+  test.afterAll(async () => {
+    if (nginx) await nginx.stop();
+    if (server) await server.stop();
+  });
+
+  test('each client is counted under its own address, not the proxy\'s', async () => {
+    const open = [];
+    const ws = async (from) => {
+      const res = await request(nginx.port, { path: '/chat', host, from, headers: upgrade(`https://${host}`) });
+      if (res.socket) open.push(res.socket);
+      return res.status;
+    };
+    try {
+      expect(await ws('127.0.0.1'), 'the first socket from 127.0.0.1').toBe(101);
+      expect(await ws('127.0.0.1'), 'a second one from the same client').toBe(503);
+      // Through the same nginx, so from the same proxy address, but for another client.
+      expect(await ws('::1'), 'a socket from ::1, named in X-Forwarded-For').toBe(101);
+      expect(await ws('::1'), 'a second one from ::1').toBe(503);
+    } finally {
+      open.forEach((s) => s.destroy());
+    }
+  });
+});
+
