@@ -83,6 +83,7 @@ class Nginx {
   }
 
   async start() {
+    if (!fs.existsSync(NGINX)) throw new Error(`${NGINX} is missing: run scripts/setup.sh test`);
     const { cert, key } = selfSigned(this.dir, this.name);
     this.port = await freePort();
     const site = path.join(this.dir, 'chat.conf');
