@@ -3,7 +3,9 @@
 // server started with the flags the README gives for a proxy. The browser reaches nginx by a
 // name that is neither localhost nor an address (chat.test, mapped to 127.0.0.1 inside
 // Chromium), so the server's Host and Origin checks are the ones a real deployment meets.
-// Two users chat both ways over https:// and wss://, a third over long polling through nginx.
+// Two users chat both ways over https:// and wss://, a third over long polling through nginx;
+// the Host and Origin refusals hold through it; and each client is counted under the address
+// nginx names in X-Forwarded-For.
 'use strict';
 
 const https = require('node:https');
