@@ -48,12 +48,12 @@ class Server {
     for (const f of [SERVER_BIN, path.join(STATIC_DIR, 'index.html')]) {
       if (!fs.existsSync(f)) throw new Error(`missing ${f}: build the server and the client first`);
     }
+    const args = ['--listen', `127.0.0.1:${this.port}`, '--static-dir', STATIC_DIR, '--store', this.store];
     // Every page and socket of a test comes from 127.0.0.1, and loopback is not exempt from
-    // the per-address limits.
-    const args = [
-      '--listen', `127.0.0.1:${this.port}`, '--static-dir', STATIC_DIR, '--store', this.store,
-      '--max-connections-per-ip', '0', '--handshake-rate-per-ip', '0',
-    ];
+    // the per-address limits: off, unless the test is about them.
+    for (const flag of ['--max-connections-per-ip', '--handshake-rate-per-ip']) {
+      if (!this.extraArgs.includes(flag)) args.push(flag, '0');
+    }
     if (this.store === 'sqlite') args.push('--data-dir', this.dataDir);
     args.push(...this.extraArgs);
     const log = fs.openSync(this.logFile, 'a');

@@ -2,9 +2,11 @@
 # Installs what building and testing the project needs, skipping whatever is already there.
 #   scripts/setup.sh run    toolchain for the web client (wasm target, trunk, wasm-bindgen, wasm-opt,
 #                           brotli for its precompressed files)
-#   scripts/setup.sh test   the above, plus Chromium + chromedriver, redis-server, the fonts headless
-#                           screenshots need (CJK, emoji), and e2e/'s npm packages (@playwright/test,
-#                           axe-core: `npm ci`, from e2e/package-lock.json)
+#   scripts/setup.sh test   the above, plus Chromium + chromedriver, redis-server, nginx and openssl
+#                           (e2e/tls.spec.js runs its own nginx on a free loopback port with a
+#                           certificate it makes: the package's own service is never used), the
+#                           fonts headless screenshots need (CJK, emoji), and e2e/'s npm packages
+#                           (@playwright/test, axe-core: `npm ci`, from e2e/package-lock.json)
 # Versions are pinned to what works on these machines (see ARCHITECTURE.md, "Toolchain").
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,7 +59,7 @@ fi
 
 if [ "$MODE" = test ]; then
   # Without the Noto fonts, headless Chromium draws CJK text and emoji as empty boxes.
-  apt_install chromium chromium-driver redis-server fonts-noto-cjk fonts-noto-color-emoji
+  apt_install chromium chromium-driver redis-server nginx openssl fonts-noto-cjk fonts-noto-color-emoji
   # The end-to-end tests drive Debian's Chromium: nothing here downloads a browser.
   if [ ! -d "$ROOT/e2e/node_modules/@playwright/test" ]; then
     log "npm ci (e2e/: @playwright/test, axe-core)"

@@ -5,7 +5,8 @@
 #   scripts/test-browser.sh
 #   E2E_STORE=memory scripts/test-browser.sh     # skips the restart test (needs durable history)
 #   SKIP_BUILD=1 ...                             # reuse dist/ and the server binary as they are
-# Needs `scripts/setup.sh test` (Chromium, chromedriver, wasm-bindgen, trunk, e2e/'s @playwright/test).
+# Needs `scripts/setup.sh test` (Chromium, chromedriver, wasm-bindgen, trunk, nginx, openssl,
+# e2e/'s @playwright/test).
 # A failing end-to-end test keeps its Playwright trace under e2e/test-results/ (open it with
 # `cd e2e && npx playwright show-trace test-results/<test>/trace.zip`).
 set -euo pipefail

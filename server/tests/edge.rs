@@ -361,6 +361,42 @@ async fn requests_for_other_host_names_are_refused() {
     assert!(head.starts_with("http/1.1 403"), "{head}");
 }
 
+/// Behind a TLS proxy the page's Origin is `https://name` and the Host is what the proxy
+/// passes on: the browser's own (`name`, or `name:port` off the default port), or with the
+/// default port written out (nginx's `$host:$server_port`). Each is the page's own origin.
+#[tokio::test]
+async fn https_origins_behind_a_proxy_are_the_servers_own() {
+    let s = Server::start(
+        &[
+            OPEN,
+            &[
+                "--trusted-proxies",
+                "127.0.0.1",
+                "--allowed-hosts",
+                "chat.example",
+            ],
+        ]
+        .concat(),
+    );
+    let cases = [
+        ("chat.example", "https://chat.example", "101"),
+        ("chat.example:443", "https://chat.example", "101"),
+        ("chat.example:8443", "https://chat.example:8443", "101"),
+        // The proxy dropped the port: the server cannot tell it is the same page.
+        ("chat.example", "https://chat.example:8443", "403"),
+        ("chat.example:443", "https://attacker.example", "403"),
+    ];
+    for (host, origin, want) in cases {
+        let mut t = TcpStream::connect(s.addr).await.expect("connect");
+        let extra = format!("Origin: {origin}\r\nX-Forwarded-For: 198.51.100.7\r\n");
+        let (head, _) = ask(&mut t, &upgrade("/chat", host, &extra)).await;
+        assert!(
+            head.starts_with(&format!("http/1.1 {want}")),
+            "Host {host}, Origin {origin}: {head}"
+        );
+    }
+}
+
 /// Plain HTTP and WebSocket sessions have caps of their own: a full chat cap leaves files and
 /// health checks served, and sessions do not use up the HTTP cap.
 #[tokio::test]
