@@ -1,5 +1,5 @@
 //! Server configuration: command-line flags, each with an environment-variable twin, and the
-//! operator commands run instead of the server (`server user …`).
+//! operator commands run instead of the server (`server user …`, `server backup`).
 
 use clap::{Parser, Subcommand, ValueEnum};
 use shared::Nickname;
@@ -334,6 +334,13 @@ pub enum Command {
     /// Manages accounts: in the SQLite database under --data-dir, or in Redis with --redis.
     #[command(subcommand)]
     User(UserCommand),
+    /// Copies the SQLite store under --data-dir to PATH while the server runs (a consistent
+    /// snapshot); PATH must not exist. To restore, put the copy in an empty data directory as
+    /// `chat.db`. With --redis, back up Redis itself (see the README).
+    Backup {
+        /// Where the copy goes: a new file.
+        path: PathBuf,
+    },
 }
 
 /// `server user …`. Passwords are read from stdin (its first line), never from arguments.

@@ -6,14 +6,25 @@ use std::io::Write;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut config = Config::parse();
-    if let Some(Command::User(cmd)) = config.command.take() {
-        let done =
-            server::cli::user::run(&config, &cmd, std::io::stdin().lock(), std::io::stdout()).await;
-        if let Err(e) = done {
-            eprintln!("server user: {e}");
-            std::process::exit(1);
+    match config.command.take() {
+        Some(Command::User(cmd)) => {
+            let done =
+                server::cli::user::run(&config, &cmd, std::io::stdin().lock(), std::io::stdout())
+                    .await;
+            if let Err(e) = done {
+                eprintln!("server user: {e}");
+                std::process::exit(1);
+            }
+            return Ok(());
         }
-        return Ok(());
+        Some(Command::Backup { path }) => {
+            if let Err(e) = server::cli::backup::run(&config, &path, std::io::stdout()) {
+                eprintln!("server backup: {e}");
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
+        None => {}
     }
     tracing_subscriber::fmt()
         .with_env_filter(
