@@ -57,6 +57,17 @@ pub enum Registration {
     Closed,
 }
 
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event, with its spans' fields.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields`, `target`, and `span`, the
+    /// fields of the span the event is in (a connection's `conn`: id, peer, endpoint, user,
+    /// close).
+    Json,
+}
+
 /// A network in CIDR form, or one address (a /32 or /128).
 fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
     let s = s.trim();
@@ -322,6 +333,11 @@ pub struct Config {
     /// clients that send no Origin (non-browser). `*` allows every origin.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// Log lines on stderr: `text` or `json` (one object per line). `RUST_LOG` picks what is
+    /// logged (default `info`).
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
 
     /// A command to run instead of the server; without one, the server runs.
     #[command(subcommand)]
