@@ -103,7 +103,7 @@ fn copy(source: &Path, partial: &Path, partial_str: &str) -> Result<Copied, Back
     // recovered first).
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let src = Connection::open_with_flags(source, flags)
-        .map_err(|_| BackupError::NoStore(source.to_owned()))?;
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", source.display())))?;
     src.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
     let version: i64 = src
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -118,6 +118,9 @@ fn copy(source: &Path, partial: &Path, partial_str: &str) -> Result<Copied, Back
     drop(src);
 
     let dst = Connection::open_with_flags(partial, flags).map_err(err)?;
+    // One file, whatever mode the copy came out in: nothing is left in a WAL beside it.
+    dst.pragma_update(None, "journal_mode", "DELETE")
+        .map_err(err)?;
     dst.execute(
         "UPDATE meta SET value = lower(hex(randomblob(16))) WHERE key = 'epoch'",
         [],
