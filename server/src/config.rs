@@ -1,5 +1,5 @@
 //! Server configuration: command-line flags, each with an environment-variable twin, and the
-//! operator commands run instead of the server (`server user …`).
+//! operator commands run instead of the server (`server user …`, `server backup`).
 
 use clap::{Parser, Subcommand, ValueEnum};
 use shared::Nickname;
@@ -55,6 +55,17 @@ pub enum Registration {
     Open,
     /// Only operators (`server user add`).
     Closed,
+}
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event, with its spans' fields.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields`, `target`, and `span`, the
+    /// fields of the span the event is in (a connection's `conn`: id, peer, endpoint, user,
+    /// close).
+    Json,
 }
 
 /// A network in CIDR form, or one address (a /32 or /128).
@@ -328,6 +339,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Log lines on stderr: `text` or `json` (one object per line). `RUST_LOG` picks what is
+    /// logged (default `info`).
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
     /// A command to run instead of the server; without one, the server runs.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -339,6 +355,13 @@ pub enum Command {
     /// Manages accounts: in the SQLite database under --data-dir, or in Redis with --redis.
     #[command(subcommand)]
     User(UserCommand),
+    /// Copies the SQLite store under --data-dir to PATH while the server runs (a consistent
+    /// snapshot); PATH must not exist. To restore, put the copy in an empty data directory as
+    /// `chat.db`. With --redis, back up Redis itself (see the README).
+    Backup {
+        /// Where the copy goes: a new file.
+        path: PathBuf,
+    },
 }
 
 /// `server user …`. Passwords are read from stdin (its first line), never from arguments.

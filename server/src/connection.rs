@@ -3,6 +3,10 @@
 //! connection's queue and the flusher (`outbound`). The task only steps in when the socket is
 //! full, and for the close, which interrupts even a write blocked on a client that stopped
 //! reading.
+//!
+//! - `log.rs`: the connection's span and its open and close lines.
+
+pub mod log;
 
 use crate::hub::{Conn, Hub};
 use crate::metrics::Metrics;

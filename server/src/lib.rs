@@ -15,7 +15,8 @@
 //!   writes them (one vectored send per connection per pass, no task per delivery).
 //! - [`broker`]: the seams to other nodes (events, nickname claims, presence, a shared log)
 //!   and their single-node implementations; [`cluster`]: the same on Redis.
-//! - [`cli`]: operator commands run instead of the server (`server user …`: accounts).
+//! - [`cli`]: operator commands run instead of the server (`server user …`: accounts;
+//!   `server backup`: a copy of the SQLite store).
 //! - [`config`]: flags with environment twins; [`metrics`]: counters for `/metrics`;
 //!   `shutdown`: the signal future; `util`: the lock, random ids, the clock.
 

@@ -1,27 +1,46 @@
 use clap::Parser;
-use server::config::Command;
+use server::config::{Command, LogFormat};
 use server::Config;
 use std::io::Write;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut config = Config::parse();
-    if let Some(Command::User(cmd)) = config.command.take() {
-        let done =
-            server::cli::user::run(&config, &cmd, std::io::stdin().lock(), std::io::stdout()).await;
-        if let Err(e) = done {
-            eprintln!("server user: {e}");
-            std::process::exit(1);
+    match config.command.take() {
+        Some(Command::User(cmd)) => {
+            let done =
+                server::cli::user::run(&config, &cmd, std::io::stdin().lock(), std::io::stdout())
+                    .await;
+            if let Err(e) = done {
+                eprintln!("server user: {e}");
+                std::process::exit(1);
+            }
+            return Ok(());
         }
-        return Ok(());
+        Some(Command::Backup { path }) => {
+            if let Err(e) = server::cli::backup::run(&config, &path, std::io::stdout()) {
+                eprintln!("server backup: {e}");
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
+        None => {}
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        // Each line carries the fields of the span it is in (a connection's id, peer, user…),
+        // recorded ones included.
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;

@@ -2,5 +2,7 @@
 //!
 //! - `user.rs`: `server user add | reset-password | disable | enable | list`, on the accounts
 //!   in SQLite or Redis.
+//! - `backup.rs`: `server backup PATH`, a consistent copy of the SQLite store.
 
+pub mod backup;
 pub mod user;

@@ -5,7 +5,7 @@ use super::{origin, text, Body, Edge, Io};
 use crate::admission::{ConnAdmission, SessionAdmission};
 use crate::connection;
 use crate::hub::{Conn, Hub};
-use crate::limits::{ip_key, IpKey};
+use crate::limits::ip_key;
 use crate::metrics;
 use crate::outbound::SocketIo;
 use crate::protocol::{DemoProtocol, EchoProtocol, Protocol, TypedProtocol};
@@ -17,11 +17,13 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use shared::{CHAT_PATH, DEMO_PATH_PREFIX, ECHO_PATH};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
+use tracing::Instrument;
 
 pub enum Endpoint {
     Chat,
@@ -40,6 +42,17 @@ pub fn endpoint(path: &str) -> Option<Endpoint> {
     }
     let nick = path.strip_prefix(DEMO_PATH_PREFIX)?;
     (!nick.is_empty() && !nick.contains('/')).then(|| Endpoint::Demo(nick.to_string()))
+}
+
+impl Endpoint {
+    /// The endpoint's name in the connection's log.
+    fn name(&self) -> &'static str {
+        match self {
+            Endpoint::Chat => "chat",
+            Endpoint::Demo(_) => "demo",
+            Endpoint::Echo => "echo",
+        }
+    }
 }
 
 fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
@@ -107,13 +120,12 @@ pub fn start(edge: &Edge, conn: &ConnAdmission, mut req: Request<Incoming>) -> R
         return text(StatusCode::BAD_REQUEST, "bad Sec-WebSocket-Key\n");
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let addr = ip_key(client);
     tokio::spawn(session(
         on_upgrade,
         edge.hub.clone(),
         endpoint,
         admission,
-        addr,
+        (conn.peer, client),
     ));
     let mut res = Response::new(Body::default());
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -136,13 +148,14 @@ pub fn ws_config(cfg: &crate::Config) -> WebSocketConfig {
 }
 
 /// Takes the raw socket back from hyper (with the bytes it read past the request head) and
-/// starts the session on it, which holds `admission` until it ends.
+/// starts the session on it, which holds `admission` until it ends. `who`: the socket's peer
+/// and the client (the peer, or the address a trusted proxy named).
 async fn session(
     on_upgrade: OnUpgrade,
     hub: Arc<Hub>,
     endpoint: Endpoint,
     admission: SessionAdmission,
-    addr: IpKey,
+    who: (SocketAddr, IpAddr),
 ) {
     let Ok(upgraded) = on_upgrade.await else {
         return;
@@ -158,6 +171,8 @@ async fn session(
     let stream = io.into_inner().into_inner();
     tune(&stream, &hub);
     let conn = hub.open_conn(stream);
+    let span = connection::log::span(&conn, who.0, who.1, endpoint.name());
+    let addr = ip_key(who.1);
     let ws = WebSocketStream::from_partially_read(
         SocketIo::new(conn.clone()),
         early,
@@ -168,15 +183,42 @@ async fn session(
     match endpoint {
         Endpoint::Chat => {
             let protocol = TypedProtocol::new(hub.clone(), conn.clone(), Some(addr));
-            spawn_session(ws, hub, conn, protocol, admission, metrics::Endpoint::Chat);
+            spawn_session(
+                ws,
+                hub,
+                conn,
+                protocol,
+                admission,
+                span,
+                metrics::Endpoint::Chat,
+            );
         }
         Endpoint::Demo(nick) => {
-            let protocol = DemoProtocol::start(hub.clone(), &conn, &nick, Some(addr)).await;
-            spawn_session(ws, hub, conn, protocol, admission, metrics::Endpoint::Demo);
+            // In the span: the user it registers is recorded there.
+            let protocol = DemoProtocol::start(hub.clone(), &conn, &nick, Some(addr))
+                .instrument(span.clone())
+                .await;
+            spawn_session(
+                ws,
+                hub,
+                conn,
+                protocol,
+                admission,
+                span,
+                metrics::Endpoint::Demo,
+            );
         }
         Endpoint::Echo => {
             let protocol = EchoProtocol::new(conn.clone());
-            spawn_session(ws, hub, conn, protocol, admission, metrics::Endpoint::Echo);
+            spawn_session(
+                ws,
+                hub,
+                conn,
+                protocol,
+                admission,
+                span,
+                metrics::Endpoint::Echo,
+            );
         }
     }
 }
@@ -189,11 +231,12 @@ fn spawn_session<S: Protocol + 'static>(
     conn: Arc<Conn>,
     protocol: S,
     admission: SessionAdmission,
+    span: tracing::Span,
     endpoint: metrics::Endpoint,
 ) {
     tokio::spawn(async move {
         let open = hub.metrics.open_on(endpoint);
-        connection::run(ws, hub, conn, protocol).await;
+        connection::log::run(ws, hub, conn, protocol, span).await;
         drop(open);
         drop(admission);
     });

@@ -62,7 +62,11 @@ impl DemoProtocol {
             return session;
         };
         let peer = match hub.register(conn, nick, true, None, addr).await {
-            Ok((peer, _token)) => peer,
+            Ok((peer, _token)) => {
+                // The connection's span (`connection::log`) names its user from here on.
+                tracing::Span::current().record("user", peer.nick.as_str());
+                peer
+            }
             Err(RegisterError::NickTaken | RegisterError::Registered) => {
                 conn.close(CloseReason::NickTaken);
                 return session;

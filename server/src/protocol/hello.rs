@@ -212,6 +212,8 @@ impl TypedProtocol {
         admin: bool,
         conversations: Vec<ReadState>,
     ) {
+        // The connection's span (`connection::log`) names its user from here on.
+        tracing::Span::current().record("user", nick.as_str());
         let cfg = &self.hub.config;
         self.conn.reply(&ServerMessage::Welcome {
             nick,

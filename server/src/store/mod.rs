@@ -12,6 +12,7 @@ pub(crate) mod sqlite;
 
 pub use client_ids::CLIENT_ID_WINDOW;
 pub use memory::MemoryStore;
+pub use sqlite::backup;
 pub use sqlite::{Retention, SqliteStore};
 
 use crate::error::StoreError;

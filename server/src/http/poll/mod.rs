@@ -27,7 +27,7 @@ use http::header::{
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use session::PollSession;
+use session::{Opening, PollSession};
 use shared::{CloseReason, POLL_ACK, POLL_CLOSE, POLL_SEQ, POLL_SESSION, POLL_WAIT};
 use std::sync::Weak;
 use std::time::Duration;
@@ -228,9 +228,13 @@ async fn open(edge: &Edge, conn: &ConnAdmission, req: Request<Incoming>) -> Resp
         }
     };
     let linger = edge.hub.config.idle_timeout.min(MAX_LINGER);
+    let opening = Opening {
+        peer: conn.peer,
+        client,
+    };
     let (id, session) = edge
         .polls
-        .open(&edge.hub, admission, ip_key(client), linger);
+        .open(&edge.hub, admission, ip_key(client), opening, linger);
     let _ = session.post(body).await;
     let mut res = text(StatusCode::CREATED, "");
     if let Ok(v) = HeaderValue::from_str(&id) {

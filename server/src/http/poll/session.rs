@@ -11,6 +11,7 @@ use crate::metrics::Endpoint;
 use crate::outbound::{AckTooFar, Pipe, Sink, Taken};
 use crate::protocol::TypedProtocol;
 use shared::CloseReason;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
@@ -21,6 +22,14 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Messages of POST bodies on their way to the connection's task; a POST waits past it.
 const INBOUND: usize = 16;
+
+/// Who opened a session, for its log: the socket's peer and the client (the peer, or the
+/// address a trusted proxy named).
+#[derive(Debug, Clone, Copy)]
+pub struct Opening {
+    pub peer: SocketAddr,
+    pub client: IpAddr,
+}
 
 pub struct PollSession {
     pub conn: Arc<Conn>,
@@ -36,16 +45,18 @@ pub struct PollSession {
 pub struct Ended;
 
 impl PollSession {
-    /// Starts the session's connection task; `on_end` runs when it has ended, with the
-    /// admission released.
+    /// Starts the session's connection task, logged in a span of its own; `on_end` runs when it has
+    /// ended, with the admission released.
     pub fn start(
         hub: &Arc<Hub>,
         admission: SessionAdmission,
         addr: IpKey,
+        opening: Opening,
         on_end: impl FnOnce(Arc<PollSession>) + Send + 'static,
     ) -> Arc<PollSession> {
         let pipe = Arc::new(Pipe::default());
         let conn = hub.open_sink(Sink::Pipe(pipe.clone()));
+        let span = connection::log::span(&conn, opening.peer, opening.client, "poll");
         let (tx, mut rx) = mpsc::channel(INBOUND);
         let session = Arc::new(PollSession {
             conn: conn.clone(),
@@ -60,7 +71,7 @@ impl PollSession {
         let ended = session.clone();
         tokio::spawn(async move {
             let open = hub.metrics.open_on(Endpoint::Poll);
-            connection::run(inbound, hub, conn, protocol).await;
+            connection::log::run(inbound, hub, conn, protocol, span).await;
             drop(open);
             drop(admission);
             if matches!(

@@ -3,7 +3,7 @@
 //! its sessions hold, and an ended session stays only as long as a late GET may come for
 //! its last messages and its close code.
 
-use super::session::PollSession;
+use super::session::{Opening, PollSession};
 use crate::admission::SessionAdmission;
 use crate::hub::Hub;
 use crate::limits::IpKey;
@@ -32,12 +32,13 @@ impl Sessions {
         hub: &Arc<Hub>,
         admission: SessionAdmission,
         addr: IpKey,
+        opening: Opening,
         linger: Duration,
     ) -> (String, Arc<PollSession>) {
         let id = format!("{}{}", self.prefix, random_hex());
         let table: Weak<Sessions> = Arc::downgrade(self);
         let key = id.clone();
-        let session = PollSession::start(hub, admission, addr, move |_| {
+        let session = PollSession::start(hub, admission, addr, opening, move |_| {
             tokio::spawn(async move {
                 tokio::time::sleep(linger).await;
                 if let Some(table) = table.upgrade() {

@@ -11,6 +11,7 @@
 //! run beside the writer) on Tokio's blocking pool.
 //!
 //! - `dir_lock.rs`: one server per data directory.
+//! - `backup.rs`: a consistent copy of the store beside a running server (`server backup`).
 //! - `schema.rs`: opening connections, pragmas, migrations.
 //! - `inbox.rs`: the writer's inbox (appends, rewrites and flushes on their way to the writer).
 //! - `writer.rs`: the writer thread: group commits, answers.
@@ -19,6 +20,7 @@
 //! - `wal.rs`: the WAL's fsync and the synced mark that `wait_durable` waits for.
 //! - here: the store itself, its reads and the `History` and `Journal` impls.
 
+pub mod backup;
 mod dir_lock;
 mod inbox;
 mod retention;
