@@ -147,7 +147,7 @@ test.describe('behind nginx with TLS', () => {
     expect(rebound.status).toBe(403);
     expect(rebound.body).toContain('--allowed-hosts');
 
-    // The metrics stay on the server's own port.
+    // The server never serves the metrics on its public port (only on --metrics-listen).
     expect((await request(port, { path: '/metrics', host })).status).toBe(404);
   });
 

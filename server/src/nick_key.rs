@@ -18,7 +18,8 @@ pub struct NickKey(String);
 
 impl NickKey {
     pub fn of(nick: &Nickname) -> NickKey {
-        NickKey(skeleton(&fold(nick.as_str())).collect())
+        let s = nick.as_str();
+        NickKey(ascii_key(s).unwrap_or_else(|| full_key(s)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -48,6 +49,37 @@ pub fn check_scripts(nick: &Nickname) -> Result<(), MixedScripts> {
     }
 }
 
+/// The key by the book: the skeleton of the folded form.
+fn full_key(s: &str) -> String {
+    skeleton(&fold(s)).collect()
+}
+
+/// The key of an ASCII nickname from a table of each ASCII character's own key, or `None`
+/// when the name is not ASCII or holds a character whose key is not ASCII (a grave accent's
+/// prototype is a modifier letter, say). The same key as [`full_key`], without normalizing:
+/// NFKC, NFD and case folding leave ASCII as ASCII, character by character, so the key of the
+/// whole is the keys of its characters put together. A join looks up the key of every member
+/// it lists: this keeps that from costing a normalization per member.
+fn ascii_key(s: &str) -> Option<String> {
+    static TABLE: std::sync::OnceLock<Vec<Option<Box<str>>>> = std::sync::OnceLock::new();
+    if !s.is_ascii() {
+        return None;
+    }
+    let table = TABLE.get_or_init(|| {
+        (0u8..128)
+            .map(|b| {
+                let key = full_key(&char::from(b).to_string());
+                key.is_ascii().then(|| key.into_boxed_str())
+            })
+            .collect()
+    });
+    let mut key = String::with_capacity(s.len() + 4);
+    for b in s.bytes() {
+        key.push_str(table.get(usize::from(b))?.as_deref()?);
+    }
+    Some(key)
+}
+
 /// NFKC, then case folding, then NFKC again (folding can leave a string unnormalized).
 fn fold(s: &str) -> String {
     let folded: String = s.nfkc().flat_map(fold_char).collect();
@@ -73,6 +105,36 @@ fn fold_char(c: char) -> impl Iterator<Item = char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_keys_from_the_table_are_the_full_keys() {
+        let printable: Vec<char> = (0x20u8..0x7f).map(char::from).collect();
+        let mut checked = 0;
+        for a in &printable {
+            for b in &printable {
+                let s = format!("{a}{b}x");
+                if let Some(fast) = ascii_key(&s) {
+                    assert_eq!(fast, full_key(&s), "{s:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 8000, "most pairs take the table: {checked}");
+        for s in ["Alice", "rn", "m", "I1l|", "Mallory_42", "x-y.z"] {
+            assert_eq!(ascii_key(s).as_deref(), Some(full_key(s).as_str()), "{s}");
+        }
+        // Not ASCII, or a character whose key is not: the full computation.
+        assert_eq!(ascii_key("аlice"), None);
+        let odd: Vec<char> = printable
+            .iter()
+            .copied()
+            .filter(|c| !full_key(&c.to_string()).is_ascii())
+            .collect();
+        for c in &odd {
+            assert_eq!(ascii_key(&format!("a{c}b")), None, "{c:?}");
+        }
+        assert_eq!(NickKey::of(&nick("Alice")), NickKey::of(&nick("аlice")));
+    }
 
     fn nick(s: &str) -> Nickname {
         Nickname::new(s).expect("a valid nickname")
