@@ -45,12 +45,12 @@ pub fn endpoint(path: &str) -> Option<Endpoint> {
 }
 
 impl Endpoint {
-    /// The endpoint's name in the connection's log.
-    fn name(&self) -> &'static str {
+    /// What the connection's log and `/metrics` call the endpoint.
+    fn kind(&self) -> metrics::Endpoint {
         match self {
-            Endpoint::Chat => "chat",
-            Endpoint::Demo(_) => "demo",
-            Endpoint::Echo => "echo",
+            Endpoint::Chat => metrics::Endpoint::Chat,
+            Endpoint::Demo(_) => metrics::Endpoint::Demo,
+            Endpoint::Echo => metrics::Endpoint::Echo,
         }
     }
 }
@@ -171,7 +171,8 @@ async fn session(
     let stream = io.into_inner().into_inner();
     tune(&stream, &hub);
     let conn = hub.open_conn(stream);
-    let span = connection::log::span(&conn, who.0, who.1, endpoint.name());
+    let kind = endpoint.kind();
+    let span = connection::log::span(&conn, who.0, who.1, kind.label());
     let addr = ip_key(who.1);
     let ws = WebSocketStream::from_partially_read(
         SocketIo::new(conn.clone()),
@@ -183,42 +184,18 @@ async fn session(
     match endpoint {
         Endpoint::Chat => {
             let protocol = TypedProtocol::new(hub.clone(), conn.clone(), Some(addr));
-            spawn_session(
-                ws,
-                hub,
-                conn,
-                protocol,
-                admission,
-                span,
-                metrics::Endpoint::Chat,
-            );
+            spawn_session(ws, hub, conn, protocol, admission, span, kind);
         }
         Endpoint::Demo(nick) => {
             // In the span: the user it registers is recorded there.
             let protocol = DemoProtocol::start(hub.clone(), &conn, &nick, Some(addr))
                 .instrument(span.clone())
                 .await;
-            spawn_session(
-                ws,
-                hub,
-                conn,
-                protocol,
-                admission,
-                span,
-                metrics::Endpoint::Demo,
-            );
+            spawn_session(ws, hub, conn, protocol, admission, span, kind);
         }
         Endpoint::Echo => {
             let protocol = EchoProtocol::new(conn.clone());
-            spawn_session(
-                ws,
-                hub,
-                conn,
-                protocol,
-                admission,
-                span,
-                metrics::Endpoint::Echo,
-            );
+            spawn_session(ws, hub, conn, protocol, admission, span, kind);
         }
     }
 }

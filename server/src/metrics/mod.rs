@@ -40,7 +40,8 @@ impl Endpoint {
         Endpoint::Poll,
     ];
 
-    fn label(self) -> &'static str {
+    /// Its name in `/metrics` and in the connection's log.
+    pub fn label(self) -> &'static str {
         match self {
             Endpoint::Chat => "chat",
             Endpoint::Demo => "demo",

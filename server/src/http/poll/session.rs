@@ -56,7 +56,8 @@ impl PollSession {
     ) -> Arc<PollSession> {
         let pipe = Arc::new(Pipe::default());
         let conn = hub.open_sink(Sink::Pipe(pipe.clone()));
-        let span = connection::log::span(&conn, opening.peer, opening.client, "poll");
+        let span =
+            connection::log::span(&conn, opening.peer, opening.client, Endpoint::Poll.label());
         let (tx, mut rx) = mpsc::channel(INBOUND);
         let session = Arc::new(PollSession {
             conn: conn.clone(),
