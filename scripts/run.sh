@@ -50,12 +50,16 @@ SETUP_PID=$!
 BG_PIDS+=("$SETUP_PID")
 
 # Everything the last two steps compile, as far as it goes without trunk: the client's wasm
-# with trunk's own cargo command (build-client.sh --cargo-only), then the server's release
-# build (its build script finds no client yet and embeds none; once the client is in dist/,
-# step 4 recompiles only the server crate). One target directory: one cargo at a time in it.
+# with trunk's own cargo command (build-client.sh --cargo-only), then, on a first run, the
+# server's dependencies: CHAT_DEPS_ONLY makes server/build.rs fail, which under --keep-going
+# stops the server crate alone; step 4 compiles it, once, with the client in dist/. That part
+# is a head start only: its status is ignored, and step 4 reports any real error. One target
+# directory: one cargo at a time in it.
 deps() {
   bash scripts/build-client.sh --cargo-only
-  cargo build --release -p server
+  if [ ! -e "$CARGO_TARGET_DIR/release/server" ]; then
+    CHAT_DEPS_ONLY=1 cargo build --release -p server --keep-going || true
+  fi
 }
 if [ -f "$CARGO_TARGET_DIR/release/server" ]; then
   say "step 2/4: client and server, without trunk (in parallel with step 1; seconds when little changed)"
@@ -82,14 +86,40 @@ fi
 heartbeat_stop
 say "steps 1-2 done after $(human_secs $(($(date +%s) - START)))"
 
-step 3 4 "the web client (trunk: wasm-bindgen, wasm-opt, gzip and brotli forms)" $EST_CLIENT
-heartbeat_start "step 3" $EST_CLIENT
-t=$(date +%s)
-bash scripts/build-client.sh
-heartbeat_stop
-say "step 3 done in $(human_secs $(($(date +%s) - t)))"
+# The client's inputs and the dist/ they gave. trunk rewrites every file of dist/ and that
+# recompiles the server crate (minutes), so an unchanged client is not rebuilt: a later run
+# takes seconds. dist/'s own listing counts too: a `trunk serve` debug build there is replaced.
+client_stamp() {
+  {
+    find client-wasm shared index.html Trunk.toml Cargo.toml Cargo.lock scripts/build-client.sh \
+      -type f -print0 | sort -z | xargs -0 sha256sum
+    trunk --version
+    wasm-bindgen --version
+    wasm-opt --version
+    printf '%s\n' "${RUSTFLAGS:-}" "${CARGO_HOME:-}"
+    find dist -type f -printf '%P %s %T@\n' 2>/dev/null | sort
+  } | sha256sum | cut -d' ' -f1
+}
+STAMP="$CARGO_TARGET_DIR/client-dist.stamp"
+CLIENT_BUILT=0
+if [ -f dist/index.html ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$(client_stamp)" ]; then
+  say "step 3/4: the web client: unchanged since the last build in dist/, kept"
+else
+  step 3 4 "the web client (trunk: wasm-bindgen, wasm-opt, gzip and brotli forms)" $EST_CLIENT
+  heartbeat_start "step 3" $EST_CLIENT
+  t=$(date +%s)
+  bash scripts/build-client.sh
+  heartbeat_stop
+  client_stamp >"$STAMP"
+  CLIENT_BUILT=1
+  say "step 3 done in $(human_secs $(($(date +%s) - t)))"
+fi
 
-step 4 4 "the server (release, embedding the client)" $EST_SERVER
+if [ "$CLIENT_BUILT" = 1 ] || [ ! -e "$CARGO_TARGET_DIR/release/server" ]; then
+  step 4 4 "the server (release, embedding the client)" $EST_SERVER
+else
+  say "step 4/4: the server (release): seconds unless its code changed"
+fi
 heartbeat_start "step 4" $EST_SERVER
 t=$(date +%s)
 cargo build --release -p server --quiet
