@@ -17,9 +17,11 @@ MODE=${1:-run}
 TRUNK_VERSION=0.21.14
 WASM_BINDGEN_VERSION=0.2.130
 BINARYEN_VERSION=123
-# Seconds the two tool installs take on 2 cores from an empty CARGO_HOME, side by side (README,
-# "Running it"): shown while they run.
-TOOLS_EST_SECS=300
+# Seconds each install took on 2 cores from an empty CARGO_HOME, side by side and beside
+# run.sh's other compiles (README, "Running it"): shown while they run.
+TRUNK_EST_SECS=525
+WASM_BINDGEN_EST_SECS=240
+INSTALL_EST=60 # apt and npm only: about a minute
 
 PROGRESS_TAG=setup
 # shellcheck source=scripts/progress.sh
@@ -95,19 +97,21 @@ trap stop_jobs EXIT
 if have trunk && trunk --version | grep -q "$TRUNK_VERSION"; then
   log "trunk $TRUNK_VERSION: already installed ($(command -v trunk))"
 else
-  log "trunk $TRUNK_VERSION: compiling into tools/bin (about $(human_secs $TOOLS_EST_SECS), once)"
+  log "trunk $TRUNK_VERSION: compiling into tools/bin (about $(human_secs $TRUNK_EST_SECS), once)"
   # Default features are the crates.io update check and TLS for `trunk serve --tls-*`; neither
   # is of use offline, and without them there is no TLS stack (ring, rustls) to compile.
+  INSTALL_EST=$TRUNK_EST_SECS
   start_job trunk cheap_install trunk --version "$TRUNK_VERSION" --locked --no-default-features
 fi
 
 if have wasm-bindgen && wasm-bindgen --version | grep -q "$WASM_BINDGEN_VERSION"; then
   log "wasm-bindgen $WASM_BINDGEN_VERSION: already installed ($(command -v wasm-bindgen))"
 else
-  log "wasm-bindgen-cli $WASM_BINDGEN_VERSION: compiling into tools/bin (about $(human_secs $TOOLS_EST_SECS), once)"
+  log "wasm-bindgen-cli $WASM_BINDGEN_VERSION: compiling into tools/bin (about $(human_secs $WASM_BINDGEN_EST_SECS), once)"
   # --locked fails against the registry mirror (a locked dependency version is missing). The
   # default feature is TLS (rustls, ring) for a remote WebDriver; the test runner talks to a
   # local chromedriver over plain HTTP.
+  [ "$INSTALL_EST" -ge $WASM_BINDGEN_EST_SECS ] || INSTALL_EST=$WASM_BINDGEN_EST_SECS
   start_job wasm-bindgen-cli cheap_install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" \
     --no-default-features --force
 fi
@@ -139,7 +143,7 @@ fi
 failed=0
 if [ ${#JOB_PIDS[@]} -gt 0 ]; then
   # run.sh prints one heartbeat for these and its own parallel work (SETUP_HEARTBEAT=0).
-  if [ "${SETUP_HEARTBEAT:-1}" = 1 ]; then heartbeat_start "installing" "$TOOLS_EST_SECS" still_running; fi
+  if [ "${SETUP_HEARTBEAT:-1}" = 1 ]; then heartbeat_start "installing" "$INSTALL_EST" still_running; fi
   wait_jobs "${JOB_PIDS[@]}" || failed=1
   heartbeat_stop
 fi
