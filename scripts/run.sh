@@ -56,7 +56,7 @@ BG_PIDS+=("$SETUP_PID")
 # is a head start only: its status is ignored, and step 4 reports any real error. One target
 # directory: one cargo at a time in it.
 deps() {
-  bash scripts/build-client.sh --cargo-only
+  bash scripts/build-client.sh --cargo-only || return 1
   if [ ! -e "$CARGO_TARGET_DIR/release/server" ]; then
     CHAT_DEPS_ONLY=1 cargo build --release -p server --keep-going || true
   fi
