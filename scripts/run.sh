@@ -5,7 +5,7 @@
 #   scripts/run.sh                 # http://127.0.0.1:8080
 #   CHAT_LISTEN=0.0.0.0:9000 scripts/run.sh
 # Every server flag also works here: scripts/run.sh --store memory
-# A first run compiles trunk and wasm-bindgen-cli (README, "Running it": about 11 minutes in
+# A first run compiles trunk and wasm-bindgen-cli (README, "Running it": 10 to 11 minutes in
 # all on 2 cores); while they compile, the client and the server's dependencies compile beside
 # them, which needs neither tool. Each step prints its estimate, and a line every 30 s.
 set -euo pipefail
@@ -19,9 +19,10 @@ PROGRESS_TAG=run
 LOGS="$CARGO_TARGET_DIR/run-logs"
 mkdir -p "$LOGS"
 
-# Seconds each step took on 2 cores from nothing (README, "Running it"). Steps 1 and 2 run
-# side by side and share the cores; on a later run every step takes seconds.
-EST_TOOLS=525 EST_DEPS=525 EST_CLIENT=40 EST_SERVER=110
+# Seconds each step took on 2 cores from nothing, the mean of two measured first runs (README,
+# "Running it"). Steps 1 and 2 run side by side and share the cores; on a later run every step
+# takes seconds.
+EST_TOOLS=500 EST_DEPS=500 EST_CLIENT=40 EST_SERVER=95
 START=$(date +%s)
 
 # The parallel steps stop with the script, on an error or a Ctrl-C.

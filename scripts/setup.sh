@@ -19,8 +19,8 @@ WASM_BINDGEN_VERSION=0.2.130
 BINARYEN_VERSION=123
 # Seconds each install took on 2 cores from an empty CARGO_HOME, side by side and beside
 # run.sh's other compiles (README, "Running it"): shown while they run.
-TRUNK_EST_SECS=525
-WASM_BINDGEN_EST_SECS=240
+TRUNK_EST_SECS=500
+WASM_BINDGEN_EST_SECS=225
 INSTALL_EST=60 # apt and npm only: about a minute
 
 PROGRESS_TAG=setup
