@@ -5,10 +5,15 @@
 # (rebuild the server after this), or serves it directly with --static-dir dist.
 #   scripts/build-client.sh            release build into $ROOT/dist
 #   DIST=/some/dir scripts/build-client.sh
-# Needs the toolchain of `scripts/setup.sh run` (trunk, wasm-bindgen, wasm-opt, brotli).
+#   scripts/build-client.sh --cargo-only   only the cargo build trunk runs, without trunk
+# Needs the toolchain of `scripts/setup.sh run` (trunk, wasm-bindgen, wasm-opt, brotli);
+# --cargo-only needs just the wasm32 target: run.sh compiles the client with it while trunk is
+# still being installed, and trunk's own cargo build then finds everything fresh.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-export PATH="$ROOT/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+CARGO_ONLY=0
+[ "${1:-}" = --cargo-only ] && CARGO_ONLY=1
+export PATH="$ROOT/tools/bin:$ROOT/tools/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 # Honour a caller's target dir (a parallel build elsewhere), else the workspace's own.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 DIST=${DIST:-$ROOT/dist}
@@ -16,6 +21,10 @@ DIST=${DIST:-$ROOT/dist}
 # sets opt-level z for client-wasm itself): about 500 KB -> 360 KB of wasm before gzip. These
 # apply to this build only; the server's release build keeps the workspace profile.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+# trunk --offline also makes cargo offline: have every crate in the local registry first (this
+# also unpacks them under registry/src/, which the loop below lists).
+cd "$ROOT"
+cargo fetch --quiet
 # Panic messages name their source file: the registry's and this workspace's paths are cut
 # down to `crate-version/src/...` and `client-wasm/src/...` (a few hundred bytes of gzipped
 # wasm; the standard library's `/rustc/<hash>/` paths come precompiled and stay).
@@ -23,13 +32,18 @@ remap="--remap-path-prefix=$ROOT/="
 for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do remap+=" --remap-path-prefix=$dir="; done
 export RUSTFLAGS="${RUSTFLAGS:-} $remap"
 
+if [ $CARGO_ONLY = 1 ]; then
+  # Exactly the command trunk 0.21 runs for index.html's `<link data-trunk rel="rust"
+  # data-bin="client-wasm">` in a release offline build, in this same environment (profile
+  # variables, RUSTFLAGS, target dir): the same fingerprints, so trunk's build reuses this one.
+  exec cargo build --target=wasm32-unknown-unknown --manifest-path "$ROOT/client-wasm/Cargo.toml" \
+    --release --offline --bin client-wasm
+fi
+
 for tool in trunk wasm-bindgen wasm-opt gzip brotli; do
   command -v "$tool" >/dev/null || { echo "build-client: $tool missing: run scripts/setup.sh run" >&2; exit 1; }
 done
 
-cd "$ROOT"
-# trunk --offline also makes cargo offline: have every crate in the local registry first.
-cargo fetch --quiet
 trunk build --release --offline --dist "$DIST" index.html
 
 # Precompressed forms at the highest levels: compressed once here, sent many times; dot

@@ -12,7 +12,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-export PATH="$ROOT/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export PATH="$ROOT/tools/bin:$ROOT/tools/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
 export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}

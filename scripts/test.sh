@@ -5,7 +5,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-export PATH="$HOME/.cargo/bin:$ROOT/tools/node_modules/.bin:$PATH"
+export PATH="$ROOT/tools/bin:$ROOT/tools/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 step() { printf '\n==== %s\n' "$*"; }
 
 step "setup"

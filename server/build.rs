@@ -13,11 +13,21 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 const ENV_DIR: &str = "CHAT_EMBED_DIR";
+/// Set by `scripts/run.sh` while it compiles the server's dependencies before any client exists.
+const ENV_DEPS_ONLY: &str = "CHAT_DEPS_ONLY";
 const OUTPUT: &str = "embedded_assets.rs";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed={ENV_DIR}");
+    println!("cargo:rerun-if-env-changed={ENV_DEPS_ONLY}");
+    // Failing here stops the server crate and nothing else under `cargo build --keep-going`:
+    // run.sh's first run compiles every dependency while the client's tools install, and the
+    // server crate (minutes in release) once, after the client, instead of twice.
+    if std::env::var_os(ENV_DEPS_ONLY).is_some_and(|v| !v.is_empty()) {
+        eprintln!("{ENV_DEPS_ONLY} is set: dependencies only, the server crate is left out");
+        std::process::exit(1);
+    }
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest.parent().unwrap_or(&manifest).to_path_buf();
     let (dir, chosen) = match std::env::var_os(ENV_DIR) {
