@@ -254,9 +254,10 @@ mod tests {
     use tokio_tungstenite::tungstenite::protocol::Role;
 
     /// Every open connection holds its task's future whole, whatever state it is in, so
-    /// its size is memory per idle connection (1,024 and 992 bytes now). Regressions this
-    /// catches, each measured: an `async fn` keeping a second copy of its arguments (+376
-    /// bytes), the close's drain inline (+88), a frame handler's future inline (+1,250).
+    /// its size is memory per idle connection (1,112, 1,024 and 976 bytes now, in the log's
+    /// span). Regressions this catches, each measured: an `async fn` keeping a second copy of
+    /// its arguments (+376 bytes), the close's drain inline (+88), a frame handler's future
+    /// inline (+1,250), an `async` block around the task for its log lines (+600 or so).
     #[tokio::test]
     async fn a_connection_task_holds_about_a_kibibyte() {
         let hub = Hub::new(
@@ -279,24 +280,27 @@ mod tests {
         };
         let (server, _) = l.accept().await.expect("accept");
         let conn = hub.open_conn(server);
-        let chat = run(
+        // What is spawned: the task inside its log span (`log::run`).
+        let span = tracing::Span::none;
+        let chat = log::run(
             ws(&conn).await,
             hub.clone(),
             conn.clone(),
             TypedProtocol::new(hub.clone(), conn.clone(), None),
+            span(),
         );
         // A nickname that is refused: the protocol holds nobody, which does not change its size.
         let demo_protocol = DemoProtocol::start(hub.clone(), &conn, "", None).await;
-        let demo = run(ws(&conn).await, hub.clone(), conn.clone(), demo_protocol);
+        let demo = log::run(ws(&conn).await, hub.clone(), conn.clone(), demo_protocol, span());
         let echo_protocol = EchoProtocol::new(conn.clone());
-        let echo = run(ws(&conn).await, hub.clone(), conn.clone(), echo_protocol);
+        let echo = log::run(ws(&conn).await, hub.clone(), conn.clone(), echo_protocol, span());
         let sizes = [
             std::mem::size_of_val(&chat),
             std::mem::size_of_val(&demo),
             std::mem::size_of_val(&echo),
         ];
         assert!(
-            sizes.iter().all(|&s| s <= 1088),
+            sizes.iter().all(|&s| s <= 1152),
             "task futures: {sizes:?} bytes"
         );
     }

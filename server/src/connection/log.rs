@@ -6,6 +6,7 @@
 use super::Inbound;
 use crate::hub::{Conn, Hub};
 use crate::protocol::Protocol;
+use futures_util::FutureExt;
 use shared::CloseReason;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -33,7 +34,9 @@ pub fn span(conn: &Conn, peer: SocketAddr, client: IpAddr, endpoint: &'static st
     span
 }
 
-/// [`super::run`] inside `span`, with the open and close lines.
+/// [`super::run`] inside `span`, with the open and close lines. Built from combinators, not
+/// an `async` block: a block would hold the socket and the protocol twice (once as its
+/// captures, once inside the awaited future), and an idle connection is mostly this task.
 pub fn run<S: Protocol, R: Inbound>(
     ws: R,
     hub: Arc<Hub>,
@@ -41,12 +44,13 @@ pub fn run<S: Protocol, R: Inbound>(
     protocol: S,
     span: Span,
 ) -> impl Future<Output = ()> + Send {
-    async move {
-        tracing::info!("open");
-        super::run(ws, hub, conn.clone(), protocol).await;
-        let code = conn.close_reason().unwrap_or(CloseReason::Normal).code();
-        Span::current().record("close", code);
-        tracing::info!("closed");
-    }
-    .instrument(span)
+    span.in_scope(|| tracing::info!("open"));
+    let closing = conn.clone();
+    super::run(ws, hub, conn, protocol)
+        .map(move |()| {
+            let code = closing.close_reason().unwrap_or(CloseReason::Normal).code();
+            Span::current().record("close", code);
+            tracing::info!("closed");
+        })
+        .instrument(span)
 }

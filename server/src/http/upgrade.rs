@@ -9,6 +9,7 @@ use crate::limits::ip_key;
 use crate::metrics;
 use crate::outbound::SocketIo;
 use crate::protocol::{DemoProtocol, EchoProtocol, Protocol, TypedProtocol};
+use futures_util::FutureExt;
 use http::header::{
     HeaderValue, CONNECTION, RETRY_AFTER, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
     SEC_WEBSOCKET_VERSION, UPGRADE,
@@ -211,12 +212,14 @@ fn spawn_session<S: Protocol + 'static>(
     span: tracing::Span,
     endpoint: metrics::Endpoint,
 ) {
-    tokio::spawn(async move {
-        let open = hub.metrics.open_on(endpoint);
-        connection::log::run(ws, hub, conn, protocol, span).await;
-        drop(open);
-        drop(admission);
-    });
+    // Combinators, not an `async` block, for the reason `connection::log::run` gives.
+    let open = hub.metrics.open_on(endpoint);
+    tokio::spawn(
+        connection::log::run(ws, hub, conn, protocol, span).map(move |()| {
+            drop(open);
+            drop(admission);
+        }),
+    );
 }
 
 /// Past the handshake the kernel may hold only a little unsent data for this socket, so a
