@@ -291,9 +291,21 @@ mod tests {
         );
         // A nickname that is refused: the protocol holds nobody, which does not change its size.
         let demo_protocol = DemoProtocol::start(hub.clone(), &conn, "", None).await;
-        let demo = log::run(ws(&conn).await, hub.clone(), conn.clone(), demo_protocol, span());
+        let demo = log::run(
+            ws(&conn).await,
+            hub.clone(),
+            conn.clone(),
+            demo_protocol,
+            span(),
+        );
         let echo_protocol = EchoProtocol::new(conn.clone());
-        let echo = log::run(ws(&conn).await, hub.clone(), conn.clone(), echo_protocol, span());
+        let echo = log::run(
+            ws(&conn).await,
+            hub.clone(),
+            conn.clone(),
+            echo_protocol,
+            span(),
+        );
         let sizes = [
             std::mem::size_of_val(&chat),
             std::mem::size_of_val(&demo),

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Client, WAIT};
-use shared::{ClientMessage, ServerMessage};
+use shared::ServerMessage;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -60,36 +60,6 @@ async fn joined(addr: &str, nick: &str) -> (Client, String) {
     let j = c.join(ROOM, None).await;
     assert!(matches!(j, ServerMessage::Joined { .. }), "{j:?}");
     (c, epoch)
-}
-
-/// The room's whole history, page by page from the start: (id, text) in order.
-async fn history(c: &mut Client) -> Vec<(u64, String)> {
-    let mut all = Vec::new();
-    loop {
-        c.send(&ClientMessage::History {
-            room: common::room(ROOM),
-            before: None,
-            after: Some(all.last().map_or(0, |(id, _)| *id)),
-            limit: None,
-        })
-        .await;
-        let ServerMessage::History {
-            messages, has_more, ..
-        } = c
-            .recv_until(|m| matches!(m, ServerMessage::History { .. }))
-            .await
-        else {
-            unreachable!()
-        };
-        all.extend(
-            messages
-                .into_iter()
-                .map(|m| (m.id, m.text.as_str().to_owned())),
-        );
-        if !has_more {
-            return all;
-        }
-    }
 }
 
 /// A backup taken while a client keeps sending holds every message acked before it began;
@@ -166,7 +136,7 @@ async fn a_backup_taken_while_messages_arrive_restores_every_acked_one() {
     let (_again, addr) = common::run_binary(&["--data-dir", utf8(&restored)]);
     let (mut carol, new_epoch) = joined(&addr, "carol").await;
     assert_ne!(new_epoch, epoch, "a restored store names a new id space");
-    let got = history(&mut carol).await;
+    let got = common::full_history(&mut carol, ROOM).await;
 
     let ids: Vec<u64> = got.iter().map(|(id, _)| *id).collect();
     assert!(

@@ -30,14 +30,13 @@ impl Collector for Process {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let s = sample();
         if let Some(v) = s.cpu_seconds {
-            let c = ConstCounter::new(v);
-            let m = encoder.encode_descriptor(
+            let help = "User and system CPU time spent, in seconds.";
+            emit(
+                &mut encoder,
                 "process_cpu_seconds",
-                "User and system CPU time spent, in seconds.",
-                None,
-                c.metric_type(),
+                help,
+                ConstCounter::new(v),
             )?;
-            c.encode(m)?;
         }
         let gauges: [(&str, &str, Option<i64>); 5] = [
             (
@@ -60,23 +59,32 @@ impl Collector for Process {
         ];
         for (name, help, value) in gauges {
             if let Some(v) = value {
-                let g = ConstGauge::new(v);
-                let m = encoder.encode_descriptor(name, help, None, g.metric_type())?;
-                g.encode(m)?;
+                emit(&mut encoder, name, help, ConstGauge::new(v))?;
             }
         }
         if let Some(v) = s.start_time_seconds {
-            let g = ConstGauge::new(v);
-            let m = encoder.encode_descriptor(
+            let help = "Start time of the process since the Unix epoch, in seconds.";
+            emit(
+                &mut encoder,
                 "process_start_time_seconds",
-                "Start time of the process since the Unix epoch, in seconds.",
-                None,
-                g.metric_type(),
+                help,
+                ConstGauge::new(v),
             )?;
-            g.encode(m)?;
         }
         Ok(())
     }
+}
+
+/// Writes one metric, with its name and help, to the scrape. (Unlike `Registry::register`,
+/// the descriptor takes the help as it is: the full stop is ours.)
+fn emit(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    metric: impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    let m = encoder.encode_descriptor(name, help, None, metric.metric_type())?;
+    metric.encode(m)
 }
 
 /// Clock ticks per second in `/proc`'s times: USER_HZ, which Linux fixes at 100 for user

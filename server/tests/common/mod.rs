@@ -378,3 +378,30 @@ impl Client {
         }
     }
 }
+
+/// The whole history of a room, oldest first, by paging forward.
+pub async fn full_history(c: &mut Client, room_s: &str) -> Vec<(u64, String)> {
+    let mut out: Vec<(u64, String)> = Vec::new();
+    loop {
+        let after = out.last().map_or(0, |m| m.0);
+        c.send(&ClientMessage::History {
+            room: room(room_s),
+            before: None,
+            after: Some(after),
+            limit: Some(200),
+        })
+        .await;
+        let ServerMessage::History {
+            messages, has_more, ..
+        } = c
+            .recv_until(|m| matches!(m, ServerMessage::History { .. }))
+            .await
+        else {
+            unreachable!()
+        };
+        out.extend(messages.into_iter().map(|m| (m.id, m.text.to_string())));
+        if !has_more {
+            return out;
+        }
+    }
+}
