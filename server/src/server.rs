@@ -1,4 +1,4 @@
-//! The accept loop: one port for the WebSocket endpoints, `/healthz`, `/readyz`, `/metrics` and files.
+//! The accept loop: one port for the WebSocket endpoints, long polling, `/healthz`, `/readyz` and files (`/metrics` has its own listener).
 
 use crate::admission::Refused;
 use crate::auth::accounts::sqlite::SqliteAccounts;
