@@ -29,7 +29,7 @@ use std::rc::Rc;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
 
-pub use clock::now_ns;
+pub use clock::{now_ns, paced};
 pub use connect::{
     connect_chat, connect_timeout, set_extra_servers, set_read_buffer, source_addr, Proto, Target,
 };

@@ -263,16 +263,7 @@ async fn send_phase(
     let mut sent = 0;
     for seq in 0..n {
         let sched = start + seq * period;
-        let now = conn::now_ns();
-        if sched > now {
-            tokio::time::sleep(Duration::from_nanos(sched - now)).await;
-        }
-        let now = conn::now_ns();
-        let t = if now.saturating_sub(sched) <= 2_000_000 {
-            now
-        } else {
-            sched
-        };
+        let t = conn::paced(sched).await;
         let msg = conn::outgoing(
             Proto::Typed,
             Stamp {

@@ -71,10 +71,6 @@ pub(super) struct Sent {
     pub(super) deadline: Instant,
 }
 
-fn ns_to_duration(ns: u64) -> Duration {
-    Duration::from_nanos(ns)
-}
-
 /// Sends phase `pi`'s messages at `rate` per second for `spec.secs`, each stamped with its
 /// send time.
 pub(super) async fn send_phase(
@@ -93,20 +89,7 @@ pub(super) async fn send_phase(
     let mut last_sched = start;
     for i in 0..n {
         let sched = start + i * period;
-        let now = conn::now_ns();
-        if sched > now {
-            tokio::time::sleep(ns_to_duration(sched - now)).await;
-        }
-        // tokio's timer fires up to ~1 ms late: that is the load generator's error, so an
-        // on-time send is stamped with the real send time. A send later than that (the
-        // socket was full, or this process was busy) keeps its scheduled time, so the wait
-        // counts as latency instead of being hidden (no coordinated omission).
-        let now = conn::now_ns();
-        let t = if now.saturating_sub(sched) <= 2_000_000 {
-            now
-        } else {
-            sched
-        };
+        let t = conn::paced(sched).await;
         let msg = conn::outgoing(
             args.target.proto,
             Stamp {
