@@ -142,8 +142,7 @@ pub(super) fn open_conn(path: &Path) -> Result<Connection, StoreError> {
 pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = open_conn(path)?;
     migrate(&mut conn, path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(err)?;
+    wal_mode(&conn)?;
     conn
         // Commits land in the WAL without an fsync; with `sync_full` the writer fsyncs the
         // WAL after each commit itself (what FULL would do): after answering a small group,
@@ -170,11 +169,29 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
 pub(crate) fn open_migrated(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = open_conn(path)?;
     migrate(&mut conn, path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(err)?;
+    wal_mode(&conn)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(err)?;
     Ok(conn)
+}
+
+/// Switches `conn` to WAL mode. On a new file several connections may ask at once, and the
+/// switch can answer "database is locked" without waiting out the busy timeout (it needs the
+/// file to itself for a moment): it is asked again until the busy timeout has passed.
+fn wal_mode(conn: &Connection) -> Result<(), StoreError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(err(e)),
+        }
+    }
 }
 
 /// A read-only connection beside the writer's (WAL lets it read while the writer commits).
