@@ -1,7 +1,8 @@
 // What calls the user back to a hidden tab: the title counts unread messages as `(N) Chat`;
 // a direct message or a mention notifies through the Notification API, from one of the user's
-// tabs only (they agree over a BroadcastChannel), never from a muted conversation, and never
-// while one of the user's tabs is on screen; permission is asked on a click, never on load.
+// tabs only (they agree over a BroadcastChannel), never from a muted conversation (a signed-in
+// user's mutes are kept by the server, for every device), and never while one of the user's
+// tabs is on screen; permission is asked on a click, never on load.
 //
 // Headless Chromium shows no notifications and never hides a page: the tests replace
 // `Notification` with a recorder and drive `document.hidden` themselves. Everything else is
@@ -106,6 +107,27 @@ test.describe('attention', () => {
     await bob1.waitForTimeout(600);
     expect([...(await notes(bob1)), ...(await notes(bob2))].map((n) => n.body)).not.toContain('muted words');
     await expect(bob1).toHaveTitle('(1) Chat'); // only #general's message, not the muted DM
+  });
+
+  test("a signed-in user's mute is the server's: another device sees it, a reload keeps it, the browser stores none", async ({ browser }) => {
+    // bob's phone: another browser context, so nothing is shared but the account.
+    const phone = await h.openAccount(browser, url, 'bob', PASSWORD, '#sign-in');
+    const dm = (page) => page.locator('#directs li[data-name="@alice"]');
+    await expect(dm(phone)).toHaveClass(/\bmuted\b/);
+    await bob1.reload();
+    await h.inChat(bob1);
+    await expect(dm(bob1)).toHaveClass(/\bmuted\b/);
+    const kept = await bob1.evaluate(() => JSON.parse(localStorage.getItem('chat.kept') || '{}'));
+    expect(kept.muted || []).toEqual([]);
+    // Unmuted on the phone: the laptop's tabs hear it at once.
+    await dm(phone).locator('button.conv-name').click();
+    await expect(phone.locator('#mute')).toHaveAttribute('aria-pressed', 'true');
+    await phone.locator('#mute').click();
+    await expect(phone.locator('#mute')).toHaveAttribute('aria-pressed', 'false');
+    await expect(dm(bob1)).not.toHaveClass(/\bmuted\b/);
+    await expect(dm(bob2)).not.toHaveClass(/\bmuted\b/);
+    expect(phone.errors).toEqual([]);
+    await phone.context().close();
   });
 
   test('permission is asked on a click, never on load', async ({ browser }) => {

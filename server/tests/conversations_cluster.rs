@@ -104,7 +104,7 @@ async fn next_read(c: &mut Client) -> ReadState {
 /// A read mark set on node A reaches the user's connection on node B, and every later
 /// connection counts unread messages from that mark.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn read_marks_are_shared_across_nodes() {
+async fn read_marks_and_mutes_are_shared_across_nodes() {
     let redis = Redis::start("conv-read");
     let (a, b) = (node(&redis), node(&redis));
     let (url_a, url_b) = (chat_url(&a.addr), chat_url(&b.addr));
@@ -153,6 +153,21 @@ async fn read_marks_are_shared_across_nodes() {
         (first, 2, Some(second)),
         "{s:?}"
     );
+    assert!(!s.muted);
+
+    // A mute made on node A reaches bob on B, and B's next welcome lists it.
+    bob_a
+        .send(&ClientMessage::SetMuted {
+            conv: in_room("lounge"),
+            muted: true,
+        })
+        .await;
+    for (c, on) in [(&mut bob_a, "A"), (&mut bob_b, "B")] {
+        let s = next_read(c).await;
+        assert_eq!((s.conv, s.muted), (in_room("lounge"), true), "on {on}");
+    }
+    let (_later, listed) = welcomed_with(&url_b, None, session_auth(&token)).await;
+    assert!(state_of(&listed, &in_room("lounge")).muted, "{listed:?}");
 }
 
 /// A direct message to an offline account is kept; the recipient, signing in on the other

@@ -33,6 +33,9 @@ pub struct ReadState {
     /// The first of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_unread: Option<MessageId>,
+    /// The user muted this conversation (`set_muted`).
+    #[serde(default, skip_serializing_if = "crate::protocol::is_false")]
+    pub muted: bool,
 }
 
 /// What a room's owner or a server admin does to a user (`moderate`).

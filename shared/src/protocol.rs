@@ -131,6 +131,13 @@ pub enum ClientMessage {
         conv: Conversation,
         id: MessageId,
     },
+    /// Mutes or unmutes one of the user's conversations (signed-in users): no notifications,
+    /// not counted in the title. Kept by the server; every connection of the user gets the
+    /// new state in `read`.
+    SetMuted {
+        conv: Conversation,
+        muted: bool,
+    },
     /// Asks again for the read state of every conversation the user has (as in `welcome`).
     Conversations {},
 }
@@ -207,7 +214,7 @@ pub struct DirectMessage {
     pub mentions: Vec<Nickname>,
 }
 
-fn is_false(b: &bool) -> bool {
+pub(crate) fn is_false(b: &bool) -> bool {
     !*b
 }
 

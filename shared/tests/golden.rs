@@ -236,6 +236,13 @@ fn client_cases() -> Vec<(&'static str, ClientMessage)> {
                 id: 42,
             },
         ),
+        (
+            "client_set_muted",
+            ClientMessage::SetMuted {
+                conv: Conversation::Dm(nick("bob")),
+                muted: true,
+            },
+        ),
         ("client_conversations", ClientMessage::Conversations {}),
     ]
 }
@@ -247,6 +254,7 @@ fn read_state() -> ReadState {
         unread: 2,
         mentions: 1,
         first_unread: Some(6),
+        muted: true,
     }
 }
 
@@ -467,6 +475,7 @@ fn server_cases() -> Vec<(&'static str, ServerMessage)> {
                     unread: 0,
                     mentions: 0,
                     first_unread: None,
+                    muted: false,
                 }),
             },
         ),
@@ -599,6 +608,7 @@ kinds! {
         ClientMessage::Edit { .. } => "client_edit",
         ClientMessage::Delete { .. } => "client_delete",
         ClientMessage::MarkRead { .. } => "client_mark_read",
+        ClientMessage::SetMuted { .. } => "client_set_muted",
         ClientMessage::Conversations { .. } => "client_conversations",
     }
 }

@@ -2,8 +2,9 @@
 //! tab only: every tab of the user that gets the message posts a claim on a `BroadcastChannel`
 //! (`chat-notify-<nick>`), and after a short wait only the tab that lost no claim notifies. A
 //! visible tab wins every claim (the user is looking), then the lowest tab number; a tab skips
-//! what another tab of this browser muted (`chat.kept`, see `storage`). Permission
-//! is asked only on the user's click ([`ask_permission`]), never on load.
+//! what another tab of this browser muted for a guest (`chat.kept`, see `storage`; a signed-in
+//! user's mutes reach every tab from the server). Permission is asked only on the user's click
+//! ([`ask_permission`]), never on load.
 //!
 //! Browser glue through and through, so it is written in JavaScript: a few hundred bytes there
 //! instead of several kilobytes of bindings in the wasm.

@@ -1,10 +1,10 @@
 //! What survives a reload: an account's session token and name in `localStorage`
 //! (`chat.session`, shared by the tabs of the site) and a guest's name and resume token in
 //! `sessionStorage` (`chat.guest`, this tab only); beside each, what the browser keeps for that
-//! user ([`Kept`], `chat.kept`: drafts, cursors, the open conversation, mutes, a guest's rooms).
-//! Stored as small JSON objects, written and parsed by the browser's own `JSON` (no JSON code in
-//! the wasm); anything unreadable is ignored, as if nothing were stored. Signing out removes all
-//! of it.
+//! user ([`Kept`], `chat.kept`: drafts, cursors, the open conversation, a guest's rooms and
+//! mutes). Stored as small JSON objects, written and parsed by the browser's own `JSON` (no
+//! JSON code in the wasm); anything unreadable is ignored, as if nothing were stored. Signing
+//! out removes all of it.
 
 use crate::state::{Kept, Saved, Target};
 use js_sys::{Array, Object, Reflect, JSON};

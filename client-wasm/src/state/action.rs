@@ -22,7 +22,7 @@ pub enum Action {
     Route(Option<Target>),
     /// The composer's text changed.
     Draft(String),
-    /// Mute or unmute the conversation on screen (in this browser).
+    /// Mute or unmute the conversation on screen (a guest: in this browser).
     ToggleMute,
     /// End this session (`everywhere`: every session of the account) and go back to the login.
     SignOut {

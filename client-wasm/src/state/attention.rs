@@ -1,9 +1,9 @@
 //! What calls the user back to the tab: the unread count in its title, notifications for direct
-//! messages and mentions while the tab is hidden, and the conversations muted here (neither
-//! notify nor count).
+//! messages and mentions while the tab is hidden, and the conversations muted (neither notify
+//! nor count): by the server for a signed-in user, in this browser for a guest.
 
 use super::{ChatState, Effect, Target};
-use shared::MessageId;
+use shared::{ClientMessage, MessageId};
 
 /// A notification's body is cut to this many characters.
 pub const NOTIFY_BODY_CHARS: usize = 140;
@@ -42,20 +42,34 @@ impl ChatState {
         }
     }
 
-    /// Mutes or unmutes the conversation on screen (kept at once: the user's other tabs in
-    /// this browser read it before they notify).
+    /// Mutes or unmutes the conversation on screen. A signed-in user's mutes are the
+    /// server's: it is asked, and its `read` to every connection of the user (other tabs and
+    /// devices too) brings the change. A guest's are kept in this browser at once, so its
+    /// other tabs read them before they notify.
     pub(super) fn toggle_mute(&mut self, fx: &mut Vec<Effect>) -> bool {
         let Some(target) = self.active.clone() else {
             return false;
         };
-        match self.muted.iter().position(|t| *t == target) {
-            Some(i) => {
-                self.muted.remove(i);
-            }
-            None => self.muted.push(target),
+        let muted = !self.muted.contains(&target);
+        if !self.guest {
+            let conv = target.conversation();
+            fx.push(Effect::Send(ClientMessage::SetMuted { conv, muted }));
+            return false;
         }
+        self.set_muted(target, muted);
         fx.push(Effect::Keep);
         true
+    }
+
+    /// Records whether `target` is muted.
+    pub(super) fn set_muted(&mut self, target: Target, muted: bool) {
+        match self.muted.iter().position(|t| *t == target) {
+            Some(i) if !muted => {
+                self.muted.remove(i);
+            }
+            None if muted => self.muted.push(target),
+            _ => {}
+        }
     }
 
     /// A live message from someone else arrived in `target`: it is what a screen reader hears

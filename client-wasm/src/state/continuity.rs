@@ -1,7 +1,7 @@
-//! What outlives a reload. The server keeps a signed-in user's memberships and read marks; the
-//! browser keeps only what is its own ([`Kept`]): the open conversation, a draft per
-//! conversation, the newest message seen per room (the resume cursors), the conversations muted
-//! here, and a guest's rooms. Each conversation also has an address, `#/r/<room>` or
+//! What outlives a reload. The server keeps a signed-in user's memberships, read marks and
+//! mutes; the browser keeps only what is its own ([`Kept`]): the open conversation, a draft per
+//! conversation, the newest message seen per room (the resume cursors), and a guest's rooms
+//! and mutes. Each conversation also has an address, `#/r/<room>` or
 //! `#/dm/<nick>`: [`Target::path`] and [`Target::from_path`] map between the two.
 
 use super::conversations::tally;
@@ -25,7 +25,8 @@ pub struct Kept {
     pub rooms: Vec<RoomName>,
     /// Per room, the newest message seen.
     pub cursors: Vec<(RoomName, MessageId)>,
-    /// Conversations that neither notify nor count in the tab title.
+    /// A guest's conversations that neither notify nor count in the tab title (a signed-in
+    /// user's mutes are the server's).
     pub muted: Vec<Target>,
 }
 
@@ -80,7 +81,12 @@ impl ChatState {
             drafts: self.drafts.clone(),
             rooms,
             cursors,
-            muted: self.muted.clone(),
+            // A signed-in user's mutes are the server's.
+            muted: if self.guest {
+                self.muted.clone()
+            } else {
+                Vec::new()
+            },
         })
     }
 

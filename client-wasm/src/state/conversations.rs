@@ -54,10 +54,16 @@ impl ChatState {
         {
             self.marking.remove(&state.conv);
         }
+        let target = match &state.conv {
+            Conversation::Room(name) => Target::Room(name.clone()),
+            Conversation::Dm(peer) => Target::Direct(peer.clone()),
+        };
+        let muted_changed = self.muted.contains(&target) != state.muted;
+        self.set_muted(target, state.muted);
         let marks = match &state.conv {
             Conversation::Room(name) => match self.rooms.get_mut(name) {
                 Some(room) => &mut Rc::make_mut(room).read,
-                None => return false,
+                None => return muted_changed,
             },
             Conversation::Dm(peer) => {
                 let thread = self

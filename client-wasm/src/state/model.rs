@@ -230,7 +230,8 @@ pub struct ChatState {
     pub(super) creating: Option<(RoomName, bool)>,
     /// What the composer held per conversation, not sent yet.
     pub drafts: Vec<(Target, String)>,
-    /// Conversations muted in this browser: no notifications, not in the title's count.
+    /// Muted conversations (a signed-in user's from the server, a guest's kept in this
+    /// browser): no notifications, not in the title's count.
     pub muted: Vec<Target>,
     /// The conversation the address (or the last page load) asks for, opened after `welcome`.
     pub wanted: Option<Target>,

@@ -66,24 +66,76 @@ fn the_title_counts_other_conversations_and_the_open_one_while_hidden() {
     }
 }
 
+/// Mutes `target` (on screen) as `s`'s user would: a guest's at once, a signed-in user's
+/// through the server, whose `read` (to every tab of the user) brings the change.
+fn toggle_mute(s: &mut ChatState, target: Target, muted: bool) {
+    let fx = s.apply(Action::ToggleMute, T0);
+    if s.guest {
+        assert!(sent(&fx).is_empty(), "a guest's mutes stay in the browser");
+        assert!(fx.contains(&Effect::Keep));
+        return;
+    }
+    let conv = target.conversation();
+    assert_eq!(
+        sent(&fx),
+        [ClientMessage::SetMuted {
+            conv: conv.clone(),
+            muted
+        }]
+    );
+    assert_eq!(
+        s.muted.contains(&target),
+        !muted,
+        "nothing changes before the server says"
+    );
+    let mut state = read(conv, 0, 0, 0);
+    state.muted = muted;
+    recv(s, ServerMessage::Read(state));
+}
+
 #[test]
 fn muted_conversations_do_not_count_or_notify() {
-    let mut s = signed_in("ann", true, vec![]);
-    s.apply(Action::Select(Target::Direct(nick("bob"))), T0);
-    s.apply(Action::ToggleMute, T0);
-    assert!(s.muted.contains(&Target::Direct(nick("bob"))));
-    s.apply(Action::Select(Target::Room(room("general"))), T0);
-    let fx = live(&mut s, ServerMessage::Direct(dm(10, "bob", "ann", "hi")));
-    assert!(notes(&fx).is_empty());
-    assert_eq!(s.directs["bob"].unread, 1, "the badge still shows");
-    assert_eq!(s.title(), "Chat");
-    // Unmuted: counts and notifies again.
-    s.apply(Action::Select(Target::Direct(nick("bob"))), T0);
-    s.apply(Action::ToggleMute, T0);
-    s.apply(Action::Select(Target::Room(room("general"))), T0);
-    let fx = live(&mut s, ServerMessage::Direct(dm(11, "bob", "ann", "again")));
-    assert_eq!(notes(&fx).len(), 1);
-    assert_eq!(s.title(), "(1) Chat");
+    for guest in [true, false] {
+        let mut s = signed_in("ann", guest, vec![]);
+        let bob = Target::Direct(nick("bob"));
+        s.apply(Action::Select(bob.clone()), T0);
+        toggle_mute(&mut s, bob.clone(), true);
+        assert!(s.muted.contains(&bob), "guest {guest}");
+        s.apply(Action::Select(Target::Room(room("general"))), T0);
+        let fx = live(&mut s, ServerMessage::Direct(dm(10, "bob", "ann", "hi")));
+        assert!(notes(&fx).is_empty(), "guest {guest}");
+        assert_eq!(s.directs["bob"].unread, 1, "the badge still shows");
+        assert_eq!(s.title(), "Chat", "guest {guest}");
+        // Unmuted: counts and notifies again.
+        s.apply(Action::Select(bob.clone()), T0);
+        toggle_mute(&mut s, bob.clone(), false);
+        s.apply(Action::Select(Target::Room(room("general"))), T0);
+        let fx = live(&mut s, ServerMessage::Direct(dm(11, "bob", "ann", "again")));
+        assert_eq!(notes(&fx).len(), 1, "guest {guest}");
+        assert_eq!(s.title(), "(1) Chat", "guest {guest}");
+    }
+}
+
+#[test]
+fn a_signed_in_users_mutes_come_from_the_server_and_are_not_kept_in_the_browser() {
+    let mut muted = read(dm_conv("carol"), 2, 0, 0);
+    muted.muted = true;
+    let mut s = signed_in("ann", false, vec![muted]);
+    let carol = Target::Direct(nick("carol"));
+    assert!(
+        s.muted.contains(&carol),
+        "welcome's listing carries the mute"
+    );
+    assert!(s.kept().expect("kept").muted.is_empty());
+    // Another device unmuted it: this tab hears so.
+    recv(&mut s, ServerMessage::Read(read(dm_conv("carol"), 2, 0, 0)));
+    assert!(!s.muted.contains(&carol));
+    let general = Target::Room(room("general"));
+    // A guest keeps its own.
+    let mut g = signed_in("bea", true, vec![]);
+    g.apply(Action::Select(general.clone()), T0);
+    g.apply(Action::ToggleMute, T0);
+    assert_eq!(g.kept().expect("kept").muted, [general]);
 }
 
 #[test]

@@ -210,9 +210,10 @@ fn what_was_kept_for_someone_else_is_ignored() {
 
 #[test]
 fn signing_out_keeps_nothing() {
-    let mut s = signed_in("ann", false, vec![]);
+    let mut s = signed_in("ann", true, vec![]);
     s.apply(Action::Draft("secret plans".into()), T0);
     s.apply(Action::ToggleMute, T0);
+    assert!(!s.muted.is_empty());
     let fx = s.apply(Action::SignOut { everywhere: false }, T0);
     assert!(fx.contains(&Effect::Forget));
     assert!(s.kept().is_none());

@@ -200,6 +200,7 @@ pub fn read(conv: Conversation, last_read: u64, unread: u32, mentions: u32) -> R
         unread,
         mentions,
         first_unread: None,
+        muted: false,
     }
 }
 

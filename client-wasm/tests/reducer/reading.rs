@@ -16,6 +16,7 @@ fn read(name: &str, last_read: u64, unread: u32) -> ReadState {
         unread,
         mentions: 0,
         first_unread: None,
+        muted: false,
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! - `chat:rules:<room>`: a hash {io: `1`/`0`, owner: account id, empty for the admins}.
 //! - `chat:conv:<account>`: channel → read mark; `chat:conv:<account>:act`: the same
-//!   channels scored by activity time (ties order by channel, as Redis orders equal scores).
+//!   channels scored by activity time (ties order by channel, as Redis orders equal scores);
+//!   `chat:conv:<account>:mute`: the set of those the user muted.
 //! - `chat:sanct:<room>`: `subject|kind` → until; `chat:sanct:<room>:exp`: the same fields
 //!   scored by until, to count those in force and drop expired ones. The hash keeps the exact
 //!   until (`FOREVER` is past a score's precision).
@@ -29,6 +30,7 @@ mod lua;
 
 use lua::{
     ADD_LUA, BAN_GUEST_LUA, CREATE_ROOM_LUA, LIFT_LUA, MARK_READ_LUA, REMOVE_LUA, SANCTION_LUA,
+    SET_MUTED_LUA,
 };
 
 const GUEST_BANS: &str = "chat:gban";
@@ -42,6 +44,9 @@ fn marks_key(account: AccountId) -> String {
 }
 fn activity_key(account: AccountId) -> String {
     format!("chat:conv:{account}:act")
+}
+fn mutes_key(account: AccountId) -> String {
+    format!("chat:conv:{account}:mute")
 }
 fn sanctions_key(room: &str) -> String {
     format!("chat:sanct:{room}")
@@ -160,6 +165,7 @@ impl Conversations for RedisConversations {
         let done: i64 = Script::new(ADD_LUA)
             .key(marks_key(account))
             .key(activity_key(account))
+            .key(mutes_key(account))
             .arg(channel)
             .arg(read)
             .arg(now)
@@ -179,6 +185,7 @@ impl Conversations for RedisConversations {
         let done: i64 = Script::new(REMOVE_LUA)
             .key(marks_key(account))
             .key(activity_key(account))
+            .key(mutes_key(account))
             .arg(channel)
             .invoke_async(&mut self.conn()?)
             .await
@@ -207,6 +214,33 @@ impl Conversations for RedisConversations {
             .await
             .map_err(unavailable)?;
         mark.map(|m| parse_mark(channel, &m)).transpose()
+    }
+
+    async fn set_muted(
+        &self,
+        account: AccountId,
+        channel: &str,
+        muted: bool,
+    ) -> Result<bool, StoreError> {
+        let done: i64 = Script::new(SET_MUTED_LUA)
+            .key(marks_key(account))
+            .key(mutes_key(account))
+            .arg(channel)
+            .arg(if muted { "1" } else { "0" })
+            .invoke_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        Ok(done == 1)
+    }
+
+    async fn muted(&self, account: AccountId) -> Result<Vec<String>, StoreError> {
+        let mut muted: Vec<String> = self
+            .conn()?
+            .smembers(mutes_key(account))
+            .await
+            .map_err(unavailable)?;
+        muted.sort();
+        Ok(muted)
     }
 
     async fn list(

@@ -16,6 +16,7 @@ pub async fn run(c: &dyn Conversations) {
     rooms(c).await;
     conversations(c).await;
     read_marks(c).await;
+    mutes(c).await;
     sanctions(c).await;
     guest_bans(c).await;
     bounds(c).await;
@@ -118,6 +119,30 @@ async fn read_marks(c: &dyn Conversations) {
         c.list(3, 5).await.unwrap(),
         vec![("general".to_string(), 10)]
     );
+}
+
+async fn mutes(c: &dyn Conversations) {
+    assert!(
+        !c.set_muted(4, "general", true).await.unwrap(),
+        "not listed"
+    );
+    assert!(c.muted(4).await.unwrap().is_empty(), "muting adds nothing");
+    c.add(4, "general", 0, T).await.unwrap();
+    c.add(4, "dm:bob:dee", 0, T).await.unwrap();
+    c.add(5, "general", 0, T).await.unwrap();
+    assert!(c.set_muted(4, "general", true).await.unwrap());
+    assert!(c.set_muted(4, "dm:bob:dee", true).await.unwrap());
+    assert!(c.set_muted(4, "general", true).await.unwrap(), "again");
+    assert_eq!(c.muted(4).await.unwrap(), ["dm:bob:dee", "general"]);
+    assert!(c.muted(5).await.unwrap().is_empty(), "one account's own");
+    c.add(4, "general", 0, T + 1).await.unwrap();
+    assert_eq!(c.muted(4).await.unwrap().len(), 2, "kept when active again");
+    assert!(c.set_muted(4, "general", false).await.unwrap());
+    assert_eq!(c.muted(4).await.unwrap(), ["dm:bob:dee"]);
+    // Leaving forgets the mute: coming back is unmuted.
+    assert!(c.remove(4, "dm:bob:dee").await.unwrap());
+    c.add(4, "dm:bob:dee", 0, T + 2).await.unwrap();
+    assert!(c.muted(4).await.unwrap().is_empty());
 }
 
 async fn sanctions(c: &dyn Conversations) {
@@ -225,6 +250,16 @@ async fn bounds(c: &dyn Conversations) {
         c.list(acct, usize::MAX).await.unwrap().len(),
         MAX_CONVERSATIONS
     );
+    // A dropped conversation's mute goes with it.
+    assert!(c.set_muted(acct, "dm:x2:y", true).await.unwrap());
+    assert_eq!(
+        c.add(acct, "dm:new:w", 0, T + 5_002).await.unwrap(),
+        Added::New
+    );
+    assert!(!c.has(acct, "dm:x2:y").await.unwrap());
+    assert!(c.muted(acct).await.unwrap().is_empty());
+    assert!(c.set_muted(acct, "dm:new:w", true).await.unwrap());
+    assert_eq!(c.muted(acct).await.unwrap(), ["dm:new:w"]);
 
     // Sanctions: a room holds a bounded number in force; replacing one is always allowed.
     for i in 0..MAX_SANCTIONS_PER_ROOM {

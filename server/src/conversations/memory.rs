@@ -18,6 +18,7 @@ use std::sync::Mutex;
 struct Entry {
     read: MessageId,
     active: Timestamp,
+    muted: bool,
 }
 
 #[derive(Default)]
@@ -102,7 +103,14 @@ impl Conversations for MemoryConversations {
                 None => return Ok(Added::Full),
             }
         }
-        convs.insert(channel.to_string(), Entry { read, active: now });
+        convs.insert(
+            channel.to_string(),
+            Entry {
+                read,
+                active: now,
+                muted: false,
+            },
+        );
         Ok(Added::New)
     }
 
@@ -132,6 +140,30 @@ impl Conversations for MemoryConversations {
         };
         e.read = e.read.max(id);
         Ok(Some(e.read))
+    }
+
+    async fn set_muted(
+        &self,
+        account: AccountId,
+        channel: &str,
+        muted: bool,
+    ) -> Result<bool, StoreError> {
+        let mut t = lock(&self.t);
+        let Some(e) = t.convs.get_mut(&account).and_then(|c| c.get_mut(channel)) else {
+            return Ok(false);
+        };
+        e.muted = muted;
+        Ok(true)
+    }
+
+    async fn muted(&self, account: AccountId) -> Result<Vec<String>, StoreError> {
+        let t = lock(&self.t);
+        Ok(t.convs.get(&account).map_or_else(Vec::new, |c| {
+            c.iter()
+                .filter(|(_, e)| e.muted)
+                .map(|(c, _)| c.clone())
+                .collect()
+        }))
     }
 
     async fn list(

@@ -5,7 +5,7 @@
 //!
 //! A *channel* is as in [`crate::store`]: a room's name, or `dm:<a>:<b>`. An account's
 //! conversations are its rooms (for an invite-only room, being listed is being a member) and
-//! its direct conversations, each with a read mark.
+//! its direct conversations, each with a read mark and whether the user muted it.
 
 #[doc(hidden)]
 pub mod conformance;
@@ -124,6 +124,17 @@ pub trait Conversations: Send + Sync {
         channel: &str,
         id: MessageId,
     ) -> Result<Option<MessageId>, StoreError>;
+    /// Mutes or unmutes one of the account's conversations (the user's own choice: no
+    /// notifications, not counted in a tab's title). `false`: not one of its conversations.
+    async fn set_muted(
+        &self,
+        account: AccountId,
+        channel: &str,
+        muted: bool,
+    ) -> Result<bool, StoreError>;
+    /// The account's muted conversations (at most [`MAX_CONVERSATIONS`]: only conversations
+    /// it has can be muted, and removing one forgets its mute).
+    async fn muted(&self, account: AccountId) -> Result<Vec<String>, StoreError>;
     /// The account's conversations with their read marks, most recently active first (ties:
     /// by channel), at most `limit`.
     async fn list(

@@ -264,6 +264,41 @@ impl Conversations for SqliteConversations {
         .await
     }
 
+    async fn set_muted(
+        &self,
+        account: AccountId,
+        channel: &str,
+        muted: bool,
+    ) -> Result<bool, StoreError> {
+        let Some(account) = sql_int(account) else {
+            return Ok(false);
+        };
+        let channel = channel.to_string();
+        self.query(move |c| {
+            c.prepare_cached(
+                "UPDATE conversations SET muted = ?3 WHERE account = ?1 AND channel = ?2",
+            )?
+            .execute(params![account, channel, muted])
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
+    async fn muted(&self, account: AccountId) -> Result<Vec<String>, StoreError> {
+        let Some(account) = sql_int(account) else {
+            return Ok(Vec::new());
+        };
+        self.query(move |c| {
+            c.prepare_cached(
+                "SELECT channel FROM conversations WHERE account = ?1 AND muted != 0
+                 ORDER BY channel",
+            )?
+            .query_map([account], |r| r.get::<_, String>(0))?
+            .collect()
+        })
+        .await
+    }
+
     async fn list(
         &self,
         account: AccountId,

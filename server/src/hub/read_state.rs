@@ -41,9 +41,11 @@ impl Hub {
             .store_call(self.conversations.read_mark(account, key).await)?
             .unwrap_or(upto);
         let conv = Conversation::Room(room.clone());
-        self.read_state(account, &peer.nick, conv, key, mark, upto)
-            .await
-            .map(Some)
+        let mut state = self
+            .read_state(account, &peer.nick, conv, key, mark, upto)
+            .await?;
+        state.muted = self.is_muted(account, key).await?;
+        Ok(Some(state))
     }
 
     /// The read state of one conversation read up to `mark`: the messages of others after it
@@ -70,6 +72,7 @@ impl Hub {
             unread: 0,
             mentions: 0,
             first_unread: None,
+            muted: false,
         };
         for m in page.messages.iter().filter(|m| unread(m, account)) {
             state.unread += 1;
@@ -88,14 +91,16 @@ impl Hub {
             return Ok(Vec::new());
         };
         let list = self.store_call(self.conversations.list(account, MAX_LISTED).await)?;
+        let muted = self.store_call(self.conversations.muted(account).await)?;
         let mut states = Vec::with_capacity(list.len());
         for (channel, mark) in list {
             let Some(conv) = conversation_of(&channel, &peer.nick) else {
                 continue;
             };
-            let state = self
+            let mut state = self
                 .read_state(account, &peer.nick, conv, &channel, mark, MessageId::MAX)
                 .await?;
+            state.muted = muted.contains(&channel);
             states.push(state);
         }
         Ok(states)
@@ -191,16 +196,49 @@ impl Hub {
                 .await,
         )?;
         let Some(mark) = mark else {
-            return Err(match conv {
-                Conversation::Room(r) => RequestError::NotInRoom(r.to_string()),
-                Conversation::Dm(with) => RequestError::UnknownUser(with.to_string()),
-            });
+            return Err(not_listed(conv));
         };
-        let state = self
+        let mut state = self
             .read_state(account, &peer.nick, conv, &channel, mark, MessageId::MAX)
             .await?;
+        state.muted = self.is_muted(account, &channel).await?;
         self.tell_user(&peer.nick, &ServerMessage::Read(state));
         Ok(())
+    }
+
+    /// Mutes or unmutes one of `peer`'s conversations, and tells every connection of the
+    /// user its new read state.
+    pub async fn set_muted(
+        &self,
+        peer: &Peer,
+        conv: &Conversation,
+        muted: bool,
+    ) -> Result<(), RequestError> {
+        let account = peer.account().ok_or(RequestError::NotSignedIn(
+            "mutes are kept for accounts: sign in",
+        ))?;
+        let (channel, conv) = self.channel_of(peer, conv).await?;
+        let found =
+            self.store_call(self.conversations.set_muted(account, &channel, muted).await)?;
+        let mark = match found {
+            true => self.store_call(self.conversations.read_mark(account, &channel).await)?,
+            false => None,
+        };
+        let Some(mark) = mark else {
+            return Err(not_listed(conv));
+        };
+        let mut state = self
+            .read_state(account, &peer.nick, conv, &channel, mark, MessageId::MAX)
+            .await?;
+        state.muted = muted;
+        self.tell_user(&peer.nick, &ServerMessage::Read(state));
+        Ok(())
+    }
+
+    /// Whether the account muted `channel`.
+    async fn is_muted(&self, account: AccountId, channel: &str) -> Result<bool, RequestError> {
+        let muted = self.store_call(self.conversations.muted(account).await)?;
+        Ok(muted.iter().any(|c| c == channel))
     }
 
     /// Sends `msg` to every connection of the user `nick`, on every node.
@@ -271,6 +309,14 @@ impl Hub {
 /// not deleted.
 fn unread(m: &StoredMessage, account: AccountId) -> bool {
     m.author != Some(account) && m.meta.target.is_none() && !m.meta.deleted
+}
+
+/// The error for a conversation that is not among the user's.
+fn not_listed(conv: Conversation) -> RequestError {
+    match conv {
+        Conversation::Room(r) => RequestError::NotInRoom(r.to_string()),
+        Conversation::Dm(with) => RequestError::UnknownUser(with.to_string()),
+    }
 }
 
 /// The conversation a channel of `me` is: a room, or the direct one with the other user.

@@ -70,6 +70,11 @@ impl TypedProtocol {
                     self.request_error(e, None);
                 }
             }
+            ClientMessage::SetMuted { conv, muted } => {
+                if let Err(e) = hub.set_muted(&peer, &conv, muted).await {
+                    self.request_error(e, None);
+                }
+            }
             ClientMessage::Conversations {} => match hub.list_conversations(&peer).await {
                 Ok(conversations) => {
                     self.conn

@@ -281,7 +281,7 @@ async fn sqlite_accounts_open_alone_migrate_and_set_wal_mode() {
     let mode: String = c
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("journal_mode");
-    assert_eq!((version, mode.as_str()), (7, "wal"));
+    assert_eq!((version, mode.as_str()), (8, "wal"));
     drop(c);
     // The store opens the database the accounts made.
     let s = SqliteStore::open(&dir, KEEP, true).expect("store");

@@ -11,8 +11,8 @@ return 1
 
 /// Adds channel `ARGV[1]` with read mark `ARGV[2]` at time `ARGV[3]` to the conversations
 /// (`KEYS[1]` marks, `KEYS[2]` activity) of one account, past `ARGV[4]` dropping the least
-/// recently active direct one (ties: by channel) for a new direct one. 0 new, 1 existing,
-/// 2 full.
+/// recently active direct one (ties: by channel) for a new direct one, and its mute
+/// (`KEYS[3]`). 0 new, 1 existing, 2 full.
 pub(super) const ADD_LUA: &str = r"
 local ch = ARGV[1]
 if redis.call('HEXISTS', KEYS[1], ch) == 1 then
@@ -34,16 +34,31 @@ if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
   if not oldest then return 2 end
   redis.call('HDEL', KEYS[1], oldest)
   redis.call('ZREM', KEYS[2], oldest)
+  redis.call('SREM', KEYS[3], oldest)
 end
 redis.call('HSET', KEYS[1], ch, ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ch)
 return 0
 ";
 
-/// Removes channel `ARGV[1]` from one account's conversations: 1 removed, 0 not there.
+/// Removes channel `ARGV[1]` from one account's conversations, and its mute: 1 removed, 0
+/// not there.
 pub(super) const REMOVE_LUA: &str = r"
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
 return redis.call('HDEL', KEYS[1], ARGV[1])
+";
+
+/// Mutes (`ARGV[2]` = `1`) or unmutes channel `ARGV[1]` in the mute set `KEYS[2]` if it is
+/// one of the account's conversations (`KEYS[1]`): 1 done, 0 not listed.
+pub(super) const SET_MUTED_LUA: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[2] == '1' then
+  redis.call('SADD', KEYS[2], ARGV[1])
+else
+  redis.call('SREM', KEYS[2], ARGV[1])
+end
+return 1
 ";
 
 /// Moves the read mark of channel `ARGV[1]` in `KEYS[1]` forward to `ARGV[2]` (decimal ids

@@ -116,6 +116,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         until INTEGER NOT NULL,
         PRIMARY KEY (kind, value)
     ) WITHOUT ROWID;",
+    // 8: a user's own mute of one of its conversations (no notifications, not counted).
+    "ALTER TABLE conversations ADD COLUMN muted INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// How long a connection waits for another's lock.
