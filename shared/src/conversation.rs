@@ -2,6 +2,7 @@
 //! state in each, and the actions of room owners and admins.
 
 use crate::types::{MessageId, Nickname, RoomName, Timestamp};
+use crate::wire_enum::wire_enum;
 use serde::{Deserialize, Serialize};
 
 /// A room, or the direct conversation with one user: `{"room":"general"}` or `{"dm":"bob"}`.
@@ -38,55 +39,27 @@ pub struct ReadState {
     pub muted: bool,
 }
 
+wire_enum! {
 /// What a room's owner or a server admin does to a user (`moderate`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Makes the user a member of an invite-only room.
-    Invite,
+    Invite = "invite",
     /// Takes the user's membership away (and the user out of the room).
-    Remove,
+    Remove = "remove",
     /// Hands the room's ownership to the user.
-    Transfer,
+    Transfer = "transfer",
     /// Takes the user out of the room; they may come back.
-    Kick,
+    Kick = "kick",
     /// Takes the user out of the room and keeps them out, for `for_secs` or for good. Without
     /// a room (admins only): bans a guest name and the address it came from, server-wide.
-    Ban,
-    Unban,
+    Ban = "ban",
+    Unban = "unban",
     /// The user may read the room but not post or type in it, for `for_secs` or for good.
-    Mute,
-    Unmute,
+    Mute = "mute",
+    Unmute = "unmute",
     /// Admins only, without a room: disables the account server-wide (its sessions end).
-    Disable,
+    Disable = "disable",
 }
-
-impl Action {
-    pub const ALL: [Action; 9] = [
-        Action::Invite,
-        Action::Remove,
-        Action::Transfer,
-        Action::Kick,
-        Action::Ban,
-        Action::Unban,
-        Action::Mute,
-        Action::Unmute,
-        Action::Disable,
-    ];
-
-    pub const fn label(self) -> &'static str {
-        match self {
-            Action::Invite => "invite",
-            Action::Remove => "remove",
-            Action::Transfer => "transfer",
-            Action::Kick => "kick",
-            Action::Ban => "ban",
-            Action::Unban => "unban",
-            Action::Mute => "mute",
-            Action::Unmute => "unmute",
-            Action::Disable => "disable",
-        }
-    }
 }
 
 /// "Until" of a sanction meaning "for good".

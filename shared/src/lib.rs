@@ -17,6 +17,7 @@ pub mod decode;
 pub mod error_code;
 pub mod protocol;
 pub mod types;
+mod wire_enum;
 
 pub use close::CloseReason;
 pub use conversation::{Action, Conversation, ReadState, FOREVER, MAX_LISTED, UNREAD_CAP};

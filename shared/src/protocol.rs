@@ -7,6 +7,7 @@
 use crate::conversation::{Action, Conversation, ReadState};
 use crate::error_code::ErrorCode;
 use crate::types::{ClientMsgId, MessageText, Nickname, Password, RoomName};
+use crate::wire_enum::wire_enum;
 use serde::{Deserialize, Serialize};
 
 /// Version of this protocol; a client sends it in `hello`.
@@ -225,11 +226,12 @@ pub struct RoomInfo {
     pub members: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+wire_enum! {
+/// Whether a `presence` frame says a member came or went.
 pub enum PresenceState {
-    Joined,
-    Left,
+    Joined = "joined",
+    Left = "left",
+}
 }
 
 /// Limits the server enforces, told to the client in `welcome`.

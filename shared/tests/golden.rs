@@ -801,7 +801,7 @@ fn every_error_code_and_presence_state_has_its_wire_string() {
 fn every_action_has_its_wire_string() {
     for &action in ACTIONS {
         let wire = action_wire(action);
-        assert_eq!(action.label(), wire);
+        assert_eq!(action.as_str(), wire);
         assert_eq!(
             serde_json::to_string(&action).expect("encode"),
             format!("\"{wire}\"")

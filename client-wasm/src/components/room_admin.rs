@@ -34,13 +34,13 @@ pub fn room_admin(props: &RoomAdminProps) -> Html {
                 .filter(|_| matches!(action, Action::Ban | Action::Mute));
             cb.emit((name, action, secs));
         };
-        let label = action.label();
+        let label = action.as_str();
         html! {
             <button type="button" id={format!("mod-{label}")} {onclick}>{ label }</button>
         }
     };
     // Every room action; inviting and removing members only where membership counts.
-    let actions = Action::ALL.into_iter().filter(|a| match a {
+    let actions = Action::ALL.iter().copied().filter(|a| match a {
         Action::Disable => false,
         Action::Invite | Action::Remove => props.invite_only,
         _ => true,

@@ -142,7 +142,7 @@ impl ChatState {
         }
         let mut words = rest.split_whitespace();
         let verb = words.next().unwrap_or_default().to_ascii_lowercase();
-        let Some(action) = Sanction::ALL.into_iter().find(|a| a.label() == verb) else {
+        let Some(action) = Sanction::ALL.iter().copied().find(|a| a.as_str() == verb) else {
             self.notice = Some(format!(
                 "Unknown command /{verb}: try /invite, /remove, /transfer, /kick, /ban, /unban, /mute or /unmute (start with // to send a slash)."
             ));

@@ -74,7 +74,7 @@ impl Hub {
             room: room.map(|r| r.to_string()).unwrap_or_default(),
             nick: target.name.to_string(),
             subj: target.subject(),
-            action: action.label().to_string(),
+            action: action.as_str().to_string(),
             by: actor.nick.to_string(),
             until: until.unwrap_or(0),
         });
@@ -113,7 +113,7 @@ impl Hub {
         if !standing.moderator() {
             return Err(RequestError::NotAllowed(format!(
                 "only the owner of `{room}` or an admin may {}",
-                action.label()
+                action.as_str()
             )));
         }
         let target_admin = target.account.is_some() && self.admins.contains(&target.key);
@@ -200,7 +200,7 @@ impl Hub {
         if !self.is_admin(actor) {
             return Err(RequestError::NotAllowed(format!(
                 "only an admin may {} server-wide",
-                action.label()
+                action.as_str()
             )));
         }
         match action {
@@ -232,7 +232,7 @@ impl Hub {
             _ => {
                 return Err(RequestError::Invalid(format!(
                     "`{}` needs a room; server-wide there are only ban and disable",
-                    action.label()
+                    action.as_str()
                 )))
             }
         }
@@ -253,7 +253,7 @@ impl Hub {
         let (Ok(nick), Ok(by)) = (Nickname::new(nick), Nickname::new(by)) else {
             return;
         };
-        let Some(action) = Action::ALL.into_iter().find(|a| a.label() == action) else {
+        let Some(action) = Action::ALL.iter().copied().find(|a| a.as_str() == action) else {
             return;
         };
         let room_name = RoomName::new(room.as_str()).ok();
