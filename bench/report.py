@@ -10,7 +10,7 @@ import statistics
 import sys
 import time
 
-PEERS = ["ours", "ours-typed", "bun", "tungstenite", "node", "demo", "floor"]
+PEERS = ["ours", "ours-typed", "bun", "socketio", "tungstenite", "node", "demo", "floor"]
 # References that run the fan-out scenario only (see bench/run.sh).
 FANOUT_ONLY = {"floor"}
 LABEL = {
@@ -19,6 +19,7 @@ LABEL = {
     "bun": "Bun 1.4.4 pub/sub",
     "tungstenite": "tokio-tungstenite hub",
     "node": "Node ws 8",
+    "socketio": "Socket.IO 4.8 rooms",
     "demo": "demo (Flask + gevent)",
     "floor": "floor (one send per delivery)",
 }
@@ -28,6 +29,8 @@ WHAT = {
     "bun": "`Bun.serve`, `ws.subscribe` / `ws.publish` (uWebSockets)",
     "tungstenite": "tokio-tungstenite `examples/server.rs` style: unbounded channel per peer",
     "node": "`ws@8`, `perMessageDeflate: false`, broadcast loop of its README",
+    "socketio": "Socket.IO 4.8.4 on Node: `socket.join(room)`, `socket.to(room).emit`; WebSocket "
+                "transport only, no deflate, heartbeat past the run",
     "demo": "Flask 1.1.4 + gevent-websocket, dict of sockets",
     "floor": "`floor-hub`: one thread, epoll, each message framed once and `send(2)` to every "
              "socket in turn; no queues, limits or storage. A reference, not a server: fan-out only",
@@ -203,7 +206,7 @@ def floor_table(summary, cases, add):
         rows.append((n, rate, f))
     if not rows:
         return
-    refs = [p for p in ("ours", "ours-typed", "bun", "node", "demo") if p in summary["fanout"]]
+    refs = [p for p in ("ours", "ours-typed", "bun", "socketio", "node", "demo") if p in summary["fanout"]]
     add("### Against the floor: what any server can reach")
     add("")
     add("The floor hub (`bench/peers/floor-hub`) does nothing per delivery but one `send(2)` of a frame "

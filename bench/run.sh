@@ -7,7 +7,7 @@
 #   bench/run.sh            # default: 3 runs, 1k/5k/10k receivers (about 14 minutes)
 #   bench/run.sh --quick    # 1 run, fewer clients, shorter phases (under 2 minutes)
 #
-# Options: --runs N, --peers demo,node,bun,tungstenite,ours,ours-typed,floor, --out DIR,
+# Options: --runs N, --peers demo,node,socketio,bun,tungstenite,ours,ours-typed,floor, --out DIR,
 #   --slow-secs S (length of the slow-consumer phase: 6 s default, 2 s quick).
 # Environment: CARGO_TARGET_DIR is honoured; OUR_SERVER_ARGS adds flags to our server's command.
 # Every server started here is stopped here (also on Ctrl-C); all traffic stays on 127.0.0.0/8.
@@ -15,7 +15,7 @@ set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$BENCH")"
-ALL_PEERS="demo,node,bun,tungstenite,ours,ours-typed,floor"
+ALL_PEERS="demo,node,socketio,bun,tungstenite,ours,ours-typed,floor"
 
 QUICK=0
 RUNS=""
@@ -128,9 +128,10 @@ npm_peer() { # dir package version -> installs when the pinned version is not th
   log "npm install in $dir ($pkg@$ver)"
   (cd "$dir" && npm install --no-audit --no-fund) >"$OUT/logs/npm-$pkg.log" 2>&1
 }
-NODE_OK=1; BUN_OK=1
-command -v node >/dev/null && command -v npm >/dev/null || { NODE_OK=0; BUN_OK=0; }
+NODE_OK=1; BUN_OK=1; SIO_OK=1
+command -v node >/dev/null && command -v npm >/dev/null || { NODE_OK=0; BUN_OK=0; SIO_OK=0; }
 if [ "$NODE_OK" = 1 ]; then npm_peer "$BENCH/peers/node-ws" ws 8.23.0 || NODE_OK=0; fi
+if [ "$SIO_OK" = 1 ]; then npm_peer "$BENCH/peers/socketio" socket.io 4.8.4 || SIO_OK=0; fi
 if [ "$BUN_OK" = 1 ]; then
   npm_peer "$BENCH/peers/bun" bun 1.4.4 || BUN_OK=0
   "$BENCH/peers/bun/node_modules/.bin/bun" --version >/dev/null 2>&1 || BUN_OK=0
@@ -143,6 +144,7 @@ for p in "${WANTED[@]}"; do
   case "$p" in
     demo) ok=$DEMO_OK; why="venv install failed (logs/venv.log)" ;;
     node) ok=$NODE_OK; why="npm install of ws failed (logs/npm-ws.log)" ;;
+    socketio) ok=$SIO_OK; why="npm install of socket.io failed (logs/npm-socket.io.log)" ;;
     bun) ok=$BUN_OK; why="npm install of bun failed (logs/npm-bun.log)" ;;
     tungstenite) ok=$HUB_OK; why="build failed (logs/build-hub.log)" ;;
     floor) ok=$FLOOR_OK; why="build failed (logs/build-floor.log)" ;;
@@ -152,7 +154,7 @@ for p in "${WANTED[@]}"; do
   if [ "$ok" = 1 ]; then RUNNABLE+=("$p"); peer_status "$p" ready; else peer_status "$p" unavailable "$why"; log "$p: $why"; fi
 done
 
-proto_of() { case "$1" in ours-typed) echo typed ;; *) echo demo ;; esac; }
+proto_of() { case "$1" in ours-typed) echo typed ;; socketio) echo socketio ;; *) echo demo ;; esac; }
 
 # start_peer NAME PORT LOG: starts the server pinned to CPU 0, sets SERVER_PID, waits for it to
 # print its "listening on" line. taskset execs the server, so the pid is the server's own.
@@ -162,6 +164,7 @@ start_peer() {
     demo) (cd "$BENCH/peers" && exec taskset -c 0 "$VENV/bin/python" flask_demo.py "$port") >"$logf" 2>&1 & ;;
     node) (cd "$BENCH/peers/node-ws" && exec taskset -c 0 node server.js "$port") >"$logf" 2>&1 & ;;
     bun) (cd "$BENCH/peers/bun" && exec taskset -c 0 node_modules/.bin/bun server.js "$port") >"$logf" 2>&1 & ;;
+    socketio) (cd "$BENCH/peers/socketio" && exec taskset -c 0 node server.js "$port") >"$logf" 2>&1 & ;;
     tungstenite) (exec taskset -c 0 "$BIN/tungstenite-hub" --listen "127.0.0.1:$port") >"$logf" 2>&1 & ;;
     floor) (exec taskset -c 0 "$BIN/floor-hub" --listen "127.0.0.1:$port") >"$logf" 2>&1 & ;;
     ours|ours-typed)

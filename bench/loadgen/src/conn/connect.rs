@@ -1,5 +1,5 @@
 //! Connecting a client: its loopback source address, the node of the chat it goes to, the
-//! upgrade, and the login of either protocol.
+//! upgrade, and the login of each protocol.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
@@ -29,6 +29,12 @@ pub enum Proto {
     Demo,
     /// `/chat`: hello, join `general`, `send {room,text,client_id}`, receive `{"type":"message"}`.
     Typed,
+    /// Socket.IO 4 over a WebSocket (Engine.IO 4): `/socket.io/?EIO=4&transport=websocket&nick=`,
+    /// the open packet, `40` to connect, then `42["msg",text]`; others receive
+    /// `42["chat",{"sender","msg"}]`.
+    #[value(name = "socketio")]
+    #[serde(rename = "socketio")]
+    SocketIo,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +106,7 @@ pub(super) async fn connect(
     let path = match target.proto {
         Proto::Demo => format!("/ws/{nick}"),
         Proto::Typed => "/chat".to_owned(),
+        Proto::SocketIo => format!("/socket.io/?EIO=4&transport=websocket&nick={nick}"),
     };
     let host = target.addr.to_string();
     let ws = Ws::handshake(stream, &host, &path, "", read_chunk(), stamped)
@@ -113,7 +120,36 @@ pub(super) async fn connect(
         ws.send(Message::text(join.to_string())).await?;
         expect_type(&ws, "joined").await?;
     }
+    if target.proto == Proto::SocketIo {
+        expect_prefix(&ws, "0{").await?;
+        ws.send(Message::text("40")).await?;
+        expect_prefix(&ws, "40").await?;
+    }
     Ok(ws)
+}
+
+/// Reads frames until a text frame starting with `want` (Socket.IO's packets: `0` open, `40`
+/// connected); a `44` (connect error) or a close fails the login.
+async fn expect_prefix(ws: &Ws, want: &str) -> Result<()> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => {
+                let s = t.as_str();
+                if s.starts_with(want) {
+                    return Ok(());
+                }
+                if s.starts_with("44") {
+                    bail!("server refused login: {}", truncate(s, 200));
+                }
+            }
+            Some(Ok(Message::Close(frame))) => {
+                bail!("closed during login: {}", close_label(frame.as_ref()))
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(anyhow!(e).context("during login")),
+            None => bail!("connection ended during login"),
+        }
+    }
 }
 
 /// Reads frames until one of type `want`; an `error` frame or a close fails the login.

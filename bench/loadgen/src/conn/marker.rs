@@ -41,6 +41,7 @@ pub fn outgoing(proto: Proto, stamp: Stamp) -> Message {
             r#"{{"type":"send","room":"{ROOM}","text":"{text}","client_id":"{}-{}-{}"}}"#,
             stamp.sender, stamp.phase, stamp.seq
         )),
+        Proto::SocketIo => Message::text(format!(r#"42["msg","{text}"]"#)),
     }
 }
 

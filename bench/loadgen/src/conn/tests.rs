@@ -191,3 +191,24 @@ fn typed_send_is_valid_json() {
     assert_eq!(v["text"], stamp_text(stamp));
     assert_eq!(v["client_id"], "3-2-9");
 }
+
+#[test]
+fn socketio_event_carries_the_text_and_the_broadcast_gives_the_stamp_back() {
+    let stamp = Stamp {
+        t: 7,
+        phase: 1,
+        sender: 0,
+        seq: 4,
+    };
+    let Message::Text(t) = outgoing(Proto::SocketIo, stamp) else {
+        panic!("text frame expected")
+    };
+    let packet = t.as_str().strip_prefix("42").expect("an EVENT packet");
+    let v: serde_json::Value = serde_json::from_str(packet).expect("json");
+    assert_eq!(v, serde_json::json!(["msg", stamp_text(stamp)]));
+    let received = format!(
+        r#"42["chat",{{"sender":"u0","msg":"{}"}}]"#,
+        stamp_text(stamp)
+    );
+    assert_eq!(find_stamp(received.as_bytes()), Some(stamp));
+}
