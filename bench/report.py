@@ -94,7 +94,8 @@ def summarize(recs):
     sizes = sorted({int(c.split("-")[1]) for (_, c) in by if c.startswith("fanout-")})
     rates = sorted({p["rate"] for (p_, c), reps in by.items() if c.startswith("fanout-")
                     for rep in reps for p in rep["phases"]})
-    summary = {"fanout": {}, "throughput": {}, "memory": {}, "slow": {}, "sizes": sizes, "rates": rates}
+    summary = {"fanout": {}, "throughput": {}, "memory": {}, "slow": {}, "storm": {}, "sizes": sizes,
+               "rates": rates}
     for (peer, case), reps in by.items():
         if case.startswith("fanout-"):
             n = int(case.split("-")[1])
@@ -130,6 +131,22 @@ def summarize(recs):
                 "loadgen_busy": stat(r["cpu"]["loadgen_busy"] for r in reps),
                 "lost": stat(r["lost"] for r in reps),
                 "disconnects": sum(sum(r["disconnects"].values()) for r in reps),
+            }
+        elif case == "storm":
+            resumed = [r["resume"] for r in reps if r.get("resume")]
+            summary["storm"][peer] = {
+                "clients": reps[0]["clients"],
+                "back": stat(r["back"] for r in reps),
+                "server_up_s": stat(r["server_up_s"] for r in reps),
+                "all_back_s": stat(r["all_back_s"] for r in reps),
+                "server_cpu_s": stat(r["server_cpu_s"] for r in reps),
+                "attempts_per_client": stat(r["attempts"] / r["clients"] for r in reps),
+                "max_attempts": max(r["max_attempts_one_client"] for r in reps),
+                "resume_checked": bool(resumed),
+                "acked": stat(x["acked"] for x in resumed),
+                "missing": sum(x["missing_total"] for x in resumed),
+                "duplicates": sum(x["duplicates_total"] for x in resumed),
+                "from_pages": stat(x["ids_from_resume_pages"] for x in resumed),
             }
         elif case == "slow":
             rows = []
@@ -446,6 +463,34 @@ def markdown(summary, status, mode, recs):
             f"{' / '.join(s['fates'])} (of {s['slow']}) | {fmt(s['slow_received_each'], digits=0)} | "
             f"{s['others_disconnected']} |")
     add("")
+
+    # ---- storm
+    if summary["storm"]:
+        add("## 5. Reconnect storm (every client connected, then the server restarted)")
+        add("")
+        add("The server is stopped (SIGTERM) and started again on the same port and data; every "
+            "client reconnects with the same policy: exponential backoff from 100 ms with full "
+            "jitter, capped at 5 s. Server up: from the stop until the new process listens. All "
+            "back: from the stop until the last client has logged in again (and, typed, joined). "
+            "CPU: the restarted server's, from its start until then. With the typed protocol a "
+            "burst is acked right before the stop, each client rejoins after the last id it saw, "
+            "and every client's ids are checked against the acked ones.")
+        add("")
+        add("| server | clients | back | server up s | all back s | server CPU s | attempts per client (max) | resume |")
+        add("|---|---:|---:|---:|---:|---:|---:|---|")
+        for p in full:
+            st = summary["storm"].get(p)
+            if not st:
+                continue
+            if st["resume_checked"]:
+                resume = (f"acked {fmt(st['acked'], digits=0)}: {st['missing']} missing, "
+                          f"{st['duplicates']} twice; {fmt(st['from_pages'], digits=0)} ids came in resume pages")
+            else:
+                resume = "keeps nothing across a restart: reconnection only"
+            add(f"| {LABEL[p]} | {st['clients']:,} | {fmt(st['back'], digits=0)} | {fmt(st['server_up_s'], digits=2)} | "
+                f"{fmt(st['all_back_s'], digits=2)} | {fmt(st['server_cpu_s'], digits=2)} | "
+                f"{fmt(st['attempts_per_client'], digits=2)} ({st['max_attempts']}) | {resume} |")
+        add("")
 
     failed = [r for r in recs if not r.get("ok")]
     if failed:

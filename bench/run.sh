@@ -42,6 +42,7 @@ if [ "$QUICK" = 1 ]; then
   CONNECT_MAX=10; SETTLE_MAX=4     # seconds; bound what a presence storm on join can cost
   TP_CLIENTS=100; TP_WARMUP=0.5; TP_SECS=1.5; TP_DRAIN=0.7
   SLOW_N=2000; SLOW_RATE=100; SLOW_BASE=0.7; SLOW_SECS="${SLOW_SECS:-2}"; SLOW_DRAIN=0.7; SLOW_RESUME=0.5
+  STORM_N=2000
   MODE=quick
 else
   RUNS="${RUNS:-3}"
@@ -52,6 +53,7 @@ else
   CONNECT_MAX=15; SETTLE_MAX=5
   TP_CLIENTS=100; TP_WARMUP=0.5; TP_SECS=3; TP_DRAIN=1.5
   SLOW_N=10000; SLOW_RATE=100; SLOW_BASE=1.5; SLOW_SECS="${SLOW_SECS:-6}"; SLOW_DRAIN=1.5; SLOW_RESUME=1.5
+  STORM_N=10000
   MODE=default
 fi
 FANOUT_RATES="10,100"
@@ -176,7 +178,8 @@ start_peer() {
       # A fresh data directory per start: the load generator reuses nicknames and client ids
       # from run to run, and a store that remembered them would (rightly) treat every send of a
       # later run as an idempotent resend, acked and not delivered again.
-      rm -rf "$OUT/logs/data"
+      # (A restart in the reconnect storm keeps it: KEEP_DATA=1.)
+      [ "${KEEP_DATA:-0}" = 1 ] || rm -rf "$OUT/logs/data"
       # shellcheck disable=SC2086
       (export CHAT_MAX_CONNECTIONS=20000 CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 \
           CHAT_DATA_DIR="$OUT/logs/data" RUST_LOG="${RUST_LOG:-warn}"
@@ -224,6 +227,27 @@ floor_phases() { # N -> "RATES SECS", FANOUT_RATES and FANOUT_SECS cut to the ph
   echo "${rates:-${R[0]}} ${secs:-${S[0]}}"
 }
 
+# record RAW RUN PEER CASE RC ALIVE LLOG T0: the case's JSON from the load generator's output
+# (RAW.tmp), or why there is none.
+record() {
+  python3 - "$@" <<'EOF'
+import json, sys, time
+raw, run, peer, case, rc, alive, llog, t0 = sys.argv[1:]
+rec = {"run": int(run), "peer": peer, "case": case, "wall_s": time.time() - float(t0),
+       "server_alive_after": alive == "1"}
+try:
+    rec["result"] = json.load(open(raw + ".tmp"))
+    rec["ok"] = True
+except Exception:
+    err = open(llog, errors="replace").read().strip()[-400:]
+    rec["ok"] = False
+    rec["error"] = ("load generator timed out" if rc in ("124", "137") else f"load generator exit {rc}") + (": " + err if err else "")
+json.dump(rec, open(raw, "w"))
+EOF
+  rm -f "$1.tmp"
+  log "$(basename "$1" .json) done ($(python3 -c "import json;r=json.load(open('$1'));print('ok' if r['ok'] else 'FAILED: '+r['error'][:120])"))"
+}
+
 PORT=21000
 # run_case RUN PEER CASE TIMEOUT -- loadgen scenario args...
 run_case() {
@@ -250,22 +274,40 @@ EOF
   local alive=1
   kill -0 "$SERVER_PID" 2>/dev/null || alive=0
   stop_peer
-  python3 - "$raw" "$run" "$peer" "$case" "$rc" "$alive" "$llog" "$t0" <<'EOF'
-import json, sys, time
-raw, run, peer, case, rc, alive, llog, t0 = sys.argv[1:]
-rec = {"run": int(run), "peer": peer, "case": case, "wall_s": time.time() - float(t0),
-       "server_alive_after": alive == "1"}
-try:
-    rec["result"] = json.load(open(raw + ".tmp"))
-    rec["ok"] = True
-except Exception:
-    err = open(llog, errors="replace").read().strip()[-400:]
-    rec["ok"] = False
-    rec["error"] = ("load generator timed out" if rc in ("124", "137") else f"load generator exit {rc}") + (": " + err if err else "")
-json.dump(rec, open(raw, "w"))
-EOF
-  rm -f "$raw.tmp"
-  log "$name done ($(python3 -c "import json;r=json.load(open('$raw'));print('ok' if r['ok'] else 'FAILED: '+r['error'][:120])"))"
+  record "$raw" "$run" "$peer" "$case" "$rc" "$alive" "$llog" "$t0"
+}
+
+# run_storm RUN PEER TIMEOUT: the reconnect storm. The load generator stops the server once
+# every client is in; it is started here again on the same port and data, and its pid goes to
+# the file the load generator waits for.
+run_storm() {
+  local run="$1" peer="$2" limit="$3"
+  local name="run$run-$peer-storm" raw="$OUT/raw/run$run-$peer-storm.json"
+  local slog="$OUT/logs/$name.server.log" llog="$OUT/logs/$name.loadgen.log" pidf="$OUT/logs/$name.pid"
+  PORT=$((PORT + 1))
+  local t0; t0=$(date +%s.%N)
+  rm -f "$pidf"
+  if ! start_peer "$peer" "$PORT" "$slog"; then
+    record "$raw" "$run" "$peer" storm 1 0 "$slog" "$t0"
+    return 0
+  fi
+  timeout --kill-after=5 "$limit" taskset -c 1 "$BIN/loadgen" --server "127.0.0.1:$PORT" \
+    --proto "$(proto_of "$peer")" --server-pid "$SERVER_PID" --connect-phase-max "$CONNECT_MAX" \
+    storm --clients "$STORM_N" --pid-file "$pidf" >"$raw.tmp" 2>"$llog" &
+  local lg=$! rc=0
+  while kill -0 "$lg" 2>/dev/null; do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      wait "$SERVER_PID" 2>/dev/null || true
+      if KEEP_DATA=1 start_peer "$peer" "$PORT" "$slog.restart"; then echo "$SERVER_PID" >"$pidf"; fi
+      break
+    fi
+    sleep 0.02
+  done
+  wait "$lg" || rc=$?
+  local alive=1
+  kill -0 "$SERVER_PID" 2>/dev/null || alive=0
+  stop_peer
+  record "$raw" "$run" "$peer" storm "$rc" "$alive" "$llog" "$t0"
 }
 
 log "mode $MODE: $RUNS run(s), peers ${RUNNABLE[*]:-none}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -286,6 +328,12 @@ for run in $(seq 1 "$RUNS"); do
     [ "$peer" = floor ] && continue
     run_case "$run" "$peer" throughput 60 -- throughput --clients "$TP_CLIENTS" \
       --warmup "$TP_WARMUP" --secs "$TP_SECS" --drain "$TP_DRAIN"
+  done
+  # The reconnect storm: the demo (gevent) and the floor are left out (the floor is no server;
+  # the demo's 10k reconnections alone would take minutes).
+  for peer in "${RUNNABLE[@]}"; do
+    case "$peer" in floor|demo) continue ;; esac
+    run_storm "$run" "$peer" 120
   done
   for peer in "${RUNNABLE[@]}"; do
     [ "$peer" = floor ] && continue

@@ -661,6 +661,33 @@ async fn presence_stops_past_the_presence_limit() {
     s.stop().await;
 }
 
+/// Above the limit, joins share one listing for a second (a crowd joining at once does not
+/// work it out again for each); after that a join lists the members as they are.
+#[tokio::test]
+async fn a_listing_above_the_presence_limit_is_shared_then_made_again() {
+    let s = TestServer::with(|c| c.presence_limit = 2).await;
+    let mut clients = Vec::new();
+    for n in ["bob", "carol", "dave"] {
+        clients.push(s.join(n, "big").await.0);
+    }
+    let names = |j: ServerMessage| match j {
+        ServerMessage::Joined { members, .. } => {
+            members.iter().map(|m| m.to_string()).collect::<Vec<_>>()
+        }
+        other => panic!("{other:?}"),
+    };
+    let (_e, j) = s.join("erin", "big").await;
+    assert_eq!(names(j), ["bob", "carol"], "the first two by name");
+    tokio::time::sleep(server::hub::LISTING_TTL + Duration::from_millis(100)).await;
+    let (_a, j) = s.join("alice", "big").await;
+    assert_eq!(
+        names(j),
+        ["alice", "bob"],
+        "made again: alice is listed first"
+    );
+    s.stop().await;
+}
+
 /// With SQLite, a send waits for its group commit; a client does not wait for acks before
 /// sending more, and the server reads on meanwhile. The messages keep the order they were sent
 /// in: acks carry increasing ids, and a receiver and the history see that same order.

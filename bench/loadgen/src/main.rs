@@ -13,12 +13,15 @@
 //! - `transports`: one room over WebSocket, long polling or short polling: bytes, server CPU and
 //!   latency per delivered message.
 //! - `signin`: sign-ins at a steady rate, and the timing of failed sign-ins (typed protocol).
+//! - `storm`: every client connected, the server restarted, everyone reconnecting with one
+//!   backoff policy; with the typed protocol, each resumes from its last id (checked).
 //! - `stats`: histograms, /proc readings of the server, getrusage, RLIMIT_NOFILE.
 
 mod conn;
 mod room;
 mod signin;
 mod stats;
+mod storm;
 mod throughput;
 mod transports;
 
@@ -135,6 +138,9 @@ enum Scenario {
     /// One room, N receivers on one transport (WebSocket, long or short polling), one
     /// WebSocket sender: bytes, server CPU and latency per delivered message.
     Transports(transports::TransportArgs),
+    /// N clients connected, then the server restarted under them: the time until all are back
+    /// (exponential backoff from 100 ms, full jitter, 5 s cap), and resume checked (typed).
+    Storm(storm::StormArgs),
 }
 
 fn secs(s: f64) -> Duration {
@@ -154,6 +160,7 @@ fn main() -> Result<()> {
         Scenario::Fanout { receivers, .. } | Scenario::Slow { receivers, .. } => receivers + 1,
         Scenario::Throughput { clients, .. } => *clients,
         Scenario::Transports(a) => a.receivers + 1,
+        Scenario::Storm(a) => a.clients + 1,
         Scenario::Signins(_) | Scenario::SigninTiming(_) => 0,
     };
     if sockets as u64 + 64 > limit {
@@ -300,6 +307,16 @@ fn main() -> Result<()> {
                     settle_max: secs(cli.settle_max),
                 };
                 transports::run(args, common).await
+            }
+            Scenario::Storm(args) => {
+                let common = storm::Common {
+                    target,
+                    server,
+                    connect_concurrency: cli.connect_concurrency,
+                    connect_timeout: secs(cli.connect_timeout),
+                    connect_phase_max: secs(cli.connect_phase_max),
+                };
+                storm::run(args, common).await
             }
         }
     })?;

@@ -42,6 +42,7 @@ pub use crate::outbound::{Conn, ConnId};
 pub use broadcast::Fanout;
 pub use publish::{AckInfo, Publishing, Target};
 pub use room_table::Creator;
+pub use rooms::LISTING_TTL;
 pub use users::{Peer, RegisterError};
 
 pub use crate::backends::{Backends, Log};

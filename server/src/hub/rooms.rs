@@ -1,7 +1,7 @@
 //! Joining, leaving, typing, listing rooms and reading history.
 
 use super::page::{self, Keep};
-use super::room::{Member, Room};
+use super::room::{Listing, Member, Room};
 use super::room_table::Creator;
 use super::users::Peer;
 use super::Hub;
@@ -12,10 +12,14 @@ use crate::nick_key::NickKey;
 use crate::util::lock;
 use futures_util::future::BoxFuture;
 use shared::{ChatMessage, MessageId, Nickname, RoomInfo, RoomName, ServerMessage};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 /// Most rooms in one page of the listing (fewer when their names pass the byte budget).
 const ROOMS_PAGE: usize = 1000;
+/// How long a room above the presence limit shares one member listing among its joins.
+pub const LISTING_TTL: Duration = Duration::from_secs(1);
 
 impl Hub {
     pub(super) fn page_limit(&self, limit: Option<u32>) -> usize {
@@ -112,15 +116,13 @@ impl Hub {
                 return Err(e);
             }
         };
-        let limit = self.config.presence_limit;
-        let members = match self.store_call(self.presence.members(room_name, limit).await) {
-            Ok(m) => m,
+        let (members, guests) = match self.member_listing(&room, room_name).await {
+            Ok(listing) => listing,
             Err(e) => {
                 self.leave(peer, room_name);
                 return Err(e);
             }
         };
-        let guests = self.guests_among(&members).await;
         let read = match self.remember_room(peer, room_name, watermark).await {
             Ok(read) => read,
             Err(e) => {
@@ -168,6 +170,36 @@ impl Hub {
         m.since = posted;
         st.joining -= 1;
         st.targets = None;
+    }
+
+    /// The members a `joined` lists (the first `presence_limit`, by name) and which of them
+    /// are guests. A room above the limit lists only part of its members and sends no
+    /// presence events, so its listing is made at most once per [`LISTING_TTL`] and shared by
+    /// the joins meanwhile: a crowd joining at once (the reconnect storm after a restart) would
+    /// otherwise work out hundreds of names and guest flags again for each of its members.
+    async fn member_listing(
+        &self,
+        room: &Room,
+        name: &RoomName,
+    ) -> Result<(Vec<Nickname>, Vec<Nickname>), RequestError> {
+        if let Some((made, l)) = &lock(&room.state).listing {
+            if made.elapsed() < LISTING_TTL {
+                return Ok((l.members.clone(), l.guests.clone()));
+            }
+        }
+        let limit = self.config.presence_limit;
+        let mut members = self.store_call(self.presence.members(name, limit + 1).await)?;
+        let above = members.len() > limit;
+        members.truncate(limit);
+        let guests = self.guests_among(&members).await;
+        if above {
+            let listing = Listing {
+                members: members.clone(),
+                guests: guests.clone(),
+            };
+            lock(&room.state).listing = Some((Instant::now(), Arc::new(listing)));
+        }
+        Ok((members, guests))
     }
 
     /// Which of `names` are guests: those connected here are known; the others are guests

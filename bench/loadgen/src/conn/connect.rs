@@ -20,7 +20,7 @@ use super::{close_label, Ws};
 const SOURCE_ADDRS: usize = 200;
 
 /// The room every client of the typed protocol joins (the demo endpoint's shared room).
-pub(super) const ROOM: &str = "general";
+pub const ROOM: &str = "general";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,6 +85,18 @@ pub(super) async fn connect(
     nick: &str,
     rcvbuf: Option<u32>,
 ) -> Result<Ws> {
+    Ok(connect_after(target, slot, nick, rcvbuf, None).await?.0)
+}
+
+/// As `connect`; with the typed protocol the join asks for the messages after `after` (a
+/// resume), and the `joined` frame is returned.
+pub async fn connect_after(
+    target: Target,
+    slot: usize,
+    nick: &str,
+    rcvbuf: Option<u32>,
+    after: Option<u64>,
+) -> Result<(Ws, Option<String>)> {
     let socket = TcpSocket::new_v4()?;
     socket
         .bind(SocketAddr::new(source_addr(slot), 0))
@@ -112,20 +124,24 @@ pub(super) async fn connect(
     let ws = Ws::handshake(stream, &host, &path, "", read_chunk(), stamped)
         .await
         .context("websocket handshake")?;
+    let mut joined = None;
     if target.proto == Proto::Typed {
         let hello = serde_json::json!({"type": "hello", "nick": nick, "protocol": 1});
         ws.send(Message::text(hello.to_string())).await?;
         expect_type(&ws, "welcome").await?;
-        let join = serde_json::json!({"type": "join", "room": ROOM});
+        let mut join = serde_json::json!({"type": "join", "room": ROOM});
+        if let Some(id) = after {
+            join["after"] = id.into();
+        }
         ws.send(Message::text(join.to_string())).await?;
-        expect_type(&ws, "joined").await?;
+        joined = Some(expect_type(&ws, "joined").await?);
     }
     if target.proto == Proto::SocketIo {
         expect_prefix(&ws, "0{").await?;
         ws.send(Message::text("40")).await?;
         expect_prefix(&ws, "40").await?;
     }
-    Ok(ws)
+    Ok((ws, joined))
 }
 
 /// Reads frames until a text frame starting with `want` (Socket.IO's packets: `0` open, `40`
@@ -152,15 +168,16 @@ async fn expect_prefix(ws: &Ws, want: &str) -> Result<()> {
     }
 }
 
-/// Reads frames until one of type `want`; an `error` frame or a close fails the login.
-async fn expect_type(ws: &Ws, want: &str) -> Result<()> {
+/// Reads frames until one of type `want`, and returns it; an `error` frame or a close fails
+/// the login.
+async fn expect_type(ws: &Ws, want: &str) -> Result<String> {
     let needle = format!("\"type\":\"{want}\"");
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(t))) => {
                 let s = t.as_str();
                 if s.contains(&needle) {
-                    return Ok(());
+                    return Ok(s.to_owned());
                 }
                 if s.contains("\"type\":\"error\"") {
                     bail!("server refused login: {}", truncate(s, 200));

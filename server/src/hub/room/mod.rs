@@ -58,6 +58,16 @@ pub(crate) struct RoomState {
     pub(crate) closed: bool,
     /// Bans and mutes in force, loaded with the room (`None`: none, nothing to check).
     pub(crate) sanctions: Option<Box<crate::hub::access::Sanctions>>,
+    /// Above the presence limit: the member listing of recent joins, and when it was made
+    /// (see `Hub::member_listing`).
+    pub(crate) listing: Option<(std::time::Instant, Arc<Listing>)>,
+}
+
+/// The members a `joined` lists (the first `presence_limit` by name), and which are guests.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    pub(crate) members: Vec<Nickname>,
+    pub(crate) guests: Vec<Nickname>,
 }
 
 impl RoomState {
