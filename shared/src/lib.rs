@@ -9,6 +9,7 @@
 //!   `{"sender","msg"}` frame of the demo protocol, error codes and decoding with classified errors.
 //! - [`conversation`]: conversations by address, read state, owners' and admins' actions.
 //! - [`error_code`]: the machine-readable codes of `error`.
+//! - `wire_enum`: unit enums written as one string per variant, from one table (no serde derive).
 //! - [`close`]: close reasons with their WebSocket close codes and whether a client should reconnect.
 
 pub mod close;

@@ -72,7 +72,7 @@ pub(crate) struct Shared {
     pub first_error: RefCell<Option<String>>,
     /// Per client: every message id received, in order (typed protocol).
     pub seen: RefCell<Vec<Vec<u64>>>,
-    /// Per client: ids that came in the pages of its resume.
+    /// Ids that came in the pages of the resumes, all clients together.
     pub resumed: Cell<u64>,
 }
 

@@ -12,7 +12,6 @@ use crate::nick_key::NickKey;
 use crate::util::lock;
 use futures_util::future::BoxFuture;
 use shared::{ChatMessage, MessageId, Nickname, RoomInfo, RoomName, ServerMessage};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -197,7 +196,7 @@ impl Hub {
                 members: members.clone(),
                 guests: guests.clone(),
             };
-            lock(&room.state).listing = Some((Instant::now(), Arc::new(listing)));
+            lock(&room.state).listing = Some((Instant::now(), listing));
         }
         Ok((members, guests))
     }

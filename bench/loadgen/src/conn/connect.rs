@@ -147,39 +147,37 @@ pub async fn connect_after(
 /// Reads frames until a text frame starting with `want` (Socket.IO's packets: `0` open, `40`
 /// connected); a `44` (connect error) or a close fails the login.
 async fn expect_prefix(ws: &Ws, want: &str) -> Result<()> {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => {
-                let s = t.as_str();
-                if s.starts_with(want) {
-                    return Ok(());
-                }
-                if s.starts_with("44") {
-                    bail!("server refused login: {}", truncate(s, 200));
-                }
-            }
-            Some(Ok(Message::Close(frame))) => {
-                bail!("closed during login: {}", close_label(frame.as_ref()))
-            }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(anyhow!(e).context("during login")),
-            None => bail!("connection ended during login"),
-        }
-    }
+    expect(ws, |s| s.starts_with(want), |s| s.starts_with("44")).await?;
+    Ok(())
 }
 
 /// Reads frames until one of type `want`, and returns it; an `error` frame or a close fails
 /// the login.
 async fn expect_type(ws: &Ws, want: &str) -> Result<String> {
     let needle = format!("\"type\":\"{want}\"");
+    expect(
+        ws,
+        |s| s.contains(&needle),
+        |s| s.contains("\"type\":\"error\""),
+    )
+    .await
+}
+
+/// Reads frames until a text frame that `wanted`, and returns it; one that is `refused`, a
+/// close, or the end fails the login.
+async fn expect(
+    ws: &Ws,
+    wanted: impl Fn(&str) -> bool,
+    refused: impl Fn(&str) -> bool,
+) -> Result<String> {
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(t))) => {
                 let s = t.as_str();
-                if s.contains(&needle) {
+                if wanted(s) {
                     return Ok(s.to_owned());
                 }
-                if s.contains("\"type\":\"error\"") {
+                if refused(s) {
                     bail!("server refused login: {}", truncate(s, 200));
                 }
             }

@@ -60,11 +60,11 @@ pub(crate) struct RoomState {
     pub(crate) sanctions: Option<Box<crate::hub::access::Sanctions>>,
     /// Above the presence limit: the member listing of recent joins, and when it was made
     /// (see `Hub::member_listing`).
-    pub(crate) listing: Option<(std::time::Instant, Arc<Listing>)>,
+    pub(crate) listing: Option<(std::time::Instant, Listing)>,
 }
 
 /// The members a `joined` lists (the first `presence_limit` by name), and which are guests.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Listing {
     pub(crate) members: Vec<Nickname>,
     pub(crate) guests: Vec<Nickname>,
