@@ -92,7 +92,7 @@ async fn a_database_of_the_first_release_opens_migrates_and_keeps_everything() {
         .expect("open")
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("user_version");
-    assert_eq!(version, 7, "migrated from 4");
+    assert_eq!(version, 8, "migrated from 4");
     // The accounts open on the migrated database, beside its history.
     let accounts = SqliteAccounts::open(&dir).expect("open the accounts");
     let made = accounts
