@@ -4,8 +4,9 @@
 
 mod common;
 
-use common::auth::{chat_url, pw_auth, register, session_auth, try_hello, PW};
+use common::auth::{chat_url, pw_auth, register, session_auth, PW};
 use common::cluster::{next_message, Node, Redis};
+use common::conv::{next_read, welcomed_with};
 use common::{room, text, Client};
 use futures_util::StreamExt;
 use shared::{
@@ -31,18 +32,6 @@ fn dm(with: &str) -> Conversation {
 
 fn cid(s: &str) -> ClientMsgId {
     ClientMsgId::new(s).expect("cid")
-}
-
-/// A `hello` with `auth` that is welcomed: the connection and its `welcome.conversations`.
-async fn welcomed_with(
-    url: &str,
-    nick: Option<&str>,
-    auth: shared::Auth,
-) -> (Client, Vec<ReadState>) {
-    match try_hello(url, nick, Some(auth)).await {
-        (c, ServerMessage::Welcome { conversations, .. }) => (c, conversations),
-        (_, other) => panic!("expected welcome, got {other:?}"),
-    }
 }
 
 /// The read state of `conv` among `states` (panics if it is not listed).
@@ -90,14 +79,6 @@ async fn joined(c: &mut Client, r: &str, after: Option<MessageId>) -> Vec<ChatMe
     match c.join(r, after).await {
         ServerMessage::Joined { history, .. } => history,
         other => panic!("join {r}: {other:?}"),
-    }
-}
-
-/// The next `read` event `c` gets.
-async fn next_read(c: &mut Client) -> ReadState {
-    match c.recv_until(|m| matches!(m, ServerMessage::Read(_))).await {
-        ServerMessage::Read(s) => s,
-        _ => unreachable!(),
     }
 }
 

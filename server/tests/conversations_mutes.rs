@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::auth::{chat_url, register, sign_in, DataDir};
-use common::conv::{answer, error_of, in_room, server, with};
+use common::auth::{chat_url, pw_auth, register, sign_in, DataDir};
+use common::conv::{answer, error_of, in_room, next_read, server, welcomed_with, with};
 use common::{nick, Client};
 use shared::{ClientMessage, Conversation, ErrorCode, ReadState, ServerMessage};
 
@@ -13,14 +13,6 @@ const PW: &str = "correct horse 1";
 
 fn mute(conv: Conversation, muted: bool) -> ClientMessage {
     ClientMessage::SetMuted { conv, muted }
-}
-
-async fn next_read(c: &mut Client) -> ReadState {
-    let ServerMessage::Read(state) = c.recv_until(|m| matches!(m, ServerMessage::Read(_))).await
-    else {
-        unreachable!()
-    };
-    state
 }
 
 fn joined_read(m: ServerMessage) -> ReadState {
@@ -69,7 +61,7 @@ async fn a_mute_follows_the_user_to_every_device_and_across_a_restart() {
 
     let (s, addr) = server(&dir);
     let url = chat_url(&addr);
-    let (mut tablet, welcome) = sign_in_welcome(&url).await;
+    let (mut tablet, welcome) = welcomed_with(&url, Some("alice"), pw_auth(PW)).await;
     let listed = welcome
         .iter()
         .find(|st| st.conv == in_room("general"))
@@ -133,19 +125,4 @@ async fn guests_and_strangers_cannot_mute() {
     );
     // Nothing of that was kept: her join is unmuted.
     assert!(!joined_read(alice.join("general", None).await).muted);
-}
-
-async fn sign_in_welcome(url: &str) -> (Client, Vec<ReadState>) {
-    let mut c = Client::open(url).await;
-    c.send(&ClientMessage::Hello {
-        nick: Some(nick("alice")),
-        protocol: 1,
-        resume_token: None,
-        auth: Some(common::auth::pw_auth(PW)),
-    })
-    .await;
-    let ServerMessage::Welcome { conversations, .. } = c.recv().await else {
-        panic!("welcome")
-    };
-    (c, conversations)
 }

@@ -2,7 +2,9 @@
 //! owners' and admins' requests.
 
 use super::{room, text, Client};
-use shared::{Action, ClientMessage, ClientMsgId, Conversation, ErrorCode, ServerMessage};
+use shared::{
+    Action, Auth, ClientMessage, ClientMsgId, Conversation, ErrorCode, ReadState, ServerMessage,
+};
 
 /// A room nobody makes: its (empty) history answers the probe that ends an answer.
 const PROBE: &str = "zz-probe";
@@ -219,5 +221,21 @@ pub async fn join_refusal(c: &mut Client, room_s: &str) -> Option<ErrorCode> {
     match c.join(room_s, None).await {
         ServerMessage::Error { code, .. } => Some(code),
         _ => None,
+    }
+}
+
+/// Says `hello` with `auth` and returns the client with `welcome`'s conversations.
+pub async fn welcomed_with(url: &str, nick: Option<&str>, auth: Auth) -> (Client, Vec<ReadState>) {
+    match super::auth::try_hello(url, nick, Some(auth)).await {
+        (c, ServerMessage::Welcome { conversations, .. }) => (c, conversations),
+        (_, other) => panic!("expected welcome, got {other:?}"),
+    }
+}
+
+/// The next `read` event `c` gets.
+pub async fn next_read(c: &mut Client) -> ReadState {
+    match c.recv_until(|m| matches!(m, ServerMessage::Read(_))).await {
+        ServerMessage::Read(s) => s,
+        _ => unreachable!(),
     }
 }
