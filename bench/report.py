@@ -10,12 +10,17 @@ import statistics
 import sys
 import time
 
-PEERS = ["ours", "ours-typed", "bun", "socketio", "tungstenite", "node", "demo", "floor"]
+import report_rooms
+
+PEERS = ["ours", "ours-typed", "ours-mem", "bun", "socketio", "tungstenite", "node", "demo", "floor"]
 # References that run the fan-out scenario only (see bench/run.sh).
 FANOUT_ONLY = {"floor"}
+# Runs the throughput scenario only: the other store, beside the default.
+THROUGHPUT_ONLY = {"ours-mem"}
 LABEL = {
     "ours": "ours (/ws, demo protocol)",
     "ours-typed": "ours (/chat, typed)",
+    "ours-mem": "ours (/ws, memory store)",
     "bun": "Bun 1.4.4 pub/sub",
     "tungstenite": "tokio-tungstenite hub",
     "node": "Node ws 8",
@@ -26,6 +31,8 @@ LABEL = {
 WHAT = {
     "ours": "`server` crate, `/ws/<nick>`",
     "ours-typed": "`server` crate, `/chat`: hello, join, send; receives `message`",
+    "ours-mem": "`server` crate, `/ws/<nick>`, `--store memory` (the default is SQLite): "
+                "throughput only",
     "bun": "`Bun.serve`, `ws.subscribe` / `ws.publish` (uWebSockets)",
     "tungstenite": "tokio-tungstenite `examples/server.rs` style: unbounded channel per peer",
     "node": "`ws@8`, `perMessageDeflate: false`, broadcast loop of its README",
@@ -94,7 +101,7 @@ def summarize(recs):
     sizes = sorted({int(c.split("-")[1]) for (_, c) in by if c.startswith("fanout-")})
     rates = sorted({p["rate"] for (p_, c), reps in by.items() if c.startswith("fanout-")
                     for rep in reps for p in rep["phases"]})
-    summary = {"fanout": {}, "throughput": {}, "memory": {}, "slow": {}, "storm": {}, "sizes": sizes,
+    summary = {"fanout": {}, "throughput": {}, "memory": {}, "slow": {}, "storm": {}, "rooms": {}, "sizes": sizes,
                "rates": rates}
     for (peer, case), reps in by.items():
         if case.startswith("fanout-"):
@@ -148,6 +155,8 @@ def summarize(recs):
                 "duplicates": sum(x["duplicates_total"] for x in resumed),
                 "from_pages": stat(x["ids_from_resume_pages"] for x in resumed),
             }
+        elif case == "rooms":
+            summary["rooms"][peer] = report_rooms.summarize(reps)
         elif case == "slow":
             rows = []
             for rep in reps:
@@ -260,6 +269,8 @@ def markdown(summary, status, mode, recs):
     sizes, rates = summary["sizes"], summary["rates"]
     peers = [p for p in PEERS if p in status] or PEERS
     full = [p for p in peers if p not in FANOUT_ONLY]
+    # Every scenario but the fan-out and throughput.
+    servers = [p for p in full if p not in THROUGHPUT_ONLY]
     lines = []
     add = lines.append
     cpu_model = "?"
@@ -311,7 +322,7 @@ def markdown(summary, status, mode, recs):
         f"p99 {short(n)} @{rate}/s" for n, rate in cases) + " |"
     add(head)
     add("|" + "---|" * (4 + len(cases)))
-    for ours in ("ours", "ours-typed"):
+    for ours in ("ours", "ours-typed", "ours-mem"):
         if ours not in summary["throughput"] and ours not in summary["fanout"]:
             continue
         for p in peers:
@@ -373,6 +384,8 @@ def markdown(summary, status, mode, recs):
     saturated = False
     noisy = False
     for p in peers:
+        if p in THROUGHPUT_ONLY:
+            continue
         for n in sizes:
             row = summary["fanout"].get(p, {}).get(str(n))
             if not row:
@@ -432,7 +445,7 @@ def markdown(summary, status, mode, recs):
     add("")
     add("| server | " + " | ".join(f"{short(n)} conns: KiB/conn" for n in sizes) + " | RSS at largest N (MiB) |")
     add("|---|" + "---:|" * (len(sizes) + 1))
-    for p in full:
+    for p in servers:
         m = summary["memory"].get(p, {})
         cells = [fmt(m.get(str(n), {}).get("bytes_per_conn"), 1 / 1024, 1) for n in sizes]
         rss = m.get(big, {}).get("rss_idle_kib") if big else None
@@ -450,7 +463,7 @@ def markdown(summary, status, mode, recs):
     add("")
     add("| server | p99 baseline ms | p99 others, slow stopped ms | ratio | lost baseline / slow phase | RSS start → end MiB | growth MiB | msgs sent while stopped | slow ones: end state | msgs each got in all | others disconnected |")
     add("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
-    for p in full:
+    for p in servers:
         s = summary["slow"].get(p)
         if not s:
             add(f"| {LABEL[p]} |" + " – |" * 10)
@@ -492,6 +505,8 @@ def markdown(summary, status, mode, recs):
                 f"{fmt(st['attempts_per_client'], digits=2)} ({st['max_attempts']}) | {resume} |")
         add("")
 
+    report_rooms.section(summary, servers, LABEL, fmt, add)
+
     failed = [r for r in recs if not r.get("ok")]
     if failed:
         add("## Failed cases")
@@ -508,7 +523,8 @@ def markdown(summary, status, mode, recs):
         add("Note: in some fan-out cases the load generator used over 90% of its core; those "
             "latencies include its own queueing and are an upper bound for the fastest servers.")
         add("")
-    add("Raw data: `results.json` (summary and every run), `raw/`; chart: `latency.png`.")
+    add("Raw data: `results.json` (summary and every run), `raw/`; charts: `latency.png` (fan-out), "
+        "`rooms.png` (many rooms).")
     return "\n".join(lines) + "\n"
 
 
@@ -573,6 +589,8 @@ def main():
     md = markdown(summary, status, mode, recs)
     if not chart(summary, os.path.join(out, "latency.png")):
         md += "\n(No chart: matplotlib is not installed.)\n"
+    elif summary["rooms"]:
+        report_rooms.chart(summary, PEERS, LABEL, os.path.join(out, "rooms.png"))
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(md)
     with open(os.path.join(out, "results.json"), "w") as f:

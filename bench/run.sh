@@ -7,7 +7,8 @@
 #   bench/run.sh            # default: 3 runs, 1k/5k/10k receivers (about 17 minutes)
 #   bench/run.sh --quick    # 1 run, fewer clients, shorter phases (under 2 minutes)
 #
-# Options: --runs N, --peers demo,node,socketio,bun,tungstenite,ours,ours-typed,floor, --out DIR,
+# Options: --runs N, --peers demo,node,socketio,bun,tungstenite,ours,ours-typed,ours-mem,floor,
+#   --out DIR,
 #   --slow-secs S (length of the slow-consumer phase: 4 s default, 2 s quick).
 # Environment: CARGO_TARGET_DIR is honoured; OUR_SERVER_ARGS adds flags to our server's command.
 # Every server started here is stopped here (also on Ctrl-C); all traffic stays on 127.0.0.0/8.
@@ -15,7 +16,7 @@ set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$BENCH")"
-ALL_PEERS="demo,node,socketio,bun,tungstenite,ours,ours-typed,floor"
+ALL_PEERS="demo,node,socketio,bun,tungstenite,ours,ours-typed,ours-mem,floor"
 
 QUICK=0
 RUNS=""
@@ -43,6 +44,7 @@ if [ "$QUICK" = 1 ]; then
   TP_CLIENTS=100; TP_WARMUP=0.5; TP_SECS=1.5; TP_DRAIN=0.7
   SLOW_N=2000; SLOW_RATE=100; SLOW_BASE=0.7; SLOW_SECS="${SLOW_SECS:-2}"; SLOW_DRAIN=0.7; SLOW_RESUME=0.5
   STORM_N=2000
+  ROOMS_USERS=2000; ROOMS_N=200; ROOMS_WARMUP=0.5; ROOMS_SECS=2; ROOMS_DRAIN=1
   MODE=quick
 else
   RUNS="${RUNS:-3}"
@@ -55,6 +57,9 @@ else
   TP_CLIENTS=100; TP_WARMUP=0.5; TP_SECS=3; TP_DRAIN=1.5
   SLOW_N=10000; SLOW_RATE=100; SLOW_BASE=1.5; SLOW_SECS="${SLOW_SECS:-4}"; SLOW_DRAIN=1.5; SLOW_RESUME=1.5
   STORM_N=10000
+  # Many rooms: 10k users, 1,000 rooms of 50, 5 rooms each, 1% sending 1 msg/s (5 s: 24,500
+  # deliveries per run).
+  ROOMS_USERS=10000; ROOMS_N=1000; ROOMS_WARMUP=1; ROOMS_SECS=5; ROOMS_DRAIN=3
   MODE=default
 fi
 FANOUT_RATES="10,100"
@@ -151,7 +156,7 @@ for p in "${WANTED[@]}"; do
     bun) ok=$BUN_OK; why="npm install of bun failed (logs/npm-bun.log)" ;;
     tungstenite) ok=$HUB_OK; why="build failed (logs/build-hub.log)" ;;
     floor) ok=$FLOOR_OK; why="build failed (logs/build-floor.log)" ;;
-    ours|ours-typed) ok=$OURS_OK; why="build failed (logs/build-server.log)" ;;
+    ours|ours-typed|ours-mem) ok=$OURS_OK; why="build failed (logs/build-server.log)" ;;
     *) echo "unknown peer $p (known: $ALL_PEERS)" >&2; exit 2 ;;
   esac
   if [ "$ok" = 1 ]; then RUNNABLE+=("$p"); peer_status "$p" ready; else peer_status "$p" unavailable "$why"; log "$p: $why"; fi
@@ -170,7 +175,7 @@ start_peer() {
     socketio) (cd "$BENCH/peers/socketio" && exec taskset -c 0 node server.js "$port") >"$logf" 2>&1 & ;;
     tungstenite) (exec taskset -c 0 "$BIN/tungstenite-hub" --listen "127.0.0.1:$port") >"$logf" 2>&1 & ;;
     floor) (exec taskset -c 0 "$BIN/floor-hub" --listen "127.0.0.1:$port") >"$logf" 2>&1 & ;;
-    ours|ours-typed)
+    ours|ours-typed|ours-mem)
       # Limits meant for hostile clients are lifted so the benchmark measures the hub: the
       # load generator's senders are far above a person's rate, 10k receivers + 1 sender
       # exceed the default connection cap, and they all come from one address (loopback is
@@ -180,12 +185,17 @@ start_peer() {
       # from run to run, and a store that remembered them would (rightly) treat every send of a
       # later run as an idempotent resend, acked and not delivered again.
       # (A restart in the reconnect storm keeps it: KEEP_DATA=1.)
+      # Guests may create rooms: the many-rooms scenario's users are guests. `ours-mem` is ours
+      # with the memory store instead of the durable default, beside it in the throughput table.
       [ "${KEEP_DATA:-0}" = 1 ] || rm -rf "$OUT/logs/data"
+      local store=sqlite
+      [ "$name" = ours-mem ] && store=memory
       # shellcheck disable=SC2086
       (export CHAT_MAX_CONNECTIONS=20000 CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 \
           CHAT_DATA_DIR="$OUT/logs/data" RUST_LOG="${RUST_LOG:-warn}"
        exec taskset -c 0 "$BIN/server" --listen "127.0.0.1:$port" \
-         --max-connections-per-ip 0 --handshake-rate-per-ip 0 ${OUR_SERVER_ARGS:-}) >"$logf" 2>&1 & ;;
+         --max-connections-per-ip 0 --handshake-rate-per-ip 0 --guests-create-rooms \
+         --store "$store" ${OUR_SERVER_ARGS:-}) >"$logf" 2>&1 & ;;
   esac
   SERVER_PID=$!
   local i
@@ -317,6 +327,7 @@ for run in $(seq 1 "$RUNS"); do
   # Peers take turns inside each run, so a change in the machine's load hits all of them alike.
   for n in $SIZES; do
     for peer in "${RUNNABLE[@]}"; do
+      [ "$peer" = ours-mem ] && continue
       read -r rates secs <<<"$FANOUT_RATES $FANOUT_SECS"
       [ "$peer" = floor ] && read -r rates secs <<<"$(floor_phases "$n")"
       run_case "$run" "$peer" "fanout-$n" 90 -- fanout --receivers "$n" --rates "$rates" \
@@ -336,8 +347,17 @@ for run in $(seq 1 "$RUNS"); do
     case "$peer" in ours|ours-typed|bun|socketio) ;; *) continue ;; esac
     run_storm "$run" "$peer" 120
   done
+  # Many rooms: ours (typed: a `join` per room), Bun (a topic per room) and Socket.IO (its
+  # rooms); the other peers have one room.
   for peer in "${RUNNABLE[@]}"; do
-    [ "$peer" = floor ] && continue
+    case "$peer" in ours-typed|bun|socketio) ;; *) continue ;; esac
+    # 50,000 joins take ours a while: the connect phase may take a minute here.
+    CONNECT_MAX=60 SETTLE_MAX=10 run_case "$run" "$peer" rooms 150 -- rooms \
+      --users "$ROOMS_USERS" --rooms "$ROOMS_N" --warmup "$ROOMS_WARMUP" --secs "$ROOMS_SECS" \
+      --drain "$ROOMS_DRAIN"
+  done
+  for peer in "${RUNNABLE[@]}"; do
+    case "$peer" in floor|ours-mem) continue ;; esac
     run_case "$run" "$peer" slow 90 -- slow --receivers "$SLOW_N" --rate "$SLOW_RATE" \
       --base-secs "$SLOW_BASE" --secs "$SLOW_SECS" --drain "$SLOW_DRAIN" --resume "$SLOW_RESUME"
   done

@@ -31,10 +31,10 @@ use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
 
 pub use clock::{now_ns, paced};
 pub use connect::{
-    connect_after, connect_chat, connect_timeout, set_extra_servers, set_read_buffer, source_addr,
-    Proto, Target, ROOM,
+    connect_after, connect_chat, connect_rooms, connect_timeout, set_extra_servers,
+    set_read_buffer, source_addr, Proto, Target, ROOM,
 };
-pub use marker::{find_stamp, outgoing, Stamp};
+pub use marker::{find_stamp, outgoing, outgoing_to, Stamp};
 pub use socket::stamp_arrivals;
 
 use frames::Rx;

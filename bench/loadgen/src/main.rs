@@ -13,12 +13,15 @@
 //! - `transports`: one room over WebSocket, long polling or short polling: bytes, server CPU and
 //!   latency per delivered message.
 //! - `signin`: sign-ins at a steady rate, and the timing of failed sign-ins (typed protocol).
+//! - `rooms`: many rooms, each client in several, a few clients sending: latency and CPU.
 //! - `storm`: every client connected, the server restarted, everyone reconnecting with one
 //!   backoff policy; with the typed protocol, each resumes from its last id (checked).
 //! - `stats`: histograms, /proc readings of the server, getrusage, RLIMIT_NOFILE.
 
 mod conn;
 mod room;
+mod rooms;
+mod settle;
 mod signin;
 mod stats;
 mod storm;
@@ -141,6 +144,9 @@ enum Scenario {
     /// N clients connected, then the server restarted under them: the time until all are back
     /// (exponential backoff from 100 ms, full jitter, 5 s cap), and resume checked (typed).
     Storm(storm::StormArgs),
+    /// U users in R rooms, K rooms each, 1% of them sending 1 msg/s: delivery latency and
+    /// server CPU per delivery (typed protocol for ours; multi-room peers for the others).
+    Rooms(rooms::RoomsArgs),
 }
 
 fn secs(s: f64) -> Duration {
@@ -161,6 +167,7 @@ fn main() -> Result<()> {
         Scenario::Throughput { clients, .. } => *clients,
         Scenario::Transports(a) => a.receivers + 1,
         Scenario::Storm(a) => a.clients + 1,
+        Scenario::Rooms(a) => a.users,
         Scenario::Signins(_) | Scenario::SigninTiming(_) => 0,
     };
     if sockets as u64 + 64 > limit {
@@ -317,6 +324,17 @@ fn main() -> Result<()> {
                     connect_phase_max: secs(cli.connect_phase_max),
                 };
                 storm::run(args, common).await
+            }
+            Scenario::Rooms(args) => {
+                let common = rooms::Common {
+                    target,
+                    server,
+                    connect_concurrency: cli.connect_concurrency,
+                    connect_timeout: secs(cli.connect_timeout),
+                    connect_phase_max: secs(cli.connect_phase_max),
+                    settle_max: secs(cli.settle_max),
+                };
+                rooms::run(args, common).await
             }
         }
     })?;

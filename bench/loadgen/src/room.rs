@@ -7,7 +7,7 @@
 //! - `tally`: what the receivers count, shared with the scenario.
 //! - `receiver`: one receiver's task, reading or (slow ones) stopped on cue.
 //! - `sender`: the sender's connection, what it reads back, and its paced sending.
-//! - `setup`: what comes before the phases: receivers connect, the server settles.
+//! - `setup`: what comes before the phases: receivers connect; the server's RSS meanwhile.
 //! - `phase`: one phase, from its first send to its report.
 //! - `report`: what the scenario reports.
 
@@ -72,7 +72,8 @@ pub async fn run(args: RoomArgs) -> Result<RoomReport> {
     setup::connect_receivers(&sh, &args).await;
     let connect_s = t_connect.elapsed().as_secs_f64();
 
-    let settle_s = setup::settle(&sh, &args).await;
+    let settle_s =
+        crate::settle::settle(|| sh.other_frames.get(), &args.server, args.settle_max).await;
     let rss_idle = args.server.rss_kib();
     let connected = sh.ready_normal.get() + sh.ready_slow.get();
     let idle_bytes_per_conn = match (rss_before, rss_idle) {

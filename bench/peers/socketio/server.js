@@ -3,6 +3,10 @@
 // `socket.to(room).emit` (the adapter encodes the packet once for all of them).
 // Usage: node server.js PORT   (listens on 127.0.0.1:PORT, serves /socket.io/?nick=<nickname>)
 //
+// Many rooms (the bench's many-rooms scenario): `&rooms=a,b,c` in the query joins each of those
+// rooms instead, and a `msg` event is `{room,text}`, sent to the rest of that room if the
+// sender is in it.
+//
 // Departures from the defaults, for the benchmark's clients: WebSocket only (they do not start
 // with long polling), no per-message deflate (no peer compresses), and the Engine.IO heartbeat
 // at 10 minutes, past every scenario's length (the clients do not answer pings).
@@ -25,6 +29,16 @@ const io = new Server(httpServer, {
 
 io.on('connection', (socket) => {
   const nick = String(socket.handshake.query.nick || 'anon');
+  const rooms = socket.handshake.query.rooms;
+  if (typeof rooms === 'string' && rooms) {
+    for (const r of rooms.split(',')) socket.join(r);
+    socket.on('msg', (m) => {
+      if (m && typeof m.room === 'string' && socket.rooms.has(m.room)) {
+        socket.to(m.room).emit('chat', { sender: nick, room: m.room, msg: String(m.text) });
+      }
+    });
+    return;
+  }
   socket.join(room);
   socket.on('msg', (text) => {
     socket.to(room).emit('chat', { sender: nick, msg: String(text) });

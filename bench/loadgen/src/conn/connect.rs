@@ -97,6 +97,52 @@ pub async fn connect_after(
     rcvbuf: Option<u32>,
     after: Option<u64>,
 ) -> Result<(Ws, Option<String>)> {
+    let ws = open(target, slot, &path(target.proto, nick, &[]), rcvbuf).await?;
+    let mut joined = None;
+    match target.proto {
+        Proto::Typed => {
+            hello(&ws, nick).await?;
+            joined = Some(join(&ws, &[ROOM], after).await?);
+        }
+        Proto::SocketIo => socketio_connect(&ws).await?,
+        Proto::Demo => {}
+    }
+    Ok((ws, joined))
+}
+
+/// Connects client number `slot` as `nick`, in each of `rooms` (instead of the one room):
+/// typed, a `join` for each (sent together, then every `joined` awaited); the demo protocol and
+/// Socket.IO, `rooms=` in the query, which the multi-room peers subscribe or join on connection.
+pub async fn connect_rooms(target: Target, slot: usize, nick: &str, rooms: &[&str]) -> Result<Ws> {
+    let ws = open(target, slot, &path(target.proto, nick, rooms), None).await?;
+    match target.proto {
+        Proto::Typed => {
+            hello(&ws, nick).await?;
+            join(&ws, rooms, None).await?;
+        }
+        Proto::SocketIo => socketio_connect(&ws).await?,
+        Proto::Demo => {}
+    }
+    Ok(ws)
+}
+
+/// The upgrade path of each protocol; `rooms`, when not empty, in the query.
+fn path(proto: Proto, nick: &str, rooms: &[&str]) -> String {
+    let query = if rooms.is_empty() {
+        String::new()
+    } else {
+        format!("rooms={}", rooms.join(","))
+    };
+    match proto {
+        Proto::Demo if query.is_empty() => format!("/ws/{nick}"),
+        Proto::Demo => format!("/ws/{nick}?{query}"),
+        Proto::Typed => "/chat".to_owned(),
+        Proto::SocketIo => format!("/socket.io/?EIO=4&transport=websocket&nick={nick}&{query}"),
+    }
+}
+
+/// The TCP connection from client `slot`'s source address, and the WebSocket upgrade to `path`.
+async fn open(target: Target, slot: usize, path: &str, rcvbuf: Option<u32>) -> Result<Ws> {
     let socket = TcpSocket::new_v4()?;
     socket
         .bind(SocketAddr::new(source_addr(slot), 0))
@@ -115,33 +161,43 @@ pub async fn connect_after(
         // The kernel stamps each segment as it reaches this socket (see `Ws::arrived_ns`).
         setsockopt(&stream, sockopt::ReceiveTimestampns, &true).context("SO_TIMESTAMPNS")?;
     }
-    let path = match target.proto {
-        Proto::Demo => format!("/ws/{nick}"),
-        Proto::Typed => "/chat".to_owned(),
-        Proto::SocketIo => format!("/socket.io/?EIO=4&transport=websocket&nick={nick}"),
-    };
     let host = target.addr.to_string();
-    let ws = Ws::handshake(stream, &host, &path, "", read_chunk(), stamped)
+    Ws::handshake(stream, &host, path, "", read_chunk(), stamped)
         .await
-        .context("websocket handshake")?;
-    let mut joined = None;
-    if target.proto == Proto::Typed {
-        let hello = serde_json::json!({"type": "hello", "nick": nick, "protocol": 1});
-        ws.send(Message::text(hello.to_string())).await?;
-        expect_type(&ws, "welcome").await?;
-        let mut join = serde_json::json!({"type": "join", "room": ROOM});
-        if let Some(id) = after {
+        .context("websocket handshake")
+}
+
+/// The typed protocol's `hello`, answered by `welcome`.
+async fn hello(ws: &Ws, nick: &str) -> Result<()> {
+    let hello = serde_json::json!({"type": "hello", "nick": nick, "protocol": 1});
+    ws.send(Message::text(hello.to_string())).await?;
+    expect_type(ws, "welcome").await?;
+    Ok(())
+}
+
+/// A typed `join` for each room (the first with `after`, if any), sent together; the last
+/// `joined` frame.
+async fn join(ws: &Ws, rooms: &[&str], after: Option<u64>) -> Result<String> {
+    for (i, room) in rooms.iter().enumerate() {
+        let mut join = serde_json::json!({"type": "join", "room": room});
+        if let (0, Some(id)) = (i, after) {
             join["after"] = id.into();
         }
-        ws.send(Message::text(join.to_string())).await?;
-        joined = Some(expect_type(&ws, "joined").await?);
+        ws.write(Message::text(join.to_string()))?;
     }
-    if target.proto == Proto::SocketIo {
-        expect_prefix(&ws, "0{").await?;
-        ws.send(Message::text("40")).await?;
-        expect_prefix(&ws, "40").await?;
+    ws.flush().await?;
+    let mut joined = String::new();
+    for _ in rooms {
+        joined = expect_type(ws, "joined").await?;
     }
-    Ok((ws, joined))
+    Ok(joined)
+}
+
+/// Socket.IO's open packet, then `40` (connect to the main namespace), answered by `40`.
+async fn socketio_connect(ws: &Ws) -> Result<()> {
+    expect_prefix(ws, "0{").await?;
+    ws.send(Message::text("40")).await?;
+    expect_prefix(ws, "40").await
 }
 
 /// Reads frames until a text frame starting with `want` (Socket.IO's packets: `0` open, `40`

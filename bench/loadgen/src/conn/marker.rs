@@ -31,18 +31,36 @@ pub(super) fn stamp_text(s: Stamp) -> String {
     text
 }
 
-/// The frame the given protocol sends for the stamped text (the typed protocol's `client_id`
-/// must be unique per sender across phases: the server deduplicates resent ids).
+/// The frame the given protocol sends for the stamped text, to the one room (the typed
+/// protocol's `client_id` must be unique per sender across phases: the server deduplicates
+/// resent ids).
 pub fn outgoing(proto: Proto, stamp: Stamp) -> Message {
     let text = stamp_text(stamp);
     match proto {
         Proto::Demo => Message::text(text),
-        Proto::Typed => Message::text(format!(
-            r#"{{"type":"send","room":"{ROOM}","text":"{text}","client_id":"{}-{}-{}"}}"#,
-            stamp.sender, stamp.phase, stamp.seq
-        )),
+        Proto::Typed => typed_send(ROOM, &text, stamp),
         Proto::SocketIo => Message::text(format!(r#"42["msg","{text}"]"#)),
     }
+}
+
+/// As `outgoing`, to `room`, for servers with several rooms per client: the demo protocol's
+/// multi-room peers take `{"room","msg"}`, and Socket.IO's the `msg` event with `{room,text}`.
+pub fn outgoing_to(proto: Proto, room: &str, stamp: Stamp) -> Message {
+    let text = stamp_text(stamp);
+    match proto {
+        Proto::Demo => Message::text(format!(r#"{{"room":"{room}","msg":"{text}"}}"#)),
+        Proto::Typed => typed_send(room, &text, stamp),
+        Proto::SocketIo => {
+            Message::text(format!(r#"42["msg",{{"room":"{room}","text":"{text}"}}]"#))
+        }
+    }
+}
+
+fn typed_send(room: &str, text: &str, stamp: Stamp) -> Message {
+    Message::text(format!(
+        r#"{{"type":"send","room":"{room}","text":"{text}","client_id":"{}-{}-{}"}}"#,
+        stamp.sender, stamp.phase, stamp.seq
+    ))
 }
 
 /// Finds the marker in a received frame without parsing the JSON around it. The marker's

@@ -1,5 +1,5 @@
-//! What comes before the phases: the receivers connect and the server settles (the idle RSS is
-//! taken then); and the sampling of the server's RSS during the phases.
+//! What comes before the phases: the receivers connect (the server then settles, `crate::settle`,
+//! and the idle RSS is taken); and the sampling of the server's RSS during the phases.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -56,37 +56,6 @@ pub(super) async fn connect_receivers(sh: &Rc<Shared>, args: &Rc<RoomArgs>) {
             )
         });
     }
-}
-
-/// Waits until the joins' side traffic (presence, history: the typed protocol) has stopped
-/// arriving and the server has gone idle (it may still be producing that traffic without
-/// sending any for a while); the seconds waited.
-pub(super) async fn settle(sh: &Shared, args: &RoomArgs) -> f64 {
-    let t_settle = Instant::now();
-    let mut last = sh.other_frames.get();
-    let mut quiet_since = Instant::now();
-    let mut cpu_at_quiet = args.server.cpu_secs();
-    while t_settle.elapsed() < args.settle_max {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = sh.other_frames.get();
-        if now != last {
-            last = now;
-            quiet_since = Instant::now();
-            cpu_at_quiet = args.server.cpu_secs();
-        } else if quiet_since.elapsed() >= Duration::from_millis(300) {
-            let busy = match (cpu_at_quiet, args.server.cpu_secs()) {
-                (Some(a), Some(b)) => (b - a) / quiet_since.elapsed().as_secs_f64(),
-                _ => 0.0,
-            };
-            // /proc counts CPU in 10 ms ticks: under a third of a core over 300 ms is idle enough.
-            if busy < 0.35 {
-                break;
-            }
-            quiet_since = Instant::now();
-            cpu_at_quiet = args.server.cpu_secs();
-        }
-    }
-    t_settle.elapsed().as_secs_f64()
 }
 
 /// The server's RSS, sampled every 250 ms by a task of its own until `stop`.
