@@ -216,3 +216,52 @@ async fn polling_transports_count_every_delivery_and_their_requests() {
         assert!(overhead / requests > 60.0, "{transport}: {r}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_delivers_each_message_to_the_other_members_of_its_room_only() {
+    // The scenario's users are guests, who make the rooms by joining them.
+    let (addr, _stop) = start_with(|c| c.guests_create_rooms = true).await;
+    let r = loadgen(
+        addr,
+        &[
+            "--proto",
+            "typed",
+            "rooms",
+            "--users",
+            "60",
+            "--rooms",
+            "12",
+            "--per-user",
+            "3",
+            "--senders-pct",
+            "10",
+            "--rate",
+            "5",
+            "--warmup",
+            "0.2",
+            "--secs",
+            "0.6",
+            "--drain",
+            "2",
+        ],
+    )
+    .await;
+    assert_eq!(r["connected"], 60, "{r}");
+    assert_eq!(r["senders"], 6, "{r}");
+    // 60 users × 3 rooms over 12 rooms: 15 members each, so a message reaches 14 others.
+    assert_eq!(r["members"], serde_json::json!([15, 15]), "{r}");
+    let sent = r["sent"].as_u64().expect("sent");
+    assert!(sent >= 15, "too few sends: {r}");
+    assert_eq!(r["expected"].as_u64(), Some(sent * 14), "{r}");
+    assert_eq!(r["delivered"], r["expected"], "{r}");
+    assert_eq!(r["lost"], 0, "{r}");
+    // The typed protocol echoes a message to its sender, and that is not counted as a delivery.
+    assert_eq!(
+        r["self_echo"].as_u64(),
+        Some(sent + r["warmup_sent"].as_u64().unwrap_or(0)),
+        "{r}"
+    );
+    assert_eq!(r["error_frames"], 0, "{r}");
+    assert!(r["server_cpu_us_per_delivery"].as_f64().is_some(), "{r}");
+    assert_eq!(r["disconnects"], serde_json::json!({}), "{r}");
+}
