@@ -63,6 +63,17 @@ impl State {
     fn clear_page(&mut self) {
         self.page_until = 0;
     }
+
+    /// Everything queued is written: the connection is idle again. The queue's buffer goes
+    /// too: an idle connection would keep it for good, and most of them are idle.
+    fn set_idle(&mut self) {
+        self.mode = Mode::Idle;
+        self.head_started = false;
+        self.blocked_since = None;
+        if self.queue.capacity() > 0 {
+            self.queue = VecDeque::new();
+        }
+    }
 }
 
 /// Where a connection's frames go: a WebSocket's TCP socket, or a long-polling session's
