@@ -5,14 +5,19 @@
 //! reading.
 //!
 //! - `log.rs`: the connection's span and its open and close lines.
+//! - `ws.rs`: [`Ws`], a WebSocket's frames read from the socket.
+//! - `pending.rs`: the sends waiting for the store.
 
 pub mod log;
+mod pending;
+mod ws;
+
+pub use ws::Ws;
 
 use crate::hub::{Conn, Hub};
 use crate::metrics::Metrics;
-use crate::outbound::{close_frame, ping_frame, SocketIo};
+use crate::outbound::{close_frame, ping_frame};
 use crate::protocol::{Flow, Protocol};
-use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use shared::CloseReason;
 use std::future::Future;
@@ -20,14 +25,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::WebSocketStream;
 
 /// Time the writer gets to send the last queued frames and the close frame.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time the reader waits for the client's answer to our close frame.
 const CLOSE_READ_TIMEOUT: Duration = Duration::from_secs(1);
-
-pub type Ws = WebSocketStream<SocketIo>;
 
 /// What a connection reads: a WebSocket's frames, or a long-polling session's messages from
 /// its POST bodies (with a pong for every GET, which keeps it from idling out).
@@ -120,7 +122,7 @@ pub fn run<S: Protocol, R: Inbound>(
         tokio::pin!(timer);
         let event = conn.event();
         tokio::pin!(event);
-        let mut pending = FuturesUnordered::new();
+        let mut pending = pending::Pending::default();
 
         let end = loop {
             tokio::select! {
@@ -251,7 +253,6 @@ mod tests {
     use crate::protocol::EchoProtocol;
     use crate::protocol::TypedProtocol;
     use crate::store::MemoryStore;
-    use tokio_tungstenite::tungstenite::protocol::Role;
 
     /// Every open connection holds its task's future whole, whatever state it is in, so
     /// its size is memory per idle connection (1,112, 1,024 and 976 bytes now, in the log's
@@ -272,10 +273,10 @@ mod tests {
             .await
             .expect("connect");
         let ws = |conn: &Arc<Conn>| {
-            WebSocketStream::from_raw_socket(
-                SocketIo::new(conn.clone()),
-                Role::Server,
-                Some(crate::http::ws_config(&hub.config)),
+            Ws::new(
+                conn.clone(),
+                Vec::new(),
+                crate::http::ws_config(&hub.config),
             )
         };
         let (server, _) = l.accept().await.expect("accept");
@@ -283,7 +284,7 @@ mod tests {
         // What is spawned: the task inside its log span (`log::run`).
         let span = tracing::Span::none;
         let chat = log::run(
-            ws(&conn).await,
+            ws(&conn),
             hub.clone(),
             conn.clone(),
             TypedProtocol::new(hub.clone(), conn.clone(), None),
@@ -291,21 +292,9 @@ mod tests {
         );
         // A nickname that is refused: the protocol holds nobody, which does not change its size.
         let demo_protocol = DemoProtocol::start(hub.clone(), &conn, "", None).await;
-        let demo = log::run(
-            ws(&conn).await,
-            hub.clone(),
-            conn.clone(),
-            demo_protocol,
-            span(),
-        );
+        let demo = log::run(ws(&conn), hub.clone(), conn.clone(), demo_protocol, span());
         let echo_protocol = EchoProtocol::new(conn.clone());
-        let echo = log::run(
-            ws(&conn).await,
-            hub.clone(),
-            conn.clone(),
-            echo_protocol,
-            span(),
-        );
+        let echo = log::run(ws(&conn), hub.clone(), conn.clone(), echo_protocol, span());
         let sizes = [
             std::mem::size_of_val(&chat),
             std::mem::size_of_val(&demo),
