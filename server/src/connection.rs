@@ -20,7 +20,7 @@ use crate::outbound::{close_frame, ping_frame};
 use crate::protocol::{Flow, Protocol};
 use futures_util::StreamExt;
 use shared::CloseReason;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{timeout, Instant};
@@ -120,15 +120,12 @@ pub fn run<S: Protocol, R: Inbound>(
         // One timer for ping, idle and handshake deadlines, moved only when it fires.
         let timer = tokio::time::sleep_until(next_ping.min(opened + cfg.handshake_timeout));
         tokio::pin!(timer);
-        let event = conn.event();
-        tokio::pin!(event);
         let mut pending = pending::Pending::default();
 
         let end = loop {
             tokio::select! {
                 biased;
-                _ = &mut event => {
-                    event.set(conn.event());
+                _ = poll_fn(|cx| conn.poll_event(cx)) => {
                     if conn.is_dead() {
                         break End::Gone;
                     }
@@ -137,7 +134,7 @@ pub fn run<S: Protocol, R: Inbound>(
                     }
                     // Otherwise the socket filled up: the branch below waits for room.
                 }
-                _ = conn.flush_when_writable(), if conn.is_blocked() => {}
+                _ = poll_fn(|cx| conn.poll_flush_writable(cx)), if conn.is_blocked() => {}
                 Some(()) = pending.next(), if !pending.is_empty() => {}
                 _ = &mut timer => {
                     let now = Instant::now();
@@ -255,10 +252,12 @@ mod tests {
     use crate::store::MemoryStore;
 
     /// Every open connection holds its task's future whole, whatever state it is in, so
-    /// its size is memory per idle connection (1,112, 1,024 and 976 bytes now, in the log's
+    /// its size is memory per idle connection (904, 840 and 792 bytes now, in the log's
     /// span). Regressions this catches, each measured: an `async fn` keeping a second copy of
     /// its arguments (+376 bytes), the close's drain inline (+88), a frame handler's future
-    /// inline (+1,250), an `async` block around the task for its log lines (+600 or so).
+    /// inline (+1,250), an `async` block around the task for its log lines (+600 or so), waiting
+    /// for the connection's event and for room in the socket with futures rather than polls
+    /// (+208).
     #[tokio::test]
     async fn a_connection_task_holds_about_a_kibibyte() {
         let hub = Hub::new(
@@ -301,7 +300,7 @@ mod tests {
             std::mem::size_of_val(&echo),
         ];
         assert!(
-            sizes.iter().all(|&s| s <= 1152),
+            sizes.iter().all(|&s| s <= 960),
             "task futures: {sizes:?} bytes"
         );
     }
