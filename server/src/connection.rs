@@ -40,37 +40,35 @@ impl<T: futures_util::Stream<Item = Result<Message, WsError>> + Unpin + Send> In
 /// Sends of one connection waiting for the store at once; beyond it, reading pauses.
 const MAX_PENDING: usize = 64;
 
-/// Per-connection token bucket.
+/// Per-connection token bucket. Its rate and burst are the config's, passed to each check
+/// rather than copied into every connection's task.
 pub struct RateLimiter {
-    rate: f64,
-    burst: f64,
     tokens: f64,
     last: Instant,
     strikes: u32,
 }
 
 impl RateLimiter {
-    pub fn new(rate_per_sec: u32, burst: u32) -> Self {
-        let burst = f64::from(burst.max(1));
+    pub fn new(burst: u32) -> Self {
         RateLimiter {
-            rate: f64::from(rate_per_sec),
-            burst,
-            tokens: burst,
+            tokens: f64::from(burst.max(1)),
             last: Instant::now(),
             strikes: 0,
         }
     }
 
-    /// Takes a token. `Err(strikes)` counts refusals since the bucket was last full.
-    pub fn check(&mut self) -> Result<(), u32> {
-        if self.rate <= 0.0 {
+    /// Takes a token (`rate_per_sec` 0: no limit). `Err(strikes)` counts refusals since the
+    /// bucket was last full.
+    pub fn check(&mut self, rate_per_sec: u32, burst: u32) -> Result<(), u32> {
+        if rate_per_sec == 0 {
             return Ok(());
         }
+        let burst = f64::from(burst.max(1));
         let now = Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        let refill = now.duration_since(self.last).as_secs_f64() * f64::from(rate_per_sec);
         self.last = now;
-        self.tokens = (self.tokens + refill).min(self.burst);
-        if self.tokens >= self.burst {
+        self.tokens = (self.tokens + refill).min(burst);
+        if self.tokens >= burst {
             self.strikes = 0;
         }
         if self.tokens >= 1.0 {
@@ -110,15 +108,13 @@ pub fn run<S: Protocol, R: Inbound>(
     mut protocol: S,
 ) -> impl Future<Output = ()> + Send {
     async move {
-        let metrics = hub.metrics.clone();
-        metrics.connections_open.inc();
-        let cfg = hub.config.clone();
-        let mut limiter = RateLimiter::new(cfg.rate_per_sec, cfg.rate_burst);
+        hub.metrics.connections_open.inc();
+        let mut limiter = RateLimiter::new(hub.config.rate_burst);
         let opened = Instant::now();
         let mut last_read = opened;
-        let mut next_ping = opened + cfg.ping_interval;
+        let mut next_ping = opened + hub.config.ping_interval;
         // One timer for ping, idle and handshake deadlines, moved only when it fires.
-        let timer = tokio::time::sleep_until(next_ping.min(opened + cfg.handshake_timeout));
+        let timer = tokio::time::sleep_until(next_ping.min(opened + hub.config.handshake_timeout));
         tokio::pin!(timer);
         let mut pending = pending::Pending::default();
 
@@ -139,9 +135,9 @@ pub fn run<S: Protocol, R: Inbound>(
                 _ = &mut timer => {
                     let now = Instant::now();
                     let deadline = if protocol.started() {
-                        last_read + cfg.idle_timeout
+                        last_read + hub.config.idle_timeout
                     } else {
-                        opened + cfg.handshake_timeout
+                        opened + hub.config.handshake_timeout
                     };
                     if now >= deadline {
                         conn.close(if protocol.started() {
@@ -153,7 +149,7 @@ pub fn run<S: Protocol, R: Inbound>(
                     }
                     if now >= next_ping {
                         conn.push(ping_frame());
-                        next_ping = now + cfg.ping_interval;
+                        next_ping = now + hub.config.ping_interval;
                     }
                     timer.as_mut().reset(deadline.min(next_ping));
                 }
@@ -163,8 +159,8 @@ pub fn run<S: Protocol, R: Inbound>(
                     let reason = match frame {
                         None => break End::Gone,
                         Some(Ok(Message::Text(text))) => {
-                            Metrics::inc(&metrics.messages_in);
-                            match limiter.check() {
+                            Metrics::inc(&hub.metrics.messages_in);
+                            match limiter.check(hub.config.rate_per_sec, hub.config.rate_burst) {
                                 // Boxed: the handler's state lives only while a frame is
                                 // handled, not in every idle connection's task.
                                 Ok(()) => match Box::pin(protocol.on_text(text.as_str())).await {
@@ -175,7 +171,7 @@ pub fn run<S: Protocol, R: Inbound>(
                                         None
                                     }
                                 },
-                                Err(strikes) if strikes > cfg.flood_strikes => {
+                                Err(strikes) if strikes > hub.config.flood_strikes => {
                                     Some(CloseReason::PolicyViolation)
                                 }
                                 Err(_) => {
@@ -212,7 +208,7 @@ pub fn run<S: Protocol, R: Inbound>(
             conn.close(CloseReason::Normal);
         }
         let reason = conn.close_reason().unwrap_or(CloseReason::Normal);
-        metrics.record_close(reason);
+        hub.metrics.record_close(reason);
         match end {
             End::Gone => conn.discard(),
             End::PeerClosed | End::Closing => {
@@ -238,7 +234,7 @@ pub fn run<S: Protocol, R: Inbound>(
             }
         }
         hub.close_conn(conn.id);
-        metrics.connections_open.dec();
+        hub.metrics.connections_open.dec();
     }
 }
 

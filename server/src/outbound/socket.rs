@@ -21,19 +21,17 @@ thread_local! {
 ///
 /// tungstenite keeps its read buffer for the connection's life, so it is given a small one
 /// (`http::ws_config`); one read still takes all the socket holds (up to `SCRATCH_LEN`), and
-/// what did not fit waits in `spill` for tungstenite's next reads. `spill` is empty, holding
-/// no memory, between bursts: an idle connection keeps no read buffer of its own.
+/// what did not fit waits in `spill` for tungstenite's next reads. `spill` is `None` between
+/// bursts (boxed: it takes one word in every connection's task): an idle connection keeps
+/// no read buffer of its own.
 pub struct SocketIo {
     conn: Arc<Conn>,
-    spill: Bytes,
+    spill: Option<Box<Bytes>>,
 }
 
 impl SocketIo {
     pub fn new(conn: Arc<Conn>) -> SocketIo {
-        SocketIo {
-            conn,
-            spill: Bytes::new(),
-        }
+        SocketIo { conn, spill: None }
     }
 
     /// Ready when the socket may have bytes to read; else the task is woken when it does. A
@@ -52,12 +50,12 @@ impl Read for SocketIo {
         if buf.is_empty() {
             return Ok(0);
         }
-        if !self.spill.is_empty() {
-            let n = buf.len().min(self.spill.len());
-            buf[..n].copy_from_slice(&self.spill[..n]);
-            self.spill.advance(n);
-            if self.spill.is_empty() {
-                self.spill = Bytes::new();
+        if let Some(spill) = &mut self.spill {
+            let n = buf.len().min(spill.len());
+            buf[..n].copy_from_slice(&spill[..n]);
+            spill.advance(n);
+            if spill.is_empty() {
+                self.spill = None;
             }
             return Ok(n);
         }
@@ -71,7 +69,7 @@ impl Read for SocketIo {
             if n <= want {
                 return Ok(n);
             }
-            self.spill = Bytes::copy_from_slice(&scratch[..n - want]);
+            self.spill = Some(Box::new(Bytes::copy_from_slice(&scratch[..n - want])));
             Ok(want)
         })
     }
