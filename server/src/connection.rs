@@ -248,12 +248,13 @@ mod tests {
     use crate::store::MemoryStore;
 
     /// Every open connection holds its task's future whole, whatever state it is in, so
-    /// its size is memory per idle connection (904, 840 and 792 bytes now, in the log's
+    /// its size is memory per idle connection (848, 784 and 736 bytes now, in the log's
     /// span). Regressions this catches, each measured: an `async fn` keeping a second copy of
     /// its arguments (+376 bytes), the close's drain inline (+88), a frame handler's future
     /// inline (+1,250), an `async` block around the task for its log lines (+600 or so), waiting
     /// for the connection's event and for room in the socket with futures rather than polls
-    /// (+208).
+    /// (+208). Tokio allocates a task in steps of 128 bytes: spawned with its close guards,
+    /// the `/chat` task takes 1,024 bytes now, and took 1,152 when this measured 864.
     #[tokio::test]
     async fn a_connection_task_holds_about_a_kibibyte() {
         let hub = Hub::new(
@@ -296,7 +297,7 @@ mod tests {
             std::mem::size_of_val(&echo),
         ];
         assert!(
-            sizes.iter().all(|&s| s <= 960),
+            sizes.iter().all(|&s| s <= 848),
             "task futures: {sizes:?} bytes"
         );
     }
