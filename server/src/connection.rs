@@ -5,29 +5,31 @@
 //! reading.
 //!
 //! - `log.rs`: the connection's span and its open and close lines.
+//! - `ws.rs`: [`Ws`], a WebSocket's frames read from the socket.
+//! - `pending.rs`: the sends waiting for the store.
 
 pub mod log;
+mod pending;
+mod ws;
+
+pub use ws::Ws;
 
 use crate::hub::{Conn, Hub};
 use crate::metrics::Metrics;
-use crate::outbound::{close_frame, ping_frame, SocketIo};
+use crate::outbound::{close_frame, ping_frame};
 use crate::protocol::{Flow, Protocol};
-use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use shared::CloseReason;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::WebSocketStream;
 
 /// Time the writer gets to send the last queued frames and the close frame.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time the reader waits for the client's answer to our close frame.
 const CLOSE_READ_TIMEOUT: Duration = Duration::from_secs(1);
-
-pub type Ws = WebSocketStream<SocketIo>;
 
 /// What a connection reads: a WebSocket's frames, or a long-polling session's messages from
 /// its POST bodies (with a pong for every GET, which keeps it from idling out).
@@ -38,37 +40,35 @@ impl<T: futures_util::Stream<Item = Result<Message, WsError>> + Unpin + Send> In
 /// Sends of one connection waiting for the store at once; beyond it, reading pauses.
 const MAX_PENDING: usize = 64;
 
-/// Per-connection token bucket.
+/// Per-connection token bucket. Its rate and burst are the config's, passed to each check
+/// rather than copied into every connection's task.
 pub struct RateLimiter {
-    rate: f64,
-    burst: f64,
     tokens: f64,
     last: Instant,
     strikes: u32,
 }
 
 impl RateLimiter {
-    pub fn new(rate_per_sec: u32, burst: u32) -> Self {
-        let burst = f64::from(burst.max(1));
+    pub fn new(burst: u32) -> Self {
         RateLimiter {
-            rate: f64::from(rate_per_sec),
-            burst,
-            tokens: burst,
+            tokens: f64::from(burst.max(1)),
             last: Instant::now(),
             strikes: 0,
         }
     }
 
-    /// Takes a token. `Err(strikes)` counts refusals since the bucket was last full.
-    pub fn check(&mut self) -> Result<(), u32> {
-        if self.rate <= 0.0 {
+    /// Takes a token (`rate_per_sec` 0: no limit). `Err(strikes)` counts refusals since the
+    /// bucket was last full.
+    pub fn check(&mut self, rate_per_sec: u32, burst: u32) -> Result<(), u32> {
+        if rate_per_sec == 0 {
             return Ok(());
         }
+        let burst = f64::from(burst.max(1));
         let now = Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        let refill = now.duration_since(self.last).as_secs_f64() * f64::from(rate_per_sec);
         self.last = now;
-        self.tokens = (self.tokens + refill).min(self.burst);
-        if self.tokens >= self.burst {
+        self.tokens = (self.tokens + refill).min(burst);
+        if self.tokens >= burst {
             self.strikes = 0;
         }
         if self.tokens >= 1.0 {
@@ -108,25 +108,20 @@ pub fn run<S: Protocol, R: Inbound>(
     mut protocol: S,
 ) -> impl Future<Output = ()> + Send {
     async move {
-        let metrics = hub.metrics.clone();
-        metrics.connections_open.inc();
-        let cfg = hub.config.clone();
-        let mut limiter = RateLimiter::new(cfg.rate_per_sec, cfg.rate_burst);
+        hub.metrics.connections_open.inc();
+        let mut limiter = RateLimiter::new(hub.config.rate_burst);
         let opened = Instant::now();
         let mut last_read = opened;
-        let mut next_ping = opened + cfg.ping_interval;
+        let mut next_ping = opened + hub.config.ping_interval;
         // One timer for ping, idle and handshake deadlines, moved only when it fires.
-        let timer = tokio::time::sleep_until(next_ping.min(opened + cfg.handshake_timeout));
+        let timer = tokio::time::sleep_until(next_ping.min(opened + hub.config.handshake_timeout));
         tokio::pin!(timer);
-        let event = conn.event();
-        tokio::pin!(event);
-        let mut pending = FuturesUnordered::new();
+        let mut pending = pending::Pending::default();
 
         let end = loop {
             tokio::select! {
                 biased;
-                _ = &mut event => {
-                    event.set(conn.event());
+                _ = poll_fn(|cx| conn.poll_event(cx)) => {
                     if conn.is_dead() {
                         break End::Gone;
                     }
@@ -135,14 +130,14 @@ pub fn run<S: Protocol, R: Inbound>(
                     }
                     // Otherwise the socket filled up: the branch below waits for room.
                 }
-                _ = conn.flush_when_writable(), if conn.is_blocked() => {}
+                _ = poll_fn(|cx| conn.poll_flush_writable(cx)), if conn.is_blocked() => {}
                 Some(()) = pending.next(), if !pending.is_empty() => {}
                 _ = &mut timer => {
                     let now = Instant::now();
                     let deadline = if protocol.started() {
-                        last_read + cfg.idle_timeout
+                        last_read + hub.config.idle_timeout
                     } else {
-                        opened + cfg.handshake_timeout
+                        opened + hub.config.handshake_timeout
                     };
                     if now >= deadline {
                         conn.close(if protocol.started() {
@@ -154,7 +149,7 @@ pub fn run<S: Protocol, R: Inbound>(
                     }
                     if now >= next_ping {
                         conn.push(ping_frame());
-                        next_ping = now + cfg.ping_interval;
+                        next_ping = now + hub.config.ping_interval;
                     }
                     timer.as_mut().reset(deadline.min(next_ping));
                 }
@@ -164,8 +159,8 @@ pub fn run<S: Protocol, R: Inbound>(
                     let reason = match frame {
                         None => break End::Gone,
                         Some(Ok(Message::Text(text))) => {
-                            Metrics::inc(&metrics.messages_in);
-                            match limiter.check() {
+                            Metrics::inc(&hub.metrics.messages_in);
+                            match limiter.check(hub.config.rate_per_sec, hub.config.rate_burst) {
                                 // Boxed: the handler's state lives only while a frame is
                                 // handled, not in every idle connection's task.
                                 Ok(()) => match Box::pin(protocol.on_text(text.as_str())).await {
@@ -176,7 +171,7 @@ pub fn run<S: Protocol, R: Inbound>(
                                         None
                                     }
                                 },
-                                Err(strikes) if strikes > cfg.flood_strikes => {
+                                Err(strikes) if strikes > hub.config.flood_strikes => {
                                     Some(CloseReason::PolicyViolation)
                                 }
                                 Err(_) => {
@@ -213,7 +208,7 @@ pub fn run<S: Protocol, R: Inbound>(
             conn.close(CloseReason::Normal);
         }
         let reason = conn.close_reason().unwrap_or(CloseReason::Normal);
-        metrics.record_close(reason);
+        hub.metrics.record_close(reason);
         match end {
             End::Gone => conn.discard(),
             End::PeerClosed | End::Closing => {
@@ -239,7 +234,7 @@ pub fn run<S: Protocol, R: Inbound>(
             }
         }
         hub.close_conn(conn.id);
-        metrics.connections_open.dec();
+        hub.metrics.connections_open.dec();
     }
 }
 
@@ -251,13 +246,15 @@ mod tests {
     use crate::protocol::EchoProtocol;
     use crate::protocol::TypedProtocol;
     use crate::store::MemoryStore;
-    use tokio_tungstenite::tungstenite::protocol::Role;
 
     /// Every open connection holds its task's future whole, whatever state it is in, so
-    /// its size is memory per idle connection (1,112, 1,024 and 976 bytes now, in the log's
+    /// its size is memory per idle connection (848, 784 and 736 bytes now, in the log's
     /// span). Regressions this catches, each measured: an `async fn` keeping a second copy of
     /// its arguments (+376 bytes), the close's drain inline (+88), a frame handler's future
-    /// inline (+1,250), an `async` block around the task for its log lines (+600 or so).
+    /// inline (+1,250), an `async` block around the task for its log lines (+600 or so), waiting
+    /// for the connection's event and for room in the socket with futures rather than polls
+    /// (+208). Tokio allocates a task in steps of 128 bytes: spawned with its close guards,
+    /// the `/chat` task takes 1,024 bytes now, and took 1,152 when this measured 864.
     #[tokio::test]
     async fn a_connection_task_holds_about_a_kibibyte() {
         let hub = Hub::new(
@@ -272,10 +269,10 @@ mod tests {
             .await
             .expect("connect");
         let ws = |conn: &Arc<Conn>| {
-            WebSocketStream::from_raw_socket(
-                SocketIo::new(conn.clone()),
-                Role::Server,
-                Some(crate::http::ws_config(&hub.config)),
+            Ws::new(
+                conn.clone(),
+                Vec::new(),
+                crate::http::ws_config(&hub.config),
             )
         };
         let (server, _) = l.accept().await.expect("accept");
@@ -283,7 +280,7 @@ mod tests {
         // What is spawned: the task inside its log span (`log::run`).
         let span = tracing::Span::none;
         let chat = log::run(
-            ws(&conn).await,
+            ws(&conn),
             hub.clone(),
             conn.clone(),
             TypedProtocol::new(hub.clone(), conn.clone(), None),
@@ -291,28 +288,16 @@ mod tests {
         );
         // A nickname that is refused: the protocol holds nobody, which does not change its size.
         let demo_protocol = DemoProtocol::start(hub.clone(), &conn, "", None).await;
-        let demo = log::run(
-            ws(&conn).await,
-            hub.clone(),
-            conn.clone(),
-            demo_protocol,
-            span(),
-        );
+        let demo = log::run(ws(&conn), hub.clone(), conn.clone(), demo_protocol, span());
         let echo_protocol = EchoProtocol::new(conn.clone());
-        let echo = log::run(
-            ws(&conn).await,
-            hub.clone(),
-            conn.clone(),
-            echo_protocol,
-            span(),
-        );
+        let echo = log::run(ws(&conn), hub.clone(), conn.clone(), echo_protocol, span());
         let sizes = [
             std::mem::size_of_val(&chat),
             std::mem::size_of_val(&demo),
             std::mem::size_of_val(&echo),
         ];
         assert!(
-            sizes.iter().all(|&s| s <= 1152),
+            sizes.iter().all(|&s| s <= 848),
             "task futures: {sizes:?} bytes"
         );
     }

@@ -7,7 +7,6 @@ use crate::connection;
 use crate::hub::{Conn, Hub};
 use crate::limits::ip_key;
 use crate::metrics;
-use crate::outbound::SocketIo;
 use crate::protocol::{DemoProtocol, EchoProtocol, Protocol, TypedProtocol};
 use futures_util::FutureExt;
 use http::header::{
@@ -22,8 +21,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument;
 
 pub enum Endpoint {
@@ -137,12 +135,13 @@ pub fn start(edge: &Edge, conn: &ConnAdmission, mut req: Request<Incoming>) -> R
     res
 }
 
-/// tungstenite's settings: a 1 KiB read buffer (every open connection keeps one; a chat
-/// frame fits in it, and a bigger one is read in several calls), no write buffering
-/// (tungstenite writes only pongs; deliveries bypass it), and the size limits.
+/// tungstenite's settings: a 128-byte read buffer (every open connection keeps one; a
+/// frame's payload grows it, and the socket is read in bigger pieces all the same, see
+/// `SocketIo`), no write buffering (tungstenite writes only pongs; deliveries bypass it), and
+/// the size limits.
 pub fn ws_config(cfg: &crate::Config) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(1024)
+        .read_buffer_size(128)
         .write_buffer_size(0)
         .max_message_size(Some(cfg.max_message_bytes))
         .max_frame_size(Some(cfg.max_message_bytes))
@@ -175,13 +174,7 @@ async fn session(
     let kind = endpoint.kind();
     let span = connection::log::span(&conn, who.0, who.1, kind.label());
     let addr = ip_key(who.1);
-    let ws = WebSocketStream::from_partially_read(
-        SocketIo::new(conn.clone()),
-        early,
-        Role::Server,
-        Some(ws_config(&hub.config)),
-    )
-    .await;
+    let ws = connection::Ws::new(conn.clone(), early, ws_config(&hub.config));
     match endpoint {
         Endpoint::Chat => {
             let protocol = TypedProtocol::new(hub.clone(), conn.clone(), Some(addr));

@@ -94,7 +94,9 @@ pub struct Hub {
     registry: Arc<dyn Registry>,
     presence: Arc<dyn Presence>,
     conns: Mutex<Conns>,
-    users: Mutex<HashMap<NickKey, UserEntry>>,
+    /// Entries boxed: the table, sized for the most users ever connected, holds a key and a
+    /// pointer per slot rather than the whole entry (145 bytes), and grows by copying that.
+    users: Mutex<HashMap<NickKey, Box<UserEntry>>>,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     creations: room_table::Creations,
     inflight: Mutex<HashMap<InflightKey, watch::Receiver<InflightResult>>>,

@@ -162,7 +162,7 @@ impl Hub {
             // A guest that got the name before the account was made keeps it until it leaves.
             Some(_) => return Err(RegisterError::NickTaken),
             None => {
-                users.insert(key, UserEntry::new(seat, [0; 16]));
+                users.insert(key, Box::new(UserEntry::new(seat, [0; 16])));
             }
         }
         Ok(peer)
@@ -250,7 +250,7 @@ impl Hub {
             let resume = unhex::<16>(&token).unwrap_or_default();
             let mut entry = UserEntry::new(Seat::new(peer.clone(), None), resume);
             entry.addr = addr;
-            users.insert(key.clone(), entry);
+            users.insert(key.clone(), Box::new(entry));
         }
         let claimed = self.registry.claim(&key, &nick, &token, resume).await;
         let mut users = lock(&self.users);

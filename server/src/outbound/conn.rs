@@ -4,6 +4,7 @@
 //! socket to drain. A queue that grows past its bounds closes the connection as a slow
 //! consumer (4008); nobody else waits for it. Writing to the socket is in `write`.
 
+use super::event::Event;
 use super::flusher::Flusher;
 use super::frame::text_frame;
 use super::pipe::Pipe;
@@ -15,9 +16,9 @@ use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 
 pub type ConnId = u64;
 
@@ -63,6 +64,17 @@ impl State {
     fn clear_page(&mut self) {
         self.page_until = 0;
     }
+
+    /// Everything queued is written: the connection is idle again. The queue's buffer goes
+    /// too: an idle connection would keep it for good, and most of them are idle.
+    fn set_idle(&mut self) {
+        self.mode = Mode::Idle;
+        self.head_started = false;
+        self.blocked_since = None;
+        if self.queue.capacity() > 0 {
+            self.queue = VecDeque::new();
+        }
+    }
 }
 
 /// Where a connection's frames go: a WebSocket's TCP socket, or a long-polling session's
@@ -83,7 +95,7 @@ pub struct Conn {
     state: Mutex<State>,
     pub id: ConnId,
     /// Wakes the connection's task: the socket filled up, writing failed, or a close was asked.
-    event: Notify,
+    event: Event,
     /// The same for every connection: shared, not copied into each.
     bounds: Arc<Bounds>,
     flusher: Arc<Flusher>,
@@ -132,7 +144,7 @@ impl Conn {
                 blocked_since: None,
                 page_until: 0,
             }),
-            event: Notify::new(),
+            event: Event::default(),
             bounds,
             flusher,
             metrics,
@@ -255,7 +267,7 @@ impl Conn {
     fn block(&self, st: &mut State) {
         st.mode = Mode::Blocked;
         st.blocked_since.get_or_insert_with(Instant::now);
-        self.event.notify_one();
+        self.event.raise();
     }
 
     /// Whether `frame` may join the queue: within its bounds, and the socket has not been
@@ -300,7 +312,7 @@ impl Conn {
     fn page_written(&self, st: &mut State) {
         st.clear_page();
         self.page_unsent.store(false, Release);
-        self.event.notify_one();
+        self.event.raise();
     }
 
     /// Asks the connection to close with `reason`; the first reason wins.
@@ -309,7 +321,7 @@ impl Conn {
         if st.close.is_none() {
             st.close = Some(reason);
             drop(st);
-            self.event.notify_one();
+            self.event.raise();
         }
     }
 
@@ -325,9 +337,9 @@ impl Conn {
         lock(&self.state).mode == Mode::Dead
     }
 
-    /// Resolves when the connection's task has something to look at (see `event`).
-    pub(crate) fn event(&self) -> tokio::sync::futures::Notified<'_> {
-        self.event.notified()
+    /// Ready when the connection's task has something to look at (see `event`).
+    pub(crate) fn poll_event(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.event.poll(cx)
     }
 
     /// Writes what is queued, if the flusher still owns this connection.
@@ -338,21 +350,33 @@ impl Conn {
         }
     }
 
-    /// After the socket reported room: writes what is queued (the connection's task).
-    pub(crate) async fn flush_when_writable(&self) {
+    /// Once the socket reports room: writes what is queued (the connection's task). Polled,
+    /// so that waiting for room takes no room in the task's future.
+    pub(crate) fn poll_flush_writable(&self, cx: &mut Context<'_>) -> Poll<()> {
         match &self.sink {
-            Sink::Tcp(sock) => {
-                if sock.writable().await.is_err() {
+            Sink::Tcp(sock) => match sock.poll_write_ready(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => {
                     self.fail(&mut lock(&self.state));
-                    return;
+                    return Poll::Ready(());
+                }
+            },
+            Sink::Pipe(pipe) => {
+                if pipe.poll_writable(cx).is_pending() {
+                    return Poll::Pending;
                 }
             }
-            Sink::Pipe(pipe) => pipe.writable().await,
         }
         let mut st = lock(&self.state);
         if st.mode == Mode::Blocked {
             self.write(&mut st);
         }
+        Poll::Ready(())
+    }
+
+    pub(crate) async fn flush_when_writable(&self) {
+        std::future::poll_fn(|cx| self.poll_flush_writable(cx)).await
     }
 
     fn fail(&self, st: &mut State) {
@@ -360,7 +384,7 @@ impl Conn {
         st.queue.clear();
         st.bytes = 0;
         st.clear_page();
-        self.event.notify_one();
+        self.event.raise();
     }
 
     /// Queues the close frame as the last one. For a slow consumer, what it has not started

@@ -5,11 +5,13 @@
 //! acknowledges its number: a response lost on the way is sent again. When the pipe is full
 //! the connection counts as blocked, like a full socket, and its queue's bounds apply.
 
+use super::event::Event;
 use crate::util::lock;
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 use tokio::sync::Notify;
 
 /// What the pipe holds at most: frames not yet taken plus messages not yet acknowledged.
@@ -21,7 +23,7 @@ pub struct Pipe {
     /// Wakes a GET waiting for messages.
     data: Notify,
     /// Wakes the connection's task waiting for room.
-    room: Notify,
+    room: Event,
 }
 
 #[derive(Default)]
@@ -58,7 +60,7 @@ impl Default for Pipe {
                 ..State::default()
             }),
             data: Notify::new(),
-            room: Notify::new(),
+            room: Event::default(),
         }
     }
 }
@@ -89,14 +91,20 @@ impl Pipe {
     }
 
     /// Resolves once the pipe has room (the client acknowledged messages).
+    #[cfg(test)]
     pub async fn writable(&self) {
-        let notified = self.room.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
+        std::future::poll_fn(|cx| self.poll_writable(cx)).await
+    }
+
+    /// Ready once the pipe has room; else the task is woken when the client acknowledges
+    /// messages.
+    pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.room.register(cx);
         if self.has_room() {
-            return;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
-        notified.await;
     }
 
     fn has_room(&self) -> bool {
@@ -140,7 +148,7 @@ impl Pipe {
         };
         drop(st);
         if freed {
-            self.room.notify_waiters();
+            self.room.raise();
         }
         Ok(taken)
     }

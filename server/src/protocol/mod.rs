@@ -7,6 +7,7 @@ mod conversations;
 mod demo;
 mod echo;
 mod hello;
+mod joined;
 mod typed;
 
 pub use demo::DemoProtocol;

@@ -1,5 +1,6 @@
 //! The typed chat protocol on `/chat`: `hello` first, then rooms, messages, presence, history.
 
+use super::joined::Joined;
 use super::{Flow, Protocol};
 use crate::error::RequestError;
 use crate::hub::{AckInfo, Conn, Hub, Peer, Publishing, Target};
@@ -9,7 +10,6 @@ use shared::{
     decode_client, ClientMessage, ClientMsgId, CloseReason, ErrorCode, Nickname, RoomName,
     ServerMessage,
 };
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -20,8 +20,7 @@ pub struct TypedProtocol {
     /// The SHA-256 of the session token this connection signed in with (boxed: every idle
     /// connection holds this struct).
     pub(super) session: Option<Box<[u8; 32]>>,
-    /// Rooms joined, with the time of the last relayed typing event (throttle).
-    rooms: HashMap<RoomName, Option<Instant>>,
+    rooms: Joined,
     /// The client's address (as a trusted proxy reports it), charged for rooms it creates.
     pub(super) addr: Option<IpKey>,
 }
@@ -33,7 +32,7 @@ impl TypedProtocol {
             conn,
             peer: None,
             session: None,
-            rooms: HashMap::new(),
+            rooms: Joined::default(),
             addr,
         }
     }
@@ -77,7 +76,7 @@ impl TypedProtocol {
             }
             ClientMessage::Join { room, after } => self.join(&peer, room, after, None).await,
             ClientMessage::Leave { room } => {
-                if self.rooms.remove(&room).is_some() && hub.leave(&peer, &room) {
+                if self.rooms.remove(&room) && hub.leave(&peer, &room) {
                     self.conn.reply(&ServerMessage::Left { room: room.clone() });
                     // Left for good: no longer among the user's rooms.
                     if let Err(e) = hub.forget_room(&peer, &room).await {
@@ -105,7 +104,7 @@ impl TypedProtocol {
                 client_id,
             } => {
                 // A message ends the typing burst: the next keystroke is news again.
-                if let Some(last) = self.rooms.get_mut(&room) {
+                if let Some(last) = self.rooms.typing_mut(&room) {
                     *last = None;
                 }
                 let read = Instant::now();
@@ -127,7 +126,7 @@ impl TypedProtocol {
             }
             ClientMessage::Typing { room } => {
                 let interval = hub.config.typing_interval;
-                match self.rooms.get_mut(&room) {
+                match self.rooms.typing_mut(&room) {
                     None => self.request_error(RequestError::NotInRoom(room.to_string()), None),
                     Some(last) if last.is_some_and(|t| t.elapsed() < interval) => {}
                     Some(last) => {
@@ -168,7 +167,7 @@ impl TypedProtocol {
         create: Option<bool>,
     ) {
         let max = self.hub.config.max_rooms_per_connection;
-        if !self.rooms.contains_key(&room) && self.rooms.len() >= max {
+        if !self.rooms.contains(&room) && self.rooms.len() >= max {
             self.request_error(RequestError::TooManyRooms(max), None);
             return;
         }
@@ -176,7 +175,7 @@ impl TypedProtocol {
         let joined = Box::pin(self.hub.join(peer, &room, after, self.addr, create)).await;
         match joined {
             Ok(()) => {
-                self.rooms.entry(room).or_insert(None);
+                self.rooms.insert(room);
             }
             Err(e) => self.request_error(e, None),
         }
@@ -291,7 +290,7 @@ impl Protocol for TypedProtocol {
 
     fn end(&mut self) {
         if let Some(peer) = self.peer.take() {
-            for room in self.rooms.keys() {
+            for room in self.rooms.names() {
                 self.hub.leave(&peer, room);
             }
             self.hub.unregister(&peer);

@@ -67,7 +67,7 @@ fn drive(conn: &Arc<Conn>) -> tokio::task::JoinHandle<()> {
             if conn.is_blocked() {
                 conn.flush_when_writable().await;
             } else {
-                conn.event().await;
+                std::future::poll_fn(|cx| conn.poll_event(cx)).await;
             }
         }
     })

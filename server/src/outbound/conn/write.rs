@@ -36,9 +36,7 @@ impl Conn {
             self.block(st);
             return Ok(None);
         }
-        st.mode = Mode::Idle;
-        st.head_started = false;
-        st.blocked_since = None;
+        st.set_idle();
         Ok(Some(sent - queued))
     }
 
@@ -120,9 +118,7 @@ impl Conn {
         let was_blocked = st.mode == Mode::Blocked;
         loop {
             if st.queue.is_empty() {
-                st.mode = Mode::Idle;
-                st.head_started = false;
-                st.blocked_since = None;
+                st.set_idle();
                 return;
             }
             let mut iov = [IoSlice::new(&[]); MAX_IOV];
@@ -141,7 +137,7 @@ impl Conn {
                     st.mode = Mode::Blocked;
                     st.blocked_since.get_or_insert_with(Instant::now);
                     if !was_blocked {
-                        self.event.notify_one();
+                        self.event.raise();
                     }
                     return;
                 }
