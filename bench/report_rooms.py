@@ -28,6 +28,8 @@ def summarize(reps):
         "max_us": stat(r["latency"]["max_us"] for r in reps),
         "cpu_us_per_delivery": stat(r["server_cpu_us_per_delivery"] for r in reps),
         "loadgen_busy": stat(r["cpu"]["loadgen_busy"] for r in reps),
+        "others_cpu0": stat(r["cpu"].get("others_on_server_cpu") for r in reps),
+        "others_cpu1": stat(r["cpu"].get("others_on_loadgen_cpu") for r in reps),
         "errors": sum(r["error_frames"] for r in reps),
         "stalled": any(r["stalled"] for r in reps),
     }
@@ -47,11 +49,13 @@ def section(summary, peers, label, fmt, add):
         "(`ws.subscribe`), `ws.publish` to one. Socket.IO: `socket.join` per room, "
         "`socket.to(room).emit`. Latency: send to arrival, every delivery of the measured phase. "
         "CPU: the server's, from the phase's first send until its last delivery arrived, ÷ "
-        "deliveries. Setup: connecting every user into its rooms, until the server is idle.")
+        "deliveries. Setup: connecting every user into its rooms, until the server is idle. Other "
+        "load: the most of CPU 0 (server) and CPU 1 (load generator) that other processes took "
+        "in one run; ⚠ above 10%: that run's figures are noisy.")
     add("")
     add("| server | p50 ms | p99 ms | max ms | µs server CPU per delivery | ÷ Bun (CPU) | "
-        "p99 ÷ Bun's | lost | setup s |")
-    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        "p99 ÷ Bun's | lost | setup s | other load on CPU 0 / 1 |")
+    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     bun = rooms.get("bun")
 
     def ratio(p, key):
@@ -67,8 +71,13 @@ def section(summary, peers, label, fmt, add):
             f"{fmt(r['max_us'], 1e-3)} | {fmt(r['cpu_us_per_delivery'], digits=1)} | "
             f"{ratio(r, 'cpu_us_per_delivery')} | {ratio(r, 'p99_us')} | "
             f"{fmt(r['lost'], digits=0)} of {fmt(r['expected'], digits=0)} | "
-            f"{fmt(r['setup_s'], digits=1)} |")
+            f"{fmt(r['setup_s'], digits=1)} | {noise(r)} |")
     add("")
+
+
+def noise(r):
+    worst = [(r[k] or {}).get("max") or 0 for k in ("others_cpu0", "others_cpu1")]
+    return f"{worst[0]:.0%} / {worst[1]:.0%}" + (" ⚠" if max(worst) > 0.1 else "")
 
 
 def chart(summary, peers, label, path):

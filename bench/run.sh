@@ -4,12 +4,12 @@
 # server pinned to CPU 0, runs the load generator pinned to CPU 1, stops the server, and finally
 # writes bench/results/ (results.md, results.json, latency.png, raw/).
 #
-#   bench/run.sh            # default: 3 runs, 1k/5k/10k receivers (about 17 minutes)
+#   bench/run.sh            # default: 3 runs, 1k/5k/10k receivers (about 19 minutes)
 #   bench/run.sh --quick    # 1 run, fewer clients, shorter phases (under 2 minutes)
 #
 # Options: --runs N, --peers demo,node,socketio,bun,tungstenite,ours,ours-typed,ours-mem,floor,
 #   --out DIR,
-#   --slow-secs S (length of the slow-consumer phase: 4 s default, 2 s quick).
+#   --slow-secs S (length of the slow-consumer phase: 3 s default, 2 s quick).
 # Environment: CARGO_TARGET_DIR is honoured; OUR_SERVER_ARGS adds flags to our server's command.
 # Every server started here is stopped here (also on Ctrl-C); all traffic stays on 127.0.0.0/8.
 set -euo pipefail
@@ -55,11 +55,11 @@ else
   FANOUT_SECS=2,1; FANOUT_DRAIN=5; FANOUT_WARMUP=0.5
   CONNECT_MAX=15; SETTLE_MAX=5
   TP_CLIENTS=100; TP_WARMUP=0.5; TP_SECS=3; TP_DRAIN=1.5
-  SLOW_N=10000; SLOW_RATE=100; SLOW_BASE=1.5; SLOW_SECS="${SLOW_SECS:-4}"; SLOW_DRAIN=1.5; SLOW_RESUME=1.5
+  SLOW_N=10000; SLOW_RATE=100; SLOW_BASE=1; SLOW_SECS="${SLOW_SECS:-3}"; SLOW_DRAIN=1.5; SLOW_RESUME=1
   STORM_N=10000
-  # Many rooms: 10k users, 1,000 rooms of 50, 5 rooms each, 1% sending 1 msg/s (5 s: 24,500
-  # deliveries per run).
-  ROOMS_USERS=10000; ROOMS_N=1000; ROOMS_WARMUP=1; ROOMS_SECS=5; ROOMS_DRAIN=3
+  # Many rooms: 10k users, 1,000 rooms of 50, 5 rooms each, 1% sending 1 msg/s (3 s: 14,700
+  # deliveries per run). With it the slow phases were shortened again (1 + 3 s, 1 s resume).
+  ROOMS_USERS=10000; ROOMS_N=1000; ROOMS_WARMUP=0.5; ROOMS_SECS=3; ROOMS_DRAIN=3
   MODE=default
 fi
 FANOUT_RATES="10,100"
