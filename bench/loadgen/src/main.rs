@@ -16,11 +16,13 @@
 //! - `rooms`: many rooms, each client in several, a few clients sending: latency and CPU.
 //! - `storm`: every client connected, the server restarted, everyone reconnecting with one
 //!   backoff policy; with the typed protocol, each resumes from its last id (checked).
+//! - `scenario`: what the scenarios with many clients share from the command line.
 //! - `stats`: histograms, /proc readings of the server, getrusage, RLIMIT_NOFILE.
 
 mod conn;
 mod room;
 mod rooms;
+mod scenario;
 mod settle;
 mod signin;
 mod stats;
@@ -185,6 +187,14 @@ fn main() -> Result<()> {
         .build()
         .context("runtime")?;
     let local = tokio::task::LocalSet::new();
+    let common = scenario::Common {
+        target,
+        server,
+        connect_concurrency: cli.connect_concurrency,
+        connect_timeout: secs(cli.connect_timeout),
+        connect_phase_max: secs(cli.connect_phase_max),
+        settle_max: secs(cli.settle_max),
+    };
     let out = local.block_on(&rt, async {
         let room_args = |receivers, slow, slow_rcvbuf, phases, drain, resume| RoomArgs {
             target,
@@ -315,27 +325,8 @@ fn main() -> Result<()> {
                 };
                 transports::run(args, common).await
             }
-            Scenario::Storm(args) => {
-                let common = storm::Common {
-                    target,
-                    server,
-                    connect_concurrency: cli.connect_concurrency,
-                    connect_timeout: secs(cli.connect_timeout),
-                    connect_phase_max: secs(cli.connect_phase_max),
-                };
-                storm::run(args, common).await
-            }
-            Scenario::Rooms(args) => {
-                let common = rooms::Common {
-                    target,
-                    server,
-                    connect_concurrency: cli.connect_concurrency,
-                    connect_timeout: secs(cli.connect_timeout),
-                    connect_phase_max: secs(cli.connect_phase_max),
-                    settle_max: secs(cli.settle_max),
-                };
-                rooms::run(args, common).await
-            }
+            Scenario::Storm(args) => storm::run(args, common).await,
+            Scenario::Rooms(args) => rooms::run(args, common).await,
         }
     })?;
     println!("{out}");

@@ -22,8 +22,8 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use crate::conn::{self, Proto, Stamp, Target};
-use crate::stats::{self, CpuMark, CpuUse, LatencySummary, ServerProc};
+use crate::conn::{self, Proto, Stamp};
+use crate::stats::{self, CpuMark, CpuUse, LatencySummary};
 use member::Tally;
 use plan::Plan;
 
@@ -53,14 +53,7 @@ pub struct RoomsArgs {
     pub drain: f64,
 }
 
-pub struct Common {
-    pub target: Target,
-    pub server: ServerProc,
-    pub connect_concurrency: usize,
-    pub connect_timeout: Duration,
-    pub connect_phase_max: Duration,
-    pub settle_max: Duration,
-}
+pub use crate::scenario::Common;
 
 #[derive(Debug, Serialize)]
 pub struct RoomsReport {

@@ -22,7 +22,7 @@ use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use crate::conn::{Proto, Target};
+use crate::conn::Proto;
 use crate::stats::{self, ServerProc};
 
 /// First backoff bound, and the cap.
@@ -47,13 +47,7 @@ pub struct StormArgs {
     pub settle: f64,
 }
 
-pub struct Common {
-    pub target: Target,
-    pub server: ServerProc,
-    pub connect_concurrency: usize,
-    pub connect_timeout: Duration,
-    pub connect_phase_max: Duration,
-}
+pub use crate::scenario::Common;
 
 /// What the clients share with the scenario.
 #[derive(Default)]
