@@ -20,6 +20,7 @@ pub(crate) mod access;
 mod broadcast;
 mod event;
 mod idempotency;
+mod joined;
 mod local_log;
 pub(crate) mod mentions;
 mod moderation;

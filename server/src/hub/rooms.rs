@@ -1,7 +1,8 @@
 //! Joining, leaving, typing, listing rooms and reading history.
 
+use super::joined::{Joined, Listing};
 use super::page::{self, Keep};
-use super::room::{Listing, Member, Room};
+use super::room::{Member, Room};
 use super::room_table::Creator;
 use super::users::Peer;
 use super::Hub;
@@ -9,9 +10,11 @@ use crate::broker::{Change, Event};
 use crate::error::RequestError;
 use crate::limits::IpKey;
 use crate::nick_key::NickKey;
+use crate::store::Page;
 use crate::util::lock;
 use futures_util::future::BoxFuture;
-use shared::{ChatMessage, MessageId, Nickname, RoomInfo, RoomName, ServerMessage};
+use shared::{ChatMessage, MessageId, Nickname, RoomInfo, RoomName};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -97,6 +100,9 @@ impl Hub {
             return Ok(());
         }
         let page = match after {
+            // Nothing settled in the room yet: no stored message has an id up to the
+            // watermark, so there is no page to read (a new room, joined by its first crowd).
+            _ if watermark == 0 => Ok(Page::default()),
             Some(a) => {
                 self.history
                     .after(&room.key, a, watermark, self.page_limit(None).max(500))
@@ -115,7 +121,7 @@ impl Hub {
                 return Err(e);
             }
         };
-        let (members, guests) = match self.member_listing(&room, room_name).await {
+        let listing = match self.member_listing(&room, room_name).await {
             Ok(listing) => listing,
             Err(e) => {
                 self.leave(peer, room_name);
@@ -131,14 +137,11 @@ impl Hub {
         };
         let owner = self.owner_name(standing.rules).await;
         // The members take their share of the budget first (at most `presence_limit` names).
-        let budget = self
-            .page_budget()
-            .saturating_sub(page::json_len(&members) + page::json_len(&guests));
+        let budget = self.page_budget().saturating_sub(listing.json_len());
         let (history, has_more) = page::fit(page, budget, Keep::for_history(after));
-        let joined = ServerMessage::Joined {
-            room: room_name.clone(),
-            members,
-            guests,
+        let joined = Joined {
+            room: room_name,
+            listing: &listing,
             history,
             has_more,
             invite_only: standing.invite_only(),
@@ -146,18 +149,20 @@ impl Hub {
             muted_until: standing.muted,
             read,
         };
-        self.finish_join(&room, peer, Some(joined));
+        self.finish_join(&room, peer, Some(joined.to_json()));
         Ok(())
     }
 
-    fn finish_join(&self, room: &Room, peer: &Peer, joined: Option<ServerMessage>) {
+    /// Ends a join: the `joined` reply (none for the demo's users), then what was posted to
+    /// the room meanwhile.
+    fn finish_join(&self, room: &Room, peer: &Peer, joined: Option<String>) {
         let mut st = lock(&room.state);
         let posted = st.posted;
         let Some(m) = st.members.get_mut(&peer.conn.id) else {
             return;
         };
         if let Some(j) = joined {
-            peer.conn.reply_page(&j);
+            peer.conn.reply_page_json(&j);
         }
         let Some(buffered) = m.joining.take() else {
             return;
@@ -180,10 +185,10 @@ impl Hub {
         &self,
         room: &Room,
         name: &RoomName,
-    ) -> Result<(Vec<Nickname>, Vec<Nickname>), RequestError> {
+    ) -> Result<Arc<Listing>, RequestError> {
         if let Some((made, l)) = &lock(&room.state).listing {
             if made.elapsed() < LISTING_TTL {
-                return Ok((l.members.clone(), l.guests.clone()));
+                return Ok(l.clone());
             }
         }
         let limit = self.config.presence_limit;
@@ -191,14 +196,11 @@ impl Hub {
         let above = members.len() > limit;
         members.truncate(limit);
         let guests = self.guests_among(&members).await;
+        let listing = Arc::new(Listing::new(&members, &guests));
         if above {
-            let listing = Listing {
-                members: members.clone(),
-                guests: guests.clone(),
-            };
-            lock(&room.state).listing = Some((Instant::now(), listing));
+            lock(&room.state).listing = Some((Instant::now(), listing.clone()));
         }
-        Ok((members, guests))
+        Ok(listing)
     }
 
     /// Which of `names` are guests: those connected here are known; the others are guests

@@ -289,7 +289,12 @@ impl Conn {
     /// reads nothing more until it is written whole ([`Conn::page_unsent`]): one page at a
     /// time, however many a client asks for without reading.
     pub fn reply_page(self: &Arc<Self>, msg: &ServerMessage) -> bool {
-        let frame = text_frame(&msg.to_json());
+        self.reply_page_json(&msg.to_json())
+    }
+
+    /// [`Conn::reply_page`] for a page already encoded to JSON.
+    pub fn reply_page_json(self: &Arc<Self>, json: &str) -> bool {
+        let frame = text_frame(json);
         let mut st = lock(&self.state);
         if st.sealed || st.close.is_some() || st.mode == Mode::Dead {
             return false;

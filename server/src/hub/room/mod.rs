@@ -9,6 +9,7 @@ mod order;
 pub(crate) use order::{Delivery, Drain, PendingId, Targets};
 
 use super::broadcast::Fanout;
+use super::joined::Listing;
 use super::users::Peer;
 use crate::outbound::{ConnId, Flusher};
 use fanout::{Cycle, Post, Recipient, Skip};
@@ -60,14 +61,7 @@ pub(crate) struct RoomState {
     pub(crate) sanctions: Option<Box<crate::hub::access::Sanctions>>,
     /// Above the presence limit: the member listing of recent joins, and when it was made
     /// (see `Hub::member_listing`).
-    pub(crate) listing: Option<(std::time::Instant, Listing)>,
-}
-
-/// The members a `joined` lists (the first `presence_limit` by name), and which are guests.
-#[derive(Debug)]
-pub(crate) struct Listing {
-    pub(crate) members: Vec<Nickname>,
-    pub(crate) guests: Vec<Nickname>,
+    pub(crate) listing: Option<(std::time::Instant, Arc<Listing>)>,
 }
 
 impl RoomState {
