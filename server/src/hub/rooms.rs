@@ -73,7 +73,7 @@ impl Hub {
                 if m.joining.is_none() {
                     m.joining = Some(Vec::new());
                     st.joining += 1;
-                    st.targets = None;
+                    st.untarget(peer.conn.id);
                 }
             }
             let settled = st.settled;
@@ -173,7 +173,7 @@ impl Hub {
         // Posts so far reached it with the join; it gets the next ones from the flusher.
         m.since = posted;
         st.joining -= 1;
-        st.targets = None;
+        st.target(peer.conn.id);
     }
 
     /// The members a `joined` lists (the first `presence_limit`, by name) and which of them
@@ -249,7 +249,6 @@ impl Hub {
             if gone.joining.is_some() {
                 st.joining -= 1;
             }
-            st.targets = None;
             !st.has_nick(&peer.nick, peer.conn.id)
         };
         self.release_if_idle(&room);

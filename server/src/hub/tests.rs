@@ -133,6 +133,89 @@ async fn a_room_counts_each_nickname_over_its_connections() {
     assert!(!st.has_nick(&alice2.nick, alice1.conn.id));
 }
 
+/// The flusher's member list, edited in place as members finish joining, join again and
+/// leave, is the list made anew from the members; a change while the flusher holds the list
+/// (a pass under way) drops it rather than touch the pass's copy.
+#[tokio::test]
+async fn the_flushers_member_list_follows_joins_and_leaves() {
+    let hub = hub();
+    let mut st = RoomState::default();
+    let mut peers = Vec::new();
+    let mut clients = Vec::new();
+    for i in 0..6 {
+        let (c, client) = conn(&hub).await;
+        let nick = Nickname::new(&format!("u{i}")).expect("nick");
+        peers.push(Peer::new(c, nick, i % 2 == 0, None));
+        clients.push(client);
+    }
+    let listed = |st: &RoomState| -> Option<Vec<(u64, u64)>> {
+        let t = st.targets.as_ref()?;
+        Some(t.iter().map(|r| (r.id, r.since)).collect())
+    };
+    let expected = |st: &RoomState| -> Vec<(u64, u64)> {
+        let mut v: Vec<(u64, u64)> = (st.members.values())
+            .filter(|m| m.joining.is_none())
+            .map(|m| (m.peer.conn.id, m.since))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let finish = |st: &mut RoomState, p: &Peer, since: u64| {
+        let m = st.members.get_mut(&p.conn.id).expect("member");
+        m.joining = None;
+        m.since = since;
+        st.target(p.conn.id);
+    };
+    assert!(st.targets().is_empty());
+    for p in &peers[..5] {
+        st.add_member(Member {
+            peer: p.clone(),
+            joining: Some(Vec::new()),
+            since: 0,
+        });
+    }
+    assert_eq!(listed(&st), Some(vec![]), "joining members get no posts");
+    for (i, since) in [(3, 7), (1, 2), (0, 9), (2, 4)] {
+        finish(&mut st, &peers[i], since);
+    }
+    assert_eq!(listed(&st), Some(expected(&st)));
+    assert_eq!(listed(&st).map(|v| v.len()), Some(4));
+    // 3 joins again (its history is read anew), 0 leaves, 4 leaves while still joining, and
+    // 5 comes in already joined.
+    st.members.get_mut(&peers[3].conn.id).expect("3").joining = Some(Vec::new());
+    st.untarget(peers[3].conn.id);
+    assert!(st.remove_member(peers[0].conn.id).is_some());
+    assert!(st.remove_member(peers[4].conn.id).is_some());
+    st.add_member(Member {
+        peer: peers[5].clone(),
+        joining: None,
+        since: 5,
+    });
+    let edited = listed(&st).expect("kept");
+    assert_eq!(edited, expected(&st));
+    let ids: Vec<u64> = edited.iter().map(|t| t.0).collect();
+    let want = [&peers[1], &peers[2], &peers[5]].map(|p| p.conn.id);
+    assert_eq!(ids, want, "in connection order");
+    st.targets = None;
+    assert_eq!(
+        st.targets()
+            .iter()
+            .map(|r| (r.id, r.since))
+            .collect::<Vec<_>>(),
+        edited,
+        "the same as made anew"
+    );
+    // A pass holds the list: 1 leaves; the pass keeps its copy, the room makes a new one.
+    let held = st.targets();
+    assert!(st.remove_member(peers[1].conn.id).is_some());
+    assert!(st.targets.is_none(), "dropped, not edited under the pass");
+    assert_eq!(held.len(), 3);
+    assert_eq!(
+        st.targets().iter().map(|r| r.id).collect::<Vec<_>>(),
+        [peers[2].conn.id, peers[5].conn.id]
+    );
+}
+
 /// The SQLite store puts an early answer's fsync off until the flusher reports that it
 /// went idle: without that report a send's ack would wait for the store's deadline (an
 /// hour here).

@@ -36,6 +36,16 @@ pub(crate) struct Recipient {
 }
 
 impl Recipient {
+    pub(crate) fn of(m: &super::Member) -> Recipient {
+        Recipient {
+            id: m.peer.conn.id,
+            conn: m.peer.conn.clone(),
+            demo: m.peer.demo,
+            nick: m.peer.nick.clone(),
+            since: m.since,
+        }
+    }
+
     /// The frame this member gets for `post`, if any.
     pub(crate) fn frame<'a>(&self, post: &'a Post) -> Option<&'a Bytes> {
         let skipped = post.seq <= self.since

@@ -50,7 +50,8 @@ pub(crate) struct RoomState {
     pub(crate) posted: u64,
     /// The room is handed to the flusher and has not run yet.
     pub(crate) flushing: bool,
-    /// The members posts go to, as of the last change of members (`None`: to be rebuilt).
+    /// The members posts go to, kept in step with `members` (`None`: made anew when next
+    /// needed; see `edit_targets`).
     pub(crate) targets: Option<Arc<Vec<Recipient>>>,
     /// The room itself and the flusher, to hand the room over when something is posted.
     pub(crate) job: Option<(Weak<Room>, Arc<Flusher>)>,
@@ -78,17 +79,59 @@ impl RoomState {
     }
 
     pub(crate) fn add_member(&mut self, member: Member) {
-        let nick = member.peer.nick.clone();
-        if let Some(old) = self.members.insert(member.peer.conn.id, member) {
+        let (id, nick) = (member.peer.conn.id, member.peer.nick.clone());
+        let target = member.joining.is_none();
+        if let Some(old) = self.members.insert(id, member) {
             self.forget_nick(&old.peer.nick);
+            self.untarget(id);
         }
         *self.nicks.entry(nick).or_insert(0) += 1;
+        if target {
+            self.target(id);
+        }
     }
 
     pub(crate) fn remove_member(&mut self, id: ConnId) -> Option<Member> {
         let gone = self.members.remove(&id)?;
         self.forget_nick(&gone.peer.nick);
+        if gone.joining.is_none() {
+            self.untarget(id);
+        }
         Some(gone)
+    }
+
+    /// Member `id` stops getting posts from the flusher (it left, or joins again).
+    pub(crate) fn untarget(&mut self, id: ConnId) {
+        self.edit_targets(|v| {
+            if let Ok(i) = v.binary_search_by_key(&id, |r| r.id) {
+                v.remove(i);
+            }
+        });
+    }
+
+    /// Member `id` gets posts from the flusher from now on (its join is done).
+    pub(crate) fn target(&mut self, id: ConnId) {
+        let Some(r) = self.members.get(&id).map(Recipient::of) else {
+            return;
+        };
+        self.edit_targets(|v| {
+            if let Err(i) = v.binary_search_by_key(&id, |r| r.id) {
+                v.insert(i, r);
+            }
+        });
+    }
+
+    /// Edits the flusher's member list in place: one member coming or going costs a search
+    /// and a move of the entries after it, not a new list of the whole room (a crowd leaving
+    /// a 10k room while it is being sent to rebuilt the list at every step of the cycle).
+    /// While the flusher holds the list, it is dropped and made anew when next needed.
+    fn edit_targets(&mut self, edit: impl FnOnce(&mut Vec<Recipient>)) {
+        if let Some(t) = &mut self.targets {
+            match Arc::get_mut(t) {
+                Some(v) => edit(v),
+                None => self.targets = None,
+            }
+        }
     }
 
     pub(crate) fn forget_nick(&mut self, nick: &Nickname) {
@@ -151,10 +194,10 @@ impl RoomState {
         }
     }
 
-    /// The members posts go to, rebuilt after members changed, in connection order: sockets
-    /// opened one after another sit near each other in memory
-    /// (ours and the kernel's), so a pass over 10k members misses the caches less than in
-    /// the member map's random order.
+    /// The members posts go to, in connection order (made anew only when it was dropped):
+    /// sockets opened one after another sit near each other in memory (ours and the
+    /// kernel's), so a pass over 10k members misses the caches less than in the member map's
+    /// random order.
     pub(crate) fn targets(&mut self) -> Arc<Vec<Recipient>> {
         let members = &self.members;
         self.targets
@@ -162,13 +205,7 @@ impl RoomState {
                 let mut v: Vec<Recipient> = members
                     .values()
                     .filter(|m| m.joining.is_none())
-                    .map(|m| Recipient {
-                        id: m.peer.conn.id,
-                        conn: m.peer.conn.clone(),
-                        demo: m.peer.demo,
-                        nick: m.peer.nick.clone(),
-                        since: m.since,
-                    })
+                    .map(Recipient::of)
                     .collect();
                 v.sort_unstable_by_key(|r| r.id);
                 Arc::new(v)
