@@ -144,7 +144,7 @@ async fn the_flushers_member_list_follows_joins_and_leaves() {
     let mut clients = Vec::new();
     for i in 0..6 {
         let (c, client) = conn(&hub).await;
-        let nick = Nickname::new(&format!("u{i}")).expect("nick");
+        let nick = Nickname::new(format!("u{i}")).expect("nick");
         peers.push(Peer::new(c, nick, i % 2 == 0, None));
         clients.push(client);
     }
