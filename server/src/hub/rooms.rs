@@ -62,19 +62,14 @@ impl Hub {
                 // Released between the lookup and now: the next lookup makes it anew.
                 continue;
             }
-            if !st.members.contains_key(&peer.conn.id) {
+            if st.members.contains_key(&peer.conn.id) {
+                st.start_joining(peer.conn.id);
+            } else {
                 st.add_member(Member {
                     peer: peer.clone(),
                     joining: Some(Vec::new()),
                     since: 0,
                 });
-                st.joining += 1;
-            } else if let Some(m) = st.members.get_mut(&peer.conn.id) {
-                if m.joining.is_none() {
-                    m.joining = Some(Vec::new());
-                    st.joining += 1;
-                    st.untarget(peer.conn.id);
-                }
             }
             let settled = st.settled;
             drop(st);
@@ -157,23 +152,17 @@ impl Hub {
     /// the room meanwhile.
     fn finish_join(&self, room: &Room, peer: &Peer, joined: Option<String>) {
         let mut st = lock(&room.state);
-        let posted = st.posted;
-        let Some(m) = st.members.get_mut(&peer.conn.id) else {
+        if !st.members.contains_key(&peer.conn.id) {
             return;
-        };
+        }
         if let Some(j) = joined {
             peer.conn.reply_page_json(&j);
         }
-        let Some(buffered) = m.joining.take() else {
-            return;
-        };
-        for f in buffered {
+        // Posts so far reached it with the join; it gets the next ones from the flusher.
+        let posted = st.posted;
+        for f in st.finish_joining(peer.conn.id, posted).unwrap_or_default() {
             peer.deliver(&f);
         }
-        // Posts so far reached it with the join; it gets the next ones from the flusher.
-        m.since = posted;
-        st.joining -= 1;
-        st.target(peer.conn.id);
     }
 
     /// The members a `joined` lists (the first `presence_limit`, by name) and which of them
@@ -243,11 +232,8 @@ impl Hub {
         };
         let last_here = {
             let mut st = lock(&room.state);
-            let Some(gone) = st.remove_member(peer.conn.id) else {
+            if st.remove_member(peer.conn.id).is_none() {
                 return false;
-            };
-            if gone.joining.is_some() {
-                st.joining -= 1;
             }
             !st.has_nick(&peer.nick, peer.conn.id)
         };

@@ -161,10 +161,7 @@ async fn the_flushers_member_list_follows_joins_and_leaves() {
         v
     };
     let finish = |st: &mut RoomState, p: &Peer, since: u64| {
-        let m = st.members.get_mut(&p.conn.id).expect("member");
-        m.joining = None;
-        m.since = since;
-        st.target(p.conn.id);
+        st.finish_joining(p.conn.id, since).expect("joining");
     };
     assert!(st.targets().is_empty());
     for p in &peers[..5] {
@@ -182,8 +179,7 @@ async fn the_flushers_member_list_follows_joins_and_leaves() {
     assert_eq!(listed(&st).map(|v| v.len()), Some(4));
     // 3 joins again (its history is read anew), 0 leaves, 4 leaves while still joining, and
     // 5 comes in already joined.
-    st.members.get_mut(&peers[3].conn.id).expect("3").joining = Some(Vec::new());
-    st.untarget(peers[3].conn.id);
+    st.start_joining(peers[3].conn.id);
     assert!(st.remove_member(peers[0].conn.id).is_some());
     assert!(st.remove_member(peers[4].conn.id).is_some());
     st.add_member(Member {

@@ -42,7 +42,8 @@ pub(crate) struct RoomState {
     pub(crate) pending: BTreeMap<MessageId, Option<Delivery>>,
     /// A task is fetching a gap in the shared log's ids from history.
     pub(crate) filling: bool,
-    /// Members still joining (their live messages are buffered, not posted to them).
+    /// Members still joining (their live messages are buffered, not posted to them); kept
+    /// by the member methods below, like `nicks` and `targets`.
     pub(crate) joining: usize,
     /// Broadcasts for the flusher's next pass, in order.
     pub(crate) outbox: Vec<Post>,
@@ -80,13 +81,15 @@ impl RoomState {
 
     pub(crate) fn add_member(&mut self, member: Member) {
         let (id, nick) = (member.peer.conn.id, member.peer.nick.clone());
-        let target = member.joining.is_none();
+        let joining = member.joining.is_some();
         if let Some(old) = self.members.insert(id, member) {
             self.forget_nick(&old.peer.nick);
-            self.untarget(id);
+            self.count_out(id, old.joining.is_some());
         }
         *self.nicks.entry(nick).or_insert(0) += 1;
-        if target {
+        if joining {
+            self.joining += 1;
+        } else {
             self.target(id);
         }
     }
@@ -94,14 +97,45 @@ impl RoomState {
     pub(crate) fn remove_member(&mut self, id: ConnId) -> Option<Member> {
         let gone = self.members.remove(&id)?;
         self.forget_nick(&gone.peer.nick);
-        if gone.joining.is_none() {
-            self.untarget(id);
-        }
+        self.count_out(id, gone.joining.is_some());
         Some(gone)
     }
 
+    /// Member `id` reads its history (again): live posts wait in its buffer, and the flusher
+    /// sends it nothing until `finish_joining`.
+    pub(crate) fn start_joining(&mut self, id: ConnId) {
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        if m.joining.is_none() {
+            m.joining = Some(Vec::new());
+            self.joining += 1;
+            self.untarget(id);
+        }
+    }
+
+    /// Member `id`'s join is done: posts after `since` reach it from the flusher. What was
+    /// buffered meanwhile, for the caller to send (`None`: it was not joining).
+    pub(crate) fn finish_joining(&mut self, id: ConnId, since: u64) -> Option<Vec<Arc<Fanout>>> {
+        let m = self.members.get_mut(&id)?;
+        let buffered = m.joining.take()?;
+        m.since = since;
+        self.joining -= 1;
+        self.target(id);
+        Some(buffered)
+    }
+
+    /// A member that was joining, or in the flusher's list, is no longer.
+    fn count_out(&mut self, id: ConnId, joining: bool) {
+        if joining {
+            self.joining -= 1;
+        } else {
+            self.untarget(id);
+        }
+    }
+
     /// Member `id` stops getting posts from the flusher (it left, or joins again).
-    pub(crate) fn untarget(&mut self, id: ConnId) {
+    fn untarget(&mut self, id: ConnId) {
         self.edit_targets(|v| {
             if let Ok(i) = v.binary_search_by_key(&id, |r| r.id) {
                 v.remove(i);
@@ -110,7 +144,7 @@ impl RoomState {
     }
 
     /// Member `id` gets posts from the flusher from now on (its join is done).
-    pub(crate) fn target(&mut self, id: ConnId) {
+    fn target(&mut self, id: ConnId) {
         let Some(r) = self.members.get(&id).map(Recipient::of) else {
             return;
         };
