@@ -61,8 +61,11 @@ impl Inbox {
             return Err(StoreError::Unavailable("the store is closed".into()));
         }
         st.ops.push(op);
-        if st.sleeping {
-            st.sleeping = false;
+        let wake = std::mem::take(&mut st.sleeping);
+        // Woken after the lock is let go: on a shared core the writer would otherwise run at
+        // once, find the lock held, and sleep again until it is released.
+        drop(st);
+        if wake {
             self.wake.notify_one();
         }
         Ok(())
@@ -154,8 +157,9 @@ impl Inbox {
         }
         let mut st = lock(&self.state);
         st.idle = true;
-        if st.sleeping {
-            st.sleeping = false;
+        let wake = std::mem::take(&mut st.sleeping);
+        drop(st);
+        if wake {
             self.wake.notify_one();
         }
     }
