@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Two or more builds of our server head to head, alternating run after run, so a drift in the
-# machine's load hits them alike (the full bench runs an hour apart can differ by 20%).
+# Two or more builds of our server head to head, alternating run after run (in turn forward
+# and backward), so a drift in the machine's load hits them alike (the full bench runs an hour apart can differ by 20%).
 #   bench/ab.sh throughput RUNS BIN...   # deliveries/s, 100 clients, as in run.sh
 #   bench/ab.sh idle RUNS BIN...         # idle bytes per connection at 10k receivers
 #   PROTO=typed bench/ab.sh ...          # /chat instead of /ws/<nick>
-# Prints one line per run, then the median per binary. Needs `cargo build --release` of
+# Prints one line per run, then the median per binary (with two, also the median of the
+# per-run ratios, first ÷ second). Needs `cargo build --release` of
 # bench/loadgen (run.sh builds it). Servers are pinned to CPU 0, the load generator to CPU 1.
 set -euo pipefail
 MODE=$1 RUNS=$2
@@ -18,8 +19,14 @@ case "$MODE" in
 esac
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
-for _ in $(seq 1 "$RUNS"); do
-  for bin in "$@"; do
+# Every other run takes the binaries in reverse order: whichever runs second in a pair has been
+# seen to gain (20 pairs of two builds: 0.95 with one first, 1.03 with the other first).
+FORWARD=("$@") BACKWARD=()
+for ((i = $# - 1; i >= 0; i--)); do BACKWARD+=("${FORWARD[$i]}"); done
+for run in $(seq 1 "$RUNS"); do
+  order=("${FORWARD[@]}")
+  [ $((run % 2)) = 0 ] && order=("${BACKWARD[@]}")
+  for bin in "${order[@]}"; do
     D=$(mktemp -d)
     extra=()
     "$bin" --help 2>/dev/null | grep -q max-connections-per-ip &&
@@ -46,4 +53,9 @@ for line in open(sys.argv[1]):
         runs.setdefault(b, []).append(int(v))
 for b, v in runs.items():
     print(f"median {b}: {statistics.median(v):,.0f} (of {len(v)}: {min(v):,}-{max(v):,})")
+if len(runs) == 2:
+    (a, va), (b, vb) = runs.items()
+    if len(va) == len(vb):
+        r = sorted(x / y for x, y in zip(va, vb))
+        print(f"paired {a} / {b}: median {statistics.median(r):.3f} ({r[0]:.3f}-{r[-1]:.3f})")
 PY

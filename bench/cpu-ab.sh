@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Server CPU per delivery for one sender fanning out to N receivers (demo protocol): our server
+# with its default store (SQLite), ours with `--store memory`, and Bun take turns, run after run
+# (in reverse order every other run); each run's µs of server CPU per delivery of the measured
+# phase, then the median per server and its ratio to Bun's.
+#   bench/cpu-ab.sh RUNS N RATE SECS   # e.g. 4 1000 50 10: 1,000 receivers, 50 msg/s, 10 s
+# Needs `bench/run.sh` first (it builds the load generator and installs Bun).
+# Servers are pinned to CPU 0, the load generator to CPU 1; all traffic stays on 127.0.0.1.
+set -euo pipefail
+RUNS=$1 N=$2 RATE=$3 SECS=$4
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BIN=${CARGO_TARGET_DIR:-$(dirname "$BENCH")/target}/release
+BUN="$BENCH/peers/bun/node_modules/.bin/bun"
+[ -x "$BUN" ] || { echo "Bun is missing: run bench/run.sh once (it installs it)" >&2; exit 1; }
+OUT=$(mktemp)
+D=$(mktemp -d)
+PID=
+cleanup() {
+  [ -n "$PID" ] && kill "$PID" 2>/dev/null
+  rm -rf "$D" "$OUT"
+}
+trap cleanup EXIT
+PORT=$((20000 + RANDOM % 20000))
+for run in $(seq 1 "$RUNS"); do
+  order=(sqlite memory bun)
+  [ $((run % 2)) = 0 ] && order=(bun memory sqlite)
+  for peer in "${order[@]}"; do
+    rm -rf "$D/data"
+    if [ "$peer" = bun ]; then
+      (cd "$BENCH/peers/bun" && exec taskset -c 0 "$BUN" server.js "$PORT") >"$D/log" 2>&1 &
+    else
+      (export CHAT_MAX_CONNECTIONS=20000 CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 \
+         CHAT_DATA_DIR="$D/data" RUST_LOG=warn
+       exec taskset -c 0 "$BIN/server" --listen "127.0.0.1:$PORT" --max-connections-per-ip 0 \
+         --handshake-rate-per-ip 0 --store "$peer") >"$D/log" 2>&1 &
+    fi
+    PID=$!
+    for _ in $(seq 200); do grep -q "listening on" "$D/log" && break; sleep 0.05; done
+    us=$(taskset -c 1 "$BIN/loadgen" --server "127.0.0.1:$PORT" --server-pid "$PID" \
+        fanout --receivers "$N" --rates "$RATE" --secs "$SECS" 2>/dev/null |
+      python3 -c "import json,sys; p=json.load(sys.stdin)['report']['phases'][-1]
+cpu = p['cpu']['server_cpu_s']
+print('lost' if p['lost'] or cpu is None else round(cpu / p['delivered'] * 1e6, 3))" ||
+      echo fail)
+    kill "$PID" 2>/dev/null
+    wait "$PID" 2>/dev/null || true
+    PID=
+    echo "$run $peer $us" | tee -a "$OUT"
+  done
+done
+python3 - "$OUT" <<'PY'
+import statistics, sys
+us = {}
+for line in open(sys.argv[1]):
+    run, peer, v = line.split()
+    if v not in ("fail", "lost"):
+        us.setdefault(peer, []).append(float(v))
+bun = statistics.median(us["bun"]) if us.get("bun") else None
+for peer in ("sqlite", "memory", "bun"):
+    v = us.get(peer)
+    if not v:
+        print(f"{peer}: no run finished")
+        continue
+    m = statistics.median(v)
+    ratio = f", {m / bun:.2f}x Bun" if bun else ""
+    print(f"{peer}: median {m:.2f} us server CPU per delivery (of {len(v)}: "
+          f"{min(v):.2f}-{max(v):.2f}){ratio}")
+PY
