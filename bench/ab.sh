@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Two or more builds of our server head to head, alternating run after run (in turn forward
-# and backward), so a drift in the machine's load hits them alike (the full bench runs an hour apart can differ by 20%).
+# and backward), so a drift in the machine's load hits them alike (the full bench runs an hour
+# apart can differ by 20%).
 #   bench/ab.sh throughput RUNS BIN...   # deliveries/s, 100 clients, as in run.sh
 #   bench/ab.sh idle RUNS BIN...         # idle bytes per connection at 10k receivers
 #   PROTO=typed bench/ab.sh ...          # /chat instead of /ws/<nick>
 # Prints one line per run, then the median per binary (with two, also the median of the
-# per-run ratios, first ÷ second). Needs `cargo build --release` of
-# bench/loadgen (run.sh builds it). Servers are pinned to CPU 0, the load generator to CPU 1.
+# per-run ratios, first ÷ second). Needs `cargo build --release` of bench/loadgen (run.sh
+# builds it). Servers are pinned to CPU 0, the load generator to CPU 1.
 set -euo pipefail
 MODE=$1 RUNS=$2
 shift 2
@@ -17,30 +18,22 @@ case "$MODE" in
   idle) ARGS=(fanout --receivers 10000 --rates 10 --secs 1 --drain 1); KEY=idle_bytes_per_conn ;;
   *) echo "mode: throughput or idle" >&2; exit 2 ;;
 esac
-OUT=$(mktemp)
-trap 'rm -f "$OUT"' EXIT
+. "$ROOT/bench/ab-common.sh"
 # Every other run takes the binaries in reverse order: whichever runs second in a pair has been
-# seen to gain (20 pairs of two builds: 0.95 with one first, 1.03 with the other first).
+# seen to gain (two builds, 10 pairs each way: 0.95 with one first, 1.03 with the other first).
 FORWARD=("$@") BACKWARD=()
 for ((i = $# - 1; i >= 0; i--)); do BACKWARD+=("${FORWARD[$i]}"); done
 for run in $(seq 1 "$RUNS"); do
   order=("${FORWARD[@]}")
   [ $((run % 2)) = 0 ] && order=("${BACKWARD[@]}")
   for bin in "${order[@]}"; do
-    D=$(mktemp -d)
     extra=()
     "$bin" --help 2>/dev/null | grep -q max-connections-per-ip &&
       extra=(--max-connections-per-ip 0 --handshake-rate-per-ip 0)
-    (export CHAT_MAX_CONNECTIONS=20000 CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 \
-        CHAT_DATA_DIR="$D/data" RUST_LOG=warn
-     exec taskset -c 0 "$bin" --listen 127.0.0.1:0 "${extra[@]}") >"$D/log" 2>&1 &
-    PID=$!
-    for _ in $(seq 100); do grep -q "listening on" "$D/log" && break; sleep 0.05; done
-    ADDR=$(sed -n 's#.*listening on http://##p' "$D/log" | head -1)
+    start_ours "$bin" 127.0.0.1:0 "${extra[@]}"
     v=$(taskset -c 1 "$LG" --server "$ADDR" --proto "${PROTO:-demo}" --server-pid "$PID" "${ARGS[@]}" 2>/dev/null |
       python3 -c "import json,sys; print(round(json.load(sys.stdin)['report']['$KEY']))" || echo fail)
-    kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true
-    rm -rf "$D"
+    stop_server
     echo "$bin $v" | tee -a "$OUT"
   done
 done

@@ -12,39 +12,27 @@ BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BIN=${CARGO_TARGET_DIR:-$(dirname "$BENCH")/target}/release
 BUN="$BENCH/peers/bun/node_modules/.bin/bun"
 [ -x "$BUN" ] || { echo "Bun is missing: run bench/run.sh once (it installs it)" >&2; exit 1; }
-OUT=$(mktemp)
-D=$(mktemp -d)
-PID=
-cleanup() {
-  [ -n "$PID" ] && kill "$PID" 2>/dev/null
-  rm -rf "$D" "$OUT"
-}
-trap cleanup EXIT
+. "$BENCH/ab-common.sh"
 PORT=$((20000 + RANDOM % 20000))
 for run in $(seq 1 "$RUNS"); do
   order=(sqlite memory bun)
   [ $((run % 2)) = 0 ] && order=(bun memory sqlite)
   for peer in "${order[@]}"; do
-    rm -rf "$D/data"
     if [ "$peer" = bun ]; then
       (cd "$BENCH/peers/bun" && exec taskset -c 0 "$BUN" server.js "$PORT") >"$D/log" 2>&1 &
+      PID=$!
+      wait_listening
     else
-      (export CHAT_MAX_CONNECTIONS=20000 CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 \
-         CHAT_DATA_DIR="$D/data" RUST_LOG=warn
-       exec taskset -c 0 "$BIN/server" --listen "127.0.0.1:$PORT" --max-connections-per-ip 0 \
-         --handshake-rate-per-ip 0 --store "$peer") >"$D/log" 2>&1 &
+      start_ours "$BIN/server" "127.0.0.1:$PORT" --max-connections-per-ip 0 \
+        --handshake-rate-per-ip 0 --store "$peer"
     fi
-    PID=$!
-    for _ in $(seq 200); do grep -q "listening on" "$D/log" && break; sleep 0.05; done
     us=$(taskset -c 1 "$BIN/loadgen" --server "127.0.0.1:$PORT" --server-pid "$PID" \
         fanout --receivers "$N" --rates "$RATE" --secs "$SECS" 2>/dev/null |
       python3 -c "import json,sys; p=json.load(sys.stdin)['report']['phases'][-1]
 cpu = p['cpu']['server_cpu_s']
 print('lost' if p['lost'] or cpu is None else round(cpu / p['delivered'] * 1e6, 3))" ||
       echo fail)
-    kill "$PID" 2>/dev/null
-    wait "$PID" 2>/dev/null || true
-    PID=
+    stop_server
     echo "$run $peer $us" | tee -a "$OUT"
   done
 done

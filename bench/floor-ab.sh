@@ -10,38 +10,24 @@ RUNS=$1 SECS=$2
 shift 2
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
-OUT=$(mktemp)
-D=$(mktemp -d)
-PID=
-cleanup() {
-  [ -n "$PID" ] && kill "$PID" 2>/dev/null
-  rm -rf "$D" "$OUT"
-}
-trap cleanup EXIT
+. "$ROOT/bench/ab-common.sh"
 for run in $(seq 1 "$RUNS"); do
   for n in "$@"; do
     for peer in floor ws chat; do
-      rm -rf "$D/data"
       if [ "$peer" = floor ]; then
         (exec taskset -c 0 "$BIN/floor-hub" --listen 127.0.0.1:0) >"$D/log" 2>&1 &
+        PID=$!
+        wait_listening
       else
-        (export CHAT_MAX_CONNECTIONS=20000 CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 \
-           CHAT_DATA_DIR="$D/data" RUST_LOG=warn
-         exec taskset -c 0 "$BIN/server" --listen 127.0.0.1:0 --max-connections-per-ip 0 \
-           --handshake-rate-per-ip 0) >"$D/log" 2>&1 &
+        start_ours "$BIN/server" 127.0.0.1:0 --max-connections-per-ip 0 --handshake-rate-per-ip 0
       fi
-      PID=$!
-      for _ in $(seq 100); do grep -q "listening on" "$D/log" && break; sleep 0.05; done
-      ADDR=$(sed -n 's#.*listening on \(http://\)\{0,1\}##p' "$D/log" | head -1)
       proto=demo
       [ "$peer" = chat ] && proto=typed
       p99=$(taskset -c 1 "$BIN/loadgen" --server "$ADDR" --proto "$proto" --server-pid "$PID" \
           fanout --receivers "$n" --rates 10 --secs "$SECS" --drain 5 --warmup 0.5 2>/dev/null |
         python3 -c "import json,sys; p=json.load(sys.stdin)['report']['phases'][0]
 print(p['latency']['p99_us'] if p['lost'] == 0 else 'lost')" || echo fail)
-      kill "$PID" 2>/dev/null
-      wait "$PID" 2>/dev/null || true
-      PID=
+      stop_server
       echo "$run $n $peer $p99" | tee -a "$OUT"
     done
   done

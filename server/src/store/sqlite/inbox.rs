@@ -7,7 +7,7 @@ use crate::util::lock;
 use shared::MessageId;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{AcqRel, Release};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio::sync::oneshot;
 
@@ -61,13 +61,7 @@ impl Inbox {
             return Err(StoreError::Unavailable("the store is closed".into()));
         }
         st.ops.push(op);
-        let wake = std::mem::take(&mut st.sleeping);
-        // Woken after the lock is let go: on a shared core the writer would otherwise run at
-        // once, find the lock held, and sleep again until it is released.
-        drop(st);
-        if wake {
-            self.wake.notify_one();
-        }
+        self.wake_writer(st);
         Ok(())
     }
 
@@ -157,9 +151,16 @@ impl Inbox {
         }
         let mut st = lock(&self.state);
         st.idle = true;
-        let wake = std::mem::take(&mut st.sleeping);
+        self.wake_writer(st);
+    }
+
+    /// Lets go of the lock, then wakes the writer if it sleeps. In that order: on a shared core
+    /// the woken writer would otherwise run at once, find the lock held, and sleep again until
+    /// it is released.
+    fn wake_writer(&self, mut st: MutexGuard<'_, InboxState>) {
+        let sleeping = std::mem::take(&mut st.sleeping);
         drop(st);
-        if wake {
+        if sleeping {
             self.wake.notify_one();
         }
     }
