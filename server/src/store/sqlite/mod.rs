@@ -18,6 +18,7 @@
 //! - `rewrite.rs`: edits and deletions, applied by the writer in their turn.
 //! - `retention.rs`: deleting what is past the retention limits, a bounded step at a time.
 //! - `wal.rs`: the WAL's fsync and the synced mark that `wait_durable` waits for.
+//! - `wal_prealloc.rs`: writing the WAL out to its working size at the start.
 //! - here: the store itself, its reads and the `History` and `Journal` impls.
 
 pub mod backup;
@@ -27,6 +28,7 @@ mod retention;
 mod rewrite;
 mod schema;
 mod wal;
+mod wal_prealloc;
 mod writer;
 
 use super::{Appended, History, Journal, Meta, Page, StoredMessage};
@@ -91,6 +93,7 @@ impl SqliteStore {
         let epoch = schema::epoch(&wconn)?;
         let ids = writer::load_client_ids(&wconn).map_err(err)?;
         let reader = schema::open_reader(&path)?;
+        prealloc_wal(&wconn, &path);
 
         let inbox = Arc::new(Inbox::default());
         let sync = Arc::new(SyncState::new());
@@ -132,6 +135,19 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("reader task failed: {e}")))?
+    }
+}
+
+/// Writes the WAL of `db` out to its working size (see `wal_prealloc`). Without it the store
+/// works as well, only its first commits cost more: a failure is logged.
+fn prealloc_wal(conn: &Connection, db: &Path) {
+    let wal = Wal::new(db).path;
+    let done = wal_prealloc::working_size(conn)
+        .map_err(|e| e.to_string())
+        .and_then(|size| wal_prealloc::extend(&wal, size).map_err(|e| e.to_string()));
+    match done {
+        Ok(added) => tracing::debug!(added, "WAL written out to its working size"),
+        Err(cause) => tracing::warn!(%cause, wal = %wal.display(), "cannot write the WAL out"),
     }
 }
 
@@ -317,3 +333,5 @@ impl Journal for SqliteStore {
 mod rewrite_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wal_prealloc_tests;
