@@ -10,6 +10,7 @@ import statistics
 import sys
 import time
 
+import report_cpu
 import report_rooms
 
 PEERS = ["ours", "ours-typed", "ours-mem", "bun", "socketio", "tungstenite", "node", "demo", "floor"]
@@ -117,6 +118,7 @@ def summarize(recs):
                     "lost_ratio": stat(p["lost_ratio"] for p in ph),
                     "deliveries_per_s": stat(p["deliveries_per_s"] for p in ph),
                     "server_cpu_s": stat(p["cpu"]["server_cpu_s"] for p in ph),
+                    "cpu_us_per_delivery": report_cpu.per_delivery(ph),
                     "loadgen_busy": stat(p["cpu"]["loadgen_busy"] for p in ph),
                     "others_cpu0": stat(p["cpu"].get("others_on_server_cpu") for p in ph),
                     "others_cpu1": stat(p["cpu"].get("others_on_loadgen_cpu") for p in ph),
@@ -421,6 +423,8 @@ def markdown(summary, status, mode, recs):
         "unread at the cut-off). "
         "Other load: share of CPU 0 (server) and CPU 1 (load generator) used by other processes.")
     add("")
+    report_cpu.section(summary, [p for p in peers if p not in THROUGHPUT_ONLY], cases,
+                       [f"{short(n)} @{rate}/s" for n, rate in cases], LABEL, fmt, add)
 
     # ---- throughput
     add("## 2. Throughput (100 clients in one room, all sending, closed loop)")

@@ -1,5 +1,6 @@
-//! Measurements around the load: latency histograms, the server's CPU time and RSS (from
-//! `/proc/<pid>`), this process's own CPU time (getrusage), and the open-files limit.
+//! Measurements around the load: latency histograms, the server's CPU time (its process CPU
+//! clock) and RSS (from `/proc/<pid>`), this process's own CPU time (getrusage), and the
+//! open-files limit.
 
 use std::time::Duration;
 
@@ -69,17 +70,16 @@ pub struct ServerProc {
 const TICKS_PER_SEC: f64 = 100.0;
 
 impl ServerProc {
-    /// utime + stime of all the server's threads, in seconds.
+    /// CPU time of all the server's threads, those that ended included, in seconds: its process
+    /// CPU clock (nanoseconds), or where that cannot be read utime + stime from /proc (10 ms
+    /// ticks, too coarse for a phase that costs the server a tenth of a second).
     pub fn cpu_secs(&self) -> Option<f64> {
         let pid = self.pid?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // The command name may contain spaces: fields are counted after its closing ')'.
-        let after = &stat[stat.rfind(')')? + 2..];
-        let mut fields = after.split_ascii_whitespace();
-        // After ')' the fields start at 3 (state); utime is field 14, stime field 15.
-        let utime: u64 = fields.nth(11)?.parse().ok()?;
-        let stime: u64 = fields.next()?.parse().ok()?;
-        Some((utime + stime) as f64 / TICKS_PER_SEC)
+        let clock = nix::time::clock_getcpuclockid(nix::unistd::Pid::from_raw(pid as i32));
+        match clock.and_then(nix::time::clock_gettime) {
+            Ok(t) => Some(t.tv_sec() as f64 + t.tv_nsec() as f64 * 1e-9),
+            Err(_) => proc_stat_cpu_secs(pid),
+        }
     }
 
     /// Resident set size in KiB.
@@ -92,6 +92,18 @@ impl ServerProc {
             .and_then(|v| v.split_ascii_whitespace().next())
             .and_then(|v| v.parse().ok())
     }
+}
+
+/// utime + stime of all the threads of `pid`, from /proc/<pid>/stat.
+fn proc_stat_cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces: fields are counted after its closing ')'.
+    let after = &stat[stat.rfind(')')? + 2..];
+    let mut fields = after.split_ascii_whitespace();
+    // After ')' the fields start at 3 (state); utime is field 14, stime field 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / TICKS_PER_SEC)
 }
 
 /// The one CPU a process is pinned to (`Cpus_allowed_list` of /proc/<pid>/status), if one.
@@ -194,8 +206,31 @@ mod tests {
         let me = ServerProc {
             pid: Some(std::process::id()),
         };
-        assert!(me.cpu_secs().is_some());
         assert!(me.rss_kib().unwrap_or(0) > 0);
+        let ticks = proc_stat_cpu_secs(std::process::id()).expect("/proc/self/stat");
+        assert!(ticks >= 0.0);
+    }
+
+    /// A phase that costs the server a few milliseconds must show them: /proc's 10 ms ticks
+    /// would round them to 0 or 10.
+    #[test]
+    fn server_cpu_is_read_to_the_millisecond() {
+        let me = ServerProc {
+            pid: Some(std::process::id()),
+        };
+        let before = me.cpu_secs().expect("cpu");
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(3) {
+            std::hint::black_box(start.elapsed());
+        }
+        // Other tests' threads may add theirs: only the lower bound, and no whole ticks.
+        let spent = me.cpu_secs().expect("cpu") - before;
+        assert!(spent > 0.0025, "{spent}");
+        let ticks = spent * TICKS_PER_SEC;
+        assert!(
+            (ticks - ticks.round()).abs() > 1e-6,
+            "{spent} s: whole ticks"
+        );
     }
 
     #[test]
