@@ -118,7 +118,9 @@ def summarize(recs):
                     "lost_ratio": stat(p["lost_ratio"] for p in ph),
                     "deliveries_per_s": stat(p["deliveries_per_s"] for p in ph),
                     "server_cpu_s": stat(p["cpu"]["server_cpu_s"] for p in ph),
-                    "cpu_us_per_delivery": report_cpu.per_delivery(ph),
+                    "cpu_us_per_delivery": stat(p["cpu"]["server_cpu_s"] / p["delivered"] * 1e6
+                                                for p in ph
+                                                if p["cpu"]["server_cpu_s"] is not None and p["delivered"]),
                     "loadgen_busy": stat(p["cpu"]["loadgen_busy"] for p in ph),
                     "others_cpu0": stat(p["cpu"].get("others_on_server_cpu") for p in ph),
                     "others_cpu1": stat(p["cpu"].get("others_on_loadgen_cpu") for p in ph),

@@ -1,24 +1,10 @@
-"""Server CPU per delivery in the fan-out, in the report (bench/report.py): each run's server CPU
-over a phase (its process CPU clock, from the first send until the drain) ÷ the deliveries of
-that phase. One send per delivery costs every server about the same in the kernel, so this is
+"""The section of results.md on server CPU per delivery in the fan-out (bench/report.py
+summarizes it per case as `cpu_us_per_delivery`): each run's server CPU over a phase (its
+process CPU clock, from the first send until the drain) ÷ the deliveries of that phase. One send per delivery costs every server about the same in the kernel, so this is
 where a store or a slower fan-out shows."""
-
-import statistics
 
 # The peer every other is compared with.
 BASE = "bun"
-
-
-def per_delivery(phases):
-    """µs of server CPU per delivery, one value per run's phase."""
-    vals = []
-    for p in phases:
-        cpu = p["cpu"].get("server_cpu_s")
-        if cpu is not None and p["delivered"]:
-            vals.append(cpu / p["delivered"] * 1e6)
-    if not vals:
-        return None
-    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
 
 
 def section(summary, peers, cases, names, label, fmt, add):
