@@ -10,6 +10,7 @@ use crate::error::StoreError;
 use crate::util::lock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
 use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
+use redis::IntoConnectionInfo;
 use std::time::Duration;
 
 /// How long opening a connection (and its first answer) may take.
@@ -27,9 +28,14 @@ fn tcp_settings() -> TcpSettings {
         .set_user_timeout(Duration::from_secs(10))
 }
 
+/// The client both connections are opened from, with the TCP settings above.
 pub(super) fn client(url: &str) -> Result<redis::Client, StoreError> {
-    redis::Client::open(url)
-        .map_err(|e| StoreError::Unavailable(format!("bad redis url {url}: {e}")))
+    let bad = |e: redis::RedisError| StoreError::Unavailable(format!("bad redis url {url}: {e}"));
+    let info = url
+        .into_connection_info()
+        .map_err(bad)?
+        .set_tcp_settings(tcp_settings());
+    redis::Client::open(info).map_err(bad)
 }
 
 /// A new command connection.
@@ -38,11 +44,10 @@ pub(super) async fn open(
     url: &str,
 ) -> Result<ConnectionManager, StoreError> {
     let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Duration::from_secs(2))
-        .set_response_timeout(Duration::from_secs(3))
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(3)))
         .set_number_of_retries(2)
-        .set_max_delay(500)
-        .set_tcp_settings(tcp_settings());
+        .set_max_delay(Duration::from_millis(500));
     tokio::time::timeout(
         CONNECT_TIMEOUT,
         client.get_connection_manager_with_config(config),
@@ -67,7 +72,7 @@ impl Cluster {
     }
 
     /// A new pub/sub connection, subscribed to the bus. (Its silence is the bus heartbeat's
-    /// to notice: the client opens it with default TCP settings.)
+    /// to notice; keepalive ends it at the kernel too.)
     pub(super) async fn subscribe_bus(&self) -> Result<PubSub, StoreError> {
         let mut ps = tokio::time::timeout(CONNECT_TIMEOUT, self.client.get_async_pubsub())
             .await

@@ -65,7 +65,7 @@ pub fn stamp_arrivals() {
 /// when the socket has them enabled (`SO_TIMESTAMPNS`).
 // Inlined: on every stamped read.
 #[inline]
-fn recv_stamped(fd: RawFd, buf: &mut [u8], cmsg: &mut Vec<u8>) -> io::Result<(usize, Option<u64>)> {
+fn recv_stamped(fd: RawFd, buf: &mut [u8], cmsg: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
     let mut iov = [IoSliceMut::new(buf)];
     let msg = recvmsg::<()>(fd, &mut iov, Some(cmsg), MsgFlags::empty())?;
     let mut at = None;
