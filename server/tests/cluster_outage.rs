@@ -240,6 +240,48 @@ async fn a_bus_connection_that_goes_silent_is_noticed_and_replaced() {
     assert_recovered(&a, &b, &mut alice, &mut bob, &acked).await;
 }
 
+/// Established connections to 127.0.0.1:`port`, from /proc/net/tcp: each one's timer (2: the
+/// keepalive timer) and the clock ticks (1/100 s) until it fires.
+fn connections_to(port: u16) -> Vec<(u8, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let parse = |line: &str| -> Option<(u8, u64)> {
+        // sl local_address rem_address st tx_queue:rx_queue tr:tm->when ...
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let remote_port = u16::from_str_radix(f.get(2)?.rsplit(':').next()?, 16).ok()?;
+        if remote_port != port || *f.get(3)? != "01" {
+            return None;
+        }
+        let (timer, when) = f.get(5)?.split_once(':')?;
+        Some((
+            u8::from_str_radix(timer, 16).ok()?,
+            u64::from_str_radix(when, 16).ok()?,
+        ))
+    };
+    table.lines().skip(1).filter_map(parse).collect()
+}
+
+/// Every connection a node holds to Redis (commands and pub/sub alike) has TCP keepalive due
+/// within 5 s, not the kernel's 2 hours: a Redis that vanished without a FIN is seen at the
+/// kernel even on a connection with nothing to send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_connection_to_redis_probes_a_silent_peer_within_5s() {
+    let redis = Redis::start("keepalive");
+    let node = Node::start(&redis);
+    let _alice = node.join("alice", "general").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let conns = connections_to(redis.port);
+        if conns.len() >= 2 && conns.iter().all(|&(timer, when)| timer == 2 && when <= 500) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "connections to redis (timer, ticks until it fires): {conns:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Node A is cut off past the node TTL: node B removes A's users, and one of B's takes
 /// alice's name. When A is back it re-asserts its users: alice's session on A ends (4001,
 /// the name is B's now), bob's name is A's again, and messages flow both ways.
