@@ -7,6 +7,7 @@ use crate::outbound::{Conn, ConnId, Job};
 use crate::util::lock;
 use bytes::{Bytes, BytesMut};
 use shared::Nickname;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
 
 /// A broadcast waiting in a room's outbox for the flusher's pass.
@@ -19,9 +20,32 @@ pub(crate) struct Post {
 /// Who does not get a post.
 pub(crate) enum Skip {
     /// A chat message: not back to its sender if the sender speaks the demo protocol.
-    DemoSender(Nickname),
+    DemoSender(HashedNick),
     /// An event about this user (presence, typing): none of its connections.
-    Nick(Nickname),
+    Nick(HashedNick),
+}
+
+/// A nickname with a hash of it. A pass compares a post's skipped nick with every member's,
+/// and nearly all differ: the hashes settle those without comparing the names.
+#[derive(Clone)]
+pub(crate) struct HashedNick {
+    hash: u64,
+    nick: Nickname,
+}
+
+impl HashedNick {
+    pub(crate) fn new(nick: &Nickname) -> HashedNick {
+        HashedNick {
+            hash: BuildHasherDefault::<DefaultHasher>::default().hash_one(nick.as_str()),
+            nick: nick.clone(),
+        }
+    }
+}
+
+impl PartialEq for HashedNick {
+    fn eq(&self, other: &HashedNick) -> bool {
+        self.hash == other.hash && self.nick == other.nick
+    }
 }
 
 /// A member the flusher sends posts to: the room's members that are not joining, copied
@@ -31,7 +55,7 @@ pub(crate) struct Recipient {
     pub(crate) id: ConnId,
     pub(crate) conn: Arc<Conn>,
     pub(crate) demo: bool,
-    pub(crate) nick: Nickname,
+    pub(crate) nick: HashedNick,
     pub(crate) since: u64,
 }
 
@@ -41,7 +65,7 @@ impl Recipient {
             id: m.peer.conn.id,
             conn: m.peer.conn.clone(),
             demo: m.peer.demo,
-            nick: m.peer.nick.clone(),
+            nick: HashedNick::new(&m.peer.nick),
             since: m.since,
         }
     }
@@ -218,5 +242,20 @@ impl Job for Room {
             return false;
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HashedNick;
+    use shared::Nickname;
+
+    #[test]
+    fn hashed_nicks_are_equal_when_the_names_are() {
+        let nick = |s: &str| HashedNick::new(&Nickname::new(s).expect("nick"));
+        assert!(nick("alice") == nick("alice"));
+        assert!(nick("alice") != nick("alicf"));
+        assert!(nick("alice") != nick("Alice"));
+        assert!(nick("bob") != nick("alice"));
     }
 }

@@ -12,7 +12,7 @@ use super::broadcast::Fanout;
 use super::joined::Listing;
 use super::users::Peer;
 use crate::outbound::{ConnId, Flusher};
-use fanout::{Cycle, Post, Recipient, Skip};
+use fanout::{Cycle, HashedNick, Post, Recipient, Skip};
 use shared::{CloseReason, MessageId, Nickname};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
@@ -205,7 +205,7 @@ impl RoomState {
                 }
             }
         }
-        self.post(f.clone(), Skip::Nick(except_nick.clone()));
+        self.post(f.clone(), Skip::Nick(HashedNick::new(except_nick)));
     }
 
     /// Queues a broadcast for the flusher's next pass, and hands the room over if needed.

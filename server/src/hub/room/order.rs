@@ -1,7 +1,7 @@
 //! A room's order: ids settle in order even when appends complete out of order, and what is
 //! next in order is delivered (posted to the room, or handed to the users of a direct message).
 
-use super::fanout::Skip;
+use super::fanout::{HashedNick, Skip};
 use super::{Room, RoomState};
 use crate::hub::broadcast::Fanout;
 use crate::hub::users::Peer;
@@ -75,7 +75,7 @@ impl RoomState {
         for d in ready {
             match &d.targets {
                 Targets::Room { sender } => {
-                    self.post(d.fanout.clone(), Skip::DemoSender(sender.clone()));
+                    self.post(d.fanout.clone(), Skip::DemoSender(HashedNick::new(sender)));
                 }
                 Targets::Users(peers) => peers.iter().for_each(|p| p.deliver(&d.fanout)),
             }
