@@ -28,7 +28,7 @@ fn tcp_settings() -> TcpSettings {
         .set_user_timeout(Duration::from_secs(10))
 }
 
-/// The client both connections are opened from, with the TCP settings above.
+/// The client every connection to Redis is opened from, with the TCP settings above.
 pub(super) fn client(url: &str) -> Result<redis::Client, StoreError> {
     let bad = |e: redis::RedisError| StoreError::Unavailable(format!("bad redis url {url}: {e}"));
     let info = url
