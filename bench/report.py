@@ -5,7 +5,6 @@ latency.png. Every figure is the median over runs with [min-max]. Usage: report.
 import glob
 import json
 import os
-import statistics
 import sys
 
 import report_cpu
@@ -13,7 +12,7 @@ import report_frame
 import report_rooms
 import report_scenarios
 import report_targets
-from report_fmt import fmt, med, short
+from report_fmt import med, short, stat
 
 PEERS = ["ours", "ours-typed", "ours-mem", "bun", "socketio", "tungstenite", "node", "demo", "floor"]
 # References that run the fan-out scenario only (see bench/run.sh).
@@ -48,13 +47,6 @@ WHAT = {
 # Our server against each peer: the ratio it must reach (issue 5).
 TARGET = {"bun": 1.0, "node": 5.0, "demo": 30.0}
 MEMORY_TARGET_KIB = 16.0
-
-
-def stat(values):
-    vals = [v for v in values if v is not None]
-    if not vals:
-        return None
-    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
 
 
 def load(out):
@@ -210,13 +202,12 @@ def markdown(summary, status, mode, recs):
     report_frame.peers(peers, status, recs, LABEL, WHAT, add)
     report_targets.section(summary, peers, cases, LABEL, TARGET, MEMORY_TARGET_KIB, add)
     saturated, noisy = report_scenarios.fanout(summary, fan_peers, LABEL, add)
-    report_cpu.section(summary, fan_peers, cases, [f"{short(n)} @{rate}/s" for n, rate in cases],
-                       LABEL, fmt, add)
+    report_cpu.section(summary, fan_peers, cases, LABEL, add)
     report_scenarios.throughput(summary, full, LABEL, add)
     report_scenarios.memory(summary, servers, LABEL, add)
     report_scenarios.slow(summary, servers, LABEL, add)
     report_scenarios.storm(summary, full, LABEL, add)
-    report_rooms.section(summary, servers, LABEL, fmt, add)
+    report_rooms.section(summary, servers, LABEL, add)
     report_frame.footer(recs, noisy, saturated, LABEL, add)
     return "\n".join(lines) + "\n"
 

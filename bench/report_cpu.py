@@ -1,15 +1,19 @@
 """The section of results.md on server CPU per delivery in the fan-out (bench/report.py
 summarizes it per case as `cpu_us_per_delivery`): each run's server CPU over a phase (its
-process CPU clock, from the first send until the drain) ÷ the deliveries of that phase. One send per delivery costs every server about the same in the kernel, so this is
-where a store or a slower fan-out shows."""
+process CPU clock, from the first send until the drain) ÷ the deliveries of that phase. One
+send per delivery costs every server about the same in the kernel, so this is where a store or
+a slower fan-out shows."""
+
+from report_fmt import fmt, short
 
 # The peer every other is compared with.
 BASE = "bun"
 
 
-def section(summary, peers, cases, names, label, fmt, add):
+def section(summary, peers, cases, label, add):
     """The table (µs, median [min–max]) and each of ours ÷ the base peer; `cases` are
-    (receivers, rate) pairs and `names` what to call each."""
+    (receivers, rate) pairs."""
+    names = [f"{short(n)} @{rate}/s" for n, rate in cases]
     fan = summary["fanout"]
     shown = [p for p in peers if p in fan]
     if not shown:

@@ -1,5 +1,15 @@
-"""How the report (bench/report.py) writes its figures: a summarized statistic as its median
-with [min–max], and a count of receivers in short (10k)."""
+"""How the report (bench/report.py) summarizes runs and writes its figures: a statistic over runs
+(median, min, max, count), written as its median with [min–max], and a count of receivers in
+short (10k)."""
+
+import statistics
+
+
+def stat(values):
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
 
 
 def fmt(s, scale=1.0, digits=None, prefix=""):

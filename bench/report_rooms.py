@@ -2,14 +2,7 @@
 results.md and its chart (rooms.png). U users in R rooms, K rooms each, 1% of the users sending
 one message a second each."""
 
-import statistics
-
-
-def stat(values):
-    vals = [v for v in values if v is not None]
-    if not vals:
-        return None
-    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
+from report_fmt import fmt, stat
 
 
 def summarize(reps):
@@ -35,7 +28,7 @@ def summarize(reps):
     }
 
 
-def section(summary, peers, label, fmt, add):
+def section(summary, peers, label, add):
     rooms = summary.get("rooms") or {}
     if not rooms:
         return
