@@ -3,6 +3,14 @@ use server::config::{Command, LogFormat};
 use server::Config;
 use std::io::Write;
 
+/// The fan-out frees one buffer per message, and a pass's concatenated frames, as fast as it
+/// makes them: glibc's malloc spent about 10% of the runtime thread on that (`malloc_consolidate`
+/// on every free of 64 KiB or more, heap trims), mimalloc a fraction of it. Measured with
+/// `bench/ab.sh throughput`: see bench/README.md. The library's own tests keep the system
+/// allocator; this is the binary's choice.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut config = Config::parse();
