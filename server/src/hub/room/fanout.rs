@@ -70,17 +70,12 @@ impl Recipient {
         }
     }
 
-    /// The frame this member gets for `post`, if any.
-    pub(crate) fn frame<'a>(&self, post: &'a Post) -> Option<&'a Bytes> {
-        let skipped = post.seq <= self.since
-            || match &post.skip {
-                Skip::DemoSender(n) => self.demo && *n == self.nick,
-                Skip::Nick(n) => *n == self.nick,
-            };
-        if skipped {
-            None
-        } else {
-            post.fanout.frame(self.demo)
+    /// Whether this member does not get `post` for who it is (a demo-protocol sender's own
+    /// message, an event about itself), whatever it has been sent already.
+    pub(crate) fn skips(&self, post: &Post) -> bool {
+        match &post.skip {
+            Skip::DemoSender(n) => self.demo && *n == self.nick,
+            Skip::Nick(n) => *n == self.nick,
         }
     }
 }
@@ -93,8 +88,8 @@ pub(crate) struct Concat {
 }
 
 impl Concat {
-    pub(crate) fn new(posts: &[Post], demo: bool) -> Concat {
-        let frames: Vec<Option<&Bytes>> = posts.iter().map(|p| p.fanout.frame(demo)).collect();
+    /// `frames`: each post's frame for one protocol, in the posts' order.
+    pub(crate) fn new(frames: &[Option<&Bytes>]) -> Concat {
         let mut buf = BytesMut::with_capacity(frames.iter().flatten().map(|f| f.len()).sum());
         let ranges = frames
             .iter()
@@ -168,6 +163,10 @@ impl Job for Room {
         let last = targets.len().min(first + CYCLE_STEP);
         let cy = &mut *cy;
         let posts = &cy.log[..];
+        // Each protocol's frame of every post, looked up once per step. Looked up through each
+        // post's `Fanout` for every member, they missed the cache once per (member, post) pair:
+        // the writes between two members push the posts' `Fanout`s out of it.
+        let mut tables: [Option<Vec<Option<&Bytes>>>; 2] = [None, None];
         let mut concat: [Option<Concat>; 2] = [None, None];
         let mut frames: Vec<&Bytes> = Vec::with_capacity(posts.len());
         let mut due: Vec<bool> = Vec::with_capacity(posts.len());
@@ -186,10 +185,13 @@ impl Job for Room {
             if from == posts.len() {
                 continue;
             }
+            let proto = usize::from(t.demo);
+            let table = &*tables[proto]
+                .get_or_insert_with(|| posts.iter().map(|p| p.fanout.frame(t.demo)).collect());
             frames.clear();
             due.clear();
-            for p in &posts[from..] {
-                let f = t.frame(p);
+            for (p, &f) in posts[from..].iter().zip(&table[from..]) {
+                let f = f.filter(|_| !t.skips(p));
                 due.push(f.is_some());
                 frames.extend(f);
             }
@@ -199,7 +201,7 @@ impl Job for Room {
                 }
                 continue;
             }
-            let c = concat[usize::from(t.demo)].get_or_insert_with(|| Concat::new(posts, t.demo));
+            let c = concat[proto].get_or_insert_with(|| Concat::new(table));
             runs.clear();
             let mut run: Option<std::ops::Range<usize>> = None;
             for (&due, range) in due.iter().zip(&c.ranges[from..]) {
