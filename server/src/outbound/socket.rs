@@ -95,11 +95,7 @@ fn read_drained(sock: &tokio::net::TcpStream, bufs: &mut [IoSliceMut<'_>]) -> io
         }
         Ok(n)
     });
-    match (read, got) {
-        (Ok(n), _) => Ok(n),
-        (Err(_), Some(n)) if n > 0 => Ok(n),
-        (Err(e), _) => Err(e),
-    }
+    read.or_else(|e| got.filter(|&n| n > 0).ok_or(e))
 }
 
 impl Write for SocketIo {
