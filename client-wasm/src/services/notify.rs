@@ -1,10 +1,13 @@
 //! Browser notifications for direct messages and mentions while the tab is hidden, shown by one
 //! tab only: every tab of the user that gets the message posts a claim on a `BroadcastChannel`
 //! (`chat-notify-<nick>`), and after a short wait only the tab that lost no claim notifies. A
-//! visible tab wins every claim (the user is looking), then the lowest tab number; a tab skips
-//! what another tab of this browser muted for a guest (`chat.kept`, see `storage`; a signed-in
-//! user's mutes reach every tab from the server). Permission is asked only on the user's click
-//! ([`ask_permission`]), never on load.
+//! claim heard before a tab's own wins; of claims posted at once, a visible tab's wins (the user
+//! is looking), then the lowest tab number. Tabs also say on that channel when they come on
+//! screen or leave it (again every 20 s while on screen, so a tab that died unheard stops
+//! counting after 45 s): while one is on screen none notifies, however late its own copy of the
+//! message arrives. A tab skips what another tab of this browser muted for a guest (`chat.kept`,
+//! see `storage`; a signed-in user's mutes reach every tab from the server). Permission is asked
+//! only on the user's click ([`ask_permission`]), never on load.
 //!
 //! Browser glue through and through, so it is written in JavaScript: a few hundred bytes there
 //! instead of several kilobytes of bindings in the wasm.
@@ -13,9 +16,16 @@ use shared::MessageId;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
-let channel = null, name = null;
-const me = Math.random(), lost = [], waiting = new Map();
+let channel = null, name = null, gone = false;
+const me = Math.random(), lost = [], waiting = new Map(), shown = new Map();
 const usable = () => typeof Notification === 'function';
+const say = (m) => { if (channel) channel.postMessage(m); };
+const seen = () => say(['seen', me, !gone && !document.hidden]);
+const onScreen = () => { const t = Date.now() - 45000; for (const at of shown.values()) if (at > t) return true; return false; };
+document.addEventListener('visibilitychange', seen);
+addEventListener('pagehide', () => { gone = true; seen(); });
+addEventListener('pageshow', () => { gone = false; seen(); });
+setInterval(() => { if (!document.hidden) seen(); }, 20000);
 export function can_ask() { return usable() && Notification.permission === 'default'; }
 export function ask(done) { if (usable()) Notification.requestPermission().then(() => done(), () => done()); }
 const muted = (tag) => {
@@ -25,25 +35,31 @@ export function listen(nick) {
   if (name !== nick) {
     if (channel) channel.close();
     name = nick;
+    shown.clear();
     channel = new BroadcastChannel('chat-notify-' + nick);
     channel.onmessage = (e) => {
       const [k, tab, visible] = Array.isArray(e.data) ? e.data : [];
-      if (typeof k !== 'string' || !(visible || tab < me)) return;
+      if (k === 'seen') { if (visible) shown.set(tab, Date.now()); else shown.delete(tab); return; }
+      if (k === 'who') { if (!document.hidden) seen(); return; }
+      if (typeof k !== 'string' || (waiting.has(k) && !(visible || tab < me))) return;
       clearTimeout(waiting.get(k));
       waiting.delete(k);
       lost.push(k);
       if (lost.length > 200) lost.shift();
     };
+    say(['who']);
+    seen();
   }
 }
 export function offer(nick, key, title, body, tag) {
   listen(nick);
   const visible = !document.hidden;
-  channel.postMessage([key, me, visible]);
-  if (visible || lost.includes(key) || muted(tag)) return;
+  if (!visible && (lost.includes(key) || onScreen() || muted(tag))) return;
+  say([key, me, visible]);
+  if (visible) return;
   waiting.set(key, setTimeout(() => {
     waiting.delete(key);
-    if (document.hidden && usable() && Notification.permission === 'granted') {
+    if (document.hidden && !onScreen() && usable() && Notification.permission === 'granted') {
       new Notification(title, { body, tag });
     }
   }, 250));
