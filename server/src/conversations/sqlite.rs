@@ -2,7 +2,9 @@
 //! tables of `chat.db`, beside the messages and the accounts. As with the accounts, the
 //! connection is this module's own (WAL lets it share the file with the store's), and its
 //! queries run one at a time on a thread of its own rather than on Tokio's blocking pool:
-//! every join and every message read asks something here. What reads then writes (the
+//! every join and every message read asks something here. Its reads by index (a room's rules,
+//! bans and mutes, a membership, a guest ban) run on the caller's thread when they can
+//! (`store::sqlite::Lookup`), and on that thread otherwise. What reads then writes (the
 //! bounds) runs in one immediate transaction, so that two servers on one database cannot
 //! both pass a bound.
 
@@ -12,7 +14,7 @@ use super::{
 };
 use crate::auth::AccountId;
 use crate::error::StoreError;
-use crate::store::sqlite::{ensure_data_dir, err, open_migrated};
+use crate::store::sqlite::{ensure_data_dir, err, open_migrated, Lookup};
 use crate::util::lock;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -25,6 +27,8 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 pub struct SqliteConversations {
     /// To the connection's thread, which ends when this is dropped.
     jobs: Mutex<std::sync::mpsc::Sender<Job>>,
+    /// The reads by index of every join and every guest's name, answered here when it can.
+    lookup: Lookup,
 }
 
 impl SqliteConversations {
@@ -32,7 +36,9 @@ impl SqliteConversations {
     /// brings its schema up to date, beside a running store or alone.
     pub fn open(data_dir: &Path) -> Result<SqliteConversations, StoreError> {
         ensure_data_dir(data_dir)?;
-        let mut conn = open_migrated(&data_dir.join("chat.db"))?;
+        let path = data_dir.join("chat.db");
+        let mut conn = open_migrated(&path)?;
+        let lookup = Lookup::open(&path)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("conversations".into())
@@ -46,6 +52,7 @@ impl SqliteConversations {
             })?;
         Ok(SqliteConversations {
             jobs: Mutex::new(jobs),
+            lookup,
         })
     }
 
@@ -61,6 +68,22 @@ impl SqliteConversations {
         let gone = || StoreError::Unavailable("the conversations thread has stopped".into());
         lock(&self.jobs).send(job).map_err(|_| gone())?;
         result.await.map_err(|_| gone())?
+    }
+
+    #[cfg(test)]
+    pub(super) fn lookup(&self) -> &Lookup {
+        &self.lookup
+    }
+
+    /// A read by index: answered on this thread when [`Lookup`] can, else `query`'s way.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl Fn(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match self.lookup.now(&f) {
+            Some(answer) => answer,
+            None => self.query(move |c| f(c)).await,
+        }
     }
 }
 
@@ -104,9 +127,9 @@ fn row_to_sanction(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sanction> {
 impl Conversations for SqliteConversations {
     async fn rules(&self, room: &str) -> Result<Option<RoomRules>, StoreError> {
         let room = room.to_string();
-        self.query(move |c| {
+        self.read(move |c| {
             c.prepare_cached("SELECT invite_only, owner FROM rooms WHERE name = ?1")?
-                .query_row([room], |r| {
+                .query_row([&room], |r| {
                     Ok(RoomRules {
                         invite_only: r.get::<_, i64>(0)? != 0,
                         owner: r.get::<_, Option<i64>>(1)?.map(|o| o as AccountId),
@@ -234,7 +257,7 @@ impl Conversations for SqliteConversations {
             return Ok(false);
         };
         let channel = channel.to_string();
-        self.query(move |c| {
+        self.read(move |c| {
             c.prepare_cached("SELECT 1 FROM conversations WHERE account = ?1 AND channel = ?2")?
                 .exists(params![account, channel])
         })
@@ -392,7 +415,7 @@ impl Conversations for SqliteConversations {
 
     async fn sanctions(&self, room: &str, now: Timestamp) -> Result<Vec<Sanction>, StoreError> {
         let room = room.to_string();
-        self.query(move |c| {
+        self.read(move |c| {
             c.prepare_cached(
                 "SELECT subject, kind, until FROM sanctions WHERE room = ?1 AND until > ?2
                  ORDER BY subject, kind",
@@ -448,14 +471,14 @@ impl Conversations for SqliteConversations {
     ) -> Result<bool, StoreError> {
         let name_key = name_key.to_string();
         let addr = addr.map(str::to_string);
-        self.query(move |c| {
+        self.read(move |c| {
             let mut banned = c.prepare_cached(
                 "SELECT 1 FROM guest_bans WHERE kind = ?1 AND value = ?2 AND until > ?3",
             )?;
             if banned.exists(params!["name", name_key, now])? {
                 return Ok(true);
             }
-            match addr {
+            match &addr {
                 Some(a) => banned.exists(params!["addr", a, now]),
                 None => Ok(false),
             }

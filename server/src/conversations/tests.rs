@@ -137,6 +137,30 @@ async fn sqlite_conversations_share_the_database_with_a_running_store() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A read that cannot be answered on the caller's thread (another thread is reading there)
+/// goes to the store's thread, with the same answer.
+#[tokio::test]
+#[allow(clippy::await_holding_lock)] // held on purpose: the reads must find it taken
+async fn a_read_the_lookup_cannot_take_is_answered_by_the_thread() {
+    let dir = tmpdir("taken");
+    let c = SqliteConversations::open(&dir).expect("open");
+    let rules = RoomRules {
+        invite_only: true,
+        owner: Some(7),
+    };
+    assert!(c.create_room("private", rules).await.expect("create"));
+    c.ban_guest("eve", None, T + 1_000, T).await.expect("ban");
+    c.add(7, "private", 1, T).await.expect("add");
+    let held = c.lookup().hold();
+    assert_eq!(c.rules("private").await.expect("rules"), Some(rules));
+    assert!(c.guest_banned("eve", None, T).await.expect("banned"));
+    assert!(c.has(7, "private").await.expect("has"));
+    drop(held);
+    assert_eq!(c.rules("private").await.expect("rules"), Some(rules));
+    assert!(c.guest_banned("eve", None, T).await.expect("banned"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn tmpdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "chat-conversations-{name}-{}-{}",

@@ -3,14 +3,15 @@
 //! lets them share the file), or alone when the operator's CLI opens a data directory. Its
 //! queries run one at a time on a thread of its own: every guest's `hello` asks whether its
 //! name is an account's, and on Tokio's blocking pool a burst of connections would start a
-//! thread (and a stack) for each one in flight.
+//! thread (and a stack) for each one in flight. Reads of one account run on the caller's
+//! thread when they can (`store::sqlite::Lookup`), and on that thread otherwise.
 
 use super::{
     Account, AccountId, Accounts, CreateError, Lifetimes, NewAccount, SESSIONS_PER_ACCOUNT,
 };
 use crate::error::StoreError;
 use crate::nick_key::NickKey;
-use crate::store::sqlite::{ensure_data_dir, err, open_migrated};
+use crate::store::sqlite::{ensure_data_dir, err, open_migrated, Lookup};
 use crate::util::lock;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -30,6 +31,8 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 pub struct SqliteAccounts {
     /// To the connection's thread, which ends when this is dropped.
     jobs: Mutex<std::sync::mpsc::Sender<Job>>,
+    /// The reads of one account, answered here when it can: every guest's name is one.
+    lookup: Lookup,
 }
 
 impl SqliteAccounts {
@@ -37,7 +40,9 @@ impl SqliteAccounts {
     /// brings its schema up to date, beside a running store or alone.
     pub fn open(data_dir: &Path) -> Result<SqliteAccounts, StoreError> {
         ensure_data_dir(data_dir)?;
-        let mut conn = open_migrated(&data_dir.join("chat.db"))?;
+        let path = data_dir.join("chat.db");
+        let mut conn = open_migrated(&path)?;
+        let lookup = Lookup::open(&path)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("accounts".into())
@@ -51,6 +56,7 @@ impl SqliteAccounts {
             })?;
         Ok(SqliteAccounts {
             jobs: Mutex::new(jobs),
+            lookup,
         })
     }
 
@@ -78,6 +84,17 @@ impl SqliteAccounts {
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.run(move |c| f(c).map_err(err)).await
+    }
+
+    /// A read by index: answered on this thread when [`Lookup`] can, else `query`'s way.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl Fn(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match self.lookup.now(&f) {
+            Some(answer) => answer,
+            None => self.query(move |c| f(c)).await,
+        }
     }
 }
 
@@ -173,19 +190,19 @@ impl Accounts for SqliteAccounts {
 
     async fn by_key(&self, key: &NickKey) -> Result<Option<Account>, StoreError> {
         let key = key.as_str().to_string();
-        self.query(move |c| account_where(c, "name_key", key)).await
+        self.read(move |c| account_where(c, "name_key", &key)).await
     }
 
     async fn by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
         let Some(id) = sql_id(id) else {
             return Ok(None);
         };
-        self.query(move |c| account_where(c, "id", id)).await
+        self.read(move |c| account_where(c, "id", id)).await
     }
 
     async fn by_external(&self, sub: &str) -> Result<Option<Account>, StoreError> {
         let sub = sub.to_string();
-        self.query(move |c| account_where(c, "external", sub)).await
+        self.read(move |c| account_where(c, "external", &sub)).await
     }
 
     async fn registered(&self, keys: &[NickKey]) -> Result<Vec<NickKey>, StoreError> {

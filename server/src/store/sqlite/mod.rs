@@ -14,6 +14,7 @@
 //! - `backup.rs`: a consistent copy of the store beside a running server (`server backup`).
 //! - `schema.rs`: opening connections, pragmas, migrations.
 //! - `inbox.rs`: the writer's inbox (appends, rewrites and flushes on their way to the writer).
+//! - `lookup.rs`: the accounts' and conversations' reads by index, on the caller's thread.
 //! - `writer.rs`: the writer thread: group commits, answers.
 //! - `rewrite.rs`: edits and deletions, applied by the writer in their turn.
 //! - `retention.rs`: deleting what is past the retention limits, a bounded step at a time.
@@ -24,6 +25,7 @@
 pub mod backup;
 mod dir_lock;
 mod inbox;
+mod lookup;
 mod retention;
 mod rewrite;
 mod schema;
@@ -45,6 +47,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use wal::{SyncState, Wal};
 
+pub(crate) use lookup::Lookup;
 pub(crate) use schema::{err, open_migrated};
 
 /// How long history is kept.
