@@ -4,7 +4,7 @@
 //! queries run one at a time on a thread of its own rather than on Tokio's blocking pool:
 //! every join and every message read asks something here. Its reads by index (a room's rules,
 //! bans and mutes, a membership, a guest ban) run on the caller's thread when they can
-//! (`store::sqlite::Lookup`), and on that thread otherwise. What reads then writes (the
+//! (`store::sqlite::OwnThread`), and on that thread otherwise. What reads then writes (the
 //! bounds) runs in one immediate transaction, so that two servers on one database cannot
 //! both pass a bound.
 
@@ -14,21 +14,14 @@ use super::{
 };
 use crate::auth::AccountId;
 use crate::error::StoreError;
-use crate::store::sqlite::{ensure_data_dir, err, open_migrated, Lookup};
-use crate::util::lock;
+use crate::store::sqlite::{ensure_data_dir, OwnThread};
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use shared::{MessageId, Timestamp};
 use std::path::Path;
-use std::sync::Mutex;
-
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 pub struct SqliteConversations {
-    /// To the connection's thread, which ends when this is dropped.
-    jobs: Mutex<std::sync::mpsc::Sender<Job>>,
-    /// The reads by index of every join and every guest's name, answered here when it can.
-    lookup: Lookup,
+    db: OwnThread,
 }
 
 impl SqliteConversations {
@@ -36,54 +29,15 @@ impl SqliteConversations {
     /// brings its schema up to date, beside a running store or alone.
     pub fn open(data_dir: &Path) -> Result<SqliteConversations, StoreError> {
         ensure_data_dir(data_dir)?;
-        let path = data_dir.join("chat.db");
-        let mut conn = open_migrated(&path)?;
-        let lookup = Lookup::open(&path)?;
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("conversations".into())
-            .spawn(move || {
-                for job in queue {
-                    job(&mut conn);
-                }
-            })
-            .map_err(|e| {
-                StoreError::Unavailable(format!("cannot start the conversations thread: {e}"))
-            })?;
         Ok(SqliteConversations {
-            jobs: Mutex::new(jobs),
-            lookup,
+            db: OwnThread::open(data_dir, "conversations")?,
         })
     }
 
-    /// Runs `f` on the connection, on its thread, with SQLite's errors as [`StoreError`]s.
-    async fn query<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let (done, result) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |c| {
-            let _ = done.send(f(c).map_err(err));
-        });
-        let gone = || StoreError::Unavailable("the conversations thread has stopped".into());
-        lock(&self.jobs).send(job).map_err(|_| gone())?;
-        result.await.map_err(|_| gone())?
-    }
-
+    /// Takes the lookup connection, as a read on another thread would.
     #[cfg(test)]
-    pub(super) fn lookup(&self) -> &Lookup {
-        &self.lookup
-    }
-
-    /// A read by index: answered on this thread when [`Lookup`] can, else `query`'s way.
-    async fn read<T: Send + 'static>(
-        &self,
-        f: impl Fn(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        match self.lookup.now(&f) {
-            Some(answer) => answer,
-            None => self.query(move |c| f(c)).await,
-        }
+    pub(super) fn hold_lookup(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        self.db.lookup().hold()
     }
 }
 
@@ -127,17 +81,18 @@ fn row_to_sanction(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sanction> {
 impl Conversations for SqliteConversations {
     async fn rules(&self, room: &str) -> Result<Option<RoomRules>, StoreError> {
         let room = room.to_string();
-        self.read(move |c| {
-            c.prepare_cached("SELECT invite_only, owner FROM rooms WHERE name = ?1")?
-                .query_row([&room], |r| {
-                    Ok(RoomRules {
-                        invite_only: r.get::<_, i64>(0)? != 0,
-                        owner: r.get::<_, Option<i64>>(1)?.map(|o| o as AccountId),
+        self.db
+            .read(move |c| {
+                c.prepare_cached("SELECT invite_only, owner FROM rooms WHERE name = ?1")?
+                    .query_row([&room], |r| {
+                        Ok(RoomRules {
+                            invite_only: r.get::<_, i64>(0)? != 0,
+                            owner: r.get::<_, Option<i64>>(1)?.map(|o| o as AccountId),
+                        })
                     })
-                })
-                .optional()
-        })
-        .await
+                    .optional()
+            })
+            .await
     }
 
     async fn create_room(&self, room: &str, rules: RoomRules) -> Result<bool, StoreError> {
@@ -146,14 +101,15 @@ impl Conversations for SqliteConversations {
             .owner
             .map(|o| sql_int_or_err(o, "owner"))
             .transpose()?;
-        self.query(move |c| {
-            c.prepare_cached(
-                "INSERT OR IGNORE INTO rooms (name, invite_only, owner) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![room, rules.invite_only as i64, owner])
-            .map(|n| n == 1)
-        })
-        .await
+        self.db
+            .query(move |c| {
+                c.prepare_cached(
+                    "INSERT OR IGNORE INTO rooms (name, invite_only, owner) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![room, rules.invite_only as i64, owner])
+                .map(|n| n == 1)
+            })
+            .await
     }
 
     async fn set_rules(&self, room: &str, rules: RoomRules) -> Result<(), StoreError> {
@@ -162,14 +118,15 @@ impl Conversations for SqliteConversations {
             .owner
             .map(|o| sql_int_or_err(o, "owner"))
             .transpose()?;
-        self.query(move |c| {
-            c.prepare_cached(
-                "INSERT OR REPLACE INTO rooms (name, invite_only, owner) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![room, rules.invite_only as i64, owner])
-            .map(|_| ())
-        })
-        .await
+        self.db
+            .query(move |c| {
+                c.prepare_cached(
+                    "INSERT OR REPLACE INTO rooms (name, invite_only, owner) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![room, rules.invite_only as i64, owner])
+                .map(|_| ())
+            })
+            .await
     }
 
     async fn invite_only_among(&self, rooms: &[String]) -> Result<Vec<String>, StoreError> {
@@ -177,18 +134,19 @@ impl Conversations for SqliteConversations {
             return Ok(Vec::new());
         }
         let rooms = rooms.to_vec();
-        self.query(move |c| {
-            let mut stmt =
-                c.prepare_cached("SELECT 1 FROM rooms WHERE name = ?1 AND invite_only != 0")?;
-            let mut found = Vec::new();
-            for room in rooms {
-                if stmt.exists([room.as_str()])? {
-                    found.push(room);
+        self.db
+            .query(move |c| {
+                let mut stmt =
+                    c.prepare_cached("SELECT 1 FROM rooms WHERE name = ?1 AND invite_only != 0")?;
+                let mut found = Vec::new();
+                for room in rooms {
+                    if stmt.exists([room.as_str()])? {
+                        found.push(room);
+                    }
                 }
-            }
-            Ok(found)
-        })
-        .await
+                Ok(found)
+            })
+            .await
     }
 
     async fn add(
@@ -201,42 +159,43 @@ impl Conversations for SqliteConversations {
         let account = sql_int_or_err(account, "account id")?;
         let read = sql_int_or_err(read, "message id")?;
         let channel = channel.to_string();
-        self.query(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let refreshed = tx
-                .prepare_cached(
-                    "UPDATE conversations SET active = ?3 WHERE account = ?1 AND channel = ?2",
-                )?
-                .execute(params![account, channel, now])?;
-            if refreshed > 0 {
-                tx.commit()?;
-                return Ok(Added::Existing);
-            }
-            let count: i64 = tx
-                .prepare_cached("SELECT count(*) FROM conversations WHERE account = ?1")?
-                .query_row([account], |r| r.get(0))?;
-            if count as usize >= MAX_CONVERSATIONS {
-                if !is_dm(&channel) {
-                    return Ok(Added::Full);
+        self.db
+            .query(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let refreshed = tx
+                    .prepare_cached(
+                        "UPDATE conversations SET active = ?3 WHERE account = ?1 AND channel = ?2",
+                    )?
+                    .execute(params![account, channel, now])?;
+                if refreshed > 0 {
+                    tx.commit()?;
+                    return Ok(Added::Existing);
                 }
-                let dropped = tx
-                    .prepare_cached(&format!(
+                let count: i64 = tx
+                    .prepare_cached("SELECT count(*) FROM conversations WHERE account = ?1")?
+                    .query_row([account], |r| r.get(0))?;
+                if count as usize >= MAX_CONVERSATIONS {
+                    if !is_dm(&channel) {
+                        return Ok(Added::Full);
+                    }
+                    let dropped = tx
+                        .prepare_cached(&format!(
                         "DELETE FROM conversations WHERE account = ?1 AND channel = ({OLDEST_DM})"
                     ))?
-                    .execute([account])?;
-                if dropped == 0 {
-                    return Ok(Added::Full);
+                        .execute([account])?;
+                    if dropped == 0 {
+                        return Ok(Added::Full);
+                    }
                 }
-            }
-            tx.prepare_cached(
-                "INSERT INTO conversations (account, channel, read, active)
+                tx.prepare_cached(
+                    "INSERT INTO conversations (account, channel, read, active)
                  VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![account, channel, read, now])?;
-            tx.commit()?;
-            Ok(Added::New)
-        })
-        .await
+                )?
+                .execute(params![account, channel, read, now])?;
+                tx.commit()?;
+                Ok(Added::New)
+            })
+            .await
     }
 
     async fn remove(&self, account: AccountId, channel: &str) -> Result<bool, StoreError> {
@@ -244,12 +203,13 @@ impl Conversations for SqliteConversations {
             return Ok(false);
         };
         let channel = channel.to_string();
-        self.query(move |c| {
-            c.prepare_cached("DELETE FROM conversations WHERE account = ?1 AND channel = ?2")?
-                .execute(params![account, channel])
-                .map(|n| n > 0)
-        })
-        .await
+        self.db
+            .query(move |c| {
+                c.prepare_cached("DELETE FROM conversations WHERE account = ?1 AND channel = ?2")?
+                    .execute(params![account, channel])
+                    .map(|n| n > 0)
+            })
+            .await
     }
 
     async fn has(&self, account: AccountId, channel: &str) -> Result<bool, StoreError> {
@@ -257,11 +217,12 @@ impl Conversations for SqliteConversations {
             return Ok(false);
         };
         let channel = channel.to_string();
-        self.read(move |c| {
-            c.prepare_cached("SELECT 1 FROM conversations WHERE account = ?1 AND channel = ?2")?
-                .exists(params![account, channel])
-        })
-        .await
+        self.db
+            .read(move |c| {
+                c.prepare_cached("SELECT 1 FROM conversations WHERE account = ?1 AND channel = ?2")?
+                    .exists(params![account, channel])
+            })
+            .await
     }
 
     async fn mark_read(
@@ -275,16 +236,17 @@ impl Conversations for SqliteConversations {
         };
         let id = sql_int_or_err(id, "message id")?;
         let channel = channel.to_string();
-        self.query(move |c| {
-            c.prepare_cached(
-                "UPDATE conversations SET read = max(read, ?3)
+        self.db
+            .query(move |c| {
+                c.prepare_cached(
+                    "UPDATE conversations SET read = max(read, ?3)
                  WHERE account = ?1 AND channel = ?2 RETURNING read",
-            )?
-            .query_row(params![account, channel, id], |r| r.get::<_, i64>(0))
-            .optional()
-            .map(|m| m.map(|m| m as MessageId))
-        })
-        .await
+                )?
+                .query_row(params![account, channel, id], |r| r.get::<_, i64>(0))
+                .optional()
+                .map(|m| m.map(|m| m as MessageId))
+            })
+            .await
     }
 
     async fn set_muted(
@@ -297,29 +259,31 @@ impl Conversations for SqliteConversations {
             return Ok(false);
         };
         let channel = channel.to_string();
-        self.query(move |c| {
-            c.prepare_cached(
-                "UPDATE conversations SET muted = ?3 WHERE account = ?1 AND channel = ?2",
-            )?
-            .execute(params![account, channel, muted])
-            .map(|n| n > 0)
-        })
-        .await
+        self.db
+            .query(move |c| {
+                c.prepare_cached(
+                    "UPDATE conversations SET muted = ?3 WHERE account = ?1 AND channel = ?2",
+                )?
+                .execute(params![account, channel, muted])
+                .map(|n| n > 0)
+            })
+            .await
     }
 
     async fn muted(&self, account: AccountId) -> Result<Vec<String>, StoreError> {
         let Some(account) = sql_int(account) else {
             return Ok(Vec::new());
         };
-        self.query(move |c| {
-            c.prepare_cached(
-                "SELECT channel FROM conversations WHERE account = ?1 AND muted != 0
+        self.db
+            .query(move |c| {
+                c.prepare_cached(
+                    "SELECT channel FROM conversations WHERE account = ?1 AND muted != 0
                  ORDER BY channel",
-            )?
-            .query_map([account], |r| r.get::<_, String>(0))?
-            .collect()
-        })
-        .await
+                )?
+                .query_map([account], |r| r.get::<_, String>(0))?
+                .collect()
+            })
+            .await
     }
 
     async fn list(
@@ -331,17 +295,18 @@ impl Conversations for SqliteConversations {
             return Ok(Vec::new());
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.query(move |c| {
-            c.prepare_cached(
-                "SELECT channel, read FROM conversations WHERE account = ?1
+        self.db
+            .query(move |c| {
+                c.prepare_cached(
+                    "SELECT channel, read FROM conversations WHERE account = ?1
                  ORDER BY active DESC, channel ASC LIMIT ?2",
-            )?
-            .query_map([account, limit], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as MessageId))
-            })?
-            .collect()
-        })
-        .await
+                )?
+                .query_map([account, limit], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as MessageId))
+                })?
+                .collect()
+            })
+            .await
     }
 
     async fn read_mark(
@@ -353,47 +318,51 @@ impl Conversations for SqliteConversations {
             return Ok(None);
         };
         let channel = channel.to_string();
-        self.query(move |c| {
-            c.prepare_cached("SELECT read FROM conversations WHERE account = ?1 AND channel = ?2")?
+        self.db
+            .query(move |c| {
+                c.prepare_cached(
+                    "SELECT read FROM conversations WHERE account = ?1 AND channel = ?2",
+                )?
                 .query_row(params![account, channel], |r| r.get::<_, i64>(0))
                 .optional()
                 .map(|m| m.map(|m| m as MessageId))
-        })
-        .await
+            })
+            .await
     }
 
     /// Expired sanctions of the room are deleted first (and stay deleted even when the
     /// bound refuses this one), so that only those in force count.
     async fn sanction(&self, room: &str, s: Sanction, now: Timestamp) -> Result<bool, StoreError> {
         let room = room.to_string();
-        self.query(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.prepare_cached("DELETE FROM sanctions WHERE room = ?1 AND until <= ?2")?
-                .execute(params![room, now])?;
-            let kind = s.kind.as_str();
-            let replacing = tx
-                .prepare_cached(
-                    "SELECT 1 FROM sanctions WHERE room = ?1 AND subject = ?2 AND kind = ?3",
-                )?
-                .exists(params![room, s.subject, kind])?;
-            if !replacing {
-                let count: i64 = tx
-                    .prepare_cached("SELECT count(*) FROM sanctions WHERE room = ?1")?
-                    .query_row([&room], |r| r.get(0))?;
-                if count as usize >= MAX_SANCTIONS_PER_ROOM {
-                    tx.commit()?;
-                    return Ok(false);
+        self.db
+            .query(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.prepare_cached("DELETE FROM sanctions WHERE room = ?1 AND until <= ?2")?
+                    .execute(params![room, now])?;
+                let kind = s.kind.as_str();
+                let replacing = tx
+                    .prepare_cached(
+                        "SELECT 1 FROM sanctions WHERE room = ?1 AND subject = ?2 AND kind = ?3",
+                    )?
+                    .exists(params![room, s.subject, kind])?;
+                if !replacing {
+                    let count: i64 = tx
+                        .prepare_cached("SELECT count(*) FROM sanctions WHERE room = ?1")?
+                        .query_row([&room], |r| r.get(0))?;
+                    if count as usize >= MAX_SANCTIONS_PER_ROOM {
+                        tx.commit()?;
+                        return Ok(false);
+                    }
                 }
-            }
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO sanctions (room, subject, kind, until)
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO sanctions (room, subject, kind, until)
                  VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![room, s.subject, kind, s.until])?;
-            tx.commit()?;
-            Ok(true)
-        })
-        .await
+                )?
+                .execute(params![room, s.subject, kind, s.until])?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await
     }
 
     async fn lift(
@@ -403,27 +372,29 @@ impl Conversations for SqliteConversations {
         kind: SanctionKind,
     ) -> Result<bool, StoreError> {
         let (room, subject) = (room.to_string(), subject.to_string());
-        self.query(move |c| {
-            c.prepare_cached(
-                "DELETE FROM sanctions WHERE room = ?1 AND subject = ?2 AND kind = ?3",
-            )?
-            .execute(params![room, subject, kind.as_str()])
-            .map(|n| n > 0)
-        })
-        .await
+        self.db
+            .query(move |c| {
+                c.prepare_cached(
+                    "DELETE FROM sanctions WHERE room = ?1 AND subject = ?2 AND kind = ?3",
+                )?
+                .execute(params![room, subject, kind.as_str()])
+                .map(|n| n > 0)
+            })
+            .await
     }
 
     async fn sanctions(&self, room: &str, now: Timestamp) -> Result<Vec<Sanction>, StoreError> {
         let room = room.to_string();
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT subject, kind, until FROM sanctions WHERE room = ?1 AND until > ?2
+        self.db
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT subject, kind, until FROM sanctions WHERE room = ?1 AND until > ?2
                  ORDER BY subject, kind",
-            )?
-            .query_map(params![room, now], row_to_sanction)?
-            .collect()
-        })
-        .await
+                )?
+                .query_map(params![room, now], row_to_sanction)?
+                .collect()
+            })
+            .await
     }
 
     /// Expired guest bans are deleted first (and stay deleted even when the bound refuses
@@ -437,30 +408,31 @@ impl Conversations for SqliteConversations {
     ) -> Result<bool, StoreError> {
         let name_key = name_key.to_string();
         let addr = addr.map(str::to_string);
-        self.query(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.prepare_cached("DELETE FROM guest_bans WHERE until <= ?1")?
-                .execute([now])?;
-            let count: i64 = tx
-                .prepare_cached("SELECT count(*) FROM guest_bans")?
-                .query_row([], |r| r.get(0))?;
-            if count as usize + 2 > MAX_GUEST_BANS {
-                tx.commit()?;
-                return Ok(false);
-            }
-            {
-                let mut ban = tx.prepare_cached(
+        self.db
+            .query(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.prepare_cached("DELETE FROM guest_bans WHERE until <= ?1")?
+                    .execute([now])?;
+                let count: i64 = tx
+                    .prepare_cached("SELECT count(*) FROM guest_bans")?
+                    .query_row([], |r| r.get(0))?;
+                if count as usize + 2 > MAX_GUEST_BANS {
+                    tx.commit()?;
+                    return Ok(false);
+                }
+                {
+                    let mut ban = tx.prepare_cached(
                     "INSERT OR REPLACE INTO guest_bans (kind, value, until) VALUES (?1, ?2, ?3)",
                 )?;
-                ban.execute(params!["name", name_key, until])?;
-                if let Some(a) = addr {
-                    ban.execute(params!["addr", a, until])?;
+                    ban.execute(params!["name", name_key, until])?;
+                    if let Some(a) = addr {
+                        ban.execute(params!["addr", a, until])?;
+                    }
                 }
-            }
-            tx.commit()?;
-            Ok(true)
-        })
-        .await
+                tx.commit()?;
+                Ok(true)
+            })
+            .await
     }
 
     async fn guest_banned(
@@ -471,18 +443,19 @@ impl Conversations for SqliteConversations {
     ) -> Result<bool, StoreError> {
         let name_key = name_key.to_string();
         let addr = addr.map(str::to_string);
-        self.read(move |c| {
-            let mut banned = c.prepare_cached(
-                "SELECT 1 FROM guest_bans WHERE kind = ?1 AND value = ?2 AND until > ?3",
-            )?;
-            if banned.exists(params!["name", name_key, now])? {
-                return Ok(true);
-            }
-            match &addr {
-                Some(a) => banned.exists(params!["addr", a, now]),
-                None => Ok(false),
-            }
-        })
-        .await
+        self.db
+            .read(move |c| {
+                let mut banned = c.prepare_cached(
+                    "SELECT 1 FROM guest_bans WHERE kind = ?1 AND value = ?2 AND until > ?3",
+                )?;
+                if banned.exists(params!["name", name_key, now])? {
+                    return Ok(true);
+                }
+                match &addr {
+                    Some(a) => banned.exists(params!["addr", a, now]),
+                    None => Ok(false),
+                }
+            })
+            .await
     }
 }

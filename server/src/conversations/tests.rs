@@ -151,7 +151,7 @@ async fn a_read_the_lookup_cannot_take_is_answered_by_the_thread() {
     assert!(c.create_room("private", rules).await.expect("create"));
     c.ban_guest("eve", None, T + 1_000, T).await.expect("ban");
     c.add(7, "private", 1, T).await.expect("add");
-    let held = c.lookup().hold();
+    let held = c.hold_lookup();
     assert_eq!(c.rules("private").await.expect("rules"), Some(rules));
     assert!(c.guest_banned("eve", None, T).await.expect("banned"));
     assert!(c.has(7, "private").await.expect("has"));

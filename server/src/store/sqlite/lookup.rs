@@ -1,11 +1,7 @@
-//! Lookups answered on the caller's thread. The accounts and the conversations stores run
-//! their queries one at a time on a thread of their own (see those modules). For a read of a
-//! row or a few by an index, the hop costs more than the read: in a reconnect storm, waking
-//! those threads for every guest's name checks and every join's room rules took as much of
-//! the server's CPU as the queries themselves. Such reads run here instead, on a read-only
-//! connection of the store's own (WAL: a writer never blocks it), when the connection is free
-//! and SQLite answers without waiting (a busy timeout of zero). Otherwise the store sends the
-//! read to its thread, whose connection waits as it always has.
+//! Reads answered on the caller's thread (see `own_thread` for why): a read-only connection
+//! of a store's own (WAL: a writer never blocks it), used when it is free and SQLite answers
+//! without waiting (a busy timeout of zero). Otherwise the caller sends the read to its
+//! store's thread, whose connection waits as it always has.
 
 use super::schema::{err, open_reader};
 use crate::error::StoreError;
@@ -61,7 +57,7 @@ fn would_wait(e: &rusqlite::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::open_migrated;
+    use crate::store::sqlite::schema::open_migrated;
 
     fn count(c: &Connection) -> rusqlite::Result<i64> {
         c.query_row("SELECT count(*) FROM rooms", [], |r| r.get(0))

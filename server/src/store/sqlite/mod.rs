@@ -14,7 +14,8 @@
 //! - `backup.rs`: a consistent copy of the store beside a running server (`server backup`).
 //! - `schema.rs`: opening connections, pragmas, migrations.
 //! - `inbox.rs`: the writer's inbox (appends, rewrites and flushes on their way to the writer).
-//! - `lookup.rs`: the accounts' and conversations' reads by index, on the caller's thread.
+//! - `own_thread.rs`: the accounts' and conversations' connection, on a thread of its own.
+//! - `lookup.rs`: their reads by index, on the caller's thread.
 //! - `writer.rs`: the writer thread: group commits, answers.
 //! - `rewrite.rs`: edits and deletions, applied by the writer in their turn.
 //! - `retention.rs`: deleting what is past the retention limits, a bounded step at a time.
@@ -26,6 +27,7 @@ pub mod backup;
 mod dir_lock;
 mod inbox;
 mod lookup;
+mod own_thread;
 mod retention;
 mod rewrite;
 mod schema;
@@ -47,8 +49,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use wal::{SyncState, Wal};
 
-pub(crate) use lookup::Lookup;
-pub(crate) use schema::{err, open_migrated};
+pub(crate) use own_thread::OwnThread;
+pub(crate) use schema::err;
 
 /// How long history is kept.
 #[derive(Debug, Clone, Copy)]
