@@ -24,8 +24,8 @@ pub(crate) struct OwnThread {
 }
 
 impl OwnThread {
-    /// Opens `<data_dir>/chat.db` (which must exist), brings its schema up to date, and
-    /// starts the thread `name`.
+    /// Opens `<data_dir>/chat.db` (its directory must exist), brings its schema up to date,
+    /// and starts the thread `name`.
     pub(crate) fn open(data_dir: &Path, name: &'static str) -> Result<OwnThread, StoreError> {
         let path = data_dir.join("chat.db");
         let mut conn = open_migrated(&path)?;
