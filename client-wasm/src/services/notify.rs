@@ -21,7 +21,7 @@ const me = Math.random(), lost = [], waiting = new Map(), shown = new Map();
 const usable = () => typeof Notification === 'function';
 const say = (m) => { if (channel) channel.postMessage(m); };
 const seen = () => say(['seen', me, !gone && !document.hidden]);
-const onScreen = () => { const t = Date.now() - 45000; for (const at of shown.values()) if (at > t) return true; return false; };
+const onScreen = () => { const t = Date.now() - 45000; for (const [tab, at] of shown) { if (at > t) return true; shown.delete(tab); } return false; };
 document.addEventListener('visibilitychange', seen);
 addEventListener('pagehide', () => { gone = true; seen(); });
 addEventListener('pageshow', () => { gone = false; seen(); });

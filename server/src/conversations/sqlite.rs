@@ -14,7 +14,7 @@ use super::{
 };
 use crate::auth::AccountId;
 use crate::error::StoreError;
-use crate::store::sqlite::{ensure_data_dir, OwnThread};
+use crate::store::sqlite::OwnThread;
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use shared::{MessageId, Timestamp};
@@ -28,7 +28,6 @@ impl SqliteConversations {
     /// Opens `<data_dir>/chat.db` (creating the directory and the database if missing) and
     /// brings its schema up to date, beside a running store or alone.
     pub fn open(data_dir: &Path) -> Result<SqliteConversations, StoreError> {
-        ensure_data_dir(data_dir)?;
         Ok(SqliteConversations {
             db: OwnThread::open(data_dir, "conversations")?,
         })

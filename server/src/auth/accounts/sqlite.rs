@@ -11,7 +11,7 @@ use super::{
 };
 use crate::error::StoreError;
 use crate::nick_key::NickKey;
-use crate::store::sqlite::{ensure_data_dir, err, OwnThread};
+use crate::store::sqlite::{err, OwnThread};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use shared::{Nickname, Timestamp};
@@ -32,7 +32,6 @@ impl SqliteAccounts {
     /// Opens `<data_dir>/chat.db` (creating the directory and the database if missing) and
     /// brings its schema up to date, beside a running store or alone.
     pub fn open(data_dir: &Path) -> Result<SqliteAccounts, StoreError> {
-        ensure_data_dir(data_dir)?;
         Ok(SqliteAccounts {
             db: OwnThread::open(data_dir, "accounts")?,
         })

@@ -6,6 +6,7 @@
 //! read: in a reconnect storm, waking these threads took as much of the server's CPU as the
 //! queries did).
 
+use super::ensure_data_dir;
 use super::lookup::Lookup;
 use super::schema::{err, open_migrated};
 use crate::error::StoreError;
@@ -24,9 +25,10 @@ pub(crate) struct OwnThread {
 }
 
 impl OwnThread {
-    /// Opens `<data_dir>/chat.db` (its directory must exist), brings its schema up to date,
-    /// and starts the thread `name`.
+    /// Opens `<data_dir>/chat.db` (creating the directory and the database if missing),
+    /// brings its schema up to date, and starts the thread `name`.
     pub(crate) fn open(data_dir: &Path, name: &'static str) -> Result<OwnThread, StoreError> {
+        ensure_data_dir(data_dir)?;
         let path = data_dir.join("chat.db");
         let mut conn = open_migrated(&path)?;
         let lookup = Lookup::open(&path)?;
