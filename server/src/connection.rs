@@ -219,8 +219,12 @@ pub fn run<S: Protocol, R: Inbound>(
                     reason == CloseReason::SlowConsumer,
                 );
                 let sent = Box::pin(timeout(CLOSE_WRITE_TIMEOUT, conn.drain())).await;
-                if matches!(end, End::Closing) && matches!(sent, Ok(true)) {
-                    // Read until the client answers our close frame, so the socket ends cleanly.
+                // Read until the client answers our close frame, so the socket ends cleanly;
+                // not when the server is stopping: the clients know once the frame is out, and
+                // waiting for ten thousand answers would keep the next process from starting
+                // (the socket then ends with our FIN, or a reset if the client's answer comes
+                // after it; anything it sent unacked it sends again on its next connection).
+                if matches!(end, End::Closing) && matches!(sent, Ok(true)) && !hub.stopping() {
                     let _ = Box::pin(timeout(CLOSE_READ_TIMEOUT, async {
                         while let Some(Ok(m)) = ws.next().await {
                             if m.is_close() {

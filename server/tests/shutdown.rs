@@ -77,6 +77,30 @@ async fn a_connection_registered_after_shutdown_began_is_closed_with_1001() {
     assert_eq!(late_typed.expect_close().await, 1001);
 }
 
+/// At shutdown the server ends each socket once its close frame is out, without waiting for
+/// the client's answer (ten thousand answers would hold the next process back). A client that
+/// has not answered sees the end of the stream right after the frame, well before the 1 s the
+/// server waits for an answer at any other close.
+#[tokio::test]
+async fn shutdown_does_not_wait_for_the_clients_close_answer() {
+    use tokio::io::AsyncReadExt;
+    let s = TestServer::start().await;
+    let mut quiet = Client::open(&format!("ws://{}/chat", s.addr)).await;
+    quiet.hello("quiet").await;
+    s.hub.close_all(CloseReason::GoingAway);
+    assert_eq!(quiet.expect_close().await, 1001);
+    // The WebSocket has queued its answer and sends it on its next read: read the socket under it.
+    let tokio_tungstenite::MaybeTlsStream::Plain(tcp) = quiet.ws.get_mut() else {
+        panic!("a plain TCP stream");
+    };
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_millis(900), tcp.read(&mut buf))
+        .await
+        .expect("the socket still open: the server waits for the answer")
+        .expect("read");
+    assert_eq!(n, 0, "the end of the stream after the close frame");
+}
+
 #[tokio::test]
 async fn a_client_that_never_reads_cannot_hold_shutdown_past_the_grace() {
     let (mut child, addr) = spawn_server(&["--rate-per-sec", "0"]);

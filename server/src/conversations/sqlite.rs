@@ -444,16 +444,15 @@ impl Conversations for SqliteConversations {
         let addr = addr.map(str::to_string);
         self.db
             .read(move |c| {
-                let mut banned = c.prepare_cached(
-                    "SELECT 1 FROM guest_bans WHERE kind = ?1 AND value = ?2 AND until > ?3",
-                )?;
-                if banned.exists(params!["name", name_key, now])? {
-                    return Ok(true);
-                }
-                match &addr {
-                    Some(a) => banned.exists(params!["addr", a, now]),
-                    None => Ok(false),
-                }
+                // One statement, so one read transaction (each costs the WAL's shared-memory
+                // locks): a guest's connection asks this every time.
+                c.prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM guest_bans
+                                    WHERE kind = 'name' AND value = ?1 AND until > ?3)
+                         OR EXISTS (SELECT 1 FROM guest_bans
+                                    WHERE kind = 'addr' AND value = ?2 AND until > ?3)",
+                )?
+                .query_row(params![name_key, addr, now], |r| r.get(0))
             })
             .await
     }

@@ -260,6 +260,11 @@ impl Hub {
         conn
     }
 
+    /// `close_all` was called: the server is stopping.
+    pub fn stopping(&self) -> bool {
+        lock(&self.conns).closing_all.is_some()
+    }
+
     pub fn close_conn(&self, id: ConnId) {
         lock(&self.conns).open.remove(&id);
     }
