@@ -98,6 +98,8 @@ impl Hub {
             // Nothing settled in the room yet: no stored message has an id up to the
             // watermark, so there is no page to read (a new room, joined by its first crowd).
             _ if watermark == 0 => Ok(Page::default()),
+            // A client back from a short drop that missed nothing: nothing to read either.
+            Some(a) if a >= watermark => Ok(Page::default()),
             Some(a) => {
                 self.history
                     .after(&room.key, a, watermark, self.page_limit(None).max(500))

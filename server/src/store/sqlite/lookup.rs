@@ -1,7 +1,7 @@
 //! Reads answered on the caller's thread (see `own_thread` for why): a read-only connection
 //! of a store's own (WAL: a writer never blocks it), used when it is free and SQLite answers
 //! without waiting (a busy timeout of zero). Otherwise the caller sends the read to its
-//! store's thread, whose connection waits as it always has.
+//! store's thread (history: to the blocking pool), whose connection waits as it always has.
 
 use super::schema::{err, open_reader};
 use crate::error::StoreError;

@@ -7,15 +7,17 @@
 //! delivers it meanwhile, and the fsync waits until the hub has delivered it (or at most
 //! `SYNC_DEFER_MAX`): on a shared core its I/O wake-ups would otherwise interrupt that very
 //! fan-out. A big group is answered after its fsync. Many concurrent senders share one commit,
-//! and the async runtime never blocks on disk. Reads use a separate connection (WAL lets them
-//! run beside the writer) on Tokio's blocking pool.
+//! and the async runtime never waits for the writer. Reads (a page of history at most) use a
+//! read-only connection of their own on the caller's thread when it is free and SQLite answers
+//! without waiting (`lookup.rs`), else another on Tokio's blocking pool; WAL lets both run
+//! beside the writer.
 //!
 //! - `dir_lock.rs`: one server per data directory.
 //! - `backup.rs`: a consistent copy of the store beside a running server (`server backup`).
 //! - `schema.rs`: opening connections, pragmas, migrations.
 //! - `inbox.rs`: the writer's inbox (appends, rewrites and flushes on their way to the writer).
 //! - `own_thread.rs`: the accounts' and conversations' connection, on a thread of its own.
-//! - `lookup.rs`: their reads by index, on the caller's thread.
+//! - `lookup.rs`: reads by index on the caller's thread (theirs, and history's here).
 //! - `writer.rs`: the writer thread: group commits, answers.
 //! - `rewrite.rs`: edits and deletions, applied by the writer in their turn.
 //! - `retention.rs`: deleting what is past the retention limits, a bounded step at a time.
@@ -41,6 +43,7 @@ use crate::util::lock;
 use async_trait::async_trait;
 use dir_lock::DirLock;
 use inbox::{Append, Inbox, Op};
+use lookup::Lookup;
 use rusqlite::{params, Connection};
 use shared::{ClientMsgId, MessageId, MessageText, Nickname};
 use std::path::{Path, PathBuf};
@@ -67,6 +70,8 @@ pub struct SqliteStore {
     epoch: String,
     inbox: Arc<Inbox>,
     sync: Arc<SyncState>,
+    /// Reads on the caller's thread when it can take them, else `reader` on the blocking pool.
+    lookup: Lookup,
     reader: Arc<Mutex<Connection>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Released after the writer has stopped (fields drop after `Drop::drop`).
@@ -98,6 +103,7 @@ impl SqliteStore {
         let epoch = schema::epoch(&wconn)?;
         let ids = writer::load_client_ids(&wconn).map_err(err)?;
         let reader = schema::open_reader(&path)?;
+        let lookup = Lookup::open(&path)?;
         prealloc_wal(&wconn, &path);
 
         let inbox = Arc::new(Inbox::default());
@@ -114,6 +120,7 @@ impl SqliteStore {
             epoch,
             inbox,
             sync,
+            lookup,
             reader: Arc::new(Mutex::new(reader)),
             thread: Mutex::new(Some(thread)),
             _lock: lock,
@@ -129,10 +136,17 @@ impl SqliteStore {
         self.inbox.send(op)
     }
 
-    async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, StoreError> {
+    /// A read of a page at most (by index: a room's latest messages, or those after an id):
+    /// on the caller's thread when [`Lookup`] can take it, which costs less than the hop to the
+    /// blocking pool and back (a reconnecting client resumes with one); else on the pool.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        if let Some(answer) = self.lookup.now(&f) {
+            return answer;
+        }
         let reader = self.reader.clone();
         tokio::task::spawn_blocking(move || {
             let conn = lock(&reader);
@@ -225,7 +239,7 @@ impl History for SqliteStore {
                 "SELECT max(coalesce((SELECT max(id) FROM messages WHERE channel = ?1), 0),
                             coalesce((SELECT last_id FROM emptied WHERE channel = ?1), 0))",
             )?
-            .query_row([channel], |r| r.get::<_, i64>(0))
+            .query_row([&channel], |r| r.get::<_, i64>(0))
             .map(|v| v as MessageId)
         })
         .await

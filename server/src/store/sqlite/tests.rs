@@ -71,6 +71,37 @@ async fn persists_pages_and_client_ids_across_reopen() {
     assert_eq!(s.last_id("other").await.expect("last"), 0);
 }
 
+/// History is read on the caller's thread when the lookup connection is free, and on the
+/// blocking pool when it is taken: the same pages either way, each with the latest commit.
+#[tokio::test]
+#[allow(clippy::await_holding_lock)] // held on purpose: the reads must find it taken
+async fn a_history_read_the_lookup_cannot_take_goes_to_the_pool() {
+    let dir = tmpdir("lookup");
+    let s = SqliteStore::open(&dir, KEEP, true).expect("open");
+    let ids = |p: Page| p.messages.iter().map(|m| m.id).collect::<Vec<_>>();
+    for id in 1..=5 {
+        s.append(msg("general", id, None)).await.expect("append");
+    }
+    assert_eq!(
+        ids(s.after("general", 3, 5, 10).await.expect("page")),
+        [4, 5]
+    );
+    let held = s.lookup.hold();
+    s.append(msg("general", 6, None)).await.expect("append");
+    assert_eq!(s.last_id("general").await.expect("last"), 6);
+    assert_eq!(ids(s.before("general", 7, 2).await.expect("page")), [5, 6]);
+    assert_eq!(
+        ids(s.after("general", 3, 6, 10).await.expect("page")),
+        [4, 5, 6]
+    );
+    drop(held);
+    s.append(msg("general", 7, None)).await.expect("append");
+    assert_eq!(s.last_id("general").await.expect("last"), 7);
+    assert_eq!(ids(s.before("general", 8, 2).await.expect("page")), [6, 7]);
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn concurrent_appends_share_commits() {
     let dir = tmpdir("group");
