@@ -213,7 +213,12 @@ pub fn run<S: Protocol, R: Inbound>(
             End::Gone => conn.discard(),
             End::PeerClosed | End::Closing => {
                 // Replies already queued (an error explaining the close, say) go out first; a
-                // slow consumer only gets the close frame.
+                // slow consumer only gets the close frame. At shutdown the socket ends right
+                // after it (see below), in the same segment. (`stopping` is asked twice, not
+                // kept: a flag held across the awaits would grow every connection's task.)
+                if hub.stopping() {
+                    conn.cork();
+                }
                 conn.seal(
                     Some(close_frame(reason)),
                     reason == CloseReason::SlowConsumer,

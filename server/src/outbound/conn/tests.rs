@@ -285,3 +285,33 @@ async fn frames_past_the_bound_beside_a_page_still_close_the_connection() {
     }
     assert_eq!(conn.close_reason(), Some(CloseReason::SlowConsumer));
 }
+
+/// At shutdown a connection is corked before its close frame: the frame waits in the socket
+/// until the connection closes, and then leaves in the same segment as the end of the stream.
+#[tokio::test]
+async fn a_corked_close_frame_leaves_with_the_end_of_the_stream() {
+    use std::io::Read;
+    use tokio::io::AsyncReadExt;
+    let (conn, mut client) = pair(64 << 20, None, None).await;
+    conn.cork();
+    let frame = close_frame(CloseReason::GoingAway);
+    conn.seal(Some(frame.clone()), false);
+    assert!(conn.drain().await, "written to the socket");
+    // On loopback a frame sent is in the client's buffer by the time the write returns: this
+    // one is not. (A read of the socket itself: Tokio's `try_read` would answer from its
+    // readiness, which may simply not have caught up.)
+    let mut buf = [0u8; 64];
+    let held = (&*socket2::SockRef::from(&client)).read(&mut buf);
+    assert_eq!(
+        held.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock),
+        "the close frame went out before the socket closed"
+    );
+    drop(conn);
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut got))
+        .await
+        .expect("the frame and the end of the stream")
+        .expect("read");
+    assert_eq!(got, frame);
+}
