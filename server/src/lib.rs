@@ -3,7 +3,8 @@
 //! Layout, in the order a message travels:
 //! - `server`: the accept loop and routing of the one port (WebSocket, `/healthz`, `/readyz`,
 //!   `/metrics`, the web client's files); [`run`] and [`serve`] are the entry points. `http`:
-//!   request heads, the upgrade answer, static files, the Origin allowlist.
+//!   request heads, the upgrade answer, static files, the Origin allowlist. [`listen`]: the
+//!   listening socket and its queue.
 //! - [`limits`]: connections and their rate per client address, seen through trusted proxies.
 //! - `connection`: one WebSocket's task: reading, heartbeat, limits, the close handshake.
 //! - `protocol`: what the connection speaks: `typed` on `/chat`, `demo` on `/ws/<nick>`,
@@ -35,6 +36,7 @@ pub mod fuzzing;
 mod http;
 pub mod hub;
 pub mod limits;
+pub mod listen;
 pub mod metrics;
 pub mod nick_key;
 mod outbound;

@@ -49,8 +49,7 @@ async fn main() -> anyhow::Result<()> {
             .with_span_list(false)
             .init(),
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let listener = server::listen::bind(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
     // Bound before anything is printed: a scraper's address that is taken stops the start.

@@ -170,9 +170,7 @@ impl TestServer {
     }
 
     pub async fn with_store(cfg: Config, store: Arc<dyn Store>) -> TestServer {
-        let listener = tokio::net::TcpListener::bind(cfg.listen)
-            .await
-            .expect("bind");
+        let listener = server::listen::bind(cfg.listen).expect("bind");
         let addr = listener.local_addr().expect("addr");
         let hub = Hub::new(Arc::new(cfg), store, Arc::new(Metrics::default()));
         let scrapes = tokio::net::TcpListener::bind("127.0.0.1:0")
