@@ -23,6 +23,13 @@ start_ours() {
   wait_listening
 }
 
+# start_floor LISTEN: the floor hub on LISTEN, pinned to CPU 0; sets PID and ADDR.
+start_floor() {
+  (exec taskset -c 0 "$BIN/floor-hub" --listen "$1") >"$D/log" 2>&1 &
+  PID=$!
+  wait_listening
+}
+
 # wait_listening: waits (10 s at most) for the server started as PID, its output in $D/log, to
 # say where it listens; sets ADDR to that address.
 wait_listening() {

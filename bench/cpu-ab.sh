@@ -39,10 +39,7 @@ for run in $(seq 1 "$RUNS"); do
         (cd "$BENCH/peers/bun" && exec taskset -c 0 "$BUN" server.js "$PORT") >"$D/log" 2>&1 &
         PID=$!
         wait_listening ;;
-      floor)
-        (exec taskset -c 0 "$BIN/floor-hub" --listen "127.0.0.1:$PORT") >"$D/log" 2>&1 &
-        PID=$!
-        wait_listening ;;
+      floor) start_floor "127.0.0.1:$PORT" ;;
       *)
         start_ours "$BIN/server" "127.0.0.1:$PORT" --max-connections-per-ip 0 \
           --handshake-rate-per-ip 0 --store "$peer" ;;

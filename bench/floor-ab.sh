@@ -17,9 +17,7 @@ for run in $(seq 1 "$RUNS"); do
   for n in "$@"; do
     for peer in floor ws chat; do
       if [ "$peer" = floor ]; then
-        (exec taskset -c 0 "$BIN/floor-hub" --listen 127.0.0.1:0) >"$D/log" 2>&1 &
-        PID=$!
-        wait_listening
+        start_floor 127.0.0.1:0
       else
         start_ours "$BIN/server" 127.0.0.1:0 --max-connections-per-ip 0 --handshake-rate-per-ip 0
       fi

@@ -32,7 +32,7 @@ fn main() {
             })
         })
     };
-    let (count, rate, bytes) = (num(1, 400), num(2, 50).max(1), num(3, 200).max(1));
+    let (count, rate, bytes) = (num(1, 400).max(1), num(2, 50).max(1), num(3, 200).max(1));
     if let Err(e) = run(&dir, count, rate, bytes) {
         eprintln!("fsync-floor: {e}");
         std::process::exit(1);
