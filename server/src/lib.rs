@@ -51,4 +51,4 @@ pub use config::Config;
 pub use http::assets::embedded_file_count as embedded_client_files;
 pub use http::serve_metrics;
 pub use hub::Hub;
-pub use server::{run, serve};
+pub use server::{open, run, serve};

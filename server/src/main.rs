@@ -61,11 +61,14 @@ async fn main() -> anyhow::Result<()> {
         ),
         None => None,
     };
+    // Opened before the address is printed: a data directory in use stops the start, and
+    // whoever waits for the line below finds the store open.
+    let hub = server::open(config).await?;
     println!("listening on http://{addr}");
     if let Some(m) = &metrics {
         println!("metrics on http://{}/metrics", m.local_addr()?);
     }
     std::io::stdout().flush()?;
-    server::run(listener, metrics, config, server::shutdown::signal()).await?;
+    server::run(listener, metrics, hub, server::shutdown::signal()).await?;
     Ok(())
 }

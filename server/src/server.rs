@@ -21,14 +21,11 @@ use tokio::sync::mpsc;
 /// How long a cluster node waits for its first subscription to the bus before it serves.
 const BUS_WAIT: Duration = Duration::from_secs(5);
 
-/// Opens the configured store, then serves `listener` (and `/metrics` on `metrics`) until
-/// `shutdown` resolves.
-pub async fn run(
-    listener: TcpListener,
-    metrics: Option<TcpListener>,
-    config: Config,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+/// Checks the configuration and opens the configured backends (the store and its data
+/// directory's lock, or the cluster): everything that can refuse the start. `main` prints the
+/// address only after this, so whoever waits for that line finds the server ready, and a
+/// second server on the same data directory has already exited.
+pub async fn open(config: Config) -> anyhow::Result<Arc<Hub>> {
     http::HostPolicy::new(config.listen, &config.allowed_hosts)
         .map_err(|e| anyhow::anyhow!("--allowed-hosts: {e}"))?;
     crate::auth::Auth::jwt_verifier(&config)?;
@@ -67,6 +64,16 @@ pub async fn run(
             Hub::with_backends(config.clone(), backends, counters)
         }
     };
+    Ok(hub)
+}
+
+/// Serves `listener` with `hub` (and `/metrics` on `metrics`) until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    hub: Arc<Hub>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let scrapes = metrics.map(|m| tokio::spawn(http::serve_metrics(m, hub.clone())));
     let served = serve(listener, hub, shutdown).await;
     if let Some(task) = scrapes {

@@ -5,8 +5,9 @@
 mod common;
 
 use common::*;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 fn tmpdir(tag: &str) -> PathBuf {
@@ -15,53 +16,65 @@ fn tmpdir(tag: &str) -> PathBuf {
     d
 }
 
-fn spawn_on(dir: &Path) -> (Child, String) {
+fn spawn_on(dir: &Path) -> (Running, String) {
     let dir = dir.to_str().expect("utf-8 temp path");
-    spawn_binary(&["--store", "sqlite", "--data-dir", dir])
+    run_binary(&["--store", "sqlite", "--data-dir", dir])
 }
 
-/// Waits (up to `within`) for a process that should exit by itself; kills it otherwise.
-fn exit_within(mut child: Child, within: Duration) -> Output {
+/// Waits (up to `within`) for a process that should exit by itself. One that does not is
+/// killed when its guard drops, so a failing test leaves no server behind.
+fn exit_within(child: &mut Running, within: Duration) -> ExitStatus {
     let deadline = Instant::now() + within;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the process did not exit within {within:?}");
+    loop {
+        if let Some(status) = child.0.try_wait().expect("try_wait") {
+            return status;
         }
+        assert!(
+            Instant::now() < deadline,
+            "the process did not exit within {within:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.wait_with_output().expect("output")
 }
 
 #[test]
 fn readyz_is_200_on_a_healthy_server_and_healthz_stays_liveness() {
     let dir = tmpdir("healthy");
-    let (mut s, addr) = spawn_on(&dir);
+    let (_server, addr) = spawn_on(&dir);
     assert_eq!(
         http_get(&addr, "/readyz"),
         (200, "{\"ready\":true}\n".into())
     );
     assert_eq!(http_get(&addr, "/healthz"), (200, "ok\n".into()));
-    let _ = s.kill();
-    let _ = s.wait();
 }
 
 #[test]
 fn a_second_server_on_the_same_data_directory_exits_and_the_first_keeps_serving() {
     let dir = tmpdir("shared-dir");
-    let (mut first, addr) = spawn_on(&dir);
-    let first_pid = first.id();
+    let (first, addr) = spawn_on(&dir);
+    let first_pid = first.0.id();
+    // The address is printed only once the store is open: the lock is already held. (It used
+    // to be printed before, and a second server started at once could take the lock first.)
+    let lock = std::fs::File::open(dir.join("chat.lock")).expect("the lock file exists");
+    assert!(
+        matches!(lock.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        "the data directory is locked by the time the address is printed"
+    );
 
-    let second = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--listen", "127.0.0.1:0", "--store", "sqlite", "--data-dir"])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the second server");
-    let out = exit_within(second, Duration::from_secs(10));
-    assert!(!out.status.success(), "the second server must fail");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let mut second = Running(
+        Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["--listen", "127.0.0.1:0", "--store", "sqlite", "--data-dir"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the second server"),
+    );
+    let status = exit_within(&mut second, Duration::from_secs(10));
+    assert!(!status.success(), "the second server must fail");
+    let mut err = String::new();
+    let stderr = second.0.stderr.as_mut().expect("piped stderr");
+    stderr.read_to_string(&mut err).expect("read stderr");
     let want = format!(
         "data directory {} is in use by another server (pid {first_pid})",
         dir.display()
@@ -76,16 +89,13 @@ fn a_second_server_on_the_same_data_directory_exits_and_the_first_keeps_serving(
     );
     assert_eq!(http_get(&addr, "/readyz").0, 200);
 
-    let _ = first.kill();
-    let _ = first.wait();
-    let (mut third, addr) = spawn_on(&dir);
+    drop(first);
+    let (_third, addr) = spawn_on(&dir);
     assert_eq!(
         http_get(&addr, "/readyz").0,
         200,
         "free again once the first is gone"
     );
-    let _ = third.kill();
-    let _ = third.wait();
 }
 
 /// A real fault: the writer opens the WAL by name for its first fsync, so unlinking it under
@@ -93,7 +103,7 @@ fn a_second_server_on_the_same_data_directory_exits_and_the_first_keeps_serving(
 #[tokio::test]
 async fn a_failed_fsync_closes_every_client_with_1011_and_exits_non_zero() {
     let dir = tmpdir("fsync-fails");
-    let (child, addr) = spawn_binary(&[
+    let (mut child, addr) = run_binary(&[
         "--store",
         "sqlite",
         "--rate-per-sec",
@@ -111,8 +121,9 @@ async fn a_failed_fsync_closes_every_client_with_1011_and_exits_non_zero() {
     sender.say("general", "never durable").await;
     assert_eq!(reader.expect_close().await, 1011);
     assert_eq!(sender.expect_close().await, 1011);
-    let out = tokio::task::spawn_blocking(move || exit_within(child, Duration::from_secs(10)))
-        .await
-        .expect("join");
-    assert!(!out.status.success(), "exits non-zero: {:?}", out.status);
+    let status =
+        tokio::task::spawn_blocking(move || exit_within(&mut child, Duration::from_secs(10)))
+            .await
+            .expect("join");
+    assert!(!status.success(), "exits non-zero: {status:?}");
 }
