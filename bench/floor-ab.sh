@@ -5,10 +5,11 @@
 # endpoint.
 #   bench/floor-ab.sh RUNS SECS N...   # e.g. 6 6 1000 5000: 6 runs of 60 messages at 1k and 5k
 #   RATE=100 bench/floor-ab.sh 6 3 1000   # 300 messages at 1k (the floor keeps up there)
+#   WARMUP=2 bench/floor-ab.sh 8 6 1000   # past the receivers' first 16 messages (quick ACKs)
 # Needs `bench/run.sh` (or `cargo build --release -p server -p loadgen -p floor-hub`) first.
 # Servers are pinned to CPU 0, the load generator to CPU 1; all traffic stays on 127.0.0.1.
 set -euo pipefail
-RUNS=$1 SECS=$2 RATE=${RATE:-10}
+RUNS=$1 SECS=$2 RATE=${RATE:-10} WARMUP=${WARMUP:-0.5}
 shift 2
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
@@ -24,7 +25,7 @@ for run in $(seq 1 "$RUNS"); do
       proto=demo
       [ "$peer" = chat ] && proto=typed
       p99=$(taskset -c 1 "$BIN/loadgen" --server "$ADDR" --proto "$proto" --server-pid "$PID" \
-          fanout --receivers "$n" --rates "$RATE" --secs "$SECS" --drain 5 --warmup 0.5 2>/dev/null |
+          fanout --receivers "$n" --rates "$RATE" --secs "$SECS" --drain 5 --warmup "$WARMUP" 2>/dev/null |
         python3 -c "import json,sys; p=json.load(sys.stdin)['report']['phases'][0]
 print(p['latency']['p99_us'] if p['lost'] == 0 else 'lost')" || echo fail)
       stop_server
