@@ -23,12 +23,12 @@ const FRAME_HEADER: u64 = 24;
 const WAL_HEADER: u64 = 32;
 /// Frames past the checkpoint's threshold: the commit that crosses it, and a group's margin.
 const SPARE_FRAMES: u64 = 64;
-/// Zeros written per `write`: one page of the page cache. The page cache sizes a new folio by
-/// the write that makes it, so 1 MiB writes left the WAL in 1 MiB folios, and every later commit
-/// then walked the buffer heads of a whole folio to write a frame into it (and its fsync again to
-/// write it out): 1,000 receivers × 10 msg/s, `ext4_block_write_begin` alone took 10% of the
-/// writer's CPU, 0.7% with page-sized writes, and a one-message commit 146 µs against 118.
-const CHUNK: usize = 4096;
+/// Zeros written per `write`. The page cache sizes a new folio by the write that makes it, and
+/// every later write into a folio walks all its buffer heads (ext4), as its writeback does: in
+/// 1 MiB writes the WAL was 1 MiB folios, and a commit's small writes walked 256 of them each.
+/// 64 KiB folios cost a frame's write 16, and a big group's fsync 16 times fewer folios than
+/// page-sized ones (see bench/README.md: the writer's CPU, and throughput, for all three).
+const CHUNK: usize = 64 * 1024;
 
 /// The size the WAL of `conn` reaches before its automatic checkpoint starts it over.
 pub(super) fn working_size(conn: &Connection) -> rusqlite::Result<u64> {
