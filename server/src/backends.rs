@@ -1,5 +1,5 @@
 //! What a hub stands on: the history it reads, the log it appends to, and the seams to the
-//! other nodes. `server::run` picks them (one node, or Redis); the hub holds only the traits.
+//! other nodes. `server::open` picks them (one node, or Redis); the hub holds only the traits.
 
 use crate::auth::accounts::memory::MemoryAccounts;
 use crate::auth::Accounts;

@@ -2,9 +2,9 @@
 //!
 //! Layout, in the order a message travels:
 //! - `server`: the accept loop and routing of the one port (WebSocket, `/healthz`, `/readyz`,
-//!   `/metrics`, the web client's files); [`run`] and [`serve`] are the entry points. `http`:
-//!   request heads, the upgrade answer, static files, the Origin allowlist. [`listen`]: the
-//!   listening socket and its queue.
+//!   `/metrics`, the web client's files); [`open`], [`run`] and [`serve`] are the entry
+//!   points. `http`: request heads, the upgrade answer, static files, the Origin allowlist.
+//!   [`listen`]: the listening socket and its queue.
 //! - [`limits`]: connections and their rate per client address, seen through trusted proxies.
 //! - `connection`: one WebSocket's task: reading, heartbeat, limits, the close handshake.
 //! - `protocol`: what the connection speaks: `typed` on `/chat`, `demo` on `/ws/<nick>`,

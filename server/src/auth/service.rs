@@ -105,7 +105,7 @@ pub struct Auth {
 
 impl Auth {
     /// The verifier of the configured JWT keys (the key file read now), if any: a key that
-    /// cannot be used is an error. `server::run` calls it before serving, so a server with a
+    /// cannot be used is an error. `server::open` calls it before serving, so a server with a
     /// bad key does not start.
     pub fn jwt_verifier(config: &Config) -> anyhow::Result<Option<JwtVerifier>> {
         let pem =
