@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+import report_bound
 import report_cpu
 import report_frame
 import report_rooms
@@ -119,8 +120,12 @@ def summarize(recs):
                 "p99_us": stat(r["latency"]["p99_us"] for r in reps),
                 "loadgen_busy": stat(r["cpu"]["loadgen_busy"] for r in reps),
                 "lost": stat(r["lost"] for r in reps),
+                "deliveries_per_send": stat(r["deliveries_per_s"] / r["sends_per_s"] for r in reps
+                                            if r.get("sends_per_s")),
                 "disconnects": sum(sum(r["disconnects"].values()) for r in reps),
             }
+        elif case == "store-floor":
+            summary["store_floor"] = report_bound.summarize(reps)
         elif case == "storm":
             resumed = [r["resume"] for r in reps if r.get("resume")]
             summary["storm"][peer] = {
@@ -204,6 +209,7 @@ def markdown(summary, status, mode, recs):
     saturated, noisy = report_scenarios.fanout(summary, fan_peers, LABEL, add)
     report_cpu.section(summary, fan_peers, cases, LABEL, add)
     report_scenarios.throughput(summary, full, LABEL, add)
+    report_bound.section(summary, LABEL, add)
     report_scenarios.memory(summary, servers, LABEL, add)
     report_scenarios.slow(summary, servers, LABEL, add)
     report_scenarios.storm(summary, full, LABEL, add)

@@ -41,7 +41,7 @@ if [ "$QUICK" = 1 ]; then
   SIZES="500 2000"           # fan-out receivers; the largest also gives idle memory per connection
   FANOUT_SECS=1; FANOUT_DRAIN=0.7; FANOUT_WARMUP=0.3
   CONNECT_MAX=10; SETTLE_MAX=4     # seconds; bound what a presence storm on join can cost
-  TP_CLIENTS=100; TP_WARMUP=0.5; TP_SECS=1.5; TP_DRAIN=0.7
+  TP_CLIENTS=100; TP_WINDOW=8; TP_WARMUP=0.5; TP_SECS=1.5; TP_DRAIN=0.7
   SLOW_N=2000; SLOW_RATE=100; SLOW_BASE=0.7; SLOW_SECS="${SLOW_SECS:-2}"; SLOW_DRAIN=0.7; SLOW_RESUME=0.5
   STORM_N=2000
   ROOMS_USERS=2000; ROOMS_N=200; ROOMS_WARMUP=0.5; ROOMS_SECS=2; ROOMS_DRAIN=1
@@ -54,7 +54,7 @@ else
   # than before the storm and Socket.IO joined, so that all peers fit in 20 minutes.)
   FANOUT_SECS=2,1; FANOUT_DRAIN=5; FANOUT_WARMUP=0.5
   CONNECT_MAX=15; SETTLE_MAX=5
-  TP_CLIENTS=100; TP_WARMUP=0.5; TP_SECS=3; TP_DRAIN=1.5
+  TP_CLIENTS=100; TP_WINDOW=8; TP_WARMUP=0.5; TP_SECS=3; TP_DRAIN=1.5
   SLOW_N=10000; SLOW_RATE=100; SLOW_BASE=1; SLOW_SECS="${SLOW_SECS:-3}"; SLOW_DRAIN=1.5; SLOW_RESUME=1
   STORM_N=10000
   # Many rooms: 10k users, 1,000 rooms of 50, 5 rooms each, 1% sending 1 msg/s (3 s: 14,700
@@ -106,6 +106,10 @@ HUB_OK=1; OURS_OK=1; FLOOR_OK=1
 log "building our server"
 (cd "$ROOT" && cargo build --release -p server) >"$OUT/logs/build-server.log" 2>&1 || OURS_OK=0
 [ -x "$BIN/server" ] || OURS_OK=0
+# The store's part of the throughput scenario's durable bound (run beside ours-mem).
+STORE_FLOOR_OK=1
+(cd "$ROOT" && cargo build --release -p server --example store-floor) \
+  >>"$OUT/logs/build-server.log" 2>&1 || STORE_FLOOR_OK=0
 
 # ------------------------------------------------------------------------------------- install
 VENV="$BENCH/.venv"
@@ -321,6 +325,21 @@ run_storm() {
   record "$raw" "$run" "$peer" storm "$rc" "$alive" "$llog" "$t0"
 }
 
+# run_store_floor RUN: `store-floor` (server/examples) on CPU 0, as the raw record
+# run<RUN>-store-floor-store-floor.json.
+run_store_floor() {
+  local run="$1" raw="$OUT/raw/run$1-store-floor-store-floor.json"
+  local llog="$OUT/logs/run$1-store-floor.log" t0 rc=0
+  t0=$(date +%s.%N)
+  rm -rf "$OUT/logs/store-floor"
+  timeout --kill-after=5 60 taskset -c 0 "$BIN/examples/store-floor" "$OUT/logs/store-floor" \
+    "$((TP_CLIENTS * TP_WINDOW))" 2>"$llog" |
+    python3 -c 'import json, sys; print(json.dumps({"report": json.load(sys.stdin)}))' \
+    >"$raw.tmp" 2>>"$llog" || rc=$?
+  rm -rf "$OUT/logs/store-floor"
+  record "$raw" "$run" store-floor store-floor "$rc" 1 "$llog" "$t0"
+}
+
 log "mode $MODE: $RUNS run(s), peers ${RUNNABLE[*]:-none}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$MODE $RUNS $(cut -d' ' -f1-3 /proc/loadavg)" >"$OUT/logs/mode.txt"
 for run in $(seq 1 "$RUNS"); do
@@ -338,9 +357,14 @@ for run in $(seq 1 "$RUNS"); do
   # overloaded (throughput, slow consumers), and it has no limits or queues to show there.
   for peer in "${RUNNABLE[@]}"; do
     [ "$peer" = floor ] && continue
-    run_case "$run" "$peer" throughput 60 -- throughput --clients "$TP_CLIENTS" \
+    run_case "$run" "$peer" throughput 60 -- throughput --clients "$TP_CLIENTS" --window "$TP_WINDOW" \
       --warmup "$TP_WARMUP" --secs "$TP_SECS" --drain "$TP_DRAIN"
   done
+  # The durable bound: the least the SQLite store adds to each message (at groups of the whole
+  # window), alone on CPU 0, beside ours-mem's fan-out (see README, "Throughput").
+  if [[ " ${RUNNABLE[*]} " == *" ours-mem "* ]] && [ "$STORE_FLOOR_OK" = 1 ]; then
+    run_store_floor "$run"
+  fi
   # The reconnect storm: ours, Bun and Socket.IO (the floor is no server; the other peers are
   # left out to keep the bench under 20 minutes).
   for peer in "${RUNNABLE[@]}"; do
