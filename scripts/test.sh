@@ -21,6 +21,9 @@ python3 scripts/check-layout.py
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "cargo doc (broken and private links in doc comments)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
 step "shared compiles for wasm32"
 cargo check -p shared --target wasm32-unknown-unknown
 

@@ -333,8 +333,8 @@ pub struct Config {
     #[arg(long, env = "CHAT_TYPING_TTL", default_value = "5s", value_parser = parse_duration)]
     pub typing_ttl: Duration,
 
-    /// Extra origins (scheme://host[:port]) allowed to open the WebSocket, comma-separated.
-    /// Always allowed: the server's own origin, localhost/127.0.0.1/[::1] on any port, and
+    /// Extra origins (`scheme://host[:port]`) allowed to open the WebSocket, comma-separated.
+    /// Always allowed: the server's own origin, `localhost`/`127.0.0.1`/`[::1]` on any port, and
     /// clients that send no Origin (non-browser). `*` allows every origin.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,

@@ -104,7 +104,7 @@ pub fn demo_message(data: &[u8]) {
 }
 
 /// Bytes a client sends on a fresh connection, read by hyper with the server's settings
-/// ([`http1_builder`]); a small service checks the headers the server reads itself. The
+/// (`http1_builder`); a small service checks the headers the server reads itself. The
 /// connection must end once the client has sent everything and closed its side.
 pub fn http_head(data: &[u8]) {
     let run = async {

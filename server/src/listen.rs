@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpSocket};
 const BACKLOG: u32 = 65_535;
 
 /// Listens on `addr` as `TcpListener::bind` does (`SO_REUSEADDR`, so a restart can bind while
-/// the last process's connections linger), with the longer queue of [`BACKLOG`].
+/// the last process's connections linger), with the longer queue of `BACKLOG`.
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = match addr {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,

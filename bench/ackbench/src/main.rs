@@ -2,7 +2,7 @@
 //! the next. Prints one JSON line: acked messages per second over the measured window, and the
 //! ack latency (send to ack) of the sends acked in it: p50, p99, max.
 //!
-//! usage: ackbench <ws-url> <senders> <text-bytes> <seconds>
+//! Usage: `ackbench <ws-url> <senders> <text-bytes> <seconds>`
 
 use futures_util::{SinkExt, StreamExt};
 use shared::{ClientMessage, ClientMsgId, MessageText, Nickname, RoomName, ServerMessage};

@@ -49,7 +49,7 @@ struct Cli {
     /// Server address (127.0.0.0/8 only).
     #[arg(long, default_value = "127.0.0.1:8080")]
     server: SocketAddr,
-    /// `demo`: /ws/<nick>, plain text. `typed`: /chat, hello/join/send. `socketio`: Socket.IO 4
+    /// `demo`: `/ws/<nick>`, plain text. `typed`: /chat, hello/join/send. `socketio`: Socket.IO 4
     /// over a WebSocket, the `msg` event out and `chat` in.
     #[arg(long, value_enum, default_value = "demo")]
     proto: Proto,

@@ -94,7 +94,7 @@ impl ServerProc {
     }
 }
 
-/// utime + stime of all the threads of `pid`, from /proc/<pid>/stat.
+/// utime + stime of all the threads of `pid`, from `/proc/<pid>/stat`.
 fn proc_stat_cpu_secs(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces: fields are counted after its closing ')'.
@@ -106,7 +106,7 @@ fn proc_stat_cpu_secs(pid: u32) -> Option<f64> {
     Some((utime + stime) as f64 / TICKS_PER_SEC)
 }
 
-/// The one CPU a process is pinned to (`Cpus_allowed_list` of /proc/<pid>/status), if one.
+/// The one CPU a process is pinned to (`Cpus_allowed_list` of `/proc/<pid>/status`), if one.
 fn pinned_cpu(pid: &str) -> Option<usize> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let list = status

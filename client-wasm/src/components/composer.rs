@@ -8,7 +8,7 @@
 //! `aria-activedescendant`; `aria-expanded` is not allowed on a textbox (axe rates it
 //! critical), and `role="combobox"` would take the box's multi-line nature from screen readers.
 //!
-//! Every handler calls one method of [`Ctx`] (the box, the state and the props they need),
+//! Every handler calls one method of `Ctx` (the box, the state and the props they need),
 //! so each rule is compiled once: the wasm is near its size budget.
 
 use super::mention::{byte_at, complete, insert, mention_query, utf16_len, OPTION_IDS};

@@ -122,7 +122,7 @@ impl Hub {
 
     /// Sends `peer` the direct messages that reached it while it was away: those after its
     /// read mark in each direct conversation with unread ones, the most recently active
-    /// first, at most [`UNREAD_CAP`] each and [`MAX_WAITING`] in all (the rest are a
+    /// first, at most [`UNREAD_CAP`] each and `MAX_WAITING` in all (the rest are a
     /// `dm_history` away).
     pub async fn deliver_waiting(&self, peer: &Peer, states: &[ReadState]) {
         let mut sent = 0;

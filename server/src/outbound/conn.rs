@@ -286,7 +286,7 @@ impl Conn {
 
     /// Queues a page reply (`joined`, `history`, `rooms`): a page is bounded by its own byte
     /// budget, so it does not count against the slow-consumer bounds, and the connection
-    /// reads nothing more until it is written whole ([`Conn::page_unsent`]): one page at a
+    /// reads nothing more until it is written whole (`Conn::page_unsent`): one page at a
     /// time, however many a client asks for without reading.
     pub fn reply_page(self: &Arc<Self>, msg: &ServerMessage) -> bool {
         self.reply_page_json(&msg.to_json())

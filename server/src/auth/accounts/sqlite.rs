@@ -268,7 +268,7 @@ impl Accounts for SqliteAccounts {
             .await
     }
 
-    /// Records the use only when the recorded one is older than [`TOUCH_AFTER_MS`]: idle
+    /// Records the use only when the recorded one is older than `TOUCH_AFTER_MS`: idle
     /// expiry is exact to within a minute, and most lookups write nothing.
     async fn session(
         &self,
