@@ -45,9 +45,14 @@ fn main() {
     let bare = bare(&dir.join("bare"), group, rounds);
     match (ours, bare) {
         (Ok((ours_us, groups)), Ok(bare_us)) => println!(
-            "{{\"group\":{group},\"messages\":{},\"ours_groups\":{groups},\
-             \"ours_cpu_us_per_message\":{ours_us:.3},\"bare_cpu_us_per_message\":{bare_us:.3}}}",
-            rounds * group
+            "{}",
+            serde_json::json!({
+                "group": group,
+                "messages": rounds * group,
+                "ours_groups": groups,
+                "ours_cpu_us_per_message": ours_us,
+                "bare_cpu_us_per_message": bare_us,
+            })
         ),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("store-floor: {e}");
@@ -84,17 +89,10 @@ fn ours(dir: &Path, group: usize, rounds: usize) -> Result<(f64, usize), String>
         .build()
         .map_err(|e| e.to_string())?;
     let warmup = (rounds / 10).max(1);
-    let mut next = 1u64;
+    let mut ids = 1u64..;
     let mut batch = |n: usize| -> Vec<Vec<StoredMessage>> {
         (0..n)
-            .map(|_| {
-                (0..group)
-                    .map(|_| {
-                        next += 1;
-                        message(next)
-                    })
-                    .collect()
-            })
+            .map(|_| ids.by_ref().take(group).map(message).collect())
             .collect()
     };
     let (warm, measured) = (batch(warmup), batch(rounds));
