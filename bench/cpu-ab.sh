@@ -6,8 +6,9 @@
 # of its per-run ratios. With SQLite, also the writer thread's CPU per message (the store's
 # direct cost). Each run also measures the fsync floor (`fsync-floor`, on the filesystem that
 # holds the servers' data): the CPU of one bare append and its fdatasync, which any server that
-# makes each message durable pays per message. The durable bound is the floor hub's figure plus
-# that ÷ N: the least a durable server can spend per delivery, measured.
+# fsyncs each message by itself pays per message. The one-fsync-per-message bound is the floor
+# hub's figure plus that ÷ N: the least such a server can spend per delivery, measured (ours lets
+# the next message share a light load's fsync, `linger.rs`, so it can spend less).
 #   bench/cpu-ab.sh RUNS N RATE SECS [REPORT]   # e.g. 8 1000 50 10: 1,000 receivers, 50 msg/s
 # With REPORT (a path), the table is also written there as Markdown (bench/results/fanout-cpu.md).
 # Needs `bench/run.sh` first (it builds the load generator and the floor hub, and installs Bun).
@@ -81,7 +82,7 @@ def span(v, fmt):
 bun = statistics.median(col("bun")) if col("bun") else None
 names = {"sqlite": "ours, SQLite (default)", "memory": "ours, `--store memory`", "bun": "Bun",
          "floor": "floor hub (the kernel's sends only)",
-         "bound": "durable bound: floor hub + fsync floor ÷ N"}
+         "bound": "one fsync per message: floor hub + fsync floor ÷ N"}
 lines = [f"One sender, {n:,} receivers, {rate} msg/s, {secs} s phases; {len(runs)} runs, the "
          "servers in turn. Server CPU per delivery (µs): median [min–max]; ÷ Bun: the ratio of "
          "the medians, and the median [min–max] of the per-run ratios.", "",

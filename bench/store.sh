@@ -36,7 +36,7 @@ start_server() {
   rm -f "$TMP/out"
   taskset -c 0 "$TARGET/release/server" --listen 127.0.0.1:0 --data-dir "$TMP/data" \
     --rate-per-sec 0 --max-connections-per-ip 0 --handshake-rate-per-ip 0 --static-dir "$TMP" \
-    "$@" > "$TMP/out" 2>/dev/null &
+    --guests-create-rooms "$@" > "$TMP/out" 2>/dev/null &
   PID=$!
   for _ in $(seq 100); do grep -q listening "$TMP/out" 2>/dev/null && break; sleep 0.05; done
   ADDR=$(sed -n 's#listening on http://##p' "$TMP/out")

@@ -225,7 +225,11 @@ async fn the_flusher_going_idle_lets_the_store_fsync_so_a_send_is_acked() {
         every: std::time::Duration::from_secs(30),
     };
     let hour = std::time::Duration::from_secs(3600);
-    let store = crate::store::SqliteStore::open_with(&dir, keep, true, hour).expect("open");
+    let waits = crate::store::sqlite::SyncWaits {
+        defer_max: hour,
+        ..Default::default()
+    };
+    let store = crate::store::SqliteStore::open_with(&dir, keep, true, waits).expect("open");
     let hub = Hub::build(
         Arc::new(Config::default()),
         Backends::single(Arc::new(store)),

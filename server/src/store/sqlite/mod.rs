@@ -6,7 +6,9 @@
 //! that fsync (`wait_durable`). A small group is answered before its fsync, so the hub
 //! delivers it meanwhile, and the fsync waits until the hub has delivered it (or at most
 //! `SYNC_DEFER_MAX`): on a shared core its I/O wake-ups would otherwise interrupt that very
-//! fan-out. A big group is answered after its fsync. Many concurrent senders share one commit,
+//! fan-out. Then, unless such waits have lately gone unshared (`linger.rs`), it waits up to
+//! `SYNC_LINGER` from the commit for more groups to share it: at a light load each message
+//! is a group of its own. A big group is answered after its fsync. Many concurrent senders share one commit,
 //! and the async runtime never waits for the writer. Reads (a page of history at most) use a
 //! read-only connection of their own on the caller's thread when it is free and SQLite answers
 //! without waiting (`lookup.rs`), else another on Tokio's blocking pool; WAL lets both run
@@ -19,6 +21,7 @@
 //! - `own_thread.rs`: the accounts' and conversations' connection, on a thread of its own.
 //! - `lookup.rs`: reads by index on the caller's thread (theirs, and history's here).
 //! - `writer.rs`: the writer thread: group commits, answers.
+//! - `linger.rs`: whether an fsync waits for more groups to share it.
 //! - `rewrite.rs`: edits and deletions, applied by the writer in their turn.
 //! - `retention.rs`: deleting what is past the retention limits, a bounded step at a time.
 //! - `wal.rs`: the WAL's fsync and the synced mark that `wait_durable` waits for.
@@ -28,6 +31,7 @@
 pub mod backup;
 mod dir_lock;
 mod inbox;
+mod linger;
 mod lookup;
 mod own_thread;
 mod retention;
@@ -51,6 +55,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use wal::{SyncState, Wal};
+pub(crate) use writer::SyncWaits;
 
 pub(crate) use own_thread::OwnThread;
 pub(crate) use schema::err;
@@ -86,15 +91,15 @@ impl SqliteStore {
         retention: Retention,
         sync_full: bool,
     ) -> Result<Self, StoreError> {
-        Self::open_with(data_dir, retention, sync_full, writer::SYNC_DEFER_MAX)
+        Self::open_with(data_dir, retention, sync_full, SyncWaits::default())
     }
 
-    /// `open`, with the longest an early answer's fsync waits for the hub (`SYNC_DEFER_MAX`).
+    /// `open`, with how long an early answer's fsync may wait (`SyncWaits`).
     pub(crate) fn open_with(
         data_dir: &Path,
         retention: Retention,
         sync_full: bool,
-        sync_defer_max: Duration,
+        waits: SyncWaits,
     ) -> Result<Self, StoreError> {
         ensure_data_dir(data_dir)?;
         let lock = DirLock::acquire(data_dir)?;
@@ -113,7 +118,7 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn({
                 let (inbox, sync) = (inbox.clone(), sync.clone());
-                move || writer::run(wconn, &inbox, &sync, wal, retention, ids, sync_defer_max)
+                move || writer::run(wconn, &inbox, &sync, wal, retention, ids, waits)
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
@@ -348,6 +353,8 @@ impl Journal for SqliteStore {
     }
 }
 
+#[cfg(test)]
+mod linger_tests;
 #[cfg(test)]
 mod rewrite_tests;
 #[cfg(test)]

@@ -4,7 +4,7 @@ use super::wal::Wal;
 use super::*;
 use crate::util::now_ms;
 
-fn msg(channel: &str, id: u64, cid: Option<&str>) -> StoredMessage {
+pub(super) fn msg(channel: &str, id: u64, cid: Option<&str>) -> StoredMessage {
     StoredMessage {
         channel: channel.into(),
         id,
@@ -17,13 +17,21 @@ fn msg(channel: &str, id: u64, cid: Option<&str>) -> StoredMessage {
     }
 }
 
-fn tmpdir(name: &str) -> PathBuf {
+pub(super) fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("chat-sqlite-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
 }
 
-const KEEP: Retention = Retention {
+/// The fsync of an early answer held for the hub up to `defer_max`; the default linger.
+pub(super) fn held(defer_max: Duration) -> SyncWaits {
+    SyncWaits {
+        defer_max,
+        ..Default::default()
+    }
+}
+
+pub(super) const KEEP: Retention = Retention {
     per_channel: 0,
     max_age: None,
     every: Duration::from_secs(30),
@@ -173,7 +181,7 @@ async fn an_append_is_written_before_it_is_fsynced_and_the_mark_says_when() {
     // `wait_durable` returns once the fsync has published the mark, not before.
     let dir = tmpdir("durable-held");
     let hour = Duration::from_secs(3600);
-    let s = SqliteStore::open_with(&dir, KEEP, true, hour).expect("open");
+    let s = SqliteStore::open_with(&dir, KEEP, true, held(hour)).expect("open");
     let (stored, mark) = s
         .append_marked(msg("general", 1, None))
         .await
@@ -211,7 +219,7 @@ async fn an_append_is_written_before_it_is_fsynced_and_the_mark_says_when() {
 async fn an_early_answer_is_fsynced_once_the_hub_is_idle_and_its_ack_waits_for_that() {
     let dir = tmpdir("defer");
     let hour = Duration::from_secs(3600);
-    let s = SqliteStore::open_with(&dir, KEEP, true, hour).expect("open");
+    let s = SqliteStore::open_with(&dir, KEEP, true, held(hour)).expect("open");
     let (stored, mark) = s
         .append_marked(msg("general", 1, Some("c1")))
         .await
@@ -260,7 +268,8 @@ async fn an_early_answer_is_fsynced_once_the_hub_is_idle_and_its_ack_waits_for_t
 #[tokio::test]
 async fn when_the_hub_never_goes_idle_the_fsync_runs_at_its_deadline() {
     let dir = tmpdir("defer-deadline");
-    let s = SqliteStore::open_with(&dir, KEEP, true, Duration::from_millis(50)).expect("open");
+    let s =
+        SqliteStore::open_with(&dir, KEEP, true, held(Duration::from_millis(50))).expect("open");
     for id in 1..=3 {
         let (_, mark) = s
             .append_marked(msg("general", id, None))

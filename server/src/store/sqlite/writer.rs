@@ -3,6 +3,7 @@
 //! turn; runs a step of retention between two group commits.
 
 use super::inbox::{Append, Inbox, Op};
+use super::linger::{Linger, Round, SYNC_LINGER};
 use super::retention::{Pruner, BATCH};
 use super::rewrite;
 use super::wal::{SyncState, Wal};
@@ -26,6 +27,24 @@ const GATHER_WAIT: Duration = Duration::from_micros(200);
 const EARLY_ANSWER_MAX: usize = 8;
 /// Longest an fsync of early-answered groups waits for the hub to deliver them (see `run`).
 pub(super) const SYNC_DEFER_MAX: Duration = Duration::from_millis(20);
+
+/// How long the fsync of early-answered groups may wait: for the hub to deliver them
+/// (`defer_max`), and then for more groups to share it (`linger`, from the first's commit; see
+/// `linger`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SyncWaits {
+    pub(crate) defer_max: Duration,
+    pub(crate) linger: Duration,
+}
+
+impl Default for SyncWaits {
+    fn default() -> Self {
+        Self {
+            defer_max: SYNC_DEFER_MAX,
+            linger: SYNC_LINGER,
+        }
+    }
+}
 
 /// The client ids of the newest `CLIENT_ID_WINDOW` messages that have one, oldest first, as
 /// the writer's idempotency window.
@@ -75,7 +94,7 @@ pub(super) fn run(
     mut wal: Option<Wal>,
     retention: Retention,
     mut ids: ClientIds,
-    sync_defer_max: Duration,
+    waits: SyncWaits,
 ) {
     let mut pruner = Pruner::new(retention, BATCH);
     let mut written = 0u64;
@@ -94,14 +113,25 @@ pub(super) fn run(
     let mut deferred: Option<Instant> = None;
     // Some of those groups hold stored messages, which the hub delivers.
     let mut deliverable = false;
+    // Once the hub has delivered them, their fsync may wait for more groups to share it, until
+    // `SYNC_LINGER` after the first (see `linger`).
+    let mut linger = Linger::new(waits.linger);
+    let mut round = Round::default();
     loop {
-        let got = match deferred {
+        let got = match (deferred, round.waiting_until()) {
             // Sleeps until an op arrives or a retention step is due.
-            None => inbox.take(&mut ops, pruner.next_step()),
-            Some(deadline) => inbox.take_until(&mut ops, deadline),
+            (None, _) => inbox.take(&mut ops, pruner.next_step()),
+            (Some(_), Some(until)) => inbox.take(&mut ops, Some(until)),
+            (Some(deadline), None) => inbox.take_until(&mut ops, deadline),
         };
         if got.is_none() {
             break;
+        }
+        let now = Instant::now();
+        if round.woke(!ops.is_empty(), now) {
+            // A group to share the fsync: it too is delivered before the fsync runs (its I/O
+            // would interrupt that fan-out), for at most `defer_max` from now.
+            deferred = Some(now + waits.defer_max);
         }
         if ops.is_empty() && deferred.is_none() {
             // Nothing to commit, and everything committed is synced: retention's turn.
@@ -173,12 +203,20 @@ pub(super) fn run(
             // Only early answers wait for this fsync. On a shared core its I/O wake-ups would
             // interrupt the fan-out of the very messages just answered: it waits until the hub
             // has delivered them (it goes idle) or, when the hub stays busy, for
-            // `sync_defer_max`. The acks wait for it either way.
-            let deadline = *deferred.get_or_insert_with(|| Instant::now() + sync_defer_max);
-            if !inbox.idle() && Instant::now() < deadline {
+            // `waits.defer_max`; then, while `linger` allows, for more groups to share it, until
+            // `waits.linger` after the first. The acks wait for it either way.
+            let now = Instant::now();
+            let deadline = *deferred.get_or_insert_with(|| now + waits.defer_max);
+            round.begin(&linger, now);
+            if !inbox.idle() {
+                if now < deadline {
+                    continue;
+                }
+            } else if round.wait(now) {
                 continue;
             }
         }
+        round.end(&mut linger, Instant::now());
         deferred = None;
         deliverable = false;
         inbox.no_idle_wanted();
