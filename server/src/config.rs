@@ -137,6 +137,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_SQLITE_SYNC_FULL", default_value_t = true, action = clap::ArgAction::Set)]
     pub sqlite_sync_full: bool,
 
+    /// SQLite store with full sync: how long (milliseconds, from its commit) the fsync of a
+    /// lone message may wait at a light load for the next message to share it. Its ack waits
+    /// too; its delivery does not. Waits that go unshared pause waiting. 0: never wait.
+    #[arg(long, env = "CHAT_SQLITE_FSYNC_LINGER_MS", default_value_t = 25)]
+    pub sqlite_fsync_linger_ms: u64,
+
     /// Maximum simultaneous WebSocket connections; past it, new upgrades get HTTP 503.
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,

@@ -286,11 +286,16 @@ pub async fn open(
             };
             let dir = config.data_dir.clone();
             let sync_full = config.sqlite_sync_full;
+            let waits = sqlite::SyncWaits {
+                linger: std::time::Duration::from_millis(config.sqlite_fsync_linger_ms),
+                ..Default::default()
+            };
             // Opening may create files and run migrations: keep it off the async workers.
-            let store =
-                tokio::task::spawn_blocking(move || SqliteStore::open(&dir, retention, sync_full))
-                    .await
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+            let store = tokio::task::spawn_blocking(move || {
+                SqliteStore::open_with(&dir, retention, sync_full, waits)
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))??;
             store.record_timings(timings);
             Ok(Arc::new(store))
         }

@@ -57,9 +57,8 @@ impl Linger {
 
     /// How long the fsync of a group committed now may wait for more, if it may wait at all.
     pub(super) fn window(&self, now: Instant) -> Option<Duration> {
-        self.paused_until
-            .is_none_or(|until| now >= until)
-            .then_some(self.window)
+        let paused = self.paused_until.is_some_and(|until| now < until);
+        (!paused && !self.window.is_zero()).then_some(self.window)
     }
 
     /// An fsync waited: `shared_after` is when another group came, from the first's commit
@@ -69,8 +68,9 @@ impl Linger {
             Some(after) => {
                 self.paused_until = None;
                 self.pause = FIRST_PAUSE;
-                let seen = (after * 2).clamp(MIN_WINDOW, self.longest);
-                self.window = ((self.window * 3 + seen) / 4).clamp(MIN_WINDOW, self.longest);
+                // (`max` then `min`: a longest under MIN_WINDOW, zero even, is kept.)
+                let seen = (after * 2).max(MIN_WINDOW).min(self.longest);
+                self.window = ((self.window * 3 + seen) / 4).min(self.longest);
             }
             None => {
                 self.paused_until = Some(now + self.pause);
@@ -169,6 +169,16 @@ mod tests {
         assert!(l.window(t).is_some());
         l.waited(None, t);
         assert!(l.window(t + FIRST_PAUSE).is_some());
+    }
+
+    #[test]
+    fn a_zero_longest_never_waits() {
+        let t = Instant::now();
+        let mut l = Linger::new(Duration::ZERO);
+        assert_eq!(l.window(t), None);
+        l.waited(Some(Duration::from_millis(5)), t);
+        l.waited(None, t);
+        assert_eq!(l.window(t + MAX_PAUSE * 2), None);
     }
 
     #[test]
