@@ -312,4 +312,4 @@ impl Metrics {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

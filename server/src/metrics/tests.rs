@@ -1,7 +1,8 @@
 use super::*;
 use std::time::Duration;
 
-fn value(text: &str, series: &str) -> Option<f64> {
+/// The value of `series` in the rendered metrics `text` (the store's tests read it too).
+pub(crate) fn value(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())

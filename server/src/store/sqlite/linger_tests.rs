@@ -4,23 +4,23 @@
 
 use super::tests::{msg, tmpdir, KEEP};
 use super::*;
+use crate::metrics::tests::value;
 use crate::metrics::Metrics;
 
-/// The series `name` in the metrics' text.
-fn value(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+/// The fsync held for the hub an hour at most (these tests say when the hub is idle), and for
+/// another group up to `linger`.
+fn lingering(linger: Duration) -> SyncWaits {
+    SyncWaits {
+        defer_max: Duration::from_secs(3600),
+        linger,
+    }
 }
 
 #[tokio::test]
 async fn a_group_committed_while_the_fsync_lingers_shares_it_once_delivered() {
     let dir = tmpdir("linger-shared");
-    let hour = Duration::from_secs(3600);
-    let waits = SyncWaits {
-        defer_max: hour,
-        linger: hour,
-    };
-    let s = SqliteStore::open_with(&dir, KEEP, true, waits).expect("open");
+    let s = SqliteStore::open_with(&dir, KEEP, true, lingering(Duration::from_secs(3600)))
+        .expect("open");
     let metrics = Metrics::new();
     s.record_timings(&metrics.timings);
     let (first, m1) = s
@@ -58,11 +58,8 @@ async fn a_group_committed_while_the_fsync_lingers_shares_it_once_delivered() {
 #[tokio::test]
 async fn a_wait_nothing_else_shares_ends_by_itself_and_the_ack_follows() {
     let dir = tmpdir("linger-alone");
-    let waits = SyncWaits {
-        defer_max: Duration::from_secs(3600),
-        linger: Duration::from_millis(200),
-    };
-    let s = SqliteStore::open_with(&dir, KEEP, true, waits).expect("open");
+    let s = SqliteStore::open_with(&dir, KEEP, true, lingering(Duration::from_millis(200)))
+        .expect("open");
     for id in 1..=3 {
         let (_, mark) = s
             .append_marked(msg("general", id, None))
@@ -81,12 +78,8 @@ async fn a_wait_nothing_else_shares_ends_by_itself_and_the_ack_follows() {
 #[tokio::test]
 async fn a_flush_or_closing_does_not_wait_for_the_linger() {
     let dir = tmpdir("linger-flush");
-    let hour = Duration::from_secs(3600);
-    let waits = SyncWaits {
-        defer_max: hour,
-        linger: hour,
-    };
-    let s = SqliteStore::open_with(&dir, KEEP, true, waits).expect("open");
+    let s = SqliteStore::open_with(&dir, KEEP, true, lingering(Duration::from_secs(3600)))
+        .expect("open");
     let (_, mark) = s
         .append_marked(msg("general", 1, None))
         .await

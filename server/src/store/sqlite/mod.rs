@@ -8,8 +8,8 @@
 //! `SYNC_DEFER_MAX`): on a shared core its I/O wake-ups would otherwise interrupt that very
 //! fan-out. Then, unless such waits have lately gone unshared (`linger.rs`), it waits up to
 //! `SYNC_LINGER` from the commit for more groups to share it: at a light load each message
-//! is a group of its own. A big group is answered after its fsync. Many concurrent senders share one commit,
-//! and the async runtime never waits for the writer. Reads (a page of history at most) use a
+//! is a group of its own. A big group is answered after its fsync. Many concurrent senders
+//! share one commit, and the async runtime never waits for the writer. Reads (a page of history at most) use a
 //! read-only connection of their own on the caller's thread when it is free and SQLite answers
 //! without waiting (`lookup.rs`), else another on Tokio's blocking pool; WAL lets both run
 //! beside the writer.
