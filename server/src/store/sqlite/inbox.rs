@@ -34,8 +34,27 @@ pub(super) enum Op {
     Flush(oneshot::Sender<()>),
 }
 
+/// How the writer sleeps, for a sender that commits its message itself (`Inbox::claim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Nap {
+    /// With nothing to fsync: the sender wakes it, for the fsync its group needs.
+    Idle,
+    /// Until a deadline, with an fsync put off (for the hub, or for more groups to share it):
+    /// the writer wakes once the hub has delivered the sender's group too, or at its deadline.
+    Round,
+}
+
+/// Groups that senders committed themselves since the writer last woke.
+#[derive(Debug, Default)]
+pub(super) struct Inlined {
+    pub(super) groups: usize,
+    /// Some hold a stored message, which the hub delivers (the writer's fsync waits for that).
+    pub(super) deliverable: bool,
+}
+
 /// The writer's inbox. Appends only wake the writer when it sleeps with nothing to do: while
-/// it commits (an fsync, mostly), what arrives piles up here and becomes the next group.
+/// it commits (an fsync, mostly), what arrives piles up here and becomes the next group. And
+/// while it sleeps with nothing queued, one sender may commit its message itself (`claim`).
 #[derive(Default)]
 pub(super) struct Inbox {
     state: Mutex<InboxState>,
@@ -52,6 +71,16 @@ struct InboxState {
     closed: bool,
     /// The hub went idle since the writer last asked (`expect_idle`).
     idle: bool,
+    /// The writer sleeps and no sender has claimed its connection since.
+    nap: Option<Nap>,
+    inlined: Inlined,
+}
+
+impl InboxState {
+    /// The writer wakes for the groups senders committed themselves.
+    fn inlined_wake(&self, nap: Nap) -> bool {
+        self.inlined.groups > 0 && (nap == Nap::Idle || self.idle)
+    }
 }
 
 impl Inbox {
@@ -65,12 +94,20 @@ impl Inbox {
         Ok(())
     }
 
-    /// Everything queued, waiting for something first, or until `until` (then perhaps
-    /// nothing); `None` once closed and empty.
-    pub(super) fn take(&self, into: &mut Vec<Op>, until: Option<Instant>) -> Option<()> {
+    /// Everything queued, waiting for something first (or, with a `nap`, for groups senders
+    /// committed, as it says), or until `until` (then perhaps nothing); with the groups
+    /// senders committed meanwhile. `None` once closed and empty.
+    pub(super) fn take(
+        &self,
+        into: &mut Vec<Op>,
+        until: Option<Instant>,
+        nap: Option<Nap>,
+    ) -> Option<Inlined> {
         let mut st = lock(&self.state);
-        while st.ops.is_empty() {
+        st.nap = nap;
+        while st.ops.is_empty() && !nap.is_some_and(|nap| st.inlined_wake(nap)) {
             if st.closed {
+                st.nap = None;
                 return None;
             }
             let left = match until {
@@ -91,17 +128,23 @@ impl Inbox {
                 }
             };
         }
-        st.sleeping = false;
-        std::mem::swap(into, &mut st.ops);
-        Some(())
+        Some(Self::woke(st, into))
     }
 
     /// `take`, but waiting only until `deadline` or until the hub goes idle; whatever is
-    /// queued then (perhaps nothing). `None` once closed and empty.
-    pub(super) fn take_until(&self, into: &mut Vec<Op>, deadline: Instant) -> Option<()> {
+    /// queued then (perhaps nothing). A sender may commit by itself meanwhile if `nap`.
+    /// `None` once closed and empty.
+    pub(super) fn take_until(
+        &self,
+        into: &mut Vec<Op>,
+        deadline: Instant,
+        nap: bool,
+    ) -> Option<Inlined> {
         let mut st = lock(&self.state);
+        st.nap = nap.then_some(Nap::Round);
         while st.ops.is_empty() && !st.idle {
             if st.closed {
+                st.nap = None;
                 return None;
             }
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
@@ -113,10 +156,44 @@ impl Inbox {
                 .wait_timeout(st, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
-            st.sleeping = false;
         }
+        Some(Self::woke(st, into))
+    }
+
+    /// The writer is awake: no sender may commit by itself; it takes what is queued.
+    fn woke(mut st: MutexGuard<'_, InboxState>, into: &mut Vec<Op>) -> Inlined {
+        st.sleeping = false;
+        st.nap = None;
         std::mem::swap(into, &mut st.ops);
-        Some(())
+        std::mem::take(&mut st.inlined)
+    }
+
+    /// A sender may commit its message itself, on its own thread, when the writer sleeps with
+    /// nothing queued: a lone message then costs neither the hop to the writer nor the wake-up
+    /// back. One per nap, so that a burst still forms groups. With how the writer sleeps,
+    /// for `inlined`; `None`: the message goes through the inbox.
+    pub(super) fn claim(&self) -> Option<Nap> {
+        let mut st = lock(&self.state);
+        if !st.ops.is_empty() || st.closed {
+            return None;
+        }
+        st.nap.take()
+    }
+
+    /// The sender that `claim`ed the writer's `nap` has committed its group, with a stored
+    /// message in it (`deliverable`) or not; the writer fsyncs it in its turn.
+    pub(super) fn inlined(&self, nap: Nap, deliverable: bool) {
+        let mut st = lock(&self.state);
+        st.inlined.groups += 1;
+        if deliverable {
+            st.inlined.deliverable = true;
+            // Its fsync waits for the hub to deliver it, like an early-answered group's.
+            st.idle = false;
+            self.wants_idle.store(true, Release);
+        }
+        if nap == Nap::Idle || st.inlined_wake(nap) {
+            self.wake_writer(st);
+        }
     }
 
     /// How many ops are queued.
@@ -163,6 +240,13 @@ impl Inbox {
         if sleeping {
             self.wake.notify_one();
         }
+    }
+
+    /// Whether the writer sleeps and a sender may commit by itself (`claim`).
+    #[cfg(test)]
+    pub(super) fn napping(&self) -> bool {
+        let st = lock(&self.state);
+        st.nap.is_some() && st.ops.is_empty()
     }
 
     pub(super) fn close(&self) {

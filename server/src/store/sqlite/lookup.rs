@@ -47,7 +47,8 @@ impl Lookup {
     }
 }
 
-fn would_wait(e: &rusqlite::Error) -> bool {
+/// SQLite would have had to wait for a lock (its busy timeout was zero).
+pub(super) fn would_wait(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)

@@ -9,7 +9,9 @@
 //! fan-out. Then, unless such waits have lately gone unshared (`linger.rs`), it waits up to
 //! `SYNC_LINGER` from the commit for more groups to share it: at a light load each message
 //! is a group of its own. A big group is answered after its fsync. Many concurrent senders
-//! share one commit, and the async runtime never waits for the writer. Reads (a page of history at most) use a
+//! share one commit, and the async runtime never waits for the writer. At a light load, a
+//! sender that finds the writer asleep with nothing queued commits its message itself
+//! (`committer.rs`), never waiting for a lock or the disk. Reads (a page of history at most) use a
 //! read-only connection of their own on the caller's thread when it is free and SQLite answers
 //! without waiting (`lookup.rs`), else another on Tokio's blocking pool; WAL lets both run
 //! beside the writer.
@@ -20,7 +22,8 @@
 //! - `inbox.rs`: the writer's inbox (appends, rewrites and flushes on their way to the writer).
 //! - `own_thread.rs`: the accounts' and conversations' connection, on a thread of its own.
 //! - `lookup.rs`: reads by index on the caller's thread (theirs, and history's here).
-//! - `writer.rs`: the writer thread: group commits, answers.
+//! - `committer.rs`: the writer's connection, and the group commit itself.
+//! - `writer.rs`: the writer thread: group commits, answers, fsyncs.
 //! - `linger.rs`: whether an fsync waits for more groups to share it.
 //! - `rewrite.rs`: edits and deletions, applied by the writer in their turn.
 //! - `retention.rs`: deleting what is past the retention limits, a bounded step at a time.
@@ -29,6 +32,7 @@
 //! - here: the store itself, its reads and the `History` and `Journal` impls.
 
 pub mod backup;
+mod committer;
 mod dir_lock;
 mod inbox;
 mod linger;
@@ -45,6 +49,7 @@ use super::{Appended, History, Journal, Meta, Page, StoredMessage};
 use crate::error::StoreError;
 use crate::util::lock;
 use async_trait::async_trait;
+use committer::Committer;
 use dir_lock::DirLock;
 use inbox::{Append, Inbox, Op};
 use lookup::Lookup;
@@ -75,6 +80,11 @@ pub struct SqliteStore {
     epoch: String,
     inbox: Arc<Inbox>,
     sync: Arc<SyncState>,
+    /// The writer's connection: its thread commits through it, and so does a sender that
+    /// finds it asleep (see `append_marked`).
+    committer: Arc<Mutex<Committer>>,
+    /// Full sync: acks wait for the WAL's fsync.
+    full_sync: bool,
     /// Reads on the caller's thread when it can take them, else `reader` on the blocking pool.
     lookup: Lookup,
     reader: Arc<Mutex<Connection>>,
@@ -106,10 +116,10 @@ impl SqliteStore {
         let path: PathBuf = data_dir.join("chat.db");
         let wconn = schema::open_writer(&path)?;
         let epoch = schema::epoch(&wconn)?;
-        let ids = writer::load_client_ids(&wconn).map_err(err)?;
         let reader = schema::open_reader(&path)?;
         let lookup = Lookup::open(&path)?;
         prealloc_wal(&wconn, &path);
+        let committer = Arc::new(Mutex::new(Committer::open(wconn).map_err(err)?));
 
         let inbox = Arc::new(Inbox::default());
         let sync = Arc::new(SyncState::new());
@@ -117,14 +127,16 @@ impl SqliteStore {
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn({
-                let (inbox, sync) = (inbox.clone(), sync.clone());
-                move || writer::run(wconn, &inbox, &sync, wal, retention, ids, waits)
+                let (inbox, sync, committer) = (inbox.clone(), sync.clone(), committer.clone());
+                move || writer::run(&committer, &inbox, &sync, wal, retention, waits)
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             epoch,
             inbox,
             sync,
+            committer,
+            full_sync: sync_full,
             lookup,
             reader: Arc::new(Mutex::new(reader)),
             thread: Mutex::new(Some(thread)),
@@ -318,6 +330,23 @@ impl Journal for SqliteStore {
     }
 
     async fn append_marked(&self, msg: StoredMessage) -> Result<(Appended, u64), StoreError> {
+        if let Some(nap) = self.inbox.claim() {
+            // The writer sleeps with nothing queued: committed here, before the first await,
+            // so the hub delivers it at once. The writer fsyncs it in its turn.
+            let began = std::time::Instant::now();
+            // Taken only if free: the writer, woken meanwhile, may hold it through an fsync.
+            let committed = match self.committer.try_lock() {
+                Ok(mut c) => c.try_one(&msg),
+                Err(_) => None,
+            };
+            if let Some((outcome, mark)) = committed {
+                self.sync.timed(|t| &t.store_commit, began);
+                let stored = matches!(outcome, Ok(Appended::Stored));
+                self.inbox.inlined(nap, self.full_sync && stored);
+                return outcome.map(|a| (a, mark));
+            }
+            // The writer woke, or another connection writes: the writer waits, not this thread.
+        }
         let (done, rx) = oneshot::channel();
         self.send(Op::Append(Append { msg, done }))?;
         let (outcome, _msg, mark) = rx
@@ -353,6 +382,8 @@ impl Journal for SqliteStore {
     }
 }
 
+#[cfg(test)]
+mod inline_tests;
 #[cfg(test)]
 mod linger_tests;
 #[cfg(test)]

@@ -2,17 +2,16 @@
 //! its appends, fsyncs the WAL and publishes the mark; applies edits and deletions in their
 //! turn; runs a step of retention between two group commits.
 
-use super::inbox::{Append, Inbox, Op};
+use super::committer::{Answer, Committer};
+use super::inbox::{Append, Inbox, Nap, Op};
 use super::linger::{Linger, Round, SYNC_LINGER};
 use super::retention::{Pruner, BATCH};
 use super::rewrite;
 use super::wal::{SyncState, Wal};
 use super::Retention;
-use crate::error::StoreError;
-use crate::store::client_ids::{ClientIds, CLIENT_ID_WINDOW};
-use crate::store::{Appended, StoredAck, StoredMessage};
-use rusqlite::{params, Connection};
-use shared::{ClientMsgId, MessageId, Nickname};
+use crate::store::Appended;
+use crate::util::lock;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -46,58 +45,16 @@ impl Default for SyncWaits {
     }
 }
 
-/// The client ids of the newest `CLIENT_ID_WINDOW` messages that have one, oldest first, as
-/// the writer's idempotency window.
-pub(super) fn load_client_ids(conn: &Connection) -> rusqlite::Result<ClientIds> {
-    let mut rows: Vec<(String, String, StoredAck, Option<i64>)> = conn
-        .prepare(
-            "SELECT sender, client_id, id, ts, author FROM messages
-             WHERE client_id IS NOT NULL ORDER BY seq DESC LIMIT ?1",
-        )?
-        .query_map([CLIENT_ID_WINDOW as i64], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                StoredAck {
-                    id: r.get::<_, i64>(2)? as MessageId,
-                    ts: r.get(3)?,
-                },
-                r.get(4)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    rows.reverse();
-    let mut ids = ClientIds::new(CLIENT_ID_WINDOW);
-    let mut unreadable = 0;
-    for (sender, cid, ack, author) in rows {
-        match (Nickname::new(sender), ClientMsgId::new(cid)) {
-            (Ok(sender), Ok(cid)) => {
-                ids.insert(&sender, author.map(|a| a as u64), &cid, ack);
-            }
-            _ => unreadable += 1,
-        }
-    }
-    if unreadable > 0 {
-        tracing::warn!(
-            unreadable,
-            "skipped unreadable entries of the idempotency window"
-        );
-    }
-    Ok(ids)
-}
-
 /// The writer thread: commits, answers and fsyncs until the inbox is closed and empty.
 pub(super) fn run(
-    mut conn: Connection,
+    committer: &Mutex<Committer>,
     inbox: &Inbox,
     sync: &SyncState,
     mut wal: Option<Wal>,
     retention: Retention,
-    mut ids: ClientIds,
     waits: SyncWaits,
 ) {
     let mut pruner = Pruner::new(retention, BATCH);
-    let mut written = 0u64;
     let mut ops: Vec<Op> = Vec::new();
     let mut group: Vec<Append> = Vec::new();
     let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
@@ -118,24 +75,37 @@ pub(super) fn run(
     let mut linger = Linger::new(waits.linger);
     let mut round = Round::default();
     loop {
+        // Asleep at a light load (messages came one at a time), the writer lets one sender
+        // commit its message itself (`Inbox::claim`); it learns of that group here
+        // (`inlined`). At a heavier one they form groups: one commit (and one fsync) for all.
+        let light = last_group <= 1;
         let got = match (deferred, round.waiting_until()) {
             // Sleeps until an op arrives or a retention step is due.
-            (None, _) => inbox.take(&mut ops, pruner.next_step()),
-            (Some(_), Some(until)) => inbox.take(&mut ops, Some(until)),
-            (Some(deadline), None) => inbox.take_until(&mut ops, deadline),
+            (None, _) => inbox.take(&mut ops, pruner.next_step(), light.then_some(Nap::Idle)),
+            (Some(_), Some(until)) => {
+                inbox.take(&mut ops, Some(until), light.then_some(Nap::Round))
+            }
+            (Some(deadline), None) => inbox.take_until(&mut ops, deadline, light),
         };
-        if got.is_none() {
+        let Some(inlined) = got else {
             break;
-        }
+        };
         let now = Instant::now();
-        if round.woke(!ops.is_empty(), now) {
+        // Not held while the writer sleeps: a sender that commits by itself takes it (never
+        // waiting for it: the writer holds it through fsyncs).
+        let mut c = lock(committer);
+        // A group its sender committed waits for an fsync, unless one has run since. If it
+        // holds a stored message, its sender had the hub expect to go idle.
+        let inline = inlined.groups > 0 && c.written() > sync.synced();
+        deliverable |= inline && inlined.deliverable;
+        if round.woke(!ops.is_empty() || inline, now) {
             // A group to share the fsync: it too is delivered before the fsync runs (its I/O
             // would interrupt that fan-out), for at most `defer_max` from now.
             deferred = Some(now + waits.defer_max);
         }
-        if ops.is_empty() && deferred.is_none() {
+        if ops.is_empty() && deferred.is_none() && !inline {
             // Nothing to commit, and everything committed is synced: retention's turn.
-            if !prune_step(&mut pruner, &conn, &mut wal, written, inbox, sync) {
+            if !prune_step(&mut pruner, &c, &mut wal, inbox, sync) {
                 return;
             }
             continue;
@@ -147,9 +117,10 @@ pub(super) fn run(
             std::thread::sleep(GATHER_WAIT);
             inbox.take_queued(&mut ops);
         }
-        if !ops.is_empty() {
-            last_group = ops.len();
-            pruner.ops_came(ops.len());
+        let came = ops.len() + if inline { inlined.groups } else { 0 };
+        if came > 0 {
+            last_group = came;
+            pruner.ops_came(came);
         }
         let mut ops = ops.drain(..).peekable();
         while ops.peek().is_some() {
@@ -170,14 +141,13 @@ pub(super) fn run(
                 }
             }
             if !group.is_empty() {
-                written += 1;
                 // A small group (the store is not busy) is answered now, so the hub delivers it
                 // before the fsync, and acks after it. A big one (the store is busy) is answered
                 // after the fsync: its acks are then ready with the answer, one wake-up per send
                 // instead of two, which is what a busy store's throughput needs.
                 let now = wal.is_none() || group.len() <= EARLY_ANSWER_MAX;
                 let began = Instant::now();
-                commit_group(&mut conn, &mut group, written, &mut ids, &mut answers);
+                c.group(&mut group, &mut answers);
                 sync.timed(|t| &t.store_commit, began);
                 if now {
                     // Only a stored message has deliveries to wait for (a resend of a stored
@@ -192,13 +162,15 @@ pub(super) fn run(
                     later.append(&mut answers);
                 }
             }
-            if let Some(c) = change {
-                if !rewrite::apply(&mut conn, c, &mut wal, written, inbox, sync) {
+            if let Some(change) = change {
+                let written = c.written();
+                if !rewrite::apply(&mut c.conn, change, &mut wal, written, inbox, sync) {
                     return;
                 }
             }
         }
         drop(ops);
+        let written = c.written();
         if deliverable && later.is_empty() && flushes.is_empty() && written > sync.synced() {
             // Only early answers wait for this fsync. On a shared core its I/O wake-ups would
             // interrupt the fan-out of the very messages just answered: it waits until the hub
@@ -225,19 +197,25 @@ pub(super) fn run(
         }
         answer(&mut later);
         for f in flushes.drain(..) {
-            let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+            c.checkpoint();
             let _ = f.send(());
+        }
+        if c.checkpoint_due() {
+            // SQLite's automatic checkpoint, here rather than in a sender's commit (it fsyncs
+            // the database); after the fsync, so the WAL it syncs first has nothing left.
+            c.checkpoint();
         }
         // At most one bounded step between two group commits: the next group waits for no
         // more.
-        if !prune_step(&mut pruner, &conn, &mut wal, written, inbox, sync) {
+        if !prune_step(&mut pruner, &c, &mut wal, inbox, sync) {
             return;
         }
     }
-    if written > sync.synced() && !sync_and_publish(&mut wal, written, inbox, sync) {
+    let c = lock(committer);
+    if c.written() > sync.synced() && !sync_and_publish(&mut wal, c.written(), inbox, sync) {
         return;
     }
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    let _ = c.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 /// fsyncs the WAL (with full sync) and publishes `written` as durable. False when the fsync
@@ -265,108 +243,10 @@ pub(super) fn sync_and_publish(
     true
 }
 
-/// An append's outcome, ready to be sent to the one waiting for it.
-type Answer = (
-    oneshot::Sender<(Result<Appended, StoreError>, StoredMessage, u64)>,
-    Result<Appended, StoreError>,
-    StoredMessage,
-    u64,
-);
-
 fn answer(answers: &mut Vec<Answer>) {
     for (done, outcome, msg, mark) in answers.drain(..) {
         let _ = done.send((outcome, msg, mark));
     }
-}
-
-/// Commits `group` (number `mark`) in one transaction and adds each append's outcome to
-/// `answers`.
-fn commit_group(
-    conn: &mut Connection,
-    group: &mut Vec<Append>,
-    mark: u64,
-    ids: &mut ClientIds,
-    answers: &mut Vec<Answer>,
-) {
-    if group.is_empty() {
-        return;
-    }
-    let mut remembered = 0;
-    let result = commit(conn, group, ids, &mut remembered);
-    if result.is_err() {
-        // Nothing of the group was stored: its client ids must not look stored either.
-        ids.forget_newest(remembered);
-    }
-    match result {
-        Ok(outcomes) => {
-            answers.extend(
-                group
-                    .drain(..)
-                    .zip(outcomes)
-                    .map(|(a, o)| (a.done, Ok(o), a.msg, mark)),
-            );
-        }
-        Err(e) => {
-            tracing::error!(cause = %e, "group commit failed");
-            answers.extend(
-                group
-                    .drain(..)
-                    .map(|a| (a.done, Err(StoreError::Unavailable(e.clone())), a.msg, mark)),
-            );
-        }
-    }
-}
-
-/// Inserts a group in one transaction. A message whose sender already stored its client id
-/// (within the window) is not inserted; its outcome names the original. Client ids the group
-/// adds to `ids` are counted in `remembered`.
-fn commit(
-    conn: &mut Connection,
-    group: &[Append],
-    ids: &mut ClientIds,
-    remembered: &mut usize,
-) -> Result<Vec<Appended>, String> {
-    let e = |e: rusqlite::Error| e.to_string();
-    let tx = conn.transaction().map_err(e)?;
-    let mut outcomes = Vec::with_capacity(group.len());
-    {
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO messages
-                    (channel, id, sender, text, ts, client_id, author, target, flags, mentions)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .map_err(e)?;
-        for a in group {
-            let m = &a.msg;
-            if let Some(cid) = &m.client_id {
-                let ack = StoredAck { id: m.id, ts: m.ts };
-                if let Some(original) = ids.remember(&m.sender, m.author, cid, ack) {
-                    outcomes.push(Appended::Duplicate(original));
-                    continue;
-                }
-                // Counted before the insert: if it fails, the group is forgotten whole.
-                *remembered += 1;
-            }
-            insert
-                .execute(params![
-                    m.channel,
-                    m.id as i64,
-                    m.sender.as_str(),
-                    m.text.as_str(),
-                    m.ts,
-                    m.client_id.as_ref().map(|c| c.as_str()),
-                    m.author.map(|a| a as i64),
-                    m.meta.target.map(|t| t as i64),
-                    m.meta.flags(),
-                    m.meta.mentions_text()
-                ])
-                .map_err(e)?;
-            outcomes.push(Appended::Stored);
-        }
-    }
-    tx.commit().map_err(e)?;
-    Ok(outcomes)
 }
 
 /// A step of retention, if one is due. When it deleted messages, a checkpoint writes the
@@ -375,12 +255,12 @@ fn commit(
 /// group committed (all synced by now). False when the fsync failed: the store has stopped.
 fn prune_step(
     pruner: &mut Pruner,
-    conn: &Connection,
+    c: &Committer,
     wal: &mut Option<Wal>,
-    written: u64,
     inbox: &Inbox,
     sync: &SyncState,
 ) -> bool {
+    let (conn, written) = (&c.conn, c.written());
     if !pruner.due() {
         return true;
     }
