@@ -34,16 +34,6 @@ pub(super) enum Op {
     Flush(oneshot::Sender<()>),
 }
 
-/// How the writer sleeps, for a sender that commits its message itself (`Inbox::claim`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Nap {
-    /// With nothing to fsync: the sender wakes it, for the fsync its group needs.
-    Idle,
-    /// Until a deadline, with an fsync put off (for the hub, or for more groups to share it):
-    /// the writer wakes once the hub has delivered the sender's group too, or at its deadline.
-    Round,
-}
-
 /// Groups that senders committed themselves since the writer last woke.
 #[derive(Debug, Default)]
 pub(super) struct Inlined {
@@ -71,15 +61,19 @@ struct InboxState {
     closed: bool,
     /// The hub went idle since the writer last asked (`expect_idle`).
     idle: bool,
-    /// The writer sleeps and no sender has claimed its connection since.
-    nap: Option<Nap>,
+    /// The writer sleeps and lets a sender commit by itself (`claim`); none has since.
+    claimable: bool,
+    /// The writer sleeps in a round: with an fsync put off, until a deadline, for the hub or
+    /// for more groups (see `writer`).
+    in_round: bool,
     inlined: Inlined,
 }
 
 impl InboxState {
-    /// The writer wakes for the groups senders committed themselves.
-    fn inlined_wake(&self, nap: Nap) -> bool {
-        self.inlined.groups > 0 && (nap == Nap::Idle || self.idle)
+    /// The writer is to wake for the groups senders committed themselves: at once, unless it
+    /// sleeps in a round, which ends once the hub has delivered them (or at its deadline).
+    fn inlined_wake(&self) -> bool {
+        self.inlined.groups > 0 && (!self.in_round || self.idle)
     }
 }
 
@@ -94,20 +88,22 @@ impl Inbox {
         Ok(())
     }
 
-    /// Everything queued, waiting for something first (or, with a `nap`, for groups senders
-    /// committed, as it says), or until `until` (then perhaps nothing); with the groups
-    /// senders committed meanwhile. `None` once closed and empty.
+    /// Everything queued, waiting for something first (or for groups senders committed, see
+    /// `inlined_wake`), or until `until` (then perhaps nothing); with the groups senders
+    /// committed meanwhile. In a round or not (`in_round`), letting a sender commit by itself
+    /// or not (`claimable`). `None` once closed and empty.
     pub(super) fn take(
         &self,
         into: &mut Vec<Op>,
         until: Option<Instant>,
-        nap: Option<Nap>,
+        in_round: bool,
+        claimable: bool,
     ) -> Option<Inlined> {
         let mut st = lock(&self.state);
-        st.nap = nap;
-        while st.ops.is_empty() && !nap.is_some_and(|nap| st.inlined_wake(nap)) {
+        (st.in_round, st.claimable) = (in_round, claimable);
+        while st.ops.is_empty() && !st.inlined_wake() {
             if st.closed {
-                st.nap = None;
+                st.claimable = false;
                 return None;
             }
             let left = match until {
@@ -131,20 +127,19 @@ impl Inbox {
         Some(Self::woke(st, into))
     }
 
-    /// `take`, but waiting only until `deadline` or until the hub goes idle; whatever is
-    /// queued then (perhaps nothing). A sender may commit by itself meanwhile if `nap`.
-    /// `None` once closed and empty.
+    /// `take` in a round, but waiting only until `deadline` or until the hub goes idle;
+    /// whatever is queued then (perhaps nothing). `None` once closed and empty.
     pub(super) fn take_until(
         &self,
         into: &mut Vec<Op>,
         deadline: Instant,
-        nap: bool,
+        claimable: bool,
     ) -> Option<Inlined> {
         let mut st = lock(&self.state);
-        st.nap = nap.then_some(Nap::Round);
+        (st.in_round, st.claimable) = (true, claimable);
         while st.ops.is_empty() && !st.idle {
             if st.closed {
-                st.nap = None;
+                st.claimable = false;
                 return None;
             }
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
@@ -162,27 +157,28 @@ impl Inbox {
 
     /// The writer is awake: no sender may commit by itself; it takes what is queued.
     fn woke(mut st: MutexGuard<'_, InboxState>, into: &mut Vec<Op>) -> Inlined {
-        st.sleeping = false;
-        st.nap = None;
+        (st.sleeping, st.in_round, st.claimable) = (false, false, false);
         std::mem::swap(into, &mut st.ops);
         std::mem::take(&mut st.inlined)
     }
 
     /// A sender may commit its message itself, on its own thread, when the writer sleeps with
     /// nothing queued: a lone message then costs neither the hop to the writer nor the wake-up
-    /// back. One per nap, so that a burst still forms groups. With how the writer sleeps,
-    /// for `inlined`; `None`: the message goes through the inbox.
-    pub(super) fn claim(&self) -> Option<Nap> {
+    /// back. One per nap, so that a burst still forms groups. False: the message goes
+    /// through the inbox.
+    pub(super) fn claim(&self) -> bool {
         let mut st = lock(&self.state);
         if !st.ops.is_empty() || st.closed {
-            return None;
+            return false;
         }
-        st.nap.take()
+        std::mem::take(&mut st.claimable)
     }
 
-    /// The sender that `claim`ed the writer's `nap` has committed its group, with a stored
-    /// message in it (`deliverable`) or not; the writer fsyncs it in its turn.
-    pub(super) fn inlined(&self, nap: Nap, deliverable: bool) {
+    /// A sender that `claim`ed the writer's nap has committed its group, with a stored message
+    /// in it (`deliverable`) or not; the writer fsyncs it in its turn. The writer may have
+    /// woken since the claim, and may sleep otherwise by now: whichever way, it wakes for the
+    /// group as `inlined_wake` says.
+    pub(super) fn inlined(&self, deliverable: bool) {
         let mut st = lock(&self.state);
         st.inlined.groups += 1;
         if deliverable {
@@ -191,7 +187,7 @@ impl Inbox {
             st.idle = false;
             self.wants_idle.store(true, Release);
         }
-        if nap == Nap::Idle || st.inlined_wake(nap) {
+        if st.inlined_wake() {
             self.wake_writer(st);
         }
     }
@@ -242,16 +238,91 @@ impl Inbox {
         }
     }
 
-    /// Whether the writer sleeps and a sender may commit by itself (`claim`).
+    /// Whether the writer sleeps and a sender may commit by itself (`claim`): if so, whether
+    /// it sleeps in a round.
     #[cfg(test)]
-    pub(super) fn napping(&self) -> bool {
+    pub(super) fn napping(&self) -> Option<bool> {
         let st = lock(&self.state);
-        st.nap.is_some() && st.ops.is_empty()
+        (st.claimable && st.ops.is_empty()).then_some(st.in_round)
     }
 
     pub(super) fn close(&self) {
         let mut st = lock(&self.state);
         st.closed = true;
         self.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::{channel, Receiver};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Waits (5 s at most) until `f` holds of the inbox's state.
+    fn until(inbox: &Inbox, f: impl Fn(&InboxState) -> bool) {
+        for _ in 0..5000 {
+            if f(&lock(&inbox.state)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("the writer never got there");
+    }
+
+    /// A writer thread taking as `takes` say, one after the other (`until`, `in_round`,
+    /// `claimable`); each take's ops and inlined groups come back on the receiver.
+    fn writer(
+        inbox: &Arc<Inbox>,
+        takes: Vec<(Option<Instant>, bool, bool)>,
+    ) -> Receiver<(usize, usize)> {
+        let (tx, rx) = channel();
+        let inbox = inbox.clone();
+        std::thread::spawn(move || {
+            for (until, in_round, claimable) in takes {
+                let mut ops = Vec::new();
+                let inlined = inbox.take(&mut ops, until, in_round, claimable);
+                let _ = tx.send((ops.len(), inlined.map_or(0, |i| i.groups)));
+            }
+        });
+        rx
+    }
+
+    const LONG: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn a_group_committed_after_the_writer_moved_on_still_wakes_it() {
+        let inbox = Arc::new(Inbox::default());
+        // A light load (a sender may commit by itself), then a heavier one (none may).
+        let rx = writer(&inbox, vec![(None, false, true), (None, false, false)]);
+        until(&inbox, |st| st.claimable);
+        assert!(inbox.claim(), "the writer sleeps with nothing queued");
+        assert!(!inbox.claim(), "one sender per nap");
+        // Before the claimant has committed, a send wakes the writer, which goes on.
+        let (flush, _done) = oneshot::channel();
+        inbox.send(Op::Flush(flush)).expect("send");
+        assert_eq!(rx.recv_timeout(LONG).expect("first take"), (1, 0));
+        until(&inbox, |st| st.sleeping);
+        assert!(!inbox.claim(), "no sender may now");
+        // The group committed under the earlier claim still needs its fsync.
+        inbox.inlined(true);
+        assert_eq!(rx.recv_timeout(LONG).expect("woken for the group"), (0, 1));
+    }
+
+    #[test]
+    fn in_a_round_a_committed_group_wakes_the_writer_once_the_hub_delivered_it() {
+        let inbox = Arc::new(Inbox::default());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let rx = writer(&inbox, vec![(Some(deadline), true, true)]);
+        until(&inbox, |st| st.claimable && st.sleeping);
+        assert!(inbox.claim());
+        inbox.inlined(true);
+        assert!(
+            rx.recv_timeout(Duration::from_millis(200)).is_err(),
+            "woken before the hub delivered the group"
+        );
+        inbox.hub_idle();
+        assert_eq!(rx.recv_timeout(LONG).expect("woken once delivered"), (0, 1));
     }
 }

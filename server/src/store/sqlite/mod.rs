@@ -330,7 +330,7 @@ impl Journal for SqliteStore {
     }
 
     async fn append_marked(&self, msg: StoredMessage) -> Result<(Appended, u64), StoreError> {
-        if let Some(nap) = self.inbox.claim() {
+        if self.inbox.claim() {
             // The writer sleeps with nothing queued: committed here, before the first await,
             // so the hub delivers it at once. The writer fsyncs it in its turn.
             let began = std::time::Instant::now();
@@ -342,7 +342,7 @@ impl Journal for SqliteStore {
             if let Some((outcome, mark)) = committed {
                 self.sync.timed(|t| &t.store_commit, began);
                 let stored = matches!(outcome, Ok(Appended::Stored));
-                self.inbox.inlined(nap, self.full_sync && stored);
+                self.inbox.inlined(self.full_sync && stored);
                 return outcome.map(|a| (a, mark));
             }
             // The writer woke, or another connection writes: the writer waits, not this thread.

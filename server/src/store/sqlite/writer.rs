@@ -3,7 +3,7 @@
 //! turn; runs a step of retention between two group commits.
 
 use super::committer::{Answer, Committer};
-use super::inbox::{Append, Inbox, Nap, Op};
+use super::inbox::{Append, Inbox, Op};
 use super::linger::{Linger, Round, SYNC_LINGER};
 use super::retention::{Pruner, BATCH};
 use super::rewrite;
@@ -81,10 +81,10 @@ pub(super) fn run(
         let light = last_group <= 1;
         let got = match (deferred, round.waiting_until()) {
             // Sleeps until an op arrives or a retention step is due.
-            (None, _) => inbox.take(&mut ops, pruner.next_step(), light.then_some(Nap::Idle)),
-            (Some(_), Some(until)) => {
-                inbox.take(&mut ops, Some(until), light.then_some(Nap::Round))
-            }
+            (None, _) => inbox.take(&mut ops, pruner.next_step(), false, light),
+            // A round: for more groups to share the fsync.
+            (Some(_), Some(until)) => inbox.take(&mut ops, Some(until), true, light),
+            // A round: for the hub to deliver what is committed.
             (Some(deadline), None) => inbox.take_until(&mut ops, deadline, light),
         };
         let Some(inlined) = got else {
