@@ -184,8 +184,7 @@ impl Inbox {
         if deliverable {
             st.inlined.deliverable = true;
             // Its fsync waits for the hub to deliver it, like an early-answered group's.
-            st.idle = false;
-            self.wants_idle.store(true, Release);
+            self.expect_idle_in(&mut st);
         }
         if st.inlined_wake() {
             self.wake_writer(st);
@@ -204,7 +203,12 @@ impl Inbox {
 
     /// From now on, `idle` reports whether the hub went idle.
     pub(super) fn expect_idle(&self) {
-        lock(&self.state).idle = false;
+        self.expect_idle_in(&mut lock(&self.state));
+    }
+
+    /// `expect_idle`, with the state's lock held.
+    fn expect_idle_in(&self, st: &mut InboxState) {
+        st.idle = false;
         self.wants_idle.store(true, Release);
     }
 

@@ -3,7 +3,7 @@
 //! the fsync.
 
 use super::schema::open_migrated;
-use super::tests::{msg, tmpdir, KEEP};
+use super::tests::{durable, msg, not_durable_yet, tmpdir, KEEP};
 use super::*;
 use crate::metrics::tests::value;
 use crate::metrics::Metrics;
@@ -62,13 +62,10 @@ async fn an_append_that_finds_the_writer_asleep_is_committed_at_once_and_acked_a
     assert!(matches!(outcome, Appended::Stored));
     // Committed (readable), not yet durable: the fsync waits for the hub to deliver it.
     assert_eq!(s.last_id("general").await.expect("last"), 1);
-    let early = tokio::time::timeout(Duration::from_millis(300), s.wait_durable(mark)).await;
-    assert!(early.is_err(), "fsynced before the hub delivered it");
+    let early = not_durable_yet(&s, mark).await;
+    assert!(early, "fsynced before the hub delivered it");
     s.deliveries_idle();
-    tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
-        .await
-        .expect("the writer fsyncs it once it is delivered")
-        .expect("durable");
+    durable(&s, mark, "the writer fsyncs it once it is delivered").await;
     let rendered = metrics.render(0);
     assert_eq!(
         value(&rendered, "chat_store_commit_seconds_count"),
@@ -111,10 +108,7 @@ async fn one_sender_per_nap_commits_by_itself_and_the_next_goes_through_the_writ
     assert!(matches!(outcome, Appended::Stored));
     assert!(m3 > m2);
     s.deliveries_idle();
-    tokio::time::timeout(Duration::from_secs(10), s.wait_durable(m3))
-        .await
-        .expect("durable")
-        .expect("durable");
+    durable(&s, m3, "durable").await;
     let p = s.before("general", 10, 10).await.expect("page");
     assert_eq!(p.messages.len(), 3);
     drop(s);

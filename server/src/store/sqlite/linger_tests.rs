@@ -2,7 +2,7 @@
 //! it (`linger.rs`), seen from the store's side: marks, acks and the fsyncs counted in the
 //! metrics.
 
-use super::tests::{msg, tmpdir, KEEP};
+use super::tests::{durable, msg, not_durable_yet, tmpdir, KEEP};
 use super::*;
 use crate::metrics::tests::value;
 use crate::metrics::Metrics;
@@ -30,11 +30,8 @@ async fn a_group_committed_while_the_fsync_lingers_shares_it_once_delivered() {
     assert!(matches!(first, Appended::Stored));
     // Delivered (the hub is idle), yet not fsynced: the fsync waits for more groups.
     s.deliveries_idle();
-    let early = tokio::time::timeout(Duration::from_millis(300), s.wait_durable(m1)).await;
-    assert!(
-        early.is_err(),
-        "fsynced at once, with nothing else to share it"
-    );
+    let early = not_durable_yet(&s, m1).await;
+    assert!(early, "fsynced at once, with nothing else to share it");
     // Readable meanwhile (committed).
     assert_eq!(s.last_id("general").await.expect("last"), 1);
     let (_, m2) = s
@@ -44,10 +41,12 @@ async fn a_group_committed_while_the_fsync_lingers_shares_it_once_delivered() {
     assert!(m2 > m1, "the second append was a group of its own");
     // Delivered: the fsync runs now, for both groups, without waiting any longer.
     s.deliveries_idle();
-    tokio::time::timeout(Duration::from_secs(10), s.wait_durable(m2))
-        .await
-        .expect("fsynced once the group that shared it was delivered")
-        .expect("durable");
+    durable(
+        &s,
+        m2,
+        "fsynced once the group that shared it was delivered",
+    )
+    .await;
     assert!(s.sync.synced() >= m1);
     let fsyncs = value(&metrics.render(0), "chat_store_fsync_seconds_count");
     assert_eq!(fsyncs, Some(1.0), "two groups, one fsync");
@@ -66,10 +65,12 @@ async fn a_wait_nothing_else_shares_ends_by_itself_and_the_ack_follows() {
             .await
             .expect("append");
         s.deliveries_idle();
-        tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
-            .await
-            .expect("durable once the linger is over, with nothing else sent")
-            .expect("durable");
+        durable(
+            &s,
+            mark,
+            "durable once the linger is over, with nothing else sent",
+        )
+        .await;
     }
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);

@@ -31,6 +31,21 @@ pub(super) fn held(defer_max: Duration) -> SyncWaits {
     }
 }
 
+/// Waits (10 s at most) until `mark` is durable; `why` says what should have made it so.
+pub(super) async fn durable(s: &SqliteStore, mark: u64, why: &str) {
+    tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
+        .await
+        .expect(why)
+        .expect("durable");
+}
+
+/// Whether `mark` stays short of durable for 300 ms.
+pub(super) async fn not_durable_yet(s: &SqliteStore, mark: u64) -> bool {
+    tokio::time::timeout(Duration::from_millis(300), s.wait_durable(mark))
+        .await
+        .is_err()
+}
+
 pub(super) const KEEP: Retention = Retention {
     per_channel: 0,
     max_age: None,
@@ -165,10 +180,7 @@ async fn an_append_is_written_before_it_is_fsynced_and_the_mark_says_when() {
                 "each group gets the next number: {mark} after {last}"
             );
             last = mark;
-            tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
-                .await
-                .expect("the fsync follows")
-                .expect("durable");
+            durable(&s, mark, "the fsync follows").await;
         }
         // Committed, so readable (the reader is another connection) as soon as answered.
         let page = s.after("general", 0, 10, 10).await.expect("read");
@@ -196,16 +208,10 @@ async fn an_append_is_written_before_it_is_fsynced_and_the_mark_says_when() {
         synced < mark,
         "mark {mark} synced ({synced}) before its fsync"
     );
-    let early = tokio::time::timeout(Duration::from_millis(300), s.wait_durable(mark)).await;
-    assert!(
-        early.is_err(),
-        "wait_durable({mark}) returned before the fsync"
-    );
+    let early = not_durable_yet(&s, mark).await;
+    assert!(early, "wait_durable({mark}) returned before the fsync");
     s.deliveries_idle();
-    tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
-        .await
-        .expect("the fsync follows")
-        .expect("durable");
+    durable(&s, mark, "the fsync follows").await;
     let synced = s.sync.synced();
     assert!(
         synced >= mark,
@@ -227,23 +233,17 @@ async fn an_early_answer_is_fsynced_once_the_hub_is_idle_and_its_ack_waits_for_t
     assert!(matches!(stored, Appended::Stored));
     // Answered, so deliverable and readable at once; not durable until the hub is idle.
     assert_eq!(s.last_id("general").await.expect("last"), 1);
-    let early = tokio::time::timeout(Duration::from_millis(300), s.wait_durable(mark)).await;
-    assert!(early.is_err(), "fsynced before the hub went idle");
+    let early = not_durable_yet(&s, mark).await;
+    assert!(early, "fsynced before the hub went idle");
     s.deliveries_idle();
-    tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
-        .await
-        .expect("the fsync follows the hub's idle")
-        .expect("durable");
+    durable(&s, mark, "the fsync follows the hub's idle").await;
     // A resend of a stored client id has nothing to deliver: its fsync does not wait.
     let (dup, mark) = s
         .append_marked(msg("general", 9, Some("c1")))
         .await
         .expect("resend");
     assert!(matches!(dup, Appended::Duplicate(_)));
-    tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
-        .await
-        .expect("a resend's fsync does not wait for the hub")
-        .expect("durable");
+    durable(&s, mark, "a resend's fsync does not wait for the hub").await;
     // A flush does not wait for the hub: it fsyncs what was put off.
     let (_, mark) = s
         .append_marked(msg("general", 2, None))
@@ -275,10 +275,12 @@ async fn when_the_hub_never_goes_idle_the_fsync_runs_at_its_deadline() {
             .append_marked(msg("general", id, None))
             .await
             .expect("append");
-        tokio::time::timeout(Duration::from_secs(10), s.wait_durable(mark))
-            .await
-            .expect("durable by the deadline, with no word from the hub")
-            .expect("durable");
+        durable(
+            &s,
+            mark,
+            "durable by the deadline, with no word from the hub",
+        )
+        .await;
     }
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
