@@ -3,6 +3,7 @@
 
 use super::{Conn, Mode, Sink, State};
 use bytes::Buf;
+use rustix::net::{self, SendAncillaryBuffer, SendFlags};
 use std::io::{self, IoSlice};
 use std::time::Instant;
 
@@ -94,15 +95,21 @@ impl Conn {
     /// `send` without asking Tokio first whether the socket is writable: the flusher's
     /// direct writes, where that check is a cache miss per receiver. Readiness left stale by
     /// a full socket costs the connection's task one extra try (`send` then clears it).
+    ///
+    /// A bare system call (rustix): glibc's `send` is a cancellation point, which in a
+    /// multi-threaded process costs two atomic operations around every call, nothing this
+    /// server uses (it never cancels a thread).
     fn send_now(&self, iov: &[IoSlice<'_>]) -> io::Result<usize> {
-        let s = match &self.sink {
-            Sink::Tcp(sock) => socket2::SockRef::from(sock),
+        let sock = match &self.sink {
+            Sink::Tcp(sock) => sock,
             Sink::Pipe(pipe) => return pipe.send(iov),
         };
-        match iov {
-            [one] => s.send(one),
-            _ => s.send_vectored(iov),
-        }
+        let flags = SendFlags::NOSIGNAL;
+        let sent = match iov {
+            [one] => net::send(sock, one, flags),
+            _ => net::sendmsg(sock, iov, &mut SendAncillaryBuffer::default(), flags),
+        };
+        Ok(sent?)
     }
 
     /// Writes the queue until it is empty or the socket is full.
