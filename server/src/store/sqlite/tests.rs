@@ -286,24 +286,59 @@ async fn when_the_hub_never_goes_idle_the_fsync_runs_at_its_deadline() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The page size of the store's database in `dir`.
+fn page_size(dir: &Path) -> i64 {
+    let c = Connection::open(dir.join("chat.db")).expect("open");
+    c.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+        .expect("page_size")
+}
+
 #[tokio::test]
-async fn a_new_database_gets_16_kib_pages_and_keeps_them_across_restarts() {
+async fn a_new_database_gets_4_kib_pages_and_keeps_them_across_restarts() {
     let dir = tmpdir("page-size");
-    let page_size = || {
-        let c = Connection::open(dir.join("chat.db")).expect("open");
-        c.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
-            .expect("page_size")
-    };
     let s = SqliteStore::open(&dir, KEEP, false).expect("open");
     s.append(msg("general", 1, None)).await.expect("append");
     drop(s);
-    assert_eq!(page_size(), 16384);
+    assert_eq!(page_size(&dir), 4096);
     let s = SqliteStore::open(&dir, KEEP, false).expect("reopen");
     s.append(msg("general", 2, None)).await.expect("append");
     let page = s.after("general", 0, 10, 10).await.expect("read");
     assert_eq!(page.messages.len(), 2);
     drop(s);
-    assert_eq!(page_size(), 16384);
+    assert_eq!(page_size(&dir), 4096);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Databases made when new ones had 16 KiB pages keep them: SQLite cannot change the page
+/// size of a file in WAL mode, and the store does not try.
+#[tokio::test]
+async fn a_database_made_with_16_kib_pages_keeps_them_and_its_messages() {
+    let dir = tmpdir("page-size-16k");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    {
+        let c = Connection::open(dir.join("chat.db")).expect("open");
+        c.execute_batch(
+            "PRAGMA page_size = 16384;
+             PRAGMA journal_mode = WAL;",
+        )
+        .expect("16 KiB pages");
+        c.execute_batch(MIGRATIONS[0]).expect("v1");
+        c.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO messages VALUES ('general', 1, 'a', 'one', 10, NULL);",
+        )
+        .expect("a row");
+    }
+    assert_eq!(page_size(&dir), 16384);
+    let s = SqliteStore::open(&dir, KEEP, true).expect("migrated");
+    s.append(msg("general", 2, None)).await.expect("append");
+    let page = s.after("general", 0, 10, 10).await.expect("read");
+    assert_eq!(
+        page.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    drop(s);
+    assert_eq!(page_size(&dir), 16384);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -340,7 +375,7 @@ fn connections_migrating_one_new_file_together_each_step_runs_once() {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .expect("version");
-        assert_eq!((version, page), (MIGRATIONS.len() as i64, 16384));
+        assert_eq!((version, page), (MIGRATIONS.len() as i64, 4096));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

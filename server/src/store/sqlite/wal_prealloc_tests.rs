@@ -35,8 +35,8 @@ fn ids(p: &Page) -> Vec<u64> {
     p.messages.iter().map(|m| m.id).collect()
 }
 
-/// Working size with SQLite's defaults: 16 KiB pages, a checkpoint at 1,000 of them.
-const WORKING: u64 = 32 + (1000 + 64) * (16384 + 24);
+/// Working size with a new database's 4 KiB pages and SQLite's checkpoint at 1,000 of them.
+const WORKING: u64 = 32 + (1000 + 64) * (4096 + 24);
 
 #[tokio::test]
 async fn the_wal_is_written_out_at_the_start_and_commits_go_over_it() {
@@ -84,7 +84,7 @@ async fn a_crash_in_a_written_out_wal_keeps_every_synced_message() {
         "the commits wrote a header"
     );
     assert!(
-        frames[frames.len() - 16384..].iter().all(|b| *b == 0),
+        frames[frames.len() - 4096..].iter().all(|b| *b == 0),
         "zeros after the last frame"
     );
     drop(s);
