@@ -136,7 +136,7 @@ impl Committer {
         wait: bool,
     ) -> Option<(Result<Vec<Appended>, String>, u64)> {
         let mut remembered = 0;
-        let result = insert(&mut self.conn, msgs, &mut self.ids, &mut remembered);
+        let result = insert(&self.conn, msgs, &mut self.ids, &mut remembered);
         if result.is_err() {
             // Nothing of the group was stored: its client ids must not look stored either.
             self.ids.forget_newest(remembered);
@@ -157,16 +157,38 @@ impl Committer {
 /// Inserts a group in one transaction. A message whose sender already stored its client id
 /// (within the window) is not inserted; its outcome names the original. Client ids the group
 /// adds to `ids` are counted in `remembered`.
+///
+/// `BEGIN` and `COMMIT` are cached statements: rusqlite's `transaction()` runs them through
+/// `execute_batch`, which parses each anew, and that parsing was 11% of a lone message's
+/// commit at a light load (bench/README, "BEGIN and COMMIT"). Whatever fails rolls the
+/// transaction back, as dropping a rusqlite `Transaction` would.
 fn insert<'a>(
-    conn: &mut Connection,
+    conn: &Connection,
     msgs: impl Iterator<Item = &'a StoredMessage>,
     ids: &mut ClientIds,
     remembered: &mut usize,
 ) -> rusqlite::Result<Vec<Appended>> {
-    let tx = conn.transaction()?;
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let inserted = insert_rows(conn, msgs, ids, remembered)
+        .and_then(|outcomes| conn.prepare_cached("COMMIT")?.execute([]).map(|_| outcomes));
+    if inserted.is_err() && !conn.is_autocommit() {
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::error!(cause = %e, "rolling back a failed group commit failed");
+        }
+    }
+    inserted
+}
+
+/// The inserts of `insert`, inside its transaction.
+fn insert_rows<'a>(
+    conn: &Connection,
+    msgs: impl Iterator<Item = &'a StoredMessage>,
+    ids: &mut ClientIds,
+    remembered: &mut usize,
+) -> rusqlite::Result<Vec<Appended>> {
     let mut outcomes = Vec::with_capacity(msgs.size_hint().0);
     {
-        let mut insert = tx.prepare_cached(
+        let mut insert = conn.prepare_cached(
             "INSERT INTO messages
                     (channel, id, sender, text, ts, client_id, author, target, flags, mentions)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -196,7 +218,6 @@ fn insert<'a>(
             outcomes.push(Appended::Stored);
         }
     }
-    tx.commit()?;
     Ok(outcomes)
 }
 
@@ -275,6 +296,42 @@ mod tests {
         let (outcome, _) = c.try_one(&msg("general", id + 1, None)).expect("no lock");
         assert!(outcome.is_ok());
         assert!(!c.checkpoint_due());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A group that fails part-way (a message whose id its channel already has) is rolled
+    /// back whole: none of it stays, its client ids are forgotten, and the next commit runs
+    /// in a transaction of its own.
+    #[test]
+    fn a_failed_group_is_rolled_back_whole_and_the_next_commits() {
+        let dir = tmpdir("committer-rollback");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let db = dir.join("chat.db");
+        let mut c = Committer::open(open_writer(&db).expect("open")).expect("committer");
+        let (outcome, _) = c.try_one(&msg("general", 1, None)).expect("no lock");
+        assert!(matches!(outcome, Ok(Appended::Stored)));
+        let (result, _) = c
+            .commit(
+                [msg("general", 2, Some("c2")), msg("general", 1, None)].iter(),
+                true,
+            )
+            .expect("a group waits for no lock here");
+        assert!(result.is_err(), "id 1 is taken: the group fails");
+        assert!(c.conn.is_autocommit(), "no transaction left open");
+        let (outcome, _) = c.try_one(&msg("general", 2, Some("c2"))).expect("no lock");
+        assert!(
+            matches!(outcome, Ok(Appended::Stored)),
+            "id 2 and client id c2 were not kept from the failed group: {outcome:?}"
+        );
+        let ids: Vec<i64> = c
+            .conn
+            .prepare("SELECT id FROM messages WHERE channel = 'general' ORDER BY id")
+            .expect("select")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("ids");
+        assert_eq!(ids, [1, 2]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
