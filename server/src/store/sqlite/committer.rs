@@ -266,13 +266,21 @@ mod tests {
     use super::*;
     use crate::store::sqlite::schema::open_writer;
     use crate::store::sqlite::tests::{msg, tmpdir};
+    use std::path::PathBuf;
+
+    /// A committer on a new database in a fresh directory `name`: the directory, the
+    /// database's path and the committer.
+    fn committer(name: &str) -> (PathBuf, PathBuf, Committer) {
+        let dir = tmpdir(name);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let db = dir.join("chat.db");
+        let c = Committer::open(open_writer(&db).expect("open")).expect("committer");
+        (dir, db, c)
+    }
 
     #[test]
     fn commits_never_checkpoint_and_the_writer_does_once_it_is_due() {
-        let dir = tmpdir("committer-checkpoint");
-        std::fs::create_dir_all(&dir).expect("dir");
-        let db = dir.join("chat.db");
-        let mut c = Committer::open(open_writer(&db).expect("open")).expect("committer");
+        let (dir, db, mut c) = committer("committer-checkpoint");
         assert!(
             c.checkpoint_at > 0,
             "SQLite's threshold, read before the hook"
@@ -304,10 +312,7 @@ mod tests {
     /// in a transaction of its own.
     #[test]
     fn a_failed_group_is_rolled_back_whole_and_the_next_commits() {
-        let dir = tmpdir("committer-rollback");
-        std::fs::create_dir_all(&dir).expect("dir");
-        let db = dir.join("chat.db");
-        let mut c = Committer::open(open_writer(&db).expect("open")).expect("committer");
+        let (dir, _, mut c) = committer("committer-rollback");
         let (outcome, _) = c.try_one(&msg("general", 1, None)).expect("no lock");
         assert!(matches!(outcome, Ok(Appended::Stored)));
         let (result, _) = c

@@ -126,7 +126,7 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The writer connection's page cache.
 const WRITER_CACHE_KIB: i64 = 32 * 1024;
 /// The page size of a new database (see `migrate`).
-pub(super) const PAGE_SIZE: i64 = 4096;
+const PAGE_SIZE: i64 = 4096;
 
 pub(crate) fn err(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
