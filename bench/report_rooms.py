@@ -34,8 +34,6 @@ def section(summary, peers, label, add):
     if not rooms:
         return
     any_ = next(iter(rooms.values()))
-    # Each join is announced to the members already in its room: m(m-1)/2 frames per room of m.
-    announced = sum(m * (m - 1) // 2 for m in room_sizes(any_))
     add(f"## 6. Many rooms ({any_['users']:,} users in {any_['rooms']:,} rooms, "
         f"{any_['per_user']} rooms each, {any_['senders']} sending 1 msg/s)")
     add("")
@@ -47,8 +45,8 @@ def section(summary, peers, label, add):
         "CPU: the server's, from the phase's first send until its last delivery arrived, ÷ "
         "deliveries. Setup: connecting every user into its rooms, until the server is idle. Other "
         "frames: what the users received besides deliveries, setup included. Ours announces each "
-        f"join to the members already in the room (presence: {announced:,} frames here, each a "
-        "`send` of its own as they go to different users) and acks each send; "
+        "join to the members already in the room (presence: m(m−1)/2 frames per room of m, each "
+        "a `send` of its own as they go to different users) and acks each send; "
         "Bun's topics and Socket.IO's rooms announce nothing, which is most of the difference in "
         "setup. Other load: the most of CPU 0 (server) and CPU 1 (load generator) that other "
         "processes took in one run; ⚠ above 10%: that run's figures are noisy.")
@@ -74,15 +72,6 @@ def section(summary, peers, label, add):
             f"{fmt(r['setup_s'], digits=1)} | {fmt(r.get('other_frames'), digits=0)} | "
             f"{noise(r)} |")
     add("")
-
-
-def room_sizes(r):
-    """Members of each room: the rooms hold the users' memberships evenly (smallest and largest
-    size as reported)."""
-    small, large = r["members"]
-    total = r["users"] * r["per_user"]
-    n_large = total - small * r["rooms"] if large > small else 0
-    return [large] * n_large + [small] * (r["rooms"] - n_large)
 
 
 def noise(r):

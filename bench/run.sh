@@ -39,7 +39,7 @@ done
 if [ "$QUICK" = 1 ]; then
   RUNS="${RUNS:-1}"
   SIZES="500 2000"           # fan-out receivers; the largest also gives idle memory per connection
-  FANOUT_SECS=1; FANOUT_DRAIN=0.7; FANOUT_WARMUP=0.3
+  FANOUT_SECS=1; FANOUT_SECS_SMALLEST=1; FANOUT_DRAIN=0.7; FANOUT_WARMUP=0.3
   CONNECT_MAX=10; SETTLE_MAX=4     # seconds; bound what a presence storm on join can cost
   TP_CLIENTS=100; TP_WINDOW=8; TP_WARMUP=0.5; TP_SECS=1.5; TP_DRAIN=0.7
   SLOW_N=2000; SLOW_RATE=100; SLOW_BASE=0.7; SLOW_SECS="${SLOW_SECS:-2}"; SLOW_DRAIN=0.7; SLOW_RESUME=0.5
@@ -67,7 +67,6 @@ else
   MODE=default
 fi
 FANOUT_RATES="10,100"
-FANOUT_SECS_SMALLEST="${FANOUT_SECS_SMALLEST:-$FANOUT_SECS}"
 SMALLEST_N="${SIZES%% *}"
 fanout_secs() { # N -> the phases' lengths at N receivers
   if [ "$1" = "$SMALLEST_N" ]; then echo "$FANOUT_SECS_SMALLEST"; else echo "$FANOUT_SECS"; fi
