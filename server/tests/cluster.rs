@@ -358,7 +358,12 @@ async fn redis_restart_loses_nothing_acked_and_nodes_recover() {
 
 #[test]
 fn redis_unavailable_at_start_is_a_clear_error() {
-    let port = free_port();
+    // Bound and never listening: the port refuses connections, and no Redis a concurrent
+    // test starts can take it.
+    let held = tokio::net::TcpSocket::new_v4().expect("socket");
+    held.bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let port = held.local_addr().expect("addr").port();
     let out = Command::new(env!("CARGO_BIN_EXE_server"))
         .args([
             "--listen",
@@ -372,6 +377,23 @@ fn redis_unavailable_at_start_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("redis"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// The test harness never hands a test another test's Redis: two tests can be given the same
+/// free port, and a redis-server that cannot bind it must not pass for started because the
+/// other one answers there (a test once found another's accounts that way).
+#[test]
+fn a_test_redis_never_passes_off_another_ones_port() {
+    let first = Redis::start_with("port-first", &[]);
+    first.cli(&["SET", "owner", "first"]);
+    let dir = std::env::temp_dir().join(format!("chat-redis-port-second-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let taken = std::panic::catch_unwind(|| Redis::start_on(first.port, dir.clone()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = taken.err().expect("started a second Redis on a taken port");
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains(&first.port.to_string()), "{msg}");
+    assert_eq!(first.cli(&["GET", "owner"]).trim(), "first");
 }
 
 /// `--redis-durable` refuses a Redis that acks before its disk has the write (here Redis's

@@ -18,7 +18,7 @@ pub struct Redis {
     persistence: Vec<String>,
 }
 
-pub fn free_port() -> u16 {
+fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -26,8 +26,11 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn spawn_redis(port: u16, dir: &PathBuf, persistence: &[String]) -> Child {
-    let child = Command::new("redis-server")
+/// Starts redis-server on `port` and waits until it answers there. Fails when the port turns
+/// out to be another's: two tests can be handed the same free port, and then the second
+/// redis-server exits while the first one answers its connections.
+fn try_spawn_redis(port: u16, dir: &PathBuf, persistence: &[String]) -> Result<Child, String> {
+    let mut child = Command::new("redis-server")
         .args([
             "--port",
             &port.to_string(),
@@ -43,11 +46,39 @@ fn spawn_redis(port: u16, dir: &PathBuf, persistence: &[String]) -> Child {
         .spawn()
         .expect("redis-server (installed by scripts/setup.sh test)");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("redis-server on port {port} exited: {status}"));
+        }
+        if let Some(pid) = pid_serving(port) {
+            if pid == child.id() {
+                return Ok(child);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("port {port} is served by another process ({pid})"));
+        }
         assert!(Instant::now() < deadline, "redis-server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child
+}
+
+/// The process id of the Redis answering on `port`, if one does.
+fn pid_serving(port: u16) -> Option<u32> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "INFO", "server"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|pid| pid.trim().parse().ok())
+}
+
+/// Starts redis-server on `port`, which the test already owns; panics if another has it.
+fn spawn_redis(port: u16, dir: &PathBuf, persistence: &[String]) -> Child {
+    try_spawn_redis(port, dir, persistence).unwrap_or_else(|e| panic!("{e}"))
 }
 
 impl Redis {
@@ -62,8 +93,14 @@ impl Redis {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("mkdir");
         let persistence: Vec<String> = persistence.iter().map(|s| s.to_string()).collect();
-        let port = free_port();
-        let child = spawn_redis(port, &dir, &persistence);
+        let (port, child) = (0..5)
+            .find_map(|_| {
+                let port = free_port();
+                try_spawn_redis(port, &dir, &persistence)
+                    .ok()
+                    .map(|child| (port, child))
+            })
+            .expect("redis-server did not start on any of five free ports");
         Redis {
             child,
             port,
