@@ -6,6 +6,7 @@
 #   bench/floor-ab.sh RUNS SECS N...   # e.g. 6 6 1000 5000: 6 runs of 60 messages at 1k and 5k
 #   RATE=100 bench/floor-ab.sh 6 3 1000   # 300 messages at 1k (the floor keeps up there)
 #   WARMUP=2 bench/floor-ab.sh 8 6 1000   # past the receivers' first 16 messages (quick ACKs)
+#   REPORT=bench/results/light-p99.md bench/floor-ab.sh 16 6 1000 5000   # also as Markdown there
 # Needs `bench/run.sh` (or `cargo build --release -p server -p loadgen -p floor-hub`) first.
 # Servers are pinned to CPU 0, the load generator to CPU 1; all traffic stays on 127.0.0.1.
 set -euo pipefail
@@ -33,18 +34,52 @@ print(p['latency']['p99_us'] if p['lost'] == 0 else 'lost')" || echo fail)
     done
   done
 done
-python3 - "$OUT" <<'PY'
-import statistics, sys
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+python3 - "$OUT" "${REPORT:-}" "$RUNS" "$SECS" "$RATE" "$COMMIT" "$WARMUP" <<'PY'
+import random, statistics, sys, time
+out, report, runs, secs, rate, commit, warmup = sys.argv[1:8]
 p99 = {}
-for line in open(sys.argv[1]):
+for line in open(out):
     run, n, peer, v = line.split()
     if v not in ("fail", "lost"):
         p99[(run, n, peer)] = float(v) / 1000
+med = statistics.median
+rows = []
 for n in sorted({k[1] for k in p99}, key=int):
+    floor = [v for (run, nn, peer), v in p99.items() if nn == n and peer == "floor"]
     for peer in ("ws", "chat"):
-        r = [p99[(run, n, peer)] / p99[(run, n, "floor")] for (run, nn, p) in p99
-             if nn == n and p == peer and (run, n, "floor") in p99]
-        if r:
-            print(f"{n} receivers, ours /{peer} ÷ floor p99: median {statistics.median(r):.2f} "
-                  f"(of {len(r)}: {min(r):.2f}-{max(r):.2f})")
+        pairs = [(p99[(run, n, peer)], p99[(run, n, "floor")]) for (run, nn, p) in p99
+                 if nn == n and p == peer and (run, n, "floor") in p99]
+        if not pairs:
+            continue
+        r = [a / b for a, b in pairs]
+        print(f"{n} receivers, ours /{peer} ÷ floor p99: median {med(r):.2f} "
+              f"(of {len(r)}: {min(r):.2f}-{max(r):.2f})")
+        # The median's 95% interval by resampling the runs (seeded: the same runs give the same
+        # interval).
+        rng = random.Random(0)
+        boot = sorted(med(rng.choices(r, k=len(r))) for _ in range(2000))
+        ours = [a for a, _ in pairs]
+        rows.append((n, peer, len(r), med(floor), min(floor), max(floor), med(ours), min(ours),
+                     max(ours), med(r), boot[50], boot[1949], med(ours) / med(floor),
+                     sum(x <= 1.1 for x in r)))
+if report and rows:
+    with open(report, "w") as f:
+        f.write("# Light-load p99 against the floor (`bench/floor-ab.sh`)\n\n")
+        f.write(f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {commit} "
+                f"({runs} runs; per run and server, {secs} s at {rate} msg/s after a {warmup} s "
+                "warm-up).\n\n")
+        f.write("One sender, N receivers, 100-byte text. Each run starts the floor hub, our `/ws` "
+                "and our `/chat` in turn (each on CPU 0, the load generator on CPU 1) and takes "
+                "each one's p99 of every delivery; a run's ratio is ours ÷ the floor's p99 in that "
+                "run. p99 in ms: median [min–max] over the runs. The interval is the median "
+                "ratio's 95% interval by resampling the runs.\n\n")
+        f.write("| receivers | endpoint | runs | floor p99 ms | ours p99 ms | ours ÷ floor, "
+                "median of the runs | 95% interval | ratio of the medians | runs at or under "
+                "1.1 |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+        for (n, peer, k, fm, fl, fh, om, ol, oh, rm, lo, hi, rom, under) in rows:
+            f.write(f"| {int(n):,} | /{peer} | {k} | {fm:.2f} [{fl:.2f}–{fh:.2f}] | "
+                    f"{om:.2f} [{ol:.2f}–{oh:.2f}] | **{rm:.2f}** | {lo:.2f}–{hi:.2f} | "
+                    f"{rom:.2f} | {under} of {k} |\n")
+    print(f"wrote {report}")
 PY
