@@ -63,14 +63,21 @@ fn try_spawn_redis(port: u16, dir: &PathBuf, persistence: &[String]) -> Result<C
     }
 }
 
+/// Runs one command with redis-cli against `port` (blocking): its output. Its complaints
+/// (nothing listening yet, while a start is awaited) stay out of the test's output.
+fn redis_cli(port: u16, args: &[&str]) -> std::io::Result<String> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .stderr(Stdio::null())
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// The process id of the Redis answering on `port`, if one does.
 fn pid_serving(port: u16) -> Option<u32> {
-    let out = Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "INFO", "server"])
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
+    redis_cli(port, &["INFO", "server"])
+        .ok()?
         .lines()
         .find_map(|l| l.strip_prefix("process_id:"))
         .and_then(|pid| pid.trim().parse().ok())
@@ -155,12 +162,7 @@ impl Redis {
 
     /// Runs one command with redis-cli (blocking): its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        redis_cli(self.port, args).expect("redis-cli")
     }
 }
 
